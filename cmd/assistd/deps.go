@@ -1,0 +1,21 @@
+package main
+import (
+ _ "github.com/hibiken/asynq"
+ _ "github.com/redis/go-redis/v9"
+ _ "github.com/emersion/go-imap/v2"
+ _ "github.com/emersion/go-imap/v2/imapclient"
+ _ "github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+ _ "github.com/emersion/go-smtp"
+ _ "github.com/emersion/go-message/mail"
+ _ "github.com/emersion/go-message/charset"
+ _ "github.com/jmoiron/sqlx"
+ _ "github.com/jackc/pgx/v5/stdlib"
+ _ "modernc.org/sqlite"
+ _ "github.com/pressly/goose/v3"
+ _ "github.com/alicebob/miniredis/v2"
+ _ "github.com/prometheus/client_golang/prometheus"
+ _ "github.com/hibiken/asynqmon"
+ _ "gopkg.in/yaml.v3"
+ _ "golang.org/x/text/unicode/norm"
+)
+func main(){}

@@ -1,0 +1,68 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Customer is a client-area account, kept in sync by the portal.
+type Customer struct {
+	ID                   string     `db:"id"`
+	Name                 string     `db:"name"`
+	Email                string     `db:"email"`
+	Language             string     `db:"language"`
+	EmailUndeliverableAt *time.Time `db:"email_undeliverable_at"`
+	CreatedAt            time.Time  `db:"created_at"`
+	UpdatedAt            time.Time  `db:"updated_at"`
+	Domains              []string   `db:"-"`
+}
+
+// PutCustomer creates or replaces a customer and its list of domains.
+func (s *Store) PutCustomer(ctx context.Context, c Customer) (Customer, error) {
+	t := now()
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO customers (id, name, email, language, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, language = excluded.language, updated_at = excluded.updated_at,
+			email_undeliverable_at = CASE WHEN customers.email = excluded.email THEN customers.email_undeliverable_at END,
+			email = excluded.email`), c.ID, c.Name, c.Email, c.Language, t, t)
+		if err != nil {
+			return fmt.Errorf("storage: put customer: %w", wrapConn(err))
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM customer_domains WHERE customer_id = ?`), c.ID); err != nil {
+			return wrapConn(err)
+		}
+		for _, d := range c.Domains {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO customer_domains (customer_id, domain) VALUES (?, ?) ON CONFLICT DO NOTHING`), c.ID, d); err != nil {
+				return wrapConn(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Customer{}, err
+	}
+	return s.Customer(ctx, c.ID)
+}
+
+// Customer returns a customer with its domains, or ErrNotFound.
+func (s *Store) Customer(ctx context.Context, id string) (Customer, error) {
+	var c Customer
+	if err := s.db.GetContext(ctx, &c, s.q(`SELECT id, name, email, language, email_undeliverable_at, created_at, updated_at FROM customers WHERE id = ?`), id); err != nil {
+		return c, notFound(err)
+	}
+	if err := s.db.SelectContext(ctx, &c.Domains, s.q(`SELECT domain FROM customer_domains WHERE customer_id = ? ORDER BY domain`), id); err != nil {
+		return c, wrapConn(err)
+	}
+	sort.Strings(c.Domains)
+	return c, nil
+}
+
+// MarkEmailUndeliverable records that mail to a customer's address bounced for good.
+func (s *Store) MarkEmailUndeliverable(ctx context.Context, customerID string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE customers SET email_undeliverable_at = ? WHERE id = ? AND email_undeliverable_at IS NULL`), now(), customerID)
+	return wrapConn(err)
+}

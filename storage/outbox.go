@@ -1,0 +1,140 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Outbox states.
+const (
+	OutboxPending = "pending"
+	OutboxDone    = "done"
+	OutboxFailed  = "failed"
+	OutboxBounced = "bounced"
+)
+
+// TaskEmailSend is the outbox task of one email.
+const TaskEmailSend = "email:send"
+
+// OutboxRow is a unit of work that must happen even if Redis loses it: a task to run, or an
+// email to send (then Raw holds the whole message, rendered once, so a resend is identical).
+type OutboxRow struct {
+	ID           int64     `db:"id"`
+	Task         string    `db:"task"`
+	TicketID     *int64    `db:"ticket_id"`
+	Kind         string    `db:"kind"`
+	EnvelopeFrom *string   `db:"envelope_from"`
+	Recipient    *string   `db:"recipient"`
+	MessageID    *string   `db:"message_id"`
+	Raw          []byte    `db:"raw"`
+	State        string    `db:"state"`
+	Attempts     int       `db:"attempts"`
+	LastError    *string   `db:"last_error"`
+	CreatedAt    time.Time `db:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at"`
+	DoneAt       *time.Time `db:"done_at"`
+}
+
+// Email is an outgoing message to queue through the outbox.
+type Email struct {
+	Kind         string // confirmation, department, update, autoclose, customer_reply, auto_answer
+	TicketID     *int64
+	EnvelopeFrom string // "" is the null sender
+	Recipient    string
+	MessageID    string
+	Raw          []byte
+}
+
+func (s *Store) insertOutbox(ctx context.Context, tx *sqlx.Tx, r OutboxRow, at time.Time) (int64, error) {
+	var id int64
+	err := tx.GetContext(ctx, &id, s.q(`INSERT INTO outbox (task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id`),
+		r.Task, r.TicketID, r.Kind, r.EnvelopeFrom, r.Recipient, r.MessageID, r.Raw, at, at)
+	if err != nil {
+		return 0, fmt.Errorf("storage: insert outbox: %w", wrapConn(err))
+	}
+	return id, nil
+}
+
+// insertEmails queues emails in the caller's transaction and returns their outbox ids.
+func (s *Store) insertEmails(ctx context.Context, tx *sqlx.Tx, emails []Email, at time.Time) ([]int64, error) {
+	ids := make([]int64, 0, len(emails))
+	for _, e := range emails {
+		from := e.EnvelopeFrom
+		id, err := s.insertOutbox(ctx, tx, OutboxRow{Task: TaskEmailSend, TicketID: e.TicketID, Kind: e.Kind,
+			EnvelopeFrom: &from, Recipient: &e.Recipient, MessageID: &e.MessageID, Raw: e.Raw}, at)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// QueueEmails stores emails in the outbox in one transaction.
+func (s *Store) QueueEmails(ctx context.Context, emails []Email) ([]int64, error) {
+	var ids []int64
+	err := s.tx(ctx, func(tx *sqlx.Tx) (err error) {
+		ids, err = s.insertEmails(ctx, tx, emails, now())
+		return err
+	})
+	return ids, err
+}
+
+// OutboxRowByID returns one outbox row.
+func (s *Store) OutboxRowByID(ctx context.Context, id int64) (OutboxRow, error) {
+	var r OutboxRow
+	err := s.db.GetContext(ctx, &r, s.q(`SELECT id, task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, attempts,
+		last_error, created_at, updated_at, done_at FROM outbox WHERE id = ?`), id)
+	return r, notFound(err)
+}
+
+// MarkOutboxDone records that a row's work is done (an email accepted by the SMTP server).
+func (s *Store) MarkOutboxDone(ctx context.Context, id int64) error {
+	t := now()
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = NULL, updated_at = ?, done_at = ?
+		WHERE id = ? AND state = 'pending'`), t, t, id)
+	return wrapConn(err)
+}
+
+// MarkOutboxAttempt records a failed attempt that will be retried.
+func (s *Store) MarkOutboxAttempt(ctx context.Context, id int64, reason string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'`),
+		truncate(reason, 500), now(), id)
+	return wrapConn(err)
+}
+
+// MarkOutboxFailed records that a row's work failed for good.
+func (s *Store) MarkOutboxFailed(ctx context.Context, id int64, reason string) error {
+	t := now()
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ?, done_at = ?
+		WHERE id = ? AND state = 'pending'`), truncate(reason, 500), t, t, id)
+	return wrapConn(err)
+}
+
+// PendingOutbox lists rows still pending that were created before a time: work a crash or a
+// Redis that lost its data may have left behind.
+func (s *Store) PendingOutbox(ctx context.Context, before time.Time, limit int) ([]OutboxRow, error) {
+	var rs []OutboxRow
+	err := s.db.SelectContext(ctx, &rs, s.q(`SELECT id, task, ticket_id, kind, state, attempts, created_at, updated_at FROM outbox
+		WHERE state = 'pending' AND created_at < ? ORDER BY created_at, id LIMIT ?`), before, limit)
+	return rs, wrapConn(err)
+}
+
+// FailedEmails lists emails that could not be delivered, newest first, for staff.
+func (s *Store) FailedEmails(ctx context.Context, limit int) ([]OutboxRow, error) {
+	var rs []OutboxRow
+	err := s.db.SelectContext(ctx, &rs, s.q(`SELECT id, task, ticket_id, kind, recipient, message_id, state, attempts, last_error, created_at, updated_at, done_at
+		FROM outbox WHERE state IN ('failed', 'bounced') ORDER BY updated_at DESC, id DESC LIMIT ?`), limit)
+	return rs, wrapConn(err)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,207 @@
+// Package storage is assistd's system of record: plain SQL over sqlx, on PostgreSQL (pgx) or
+// SQLite (modernc), one file per entity. Every query that reads a customer's data takes the
+// customer id and puts it in the WHERE clause.
+//
+// Storage never sees a plaintext password: the intake transaction receives a sealing function
+// and stores only what it returns.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/assistd/assistd/migrations"
+)
+
+func init() { sqlx.BindDriver("sqlite", sqlx.QUESTION) }
+
+// Errors callers branch on.
+var (
+	ErrNotFound    = errors.New("storage: not found")
+	ErrUnavailable = errors.New("storage: database unavailable")
+)
+
+// Store is the database handle.
+type Store struct {
+	db       *sqlx.DB
+	postgres bool
+}
+
+// Open connects to a database URL: postgres://… (or postgresql://…), or sqlite:PATH
+// (sqlite::memory: for a private in-memory database).
+func Open(ctx context.Context, url string) (*Store, error) {
+	var (
+		db  *sqlx.DB
+		err error
+		pg  bool
+	)
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		pg = true
+		db, err = sqlx.Open("pgx", url)
+		if err == nil {
+			db.SetMaxOpenConns(40)
+			db.SetMaxIdleConns(40)
+			db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	case strings.HasPrefix(url, "sqlite:"):
+		db, err = sqlx.Open("sqlite", sqliteDSN(strings.TrimPrefix(url, "sqlite:")))
+		if err == nil {
+			// One writer at a time is SQLite's nature; a single connection also keeps an
+			// in-memory database shared by every caller.
+			db.SetMaxOpenConns(1)
+		}
+	default:
+		return nil, fmt.Errorf("storage: unsupported database URL (want postgres://… or sqlite:PATH)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: open: %w", err)
+	}
+	s := &Store{db: db, postgres: pg}
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func sqliteDSN(path string) string {
+	if path == "" || path == ":memory:" {
+		path = ":memory:"
+	} else if !strings.HasPrefix(path, "file:") {
+		path = "file:" + path
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+}
+
+// Postgres reports whether the store runs on PostgreSQL.
+func (s *Store) Postgres() bool { return s.postgres }
+
+// DB exposes the handle for tests and benchmarks that seed data in bulk.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Migrate applies every pending migration. On Postgres a session advisory lock keeps several
+// instances starting at once from colliding.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	var (
+		dialect = goose.DialectSQLite3
+		fsys    fs.FS
+		opts    []goose.ProviderOption
+		err     error
+	)
+	if s.postgres {
+		dialect = goose.DialectPostgres
+		fsys, err = fs.Sub(migrations.Postgres, "postgres")
+		locker, lerr := lock.NewPostgresSessionLocker()
+		if lerr != nil {
+			return nil, lerr
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	} else {
+		fsys, err = fs.Sub(migrations.SQLite, "sqlite")
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(dialect, s.db.DB, fsys, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("storage: migrate: %w", err)
+	}
+	var applied []string
+	for _, r := range results {
+		applied = append(applied, r.Source.Path)
+	}
+	return applied, nil
+}
+
+// tx runs fn in a transaction, committing when it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return wrapConn(err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return wrapConn(err)
+	}
+	return nil
+}
+
+// q rewrites a query written with ? placeholders for the store's dialect.
+func (s *Store) q(query string) string { return s.db.Rebind(query) }
+
+// forUpdate locks selected rows on Postgres; SQLite transactions already hold the write lock.
+func (s *Store) forUpdate() string {
+	if s.postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// wrapConn marks errors that mean the database cannot be reached.
+func wrapConn(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	msg := err.Error()
+	for _, s := range []string{"connect", "connection refused", "broken pipe", "EOF", "timeout", "no such host", "the database system is"} {
+		if strings.Contains(msg, s) {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
+	return err
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return wrapConn(err)
+}
+
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "UNIQUE constraint failed")
+}
+
+// now is the store's clock: UTC, truncated to microseconds so that both dialects keep the same
+// value.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,161 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/storage/storagetest"
+	"github.com/assistd/assistd/tickets"
+)
+
+func putCustomer(t *testing.T, st *storage.Store, id string) storage.Customer {
+	t.Helper()
+	c, err := st.PutCustomer(context.Background(), storage.Customer{ID: id, Name: "Ana Silva", Email: id + "@example.pt", Language: "pt-PT",
+		Domains: []string{"example.pt", "loja-exemplo.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newTicket(cid, key string) storage.NewTicket {
+	return storage.NewTicket{CustomerID: cid, SubjectID: "email-account-setup", Message: "O Outlook diz que a palavra-passe está errada.",
+		IdempotencyKey: key, CreatedAt: time.Now().UTC()}
+}
+
+func TestTicketsAreStoredOncePerIdempotencyKeyAndScopedToTheirCustomer(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		putCustomer(t, st, "rui")
+
+		var wg sync.WaitGroup
+		results := make([]storage.Created, 8)
+		errs := make([]error, 8)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = st.CreateTicket(ctx, newTicket("ana", "key-1"))
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("create %d: %v", i, err)
+			}
+			if results[i].Number != results[0].Number {
+				t.Fatalf("same idempotency key gave two numbers: %s and %s", results[0].Number, results[i].Number)
+			}
+		}
+		_, total, err := st.History(ctx, storage.HistoryQuery{CustomerID: "ana", Page: 1, PerPage: 10})
+		if err != nil || total != 1 {
+			t.Fatalf("history total = %d, %v; want 1", total, err)
+		}
+		other := newTicket("ana", "key-1")
+		other.SubjectID = "billing-invoice"
+		if _, err := st.CreateTicket(ctx, other); !errors.Is(err, storage.ErrIdempotencyMismatch) {
+			t.Fatalf("reused key for another subject: err = %v", err)
+		}
+
+		if _, err := st.CustomerTicket(ctx, "rui", results[0].Number); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("another customer's ticket: err = %v, want ErrNotFound", err)
+		}
+		tk, err := st.CustomerTicket(ctx, "ana", results[0].Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.Status != tickets.Open || tk.DepartmentID != "email" || tk.Routed {
+			t.Fatalf("ticket = %+v", tk)
+		}
+		if len(tk.Number) != 8 {
+			t.Fatalf("number %q is not 8 digits", tk.Number)
+		}
+	})
+}
+
+func TestProcessingRoutesOnceAndQueuesTheEmails(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, _ := st.PendingOutbox(ctx, time.Now().Add(time.Minute), 10)
+		if len(pending) != 1 || pending[0].Task != storage.TaskTicketCreate {
+			t.Fatalf("pending outbox = %+v", pending)
+		}
+		compose := func(m storage.NewTicketMail) ([]storage.Email, error) {
+			if m.Message == "" || m.Customer.Email != "ana@example.pt" || !m.Ticket.Routed {
+				t.Errorf("mail context = %+v", m)
+			}
+			return []storage.Email{{Kind: "confirmation", TicketID: &m.Ticket.ID, Recipient: m.Customer.Email, MessageID: "<a@x>", Raw: []byte("x")}}, nil
+		}
+		ids, done, err := st.ProcessTicket(ctx, c.TicketID, compose)
+		if err != nil || done || len(ids) != 1 {
+			t.Fatalf("first processing: ids=%v done=%v err=%v", ids, done, err)
+		}
+		ids, done, err = st.ProcessTicket(ctx, c.TicketID, compose)
+		if err != nil || !done || len(ids) != 0 {
+			t.Fatalf("second processing: ids=%v done=%v err=%v", ids, done, err)
+		}
+		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 10)
+		if len(pending) != 1 || pending[0].Task != storage.TaskEmailSend {
+			t.Fatalf("after processing, pending = %+v", pending)
+		}
+		if err := st.MarkOutboxDone(ctx, pending[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 10)
+		if len(pending) != 0 {
+			t.Fatalf("after sending, pending = %+v", pending)
+		}
+	})
+}
+
+func TestPasswordsOpenUntilExpiryAndArePurgedAfter(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		ring, _ := secret.ParseKeyring(secret.GenerateKey())
+		created := time.Now().UTC()
+		expires := created.Add(time.Hour)
+		nt := newTicket("ana", "")
+		nt.PasswordExpiresAt = &expires
+		nt.Seal = func(id int64) (secret.Sealed, error) {
+			return ring.Seal(secret.NewPassword("p4ss \"word\" 🔑"), storage.PasswordBinding(id))
+		}
+		c, err := st.CreateTicket(ctx, nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got secret.Password
+		open := func(p storage.SealedPassword) (err error) {
+			got, err = ring.Open(secret.Sealed{Password: p.Password, DataKey: p.DataKey}, storage.PasswordBinding(p.TicketID))
+			return err
+		}
+		if _, outcome, err := st.RevealPassword(ctx, c.TicketID, "joao", created.Add(59*time.Minute), open); err != nil || outcome != storage.RevealGranted || got.Reveal() != "p4ss \"word\" 🔑" {
+			t.Fatalf("reveal before expiry: outcome=%s err=%v", outcome, err)
+		}
+		if _, outcome, _ := st.RevealPassword(ctx, c.TicketID, "joao", expires, open); outcome != storage.RevealExpired {
+			t.Fatalf("reveal at expiry: outcome=%s, want expired even before the purge", outcome)
+		}
+		if n, err := st.PurgeExpiredPasswords(ctx, expires); err != nil || n != 1 {
+			t.Fatalf("purge: n=%d err=%v", n, err)
+		}
+		var left int
+		if err := st.DB().Get(&left, `SELECT COUNT(*) FROM ticket_passwords WHERE password_sealed IS NOT NULL OR data_key_sealed IS NOT NULL`); err != nil || left != 0 {
+			t.Fatalf("rows still holding ciphertext: %d (%v)", left, err)
+		}
+		reveals, _ := st.Reveals(ctx, c.TicketID)
+		if len(reveals) != 2 || reveals[0].Staff != "joao" {
+			t.Fatalf("audit = %+v", reveals)
+		}
+	})
+}
