@@ -216,3 +216,10 @@ func Fold(s string) string {
 		return ' '
 	}, out)
 }
+
+// SubjectByID returns one subject.
+func (s *Store) SubjectByID(ctx context.Context, id string) (Subject, error) {
+	var sub Subject
+	err := s.db.GetContext(ctx, &sub, s.q(`SELECT id, name, name_en, department_id, keywords, position FROM subjects WHERE id = ?`), id)
+	return sub, notFound(err)
+}

@@ -22,19 +22,19 @@ const TaskEmailSend = "email:send"
 // OutboxRow is a unit of work that must happen even if Redis loses it: a task to run, or an
 // email to send (then Raw holds the whole message, rendered once, so a resend is identical).
 type OutboxRow struct {
-	ID           int64     `db:"id"`
-	Task         string    `db:"task"`
-	TicketID     *int64    `db:"ticket_id"`
-	Kind         string    `db:"kind"`
-	EnvelopeFrom *string   `db:"envelope_from"`
-	Recipient    *string   `db:"recipient"`
-	MessageID    *string   `db:"message_id"`
-	Raw          []byte    `db:"raw"`
-	State        string    `db:"state"`
-	Attempts     int       `db:"attempts"`
-	LastError    *string   `db:"last_error"`
-	CreatedAt    time.Time `db:"created_at"`
-	UpdatedAt    time.Time `db:"updated_at"`
+	ID           int64      `db:"id"`
+	Task         string     `db:"task"`
+	TicketID     *int64     `db:"ticket_id"`
+	Kind         string     `db:"kind"`
+	EnvelopeFrom *string    `db:"envelope_from"`
+	Recipient    *string    `db:"recipient"`
+	MessageID    *string    `db:"message_id"`
+	Raw          []byte     `db:"raw"`
+	State        string     `db:"state"`
+	Attempts     int        `db:"attempts"`
+	LastError    *string    `db:"last_error"`
+	CreatedAt    time.Time  `db:"created_at"`
+	UpdatedAt    time.Time  `db:"updated_at"`
 	DoneAt       *time.Time `db:"done_at"`
 }
 
@@ -115,12 +115,12 @@ func (s *Store) MarkOutboxFailed(ctx context.Context, id int64, reason string) e
 	return wrapConn(err)
 }
 
-// PendingOutbox lists rows still pending that were created before a time: work a crash or a
-// Redis that lost its data may have left behind.
-func (s *Store) PendingOutbox(ctx context.Context, before time.Time, limit int) ([]OutboxRow, error) {
+// PendingOutbox lists rows still pending that were created before a time, in id order after
+// afterID: work a crash or a Redis that lost its data may have left behind.
+func (s *Store) PendingOutbox(ctx context.Context, before time.Time, afterID int64, limit int) ([]OutboxRow, error) {
 	var rs []OutboxRow
 	err := s.db.SelectContext(ctx, &rs, s.q(`SELECT id, task, ticket_id, kind, state, attempts, created_at, updated_at FROM outbox
-		WHERE state = 'pending' AND created_at < ? ORDER BY created_at, id LIMIT ?`), before, limit)
+		WHERE state = 'pending' AND id > ? AND created_at < ? ORDER BY id LIMIT ?`), afterID, before, limit)
 	return rs, wrapConn(err)
 }
 

@@ -87,7 +87,7 @@ func TestProcessingRoutesOnceAndQueuesTheEmails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pending, _ := st.PendingOutbox(ctx, time.Now().Add(time.Minute), 10)
+		pending, _ := st.PendingOutbox(ctx, time.Now().Add(time.Minute), 0, 10)
 		if len(pending) != 1 || pending[0].Task != storage.TaskTicketCreate {
 			t.Fatalf("pending outbox = %+v", pending)
 		}
@@ -105,14 +105,14 @@ func TestProcessingRoutesOnceAndQueuesTheEmails(t *testing.T) {
 		if err != nil || !done || len(ids) != 0 {
 			t.Fatalf("second processing: ids=%v done=%v err=%v", ids, done, err)
 		}
-		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 10)
+		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 0, 10)
 		if len(pending) != 1 || pending[0].Task != storage.TaskEmailSend {
 			t.Fatalf("after processing, pending = %+v", pending)
 		}
 		if err := st.MarkOutboxDone(ctx, pending[0].ID); err != nil {
 			t.Fatal(err)
 		}
-		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 10)
+		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 0, 10)
 		if len(pending) != 0 {
 			t.Fatalf("after sending, pending = %+v", pending)
 		}

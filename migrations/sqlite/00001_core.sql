@@ -111,7 +111,7 @@ CREATE TABLE outbox (
     updated_at    DATETIME NOT NULL,
     done_at       DATETIME
 );
-CREATE INDEX outbox_pending ON outbox (created_at, id) WHERE state = 'pending';
+CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending';
 CREATE INDEX outbox_ticket ON outbox (ticket_id);
 CREATE INDEX outbox_message_id ON outbox (message_id);
 

@@ -1,0 +1,255 @@
+// Package api is assistd's HTTP side: the JSON API of ../shared/API.md for the client area and
+// staff, and the operational endpoints. A customer's request only ever reaches that customer's
+// tickets; a password is only ever returned by the audited staff reveal.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
+)
+
+// Config is what the API needs to know of its deployment.
+type Config struct {
+	APIToken   string        // client-area calls
+	StaffToken string        // staff calls
+	PublicURL  string        // base of links to the client area
+	SecretTTL  time.Duration // how long a password is kept
+}
+
+// Enqueuer queues a task; jobs.Enqueuer implements it.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error
+}
+
+// Pinger reports whether a dependency answers.
+type Pinger func(ctx context.Context) error
+
+// Server serves the API.
+type Server struct {
+	cfg        Config
+	store      *storage.Store
+	keys       *secret.Keyring
+	enqueuer   Enqueuer
+	redisReady Pinger
+	log        *slog.Logger
+	now        func() time.Time
+	mux        *http.ServeMux
+	// enqueueDownUntil skips enqueueing for a moment after Redis failed, so that an outage
+	// costs requests no dial timeouts; the outbox relay enqueues what was skipped.
+	enqueueDownUntil atomic.Int64
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Store      *storage.Store
+	Keys       *secret.Keyring
+	Enqueuer   Enqueuer
+	RedisReady Pinger
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// New builds the server and its routes.
+func New(cfg Config, d Deps) *Server {
+	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.cfg.PublicURL = strings.TrimRight(s.cfg.PublicURL, "/")
+	s.routes()
+	return s
+}
+
+// Mux exposes the router so other parts (web pages, demo, dashboards) mount beside the API.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// ServeHTTP serves every route, observing durations by route pattern.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in handler", "route", r.Pattern, "panic", v)
+			if !rw.wrote {
+				writeError(rw, http.StatusInternalServerError, "internal_error", "Internal error.", nil)
+			}
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		metrics.HTTPDuration.WithLabelValues(route, strconv.Itoa(rw.code)).Observe(time.Since(start).Seconds())
+	}()
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(rw, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.code, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) routes() {
+	client, staff := s.requireToken(roleClient), s.requireToken(roleStaff)
+	m := s.mux
+	m.Handle("PUT /api/v1/customers/{cid}", client(s.putCustomer))
+	m.Handle("GET /api/v1/subjects", client(s.searchSubjects))
+	m.Handle("POST /api/v1/customers/{cid}/tickets", client(s.createTicket))
+	m.Handle("GET /api/v1/customers/{cid}/tickets", client(s.history))
+	m.Handle("GET /api/v1/customers/{cid}/tickets/{number}", client(s.customerTicket))
+
+	m.Handle("GET /api/v1/staff/tickets/{number}", staff(s.staffTicket))
+	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
+	m.Handle("GET /api/v1/departments", staff(s.departments))
+
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "No such endpoint.", nil)
+	})
+}
+
+type role int
+
+const (
+	roleClient role = iota
+	roleStaff
+)
+
+// requireToken checks the bearer token: a wrong or missing one is 401; the client token on a
+// staff path is 403.
+func (s *Server) requireToken(need role) func(http.HandlerFunc) http.Handler {
+	return func(next http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			isClient := ok && tokenEqual(token, s.cfg.APIToken)
+			isStaff := ok && tokenEqual(token, s.cfg.StaffToken)
+			switch {
+			case need == roleClient && isClient, need == roleStaff && isStaff:
+				next(w, r)
+			case isClient || isStaff:
+				writeError(w, http.StatusForbidden, "forbidden", "This token may not use this endpoint.", nil)
+			default:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="assistd"`)
+				writeError(w, http.StatusUnauthorized, "unauthorized", "Missing or wrong bearer token.", nil)
+			}
+		})
+	}
+}
+
+func tokenEqual(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{"database": "ok", "redis": "ok"}
+	code := http.StatusOK
+	if err := s.store.Ping(r.Context()); err != nil {
+		checks["database"], code = "unavailable", http.StatusServiceUnavailable
+	}
+	if s.redisReady != nil {
+		if err := s.redisReady(r.Context()); err != nil {
+			checks["redis"], code = "unavailable", http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, code, checks)
+}
+
+// enqueue queues a task now if Redis is taking work; otherwise the outbox relay does it later.
+func (s *Server) enqueue(ctx context.Context, t *asynq.Task) {
+	if time.Now().UnixNano() < s.enqueueDownUntil.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := s.enqueuer.Enqueue(ctx, t); err != nil {
+		s.enqueueDownUntil.Store(time.Now().Add(5 * time.Second).UnixNano())
+		s.log.Warn("enqueue failed; the outbox relay will enqueue it", "task", t.Type(), "err", err)
+	}
+}
+
+// errorBody is the error shape of API.md.
+type errorBody struct {
+	Error apiError `json:"error"`
+}
+
+type apiError struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, errCode, message string, fields map[string]string) {
+	writeJSON(w, code, errorBody{Error: apiError{Code: errCode, Message: message, Fields: fields}})
+}
+
+func validationFailed(w http.ResponseWriter, fields map[string]string) {
+	writeError(w, http.StatusBadRequest, "validation_failed", "Some fields are invalid.", fields)
+}
+
+// storeError answers for a storage failure: 503 when the database is unreachable.
+func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "The service is temporarily unavailable; nothing was changed. Try again shortly.", nil)
+		return
+	}
+	s.log.Error("request failed", "route", r.Pattern, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal_error", "Internal error.", nil)
+}
+
+const maxBody = 256 << 10
+
+// decodeJSON reads a JSON body into v; on failure it answers 400 and returns false.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			validationFailed(w, map[string]string{"body": "the request body is larger than 256 KiB"})
+		} else {
+			validationFailed(w, map[string]string{"body": "the request body is not valid JSON for this endpoint"})
+		}
+		return false
+	}
+	return true
+}

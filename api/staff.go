@@ -1,0 +1,109 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
+)
+
+type revealJSON struct {
+	Staff     string    `json:"staff"`
+	Outcome   string    `json:"outcome"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	t, err := s.store.TicketByNumber(ctx, r.PathValue("number"))
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "ticket_not_found", "No such ticket.", nil)
+		return
+	} else if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	cust, err := s.store.Customer(ctx, t.CustomerID)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	v, err := s.ticketView(r, t, "pt-PT", true)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	reveals, err := s.store.Reveals(ctx, t.ID)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	audit := make([]revealJSON, 0, len(reveals))
+	for _, rv := range reveals {
+		audit = append(audit, revealJSON{Staff: rv.Staff, Outcome: rv.Outcome, CreatedAt: rv.CreatedAt.UTC()})
+	}
+	var expires *time.Time
+	if t.PasswordExpiresAt != nil {
+		e := t.PasswordExpiresAt.UTC()
+		expires = &e
+	}
+	writeJSON(w, http.StatusOK, struct {
+		ticketJSON
+		Customer          customerJSON `json:"customer"`
+		PasswordExpiresAt *time.Time   `json:"password_expires_at"`
+		PasswordReveals   []revealJSON `json:"password_reveals"`
+	}{v, customerView(cust), expires, audit})
+}
+
+func (s *Server) revealPassword(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var in struct {
+		Staff string `json:"staff"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	in.Staff = strings.TrimSpace(in.Staff)
+	if in.Staff == "" || len(in.Staff) > 100 || strings.ContainsAny(in.Staff, "\r\n\x00") {
+		validationFailed(w, map[string]string{"staff": "name the member of staff revealing the password (1 to 100 characters)"})
+		return
+	}
+	t, err := s.store.TicketByNumber(ctx, r.PathValue("number"))
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "ticket_not_found", "No such ticket.", nil)
+		return
+	} else if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	var pw secret.Password
+	p, outcome, err := s.store.RevealPassword(ctx, t.ID, in.Staff, s.now().UTC(), func(p storage.SealedPassword) (err error) {
+		pw, err = s.keys.Open(secret.Sealed{Password: p.Password, DataKey: p.DataKey}, storage.PasswordBinding(p.TicketID))
+		return err
+	})
+	if outcome != "" {
+		metrics.PasswordReveals.WithLabelValues(outcome).Inc()
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no_password", "No password was given with this ticket.", nil)
+	case errors.Is(err, secret.ErrOpen):
+		s.log.Error("stored password cannot be opened", "ticket", t.Number, "staff", in.Staff, "err", err)
+		writeError(w, http.StatusInternalServerError, "password_unreadable",
+			"The stored password cannot be opened (it was altered, or its key is no longer configured). Nothing was revealed; the attempt was recorded.", nil)
+	case err != nil:
+		s.storeError(w, r, err)
+	case outcome == storage.RevealExpired:
+		writeJSON(w, http.StatusGone, struct {
+			errorBody
+			Password string `json:"password"`
+		}{errorBody{apiError{Code: "password_expired", Message: "The password was kept for its time and then destroyed."}}, secret.Obfuscated})
+	default:
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, map[string]any{"password": pw.Reveal(), "expires_at": p.ExpiresAt.UTC()})
+	}
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	netmail "net/mail"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/jobs"
+	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/worker"
+)
+
+// system is every part of a running assistd, wired.
+type system struct {
+	cfg      config
+	log      *slog.Logger
+	store    *storage.Store
+	redis    *redis.Client
+	client   *asynq.Client
+	enqueuer *jobs.Enqueuer
+	keys     *secret.Keyring
+	ids      *mail.IDSigner
+	composer *mail.Composer
+	deps     *jobs.Deps
+}
+
+func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, error) {
+	keys, err := secret.ParseKeyring(cfg.SecretKeys)
+	if err != nil {
+		return nil, fmt.Errorf("refusing to start: %w", err)
+	}
+	st, err := storage.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Migrate {
+		applied, err := st.Migrate(ctx)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.Info("migrations applied", "count", len(applied))
+		}
+		if err := st.EnsureCatalog(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	ropt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("ASSISTD_REDIS_URL: %w", err)
+	}
+	// Short timeouts: when Redis is away the API must keep answering from Postgres alone.
+	ropt.DialTimeout, ropt.ReadTimeout, ropt.WriteTimeout = time.Second, 3*time.Second, 3*time.Second
+	ropt.PoolSize = 64
+	rc := redis.NewClient(ropt)
+	ids := mail.NewIDSigner(cfg.messageIDKey(), mailDomain(cfg.MailFrom))
+	composer, err := mail.NewComposer(mail.ComposerConfig{From: cfg.MailFrom, PublicURL: cfg.PublicURL, IDs: ids, SecretTTL: cfg.SecretTTL})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("ASSISTD_MAIL_FROM / ASSISTD_PUBLIC_URL: %w", err)
+	}
+	client := asynq.NewClientFromRedisClient(rc)
+	enq := jobs.NewEnqueuer(client)
+	s := &system{cfg: cfg, log: log, store: st, redis: rc, client: client, enqueuer: enq, keys: keys, ids: ids, composer: composer}
+	s.deps = &jobs.Deps{Store: st, Composer: composer, Enqueuer: enq, Keys: keys, Log: log, SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter}
+	return s, nil
+}
+
+func (s *system) Close() {
+	s.client.Close()
+	s.redis.Close()
+	s.store.Close()
+}
+
+// apiHandler builds the HTTP side: the API, /metrics, and what extra mounts.
+func (s *system) apiHandler() *api.Server {
+	srv := api.New(api.Config{APIToken: s.cfg.APIToken, StaffToken: s.cfg.StaffToken, PublicURL: s.cfg.PublicURL, SecretTTL: s.cfg.SecretTTL},
+		api.Deps{Store: s.store, Keys: s.keys, Enqueuer: s.enqueuer, Log: s.log,
+			RedisReady: func(ctx context.Context) error { return s.redis.Ping(ctx).Err() }})
+	srv.Mux().Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	return srv
+}
+
+func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]bool) error {
+	if roles["api"] && (cfg.APIToken == "" || cfg.StaffToken == "") {
+		return errors.New("refusing to start the api role: set ASSISTD_API_TOKEN and ASSISTD_STAFF_TOKEN")
+	}
+	sys, err := openSystem(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	var sender *mail.Sender
+	if roles["worker"] {
+		sender, err = mail.NewSender(mail.SenderConfig{URL: cfg.SMTPURL, PoolSize: cfg.SMTPPool, Timeout: 30 * time.Second})
+		if err != nil {
+			return fmt.Errorf("ASSISTD_SMTP_URL: %w", err)
+		}
+		defer sender.Close()
+		sys.deps.Sender = sender
+	}
+	return sys.run(ctx, roles, nil)
+}
+
+// run starts the roles and waits for ctx; on cancellation it stops taking work and lets what is
+// in flight finish within the shutdown timeout.
+func (s *system) run(ctx context.Context, roles map[string]bool, mount func(*api.Server)) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if roles["api"] {
+		srv := s.apiHandler()
+		if mount != nil {
+			mount(srv)
+		}
+		hs := &http.Server{Addr: s.cfg.HTTPAddr, Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+		if err != nil {
+			return err
+		}
+		s.log.Info("http listening", "addr", ln.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		go func() {
+			<-ctx.Done()
+			sctx, c := context.WithTimeout(context.Background(), s.cfg.ShutdownAfter)
+			defer c()
+			_ = hs.Shutdown(sctx)
+		}()
+	}
+	if roles["worker"] {
+		w := worker.New(s.redis, worker.Config{Concurrency: s.cfg.WorkerConcurrency, ShutdownTimeout: s.cfg.ShutdownAfter, Periods: worker.DefaultPeriods()}, s.deps)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	if roles["poller"] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.runPoller(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		cancel()
+	}
+	wg.Wait()
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *system) runPoller(ctx context.Context) error {
+	if s.cfg.IMAPURL == "" {
+		s.log.Info("poller role idle: ASSISTD_IMAP_URL is not set")
+		<-ctx.Done()
+		return nil
+	}
+	s.log.Info("poller role idle: the IMAP poller is not built into this version")
+	<-ctx.Done()
+	return nil
+}
+
+// mailDomain is the domain our Message-IDs carry: the From address's.
+func mailDomain(from string) string {
+	if a, err := netmail.ParseAddress(from); err == nil {
+		if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
+			return a.Address[i+1:]
+		}
+	}
+	host, _ := os.Hostname()
+	return host
+}

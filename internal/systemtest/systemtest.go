@@ -1,0 +1,239 @@
+// Package systemtest starts a whole assistd for tests, on real parts: a database of each backend
+// (SQLite, and Postgres when ASSISTD_TEST_DATABASE_URL is set), Redis (a real one when
+// ASSISTD_TEST_REDIS_URL is set, else miniredis with its clock running), an in-process SMTP
+// server, the worker and the HTTP API.
+package systemtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/jobs"
+	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/mail/smtpsink"
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/storage/storagetest"
+	"github.com/assistd/assistd/worker"
+)
+
+// Tokens the test servers accept.
+const (
+	APIToken   = "test-api-token"
+	StaffToken = "test-staff-token"
+)
+
+// Options change the defaults of a test system.
+type Options struct {
+	SecretTTL      time.Duration
+	AutoCloseAfter time.Duration
+	Periods        []jobs.Period
+	// NoWorker starts only the API (tests that run the worker themselves or without Redis).
+	NoWorker bool
+}
+
+// System is a running assistd.
+type System struct {
+	Backend  string
+	Store    *storage.Store
+	Redis    *redis.Client
+	Mini     *miniredis.Miniredis // nil on real Redis
+	Sink     *smtpsink.Sink
+	Keys     *secret.Keyring
+	IDs      *mail.IDSigner
+	Composer *mail.Composer
+	Deps     *jobs.Deps
+	API      *api.Server
+	HTTP     *httptest.Server
+	Log      *LogBuffer
+
+	stopWorker func()
+	opts       Options
+}
+
+// Each runs fn on a fresh system per database backend.
+func Each(t *testing.T, opts Options, fn func(t *testing.T, s *System)) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { fn(t, Start(t, b, opts)) })
+	}
+}
+
+// Start builds a system on one backend; everything stops at cleanup.
+func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
+	t.Helper()
+	if opts.SecretTTL == 0 {
+		opts.SecretTTL = 72 * time.Hour
+	}
+	if opts.AutoCloseAfter == 0 {
+		opts.AutoCloseAfter = 168 * time.Hour
+	}
+	if opts.Periods == nil {
+		opts.Periods = worker.DefaultPeriods()
+	}
+	s := &System{Backend: b.Name, Store: storagetest.Open(t, b), Log: &LogBuffer{}, opts: opts}
+	s.Redis, s.Mini = NewRedis(t)
+	sink, err := smtpsink.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	s.Sink = sink
+	s.Keys, _ = secret.ParseKeyring(secret.GenerateKey())
+	s.IDs = mail.NewIDSigner([]byte("test message-id key"), "suporte.example.pt")
+	s.Composer, err = mail.NewComposer(mail.ComposerConfig{From: "Apoio ao Cliente <suporte@suporte.example.pt>", PublicURL: "https://clientes.example.pt",
+		IDs: s.IDs, SecretTTL: opts.SecretTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := mail.NewSender(mail.SenderConfig{URL: sink.URL(), PoolSize: 4, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sender.Close() })
+	client := asynq.NewClientFromRedisClient(s.Redis)
+	t.Cleanup(func() { client.Close() })
+	log := slog.New(slog.NewTextHandler(s.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s.Deps = &jobs.Deps{Store: s.Store, Composer: s.Composer, Sender: sender, Enqueuer: jobs.NewEnqueuer(client), Keys: s.Keys, Log: log,
+		SecretTTL: opts.SecretTTL, AutoCloseAfter: opts.AutoCloseAfter}
+	s.API = api.New(api.Config{APIToken: APIToken, StaffToken: StaffToken, PublicURL: "https://clientes.example.pt", SecretTTL: opts.SecretTTL},
+		api.Deps{Store: s.Store, Keys: s.Keys, Enqueuer: s.Deps.Enqueuer, Log: log,
+			RedisReady: func(ctx context.Context) error { return s.Redis.Ping(ctx).Err() }})
+	s.HTTP = httptest.NewServer(s.API)
+	t.Cleanup(s.HTTP.Close)
+	if !opts.NoWorker {
+		s.StartWorker(t)
+	}
+	return s
+}
+
+// StartWorker runs a worker until StopWorker or cleanup.
+func (s *System) StartWorker(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := worker.New(s.Redis, worker.Config{Concurrency: 10, ShutdownTimeout: 5 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
+		TaskCheckInterval: 50 * time.Millisecond, Periods: s.opts.Periods}, s.Deps)
+	done := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(done) }()
+	s.stopWorker = func() { cancel(); <-done }
+	t.Cleanup(s.StopWorker)
+}
+
+// StopWorker stops the worker gracefully.
+func (s *System) StopWorker() {
+	if s.stopWorker != nil {
+		s.stopWorker()
+		s.stopWorker = nil
+	}
+}
+
+// NewRedis connects to ASSISTD_TEST_REDIS_URL (flushing its database) or starts a miniredis
+// whose TTLs follow the clock.
+func NewRedis(t *testing.T) (*redis.Client, *miniredis.Miniredis) {
+	t.Helper()
+	if u := os.Getenv("ASSISTD_TEST_REDIS_URL"); u != "" {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := redis.NewClient(opt)
+		if err := rc.FlushDB(context.Background()).Err(); err != nil {
+			t.Fatalf("redis: %v", err)
+		}
+		t.Cleanup(func() { rc.Close() })
+		return rc, nil
+	}
+	m := miniredis.RunT(t)
+	m.ClockTTL(true)
+	rc := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rc.Close() })
+	return rc, m
+}
+
+// Do sends a request to the API with a token and a JSON body, and decodes a JSON answer into out
+// (when not nil). It returns the status code.
+func (s *System) Do(t testing.TB, method, path, token string, body any, out any, headers ...string) int {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		buf, _ := json.Marshal(b)
+		rd = bytes.NewReader(buf)
+	}
+	req, _ := http.NewRequest(method, s.HTTP.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// PutCustomer creates the customer "ana" (or the given id) with two domains.
+func (s *System) PutCustomer(t testing.TB, id, lang string) {
+	t.Helper()
+	code := s.Do(t, "PUT", "/api/v1/customers/"+id, APIToken, map[string]any{"name": "Ana Silva", "email": id + "@example.pt",
+		"language": lang, "domains": []string{"example.pt", "loja-exemplo.com"}}, nil)
+	if code != http.StatusOK {
+		t.Fatalf("put customer %s: %d", id, code)
+	}
+}
+
+// Eventually polls cond until it holds or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// LogBuffer keeps everything logged, for tests that check what logs hold.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}

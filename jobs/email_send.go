@@ -1,0 +1,89 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/storage"
+)
+
+// TypeEmailSend delivers one outbox row to the SMTP server.
+const TypeEmailSend = "email:send"
+
+// emailMaxRetry with EmailRetryDelay gives up after about a day of 4xx answers.
+const emailMaxRetry = 16
+
+// EmailSendPayload names the outbox row.
+type EmailSendPayload struct {
+	OutboxID int64 `json:"outbox_id"`
+}
+
+// NewEmailSendTask builds the task; its id is the outbox row's.
+func NewEmailSendTask(outboxID int64) *asynq.Task {
+	return asynq.NewTask(TypeEmailSend, mustJSON(EmailSendPayload{OutboxID: outboxID}),
+		asynq.TaskID("email:"+strconv.FormatInt(outboxID, 10)), asynq.Queue(QueueDefault),
+		asynq.MaxRetry(emailMaxRetry), asynq.Timeout(2*time.Minute))
+}
+
+// EmailRetryDelay backs off from 5 s to 3 h for temporary SMTP failures.
+func EmailRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := time.Duration(5*math.Pow(2, float64(n))) * time.Second
+	return min(d, 3*time.Hour)
+}
+
+// HandleEmailSend sends a pending outbox email once. The message was rendered when it was
+// queued, so a resend after a crash carries the same Message-ID. A 5xx answer fails it for good;
+// anything else is retried with backoff until the retries run out.
+func (d *Deps) HandleEmailSend(ctx context.Context, t *asynq.Task) error {
+	var p EmailSendPayload
+	if err := decode(t, &p); err != nil {
+		return err
+	}
+	row, err := d.Store.OutboxRowByID(ctx, p.OutboxID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("email:send %d: no such outbox row: %w", p.OutboxID, asynq.SkipRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("email:send %d: %w", p.OutboxID, err)
+	}
+	if row.State != storage.OutboxPending || row.Task != storage.TaskEmailSend {
+		return nil
+	}
+	from := ""
+	if row.EnvelopeFrom != nil {
+		from = *row.EnvelopeFrom
+	}
+	sendErr := d.Sender.Send(ctx, from, deref(row.Recipient), row.Raw)
+	if sendErr == nil {
+		metrics.EmailsSent.WithLabelValues(row.Kind, "sent").Inc()
+		return d.Store.MarkOutboxDone(ctx, row.ID)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if mail.IsPermanent(sendErr) || retried >= maxRetry {
+		metrics.EmailsSent.WithLabelValues(row.Kind, "failed").Inc()
+		d.Log.Error("email failed for good", "outbox_id", row.ID, "kind", row.Kind, "err", sendErr)
+		if err := d.Store.MarkOutboxFailed(ctx, row.ID, sendErr.Error()); err != nil {
+			return err
+		}
+		return fmt.Errorf("email:send %d: %v: %w", row.ID, sendErr, asynq.SkipRetry)
+	}
+	metrics.EmailsSent.WithLabelValues(row.Kind, "retry").Inc()
+	_ = d.Store.MarkOutboxAttempt(ctx, row.ID, sendErr.Error())
+	return fmt.Errorf("email:send %d: %w", row.ID, sendErr)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

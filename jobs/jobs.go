@@ -1,0 +1,109 @@
+// Package jobs defines assistd's background tasks, one file per task type: its type name, its
+// payload, its constructor (which sets the options that make up its contract) and its handler.
+//
+// Payloads carry ids only. A message body, an email, or a password — sealed or not — never
+// enters Redis: handlers read what they need from the database.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
+)
+
+// Queues, by class; weights are set by the worker.
+const (
+	QueueCritical = "critical"
+	QueueDefault  = "default"
+	QueueLow      = "low"
+)
+
+// Sender delivers one message over SMTP; mail.Sender implements it.
+type Sender interface {
+	Send(ctx context.Context, envelopeFrom, to string, raw []byte) error
+}
+
+// Deps is what the handlers work with.
+type Deps struct {
+	Store    *storage.Store
+	Composer *mail.Composer
+	Sender   Sender
+	Enqueuer *Enqueuer
+	Keys     *secret.Keyring
+	Log      *slog.Logger
+	// SecretTTL is how long a customer's password is kept.
+	SecretTTL time.Duration
+	// AutoCloseAfter is how long an answered ticket waits for the customer before closing.
+	AutoCloseAfter time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (d *Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Register installs every handler on a mux.
+func Register(mux *asynq.ServeMux, d *Deps) {
+	mux.HandleFunc(TypeTicketCreate, d.HandleTicketCreate)
+	mux.HandleFunc(TypeEmailSend, d.HandleEmailSend)
+	mux.HandleFunc(TypeSecretExpire, d.HandleSecretExpire)
+	mux.HandleFunc(TypeSecretSweep, d.HandleSecretSweep)
+	mux.HandleFunc(TypeOutboxRelay, d.HandleOutboxRelay)
+}
+
+// Enqueuer puts tasks in Redis. A task whose id is already there is not an error: it is the
+// same work, already queued.
+type Enqueuer struct {
+	client *asynq.Client
+}
+
+// NewEnqueuer wraps an asynq client.
+func NewEnqueuer(c *asynq.Client) *Enqueuer { return &Enqueuer{client: c} }
+
+// Enqueue queues a task, treating a TaskID conflict as success.
+func (e *Enqueuer) Enqueue(ctx context.Context, t *asynq.Task, extra ...asynq.Option) error {
+	_, err := e.client.EnqueueContext(ctx, t, extra...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return err
+}
+
+// EnqueueEmails queues one email:send per outbox id. A failure leaves the rows to the relay.
+func (e *Enqueuer) EnqueueEmails(ctx context.Context, ids []int64) error {
+	var errs []error
+	for _, id := range ids {
+		if err := e.Enqueue(ctx, NewEmailSendTask(id)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func decode(t *asynq.Task, v any) error {
+	if err := json.Unmarshal(t.Payload(), v); err != nil {
+		return fmt.Errorf("%s: bad payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // payloads are structs of ids
+	}
+	return b
+}

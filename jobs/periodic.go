@@ -1,0 +1,91 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/storage"
+)
+
+// Periodic tasks. Each is enqueued once per period whatever the number of instances (the task
+// id names the period), and each handler is an idempotent SQL sweep, so a second run is harmless.
+const (
+	// TypeSecretSweep destroys every overdue password: the promise holds even when Redis lost a
+	// secret:expire task or the service was down over the deadline.
+	TypeSecretSweep = "sweep:secrets"
+	// TypeOutboxRelay enqueues again the outbox rows a crash or a Redis data loss left behind.
+	TypeOutboxRelay = "sweep:outbox"
+)
+
+// Period is one periodic task and how often it runs.
+type Period struct {
+	Type  string
+	Every time.Duration
+}
+
+// NewPeriodicTask builds the run of a periodic task for the period that contains at.
+func NewPeriodicTask(typ string, every time.Duration, at time.Time) *asynq.Task {
+	slot := at.Truncate(every).Unix()
+	return asynq.NewTask(typ, nil, asynq.TaskID(typ+":"+strconv.FormatInt(slot, 10)),
+		asynq.Queue(QueueCritical), asynq.MaxRetry(0), asynq.Timeout(every), asynq.Retention(2*every))
+}
+
+// HandleSecretSweep purges overdue passwords.
+func (d *Deps) HandleSecretSweep(ctx context.Context, _ *asynq.Task) error {
+	n, err := d.Store.PurgeExpiredPasswords(ctx, d.now())
+	if err != nil {
+		return fmt.Errorf("sweep:secrets: %w", err)
+	}
+	if n > 0 {
+		metrics.SecretsPurged.WithLabelValues("sweep").Add(float64(n))
+		d.Log.Info("overdue passwords destroyed", "count", n)
+	}
+	return nil
+}
+
+// RelayGrace is how old a pending outbox row must be before the relay enqueues it again: long
+// enough for the normal path to have done it.
+const RelayGrace = 20 * time.Second
+
+// HandleOutboxRelay re-enqueues pending outbox rows. Task ids make a row already in Redis a no-op.
+func (d *Deps) HandleOutboxRelay(ctx context.Context, _ *asynq.Task) error {
+	_, err := d.RelayOutbox(ctx, d.now().Add(-RelayGrace))
+	return err
+}
+
+// RelayOutbox enqueues every pending outbox row created before a time, and returns how many.
+func (d *Deps) RelayOutbox(ctx context.Context, before time.Time) (int, error) {
+	n := 0
+	var after int64
+	for {
+		rows, err := d.Store.PendingOutbox(ctx, before, after, 1000)
+		if err != nil {
+			return n, fmt.Errorf("sweep:outbox: %w", err)
+		}
+		for _, r := range rows {
+			after = r.ID
+			var t *asynq.Task
+			switch r.Task {
+			case storage.TaskTicketCreate:
+				t = NewTicketCreateTask(*r.TicketID)
+			case storage.TaskEmailSend:
+				t = NewEmailSendTask(r.ID)
+			default:
+				continue
+			}
+			if err := d.Enqueuer.Enqueue(ctx, t); err != nil {
+				return n, fmt.Errorf("sweep:outbox: %w", err)
+			}
+			n++
+			metrics.OutboxRelayed.Inc()
+		}
+		if len(rows) < 1000 {
+			return n, nil
+		}
+	}
+}

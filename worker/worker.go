@@ -1,0 +1,151 @@
+// Package worker runs assistd's background work: the asynq server with its middleware, and the
+// periodic enqueuer of sweeps. It holds no business logic; the handlers live in package jobs.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistd/assistd/jobs"
+	"github.com/assistd/assistd/metrics"
+)
+
+// Config tunes the worker.
+type Config struct {
+	Concurrency int
+	// ShutdownTimeout bounds how long in-flight tasks may finish on SIGTERM; what is left
+	// returns to the queue through asynq's recovery.
+	ShutdownTimeout time.Duration
+	// DelayedTaskCheckInterval is how often scheduled and retried tasks are moved to pending: the
+	// lateness of a password's destruction task beyond its deadline.
+	DelayedTaskCheckInterval time.Duration
+	// TaskCheckInterval is how long an idle worker waits before looking for work again.
+	TaskCheckInterval time.Duration
+	// Periods are the periodic tasks to enqueue.
+	Periods []jobs.Period
+}
+
+// DefaultPeriods are the sweeps every deployment runs.
+func DefaultPeriods() []jobs.Period {
+	return []jobs.Period{
+		{Type: jobs.TypeSecretSweep, Every: time.Minute},
+		{Type: jobs.TypeOutboxRelay, Every: 10 * time.Second},
+	}
+}
+
+// Worker is an asynq server with assistd's handlers.
+type Worker struct {
+	srv     *asynq.Server
+	mux     *asynq.ServeMux
+	enq     *jobs.Enqueuer
+	periods []jobs.Period
+	log     *slog.Logger
+}
+
+// New builds a worker on a Redis client.
+func New(rc redis.UniversalClient, cfg Config, d *jobs.Deps) *Worker {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 50
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.DelayedTaskCheckInterval <= 0 {
+		cfg.DelayedTaskCheckInterval = time.Second
+	}
+	if cfg.TaskCheckInterval <= 0 {
+		cfg.TaskCheckInterval = 100 * time.Millisecond
+	}
+	log := d.Log
+	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   map[string]int{jobs.QueueCritical: 6, jobs.QueueDefault: 3, jobs.QueueLow: 1},
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		RetryDelayFunc:           retryDelay,
+		Logger:                   asynqLogger{log},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(_ context.Context, t *asynq.Task, err error) {
+			log.Warn("task failed", "type", t.Type(), "err", err)
+		}),
+	})
+	mux := asynq.NewServeMux()
+	mux.Use(observe)
+	jobs.Register(mux, d)
+	return &Worker{srv: srv, mux: mux, enq: d.Enqueuer, periods: cfg.Periods, log: log}
+}
+
+// Run processes tasks until ctx is done, then shuts down gracefully.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	done := make(chan struct{})
+	for _, p := range w.periods {
+		go func() { w.schedule(ctx, p); done <- struct{}{} }()
+	}
+	<-ctx.Done()
+	w.srv.Stop() // stop taking new tasks
+	w.srv.Shutdown()
+	for range w.periods {
+		<-done
+	}
+	return nil
+}
+
+// schedule enqueues a periodic task at the start of every period. Every instance does so; the
+// task id names the period, so Redis keeps one run per period.
+func (w *Worker) schedule(ctx context.Context, p jobs.Period) {
+	for {
+		if err := w.enq.Enqueue(ctx, jobs.NewPeriodicTask(p.Type, p.Every, time.Now())); err != nil && ctx.Err() == nil {
+			w.log.Warn("periodic task not enqueued", "type", p.Type, "err", err)
+		}
+		next := time.Now().Truncate(p.Every).Add(p.Every)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
+	}
+}
+
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if t.Type() == jobs.TypeEmailSend {
+		return jobs.EmailRetryDelay(n, err, t)
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
+}
+
+// observe counts and times every task; payloads are never logged.
+func observe(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		start := time.Now()
+		err := next.ProcessTask(ctx, t)
+		metrics.TaskDuration.WithLabelValues(t.Type()).Observe(time.Since(start).Seconds())
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		metrics.TasksProcessed.WithLabelValues(t.Type(), result).Inc()
+		return err
+	})
+}
+
+// asynqLogger sends asynq's own messages to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1)
+}
