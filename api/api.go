@@ -17,6 +17,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
@@ -43,6 +44,7 @@ type Server struct {
 	cfg        Config
 	store      *storage.Store
 	keys       *secret.Keyring
+	composer   *mail.Composer
 	enqueuer   Enqueuer
 	redisReady Pinger
 	log        *slog.Logger
@@ -57,6 +59,7 @@ type Server struct {
 type Deps struct {
 	Store      *storage.Store
 	Keys       *secret.Keyring
+	Composer   *mail.Composer // emails of state changes are rendered in the transaction that makes them
 	Enqueuer   Enqueuer
 	RedisReady Pinger
 	Log        *slog.Logger
@@ -65,7 +68,7 @@ type Deps struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, composer: d.Composer, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -130,6 +133,8 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/staff/tickets/{number}", staff(s.staffTicket))
 	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
 	m.Handle("GET /api/v1/departments", staff(s.departments))
+
+	s.lifecycleRoutes(client, staff)
 
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)

@@ -94,7 +94,7 @@ func (s *system) Close() {
 // apiHandler builds the HTTP side: the API, /metrics, and what extra mounts.
 func (s *system) apiHandler() *api.Server {
 	srv := api.New(api.Config{APIToken: s.cfg.APIToken, StaffToken: s.cfg.StaffToken, PublicURL: s.cfg.PublicURL, SecretTTL: s.cfg.SecretTTL},
-		api.Deps{Store: s.store, Keys: s.keys, Enqueuer: s.enqueuer, Log: s.log,
+		api.Deps{Store: s.store, Keys: s.keys, Composer: s.composer, Enqueuer: s.enqueuer, Log: s.log,
 			RedisReady: func(ctx context.Context) error { return s.redis.Ping(ctx).Err() }})
 	srv.Mux().Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	return srv

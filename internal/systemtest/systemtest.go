@@ -110,7 +110,7 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	s.Deps = &jobs.Deps{Store: s.Store, Composer: s.Composer, Sender: sender, Enqueuer: jobs.NewEnqueuer(client), Keys: s.Keys, Log: log,
 		SecretTTL: opts.SecretTTL, AutoCloseAfter: opts.AutoCloseAfter}
 	s.API = api.New(api.Config{APIToken: APIToken, StaffToken: StaffToken, PublicURL: "https://clientes.example.pt", SecretTTL: opts.SecretTTL},
-		api.Deps{Store: s.Store, Keys: s.Keys, Enqueuer: s.Deps.Enqueuer, Log: log,
+		api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Deps.Enqueuer, Log: log,
 			RedisReady: func(ctx context.Context) error { return s.Redis.Ping(ctx).Err() }})
 	s.HTTP = httptest.NewServer(s.API)
 	t.Cleanup(s.HTTP.Close)

@@ -1,0 +1,409 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/assistd/assistd/tickets"
+)
+
+// Outcomes of an inbound message, as the import log records them.
+const (
+	InboundAnsweredTicket   = "answered_ticket"
+	InboundAnsweredClosed   = "answered_closed"
+	InboundAnsweredNoTicket = "answered_no_ticket"
+	InboundIgnoredAutomatic = "ignored_automatic"
+	InboundNotAddressed     = "ignored_not_addressed"
+	InboundBacklog          = "ignored_backlog"
+	InboundRateLimited      = "rate_limited"
+	InboundUnparseable      = "rejected_unparseable"
+)
+
+// Reasons RecordInbound gives to an answer it held back.
+const (
+	ReasonSenderLimit = "sender_limit"
+	ReasonGlobalCap   = "global_cap"
+)
+
+// ErrInboundRace is returned when another poller recorded one of the batch's messages while the
+// batch was being recorded: nothing was committed, and recording the batch again is safe.
+var ErrInboundRace = errors.New("storage: inbound message recorded concurrently")
+
+// MailboxCursor is how far the poller has recorded a mailbox.
+type MailboxCursor struct {
+	Mailbox     string    `db:"mailbox"`
+	UIDValidity uint32    `db:"uidvalidity"`
+	LastUID     uint32    `db:"last_uid"`
+	UpdatedAt   time.Time `db:"updated_at"`
+}
+
+// MailboxCursor returns a mailbox's cursor, or ErrNotFound before its first connection.
+func (s *Store) MailboxCursor(ctx context.Context, mailbox string) (MailboxCursor, error) {
+	var c MailboxCursor
+	err := s.db.GetContext(ctx, &c, s.q(`SELECT mailbox, uidvalidity, last_uid, updated_at FROM mailbox_cursors WHERE mailbox = ?`), mailbox)
+	return c, notFound(err)
+}
+
+// SetMailboxCursor sets a mailbox's cursor, for a first connection or a changed UIDVALIDITY.
+func (s *Store) SetMailboxCursor(ctx context.Context, c MailboxCursor) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO mailbox_cursors (mailbox, uidvalidity, last_uid, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, updated_at = excluded.updated_at`),
+		c.Mailbox, c.UIDValidity, c.LastUID, now())
+	return wrapConn(err)
+}
+
+// InboundRecord is one message of a batch, classified by the poller.
+type InboundRecord struct {
+	DedupeKey string
+	UID       uint32
+	From      string // sanitised sender address
+	Subject   string // sanitised subject
+	Outcome   string
+	Reason    string
+	TicketID  *int64
+	// Answer is the automatic answer to queue when Outcome is an answer; it is queued only if
+	// the limits allow, else the message is recorded as rate_limited.
+	Answer *Email
+	// LimitKey names what the answer counts against: sender and ticket number.
+	LimitKey string
+	// Bounce, for a delivery report, names our emails it reports on.
+	Bounce *InboundBounce
+}
+
+// InboundBounce is what a delivery report says about emails we sent.
+type InboundBounce struct {
+	MessageIDs []string // Message-IDs of ours that it quotes (already verified as ours)
+	Permanent  bool     // a 5.x.x status: the address does not work
+	Status     string   // e.g. "5.1.1", kept as the outbox row's last error
+}
+
+// AnswerLimits bound the automatic answers.
+type AnswerLimits struct {
+	PerKey  time.Duration // one answer per sender and ticket in this window
+	PerHour int           // at most this many answers in the last hour, all senders together
+}
+
+// InboundBatch is what one fetch of the poller turned into.
+type InboundBatch struct {
+	Mailbox     string
+	UIDValidity uint32
+	LastUID     uint32 // the cursor moves to this UID (never backwards) in the same transaction
+	Records     []InboundRecord
+	Limits      AnswerLimits
+}
+
+// InboundResult says what RecordInbound did with each record of a batch.
+type InboundResult struct {
+	OutboxIDs []int64  // the automatic answers queued, to enqueue
+	Outcomes  []string // the final outcome of each record; "" for one recorded before
+}
+
+// RecordInbound records a batch in one transaction: the import-log rows (a message recorded
+// before is skipped), the bounces, the automatic answers the limits allow with their outbox
+// rows, and the mailbox cursor.
+func (s *Store) RecordInbound(ctx context.Context, b InboundBatch) (InboundResult, error) {
+	res := InboundResult{Outcomes: make([]string, len(b.Records))}
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		res.OutboxIDs = nil
+		at := now()
+		recs := make([]InboundRecord, len(b.Records))
+		copy(recs, b.Records)
+
+		fresh, err := s.freshInbound(ctx, tx, b.Mailbox, recs)
+		if err != nil {
+			return err
+		}
+		outboxIDs := make([]*int64, len(recs))
+		for i := range recs {
+			if fresh[i] && recs[i].Bounce != nil {
+				if outboxIDs[i], err = s.recordBounce(ctx, tx, *recs[i].Bounce, at); err != nil {
+					return err
+				}
+			}
+		}
+		answers, err := s.claimAnswers(ctx, tx, recs, fresh, b.Limits, at)
+		if err != nil {
+			return err
+		}
+		if len(answers) > 0 {
+			emails := make([]Email, len(answers))
+			for j, i := range answers {
+				emails[j] = *recs[i].Answer
+			}
+			ids, err := s.insertEmails(ctx, tx, emails, at)
+			if err != nil {
+				return err
+			}
+			for j, i := range answers {
+				outboxIDs[i] = &ids[j]
+			}
+			res.OutboxIDs = ids
+		}
+		if err := s.insertInbound(ctx, tx, b, recs, fresh, outboxIDs, at); err != nil {
+			return err
+		}
+		for i := range recs {
+			if fresh[i] {
+				res.Outcomes[i] = recs[i].Outcome
+			}
+		}
+		return s.advanceCursor(ctx, tx, b, at)
+	})
+	if err != nil {
+		return InboundResult{}, err
+	}
+	return res, nil
+}
+
+// freshInbound tells which records were never recorded (and are not repeated in the batch).
+func (s *Store) freshInbound(ctx context.Context, tx *sqlx.Tx, mailbox string, recs []InboundRecord) ([]bool, error) {
+	fresh := make([]bool, len(recs))
+	if len(recs) == 0 {
+		return fresh, nil
+	}
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		keys[i] = r.DedupeKey
+	}
+	query, args, err := sqlx.In(`SELECT dedupe_key FROM inbound_messages WHERE mailbox = ? AND dedupe_key IN (?)`, mailbox, keys)
+	if err != nil {
+		return nil, err
+	}
+	var known []string
+	if err := tx.SelectContext(ctx, &known, s.q(query), args...); err != nil {
+		return nil, fmt.Errorf("storage: inbound keys: %w", wrapConn(err))
+	}
+	seen := make(map[string]bool, len(recs)+len(known))
+	for _, k := range known {
+		seen[k] = true
+	}
+	for i, r := range recs {
+		fresh[i] = !seen[r.DedupeKey]
+		seen[r.DedupeKey] = true
+	}
+	return fresh, nil
+}
+
+// claimAnswers decides which records get their answer, updates the limits, and turns the rest
+// into rate_limited. It returns the indexes of the records to answer.
+func (s *Store) claimAnswers(ctx context.Context, tx *sqlx.Tx, recs []InboundRecord, fresh []bool, lim AnswerLimits, at time.Time) ([]int, error) {
+	var candidates []int
+	inBatch := make(map[string]bool)
+	for i, r := range recs {
+		if !fresh[i] || r.Answer == nil {
+			continue
+		}
+		if inBatch[r.LimitKey] {
+			recs[i].Outcome, recs[i].Reason, recs[i].Answer = InboundRateLimited, ReasonSenderLimit, nil
+			continue
+		}
+		inBatch[r.LimitKey] = true
+		candidates = append(candidates, i)
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM auto_answer_limits WHERE answered_at <= ?`), at.Add(-lim.PerKey)); err != nil {
+		return nil, fmt.Errorf("storage: prune answer limits: %w", wrapConn(err))
+	}
+	var lastHour int
+	if err := tx.GetContext(ctx, &lastHour, s.q(`SELECT COUNT(*) FROM auto_answer_limits WHERE answered_at > ?`), at.Add(-time.Hour)); err != nil {
+		return nil, fmt.Errorf("storage: count answers: %w", wrapConn(err))
+	}
+	allowed := max(lim.PerHour-lastHour, 0)
+	if len(candidates) > allowed {
+		for _, i := range candidates[allowed:] {
+			recs[i].Outcome, recs[i].Reason, recs[i].Answer = InboundRateLimited, ReasonGlobalCap, nil
+		}
+		candidates = candidates[:allowed]
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	// The upsert claims a key only if its last answer is out of the window: atomic even with
+	// two pollers, since the second waits on the first's row and then sees its time.
+	var q strings.Builder
+	args := make([]any, 0, 2*len(candidates)+1)
+	q.WriteString(`INSERT INTO auto_answer_limits (limit_key, answered_at) VALUES `)
+	for j, i := range candidates {
+		if j > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?)")
+		args = append(args, recs[i].LimitKey, at)
+	}
+	q.WriteString(` ON CONFLICT (limit_key) DO UPDATE SET answered_at = excluded.answered_at WHERE auto_answer_limits.answered_at <= ? RETURNING limit_key`)
+	args = append(args, at.Add(-lim.PerKey))
+	var claimed []string
+	if err := tx.SelectContext(ctx, &claimed, s.q(q.String()), args...); err != nil {
+		return nil, fmt.Errorf("storage: claim answer limits: %w", wrapConn(err))
+	}
+	got := make(map[string]bool, len(claimed))
+	for _, k := range claimed {
+		got[k] = true
+	}
+	answers := candidates[:0]
+	for _, i := range candidates {
+		if got[recs[i].LimitKey] {
+			answers = append(answers, i)
+		} else {
+			recs[i].Outcome, recs[i].Reason, recs[i].Answer = InboundRateLimited, ReasonSenderLimit, nil
+		}
+	}
+	return answers, nil
+}
+
+// recordBounce marks our emails a delivery report names as bounced and, for a permanent
+// failure of an email to a ticket's customer, flags the customer's address. It returns the
+// first outbox row it marked.
+func (s *Store) recordBounce(ctx context.Context, tx *sqlx.Tx, b InboundBounce, at time.Time) (*int64, error) {
+	if len(b.MessageIDs) == 0 {
+		return nil, nil
+	}
+	query, args, err := sqlx.In(`UPDATE outbox SET state = 'bounced', last_error = ?, updated_at = ?
+		WHERE task = ? AND message_id IN (?) AND state <> 'bounced' RETURNING id, ticket_id, recipient`,
+		truncate("bounced: "+b.Status, 500), at, TaskEmailSend, b.MessageIDs)
+	if err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		ID        int64   `db:"id"`
+		TicketID  *int64  `db:"ticket_id"`
+		Recipient *string `db:"recipient"`
+	}
+	if err := tx.SelectContext(ctx, &rows, s.q(query), args...); err != nil {
+		return nil, fmt.Errorf("storage: mark bounced: %w", wrapConn(err))
+	}
+	var first *int64
+	for _, r := range rows {
+		if first == nil || r.ID < *first {
+			id := r.ID
+			first = &id
+		}
+		if !b.Permanent || r.TicketID == nil || r.Recipient == nil {
+			continue
+		}
+		// Only the customer's own address: a department's notification bouncing says nothing
+		// about the customer.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE customers SET email_undeliverable_at = ?
+			WHERE id = (SELECT customer_id FROM tickets WHERE id = ?) AND lower(email) = lower(?) AND email_undeliverable_at IS NULL`),
+			at, *r.TicketID, *r.Recipient); err != nil {
+			return nil, fmt.Errorf("storage: mark undeliverable: %w", wrapConn(err))
+		}
+	}
+	return first, nil
+}
+
+const inboundColumns = 12
+
+func (s *Store) insertInbound(ctx context.Context, tx *sqlx.Tx, b InboundBatch, recs []InboundRecord, fresh []bool, outboxIDs []*int64, at time.Time) error {
+	var q strings.Builder
+	args := make([]any, 0, inboundColumns*len(recs))
+	want := 0
+	q.WriteString(`INSERT INTO inbound_messages (mailbox, dedupe_key, uidvalidity, uid, from_addr, subject, outcome, reason,
+		ticket_id, outbox_id, created_at) VALUES `)
+	for i, r := range recs {
+		if !fresh[i] {
+			continue
+		}
+		if want > 0 {
+			q.WriteString(", ")
+		}
+		want++
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, b.Mailbox, r.DedupeKey, b.UIDValidity, r.UID, truncate(r.From, 254), truncate(r.Subject, 200),
+			r.Outcome, truncate(r.Reason, 100), r.TicketID, outboxIDs[i], at)
+	}
+	if want == 0 {
+		return nil
+	}
+	q.WriteString(` ON CONFLICT (mailbox, dedupe_key) DO NOTHING RETURNING id`)
+	var ids []int64
+	if err := tx.SelectContext(ctx, &ids, s.q(q.String()), args...); err != nil {
+		return fmt.Errorf("storage: insert inbound: %w", wrapConn(err))
+	}
+	if len(ids) != want {
+		return ErrInboundRace
+	}
+	return nil
+}
+
+func (s *Store) advanceCursor(ctx context.Context, tx *sqlx.Tx, b InboundBatch, at time.Time) error {
+	greatest := "MAX"
+	if s.postgres {
+		greatest = "GREATEST"
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO mailbox_cursors (mailbox, uidvalidity, last_uid, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mailbox) DO UPDATE SET
+		last_uid = CASE WHEN mailbox_cursors.uidvalidity = excluded.uidvalidity THEN `+greatest+`(mailbox_cursors.last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+		uidvalidity = excluded.uidvalidity, updated_at = excluded.updated_at`),
+		b.Mailbox, b.UIDValidity, b.LastUID, at)
+	if err != nil {
+		return fmt.Errorf("storage: advance cursor: %w", wrapConn(err))
+	}
+	return nil
+}
+
+// InboundMessage is one row of the import log, for staff.
+type InboundMessage struct {
+	ID          int64     `db:"id"`
+	Mailbox     string    `db:"mailbox"`
+	DedupeKey   string    `db:"dedupe_key"`
+	UIDValidity uint32    `db:"uidvalidity"`
+	UID         uint32    `db:"uid"`
+	From        string    `db:"from_addr"`
+	Subject     string    `db:"subject"`
+	Outcome     string    `db:"outcome"`
+	Reason      string    `db:"reason"`
+	TicketID    *int64    `db:"ticket_id"`
+	OutboxID    *int64    `db:"outbox_id"`
+	CreatedAt   time.Time `db:"created_at"`
+}
+
+// InboundMessages lists the import log, newest first; outcome "" lists every outcome.
+func (s *Store) InboundMessages(ctx context.Context, limit int, outcome string) ([]InboundMessage, error) {
+	where, args := "", []any{}
+	if outcome != "" {
+		where, args = ` WHERE outcome = ?`, append(args, outcome)
+	}
+	var ms []InboundMessage
+	err := s.db.SelectContext(ctx, &ms, s.q(`SELECT id, mailbox, dedupe_key, uidvalidity, uid, from_addr, subject, outcome, reason,
+		ticket_id, outbox_id, created_at FROM inbound_messages`+where+` ORDER BY created_at DESC, id DESC LIMIT ?`), append(args, limit)...)
+	return ms, wrapConn(err)
+}
+
+// InboundTicket is what classifying a reply needs to know about the ticket it names.
+type InboundTicket struct {
+	ID            int64          `db:"id"`
+	Number        string         `db:"number"`
+	Status        tickets.Status `db:"status"`
+	CustomerEmail string         `db:"email"`
+	Language      string         `db:"language"`
+}
+
+// InboundTickets looks up tickets by number, in one query, for a batch of inbound messages.
+// Numbers that name no ticket are absent from the map.
+func (s *Store) InboundTickets(ctx context.Context, numbers []string) (map[string]InboundTicket, error) {
+	out := make(map[string]InboundTicket, len(numbers))
+	if len(numbers) == 0 {
+		return out, nil
+	}
+	query, args, err := sqlx.In(`SELECT t.id, t.number, t.status, c.email, c.language FROM tickets t
+		JOIN customers c ON c.id = t.customer_id WHERE t.number IN (?)`, numbers)
+	if err != nil {
+		return nil, err
+	}
+	var ts []InboundTicket
+	if err := s.db.SelectContext(ctx, &ts, s.q(query), args...); err != nil {
+		return nil, fmt.Errorf("storage: inbound tickets: %w", wrapConn(err))
+	}
+	for _, t := range ts {
+		out[t.Number] = t
+	}
+	return out, nil
+}
