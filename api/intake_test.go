@@ -73,8 +73,8 @@ func TestATicketIsConfirmedByEmailOnceAndItsPasswordIsWrittenNowhere(t *testing.
 			t.Fatalf("history = %+v", hist)
 		}
 		var detail struct {
-			Password   *string `json:"password"`
-			Department struct{ ID string } `json:"department"`
+			Password   *string                         `json:"password"`
+			Department struct{ ID string }             `json:"department"`
 			Messages   []struct{ Author, Body string } `json:"messages"`
 		}
 		s.Do(t, "GET", "/api/v1/customers/ana/tickets/"+first.Number, systemtest.APIToken, nil, &detail)
