@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
@@ -29,6 +30,13 @@ type Config struct {
 	StaffToken string        // staff calls
 	PublicURL  string        // base of links to the client area
 	SecretTTL  time.Duration // how long a password is kept
+
+	PortalURL    string // the client-area management, linked from the pages
+	PortalSecret string // HMAC-SHA256 key of the portal's /login?token= links
+	// DemoCustomer, when set, signs in every visitor without a session as this customer.
+	DemoCustomer string
+	// SessionKey signs session cookies and CSRF tokens; derived from PortalSecret when nil.
+	SessionKey []byte
 }
 
 // Enqueuer queues a task; jobs.Enqueuer implements it.
@@ -135,9 +143,11 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/departments", staff(s.departments))
 
 	s.lifecycleRoutes(client, staff)
+	s.pageRoutes()
 
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "No such endpoint.", nil)

@@ -1,7 +1,424 @@
 package api
 
-import "net/http"
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/assistd/assistd/jobs"
+	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/tickets"
+)
 
 // lifecycleRoutes registers the client-area replies and closing, and the staff queue, answers
 // and status changes.
-func (s *Server) lifecycleRoutes(client, staff func(http.HandlerFunc) http.Handler) {}
+func (s *Server) lifecycleRoutes(client, staff func(http.HandlerFunc) http.Handler) {
+	m := s.mux
+	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/messages", client(s.postCustomerMessage))
+	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/close", client(s.postCustomerClose))
+	m.Handle("GET /api/v1/departments/{dept}/queue", staff(s.departmentQueue))
+	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
+	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))
+}
+
+// ValidationError is bad input to a lifecycle operation: what is wrong, by field.
+type ValidationError struct {
+	Fields map[string]string
+}
+
+func (e *ValidationError) Error() string {
+	names := make([]string, 0, len(e.Fields))
+	for name := range e.Fields {
+		names = append(names, name)
+	}
+	return "api: invalid " + strings.Join(names, ", ")
+}
+
+// Queue page sizes.
+const (
+	defaultQueueLimit = 50
+	maxQueueLimit     = 200
+)
+
+// CustomerReply adds a customer's message to one of their tickets, moves it to customer_reply
+// and notifies the department. A closed ticket is storage.ErrTicketClosed; a ticket that does not
+// exist or is another customer's, storage.ErrNotFound; bad text, a *ValidationError.
+func (s *Server) CustomerReply(ctx context.Context, customerID, number, text string) (storage.Ticket, error) {
+	body, err := checkMessage(text)
+	if err != nil {
+		return storage.Ticket{}, err
+	}
+	t, ids, err := s.store.AddCustomerMessage(ctx, customerID, number, body, s.customerReplyEmails)
+	if err != nil {
+		return storage.Ticket{}, err
+	}
+	s.enqueueEmails(ctx, ids)
+	return t, nil
+}
+
+// CustomerClose closes one of a customer's tickets; closing it again changes nothing.
+func (s *Server) CustomerClose(ctx context.Context, customerID, number string) (storage.Ticket, error) {
+	t, _, err := s.store.CloseByCustomer(ctx, customerID, number, nil)
+	return t, err
+}
+
+// StaffAnswer adds a staff answer and sets the ticket's status (answered when status is ""), and
+// emails the customer the update. A closed ticket is storage.ErrTicketClosed; an unknown status,
+// storage.ErrInvalidTransition.
+func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, status tickets.Status) (storage.Ticket, error) {
+	fields := map[string]string{}
+	staff, staffErr := checkStaff(staff)
+	if staffErr != "" {
+		fields["staff"] = staffErr
+	}
+	body, err := checkMessage(text)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		fields["message"] = ve.Fields["message"]
+	}
+	if len(fields) > 0 {
+		return storage.Ticket{}, &ValidationError{Fields: fields}
+	}
+	t, ids, err := s.store.AddStaffMessage(ctx, number, staff, body, status, s.updateEmails)
+	if err != nil {
+		return storage.Ticket{}, err
+	}
+	s.enqueueEmails(ctx, ids)
+	return t, nil
+}
+
+// ChangeStatus sets a ticket's status for staff and emails the customer the update; setting the
+// status the ticket has changes nothing. An unknown status or a change out of closed is
+// storage.ErrInvalidTransition.
+func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status tickets.Status) (storage.Ticket, error) {
+	fields := map[string]string{}
+	staff, staffErr := checkStaff(staff)
+	if staffErr != "" {
+		fields["staff"] = staffErr
+	}
+	if status == "" {
+		fields["status"] = "choose the new status: " + statusList()
+	}
+	if len(fields) > 0 {
+		return storage.Ticket{}, &ValidationError{Fields: fields}
+	}
+	t, ids, err := s.store.SetStatus(ctx, number, staff, status, s.updateEmails)
+	if err != nil {
+		return storage.Ticket{}, err
+	}
+	s.enqueueEmails(ctx, ids)
+	return t, nil
+}
+
+// Queue returns the first tickets of a department's queue, the one waiting longest first, with
+// the department's counts by status (closed is not counted). status "" lists every ticket that
+// is not closed. An unknown department is storage.ErrNotFound.
+func (s *Server) Queue(ctx context.Context, departmentID string, status tickets.Status, limit int) ([]storage.Ticket, map[tickets.Status]int, error) {
+	return s.queuePage(ctx, departmentID, status, limit, nil)
+}
+
+func (s *Server) queuePage(ctx context.Context, departmentID string, status tickets.Status, limit int, after *storage.QueueCursor) ([]storage.Ticket, map[tickets.Status]int, error) {
+	if status != "" && !status.Valid() {
+		return nil, nil, &ValidationError{Fields: map[string]string{"status": "unknown status; one of " + statusList()}}
+	}
+	if limit <= 0 {
+		limit = defaultQueueLimit
+	}
+	limit = min(limit, maxQueueLimit)
+	if _, err := s.store.Department(ctx, departmentID); err != nil {
+		return nil, nil, err
+	}
+	list, err := s.store.Queue(ctx, storage.QueueQuery{DepartmentID: departmentID, Status: status, Limit: limit, After: after})
+	if err != nil {
+		return nil, nil, err
+	}
+	counts, err := s.store.QueueCounts(ctx, departmentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return list, counts, nil
+}
+
+// StatusHistory returns every status a ticket had, oldest first.
+func (s *Server) StatusHistory(ctx context.Context, ticketID int64) ([]storage.StatusChange, error) {
+	return s.store.StatusHistory(ctx, ticketID)
+}
+
+// enqueueEmails queues the sending of outbox emails; what fails is left to the outbox relay.
+func (s *Server) enqueueEmails(ctx context.Context, ids []int64) {
+	for _, id := range ids {
+		s.enqueue(ctx, jobs.NewEmailSendTask(id))
+	}
+}
+
+func (s *Server) customerReplyEmails(m storage.ChangeMail) ([]storage.Email, error) {
+	o, err := s.composer.CustomerReplyNotification(jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now()), m.Ticket.DepartmentEmail)
+	if err != nil {
+		return nil, err
+	}
+	return []storage.Email{outboxEmail("customer_reply", m.Ticket.ID, o)}, nil
+}
+
+func (s *Server) updateEmails(m storage.ChangeMail) ([]storage.Email, error) {
+	tm := jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now())
+	tm.StaffName = m.Staff
+	o, err := s.composer.Update(tm)
+	if err != nil {
+		return nil, err
+	}
+	return []storage.Email{outboxEmail("update", m.Ticket.ID, o)}, nil
+}
+
+func outboxEmail(kind string, ticketID int64, o mail.Outgoing) storage.Email {
+	return storage.Email{Kind: kind, TicketID: &ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
+}
+
+// checkMessage trims a message and checks its length.
+func checkMessage(text string) (string, error) {
+	body := strings.TrimSpace(text)
+	switch n := utf8.RuneCountInString(body); {
+	case n == 0:
+		return "", &ValidationError{Fields: map[string]string{"message": "write the message; it cannot be empty"}}
+	case n > MaxMessageRunes:
+		return "", &ValidationError{Fields: map[string]string{"message": "the message is limited to " + strconv.Itoa(MaxMessageRunes) + " characters"}}
+	}
+	return body, nil
+}
+
+// checkStaff trims a member of staff's name and says what is wrong with it, if anything.
+func checkStaff(name string) (string, string) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 100 || strings.ContainsAny(name, "\r\n\x00") {
+		return name, "name the member of staff (1 to 100 characters on one line)"
+	}
+	return name, ""
+}
+
+func statusList() string {
+	names := make([]string, len(tickets.Statuses))
+	for i, st := range tickets.Statuses {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}
+
+// closedMessage tells how to go on with a closed request: the customer in their language, staff
+// (lang "") in Portuguese.
+func closedMessage(number, lang string) string {
+	switch lang {
+	case "":
+		return "O pedido #" + number + " está fechado e já não aceita respostas; o cliente pode abrir um novo pedido referente a este."
+	case "en":
+		return "Request #" + number + " is closed and can no longer be answered. Please open a new request referring to #" + number + "."
+	default:
+		return "O pedido #" + number + " está fechado e já não pode ser respondido. Crie um novo pedido referente ao pedido #" + number + "."
+	}
+}
+
+// lifecycleError answers for an error of a lifecycle operation; lang is the customer's, or "" for
+// staff.
+func (s *Server) lifecycleError(w http.ResponseWriter, r *http.Request, err error, number, lang string) {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		validationFailed(w, ve.Fields)
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "ticket_not_found", "No such ticket.", nil)
+	case errors.Is(err, storage.ErrTicketClosed):
+		writeError(w, http.StatusConflict, "ticket_closed", closedMessage(number, lang), nil)
+	case errors.Is(err, storage.ErrInvalidTransition):
+		writeError(w, http.StatusConflict, "invalid_transition",
+			"This status change is not allowed: the status must be one of "+statusList()+", and a closed ticket never changes again.", nil)
+	default:
+		s.storeError(w, r, err)
+	}
+}
+
+// customerLanguage is the language of a customer's answers; pt-PT when the customer is unknown.
+func (s *Server) customerLanguage(ctx context.Context, customerID string) (string, error) {
+	c, err := s.store.Customer(ctx, customerID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "pt-PT", nil
+	}
+	return c.Language, err
+}
+
+func (s *Server) postCustomerMessage(w http.ResponseWriter, r *http.Request) {
+	cid, number := r.PathValue("cid"), r.PathValue("number")
+	var in struct {
+		Message string `json:"message"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	lang, err := s.customerLanguage(r.Context(), cid)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	t, err := s.CustomerReply(r.Context(), cid, number, in.Message)
+	if err != nil {
+		s.lifecycleError(w, r, err, number, lang)
+		return
+	}
+	s.writeTicket(w, r, http.StatusCreated, t, lang, false)
+}
+
+func (s *Server) postCustomerClose(w http.ResponseWriter, r *http.Request) {
+	cid, number := r.PathValue("cid"), r.PathValue("number")
+	lang, err := s.customerLanguage(r.Context(), cid)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	t, err := s.CustomerClose(r.Context(), cid, number)
+	if err != nil {
+		s.lifecycleError(w, r, err, number, lang)
+		return
+	}
+	s.writeTicket(w, r, http.StatusOK, t, lang, false)
+}
+
+func (s *Server) postStaffMessage(w http.ResponseWriter, r *http.Request) {
+	number := r.PathValue("number")
+	var in struct {
+		Staff   string         `json:"staff"`
+		Message string         `json:"message"`
+		Status  tickets.Status `json:"status"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	t, err := s.StaffAnswer(r.Context(), number, in.Staff, in.Message, in.Status)
+	if err != nil {
+		s.lifecycleError(w, r, err, number, "")
+		return
+	}
+	s.writeTicket(w, r, http.StatusCreated, t, "pt-PT", true)
+}
+
+func (s *Server) postStatus(w http.ResponseWriter, r *http.Request) {
+	number := r.PathValue("number")
+	var in struct {
+		Staff  string         `json:"staff"`
+		Status tickets.Status `json:"status"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	t, err := s.ChangeStatus(r.Context(), number, in.Staff, in.Status)
+	if err != nil {
+		s.lifecycleError(w, r, err, number, "")
+		return
+	}
+	s.writeTicket(w, r, http.StatusOK, t, "pt-PT", true)
+}
+
+func (s *Server) writeTicket(w http.ResponseWriter, r *http.Request, code int, t storage.Ticket, lang string, staffView bool) {
+	v, err := s.ticketView(r, t, lang, staffView)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, code, v)
+}
+
+type queueTicketJSON struct {
+	ticketSummaryJSON
+	CustomerID string  `json:"customer_id"`
+	Domain     *string `json:"domain"`
+	URL        string  `json:"url"`
+}
+
+type statusCountJSON struct {
+	Status string `json:"status"`
+	Label  string `json:"label"`
+	Count  int    `json:"count"`
+}
+
+func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	fields := map[string]string{}
+	limit := defaultQueueLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxQueueLimit {
+			fields["limit"] = "limit is a number from 1 to " + strconv.Itoa(maxQueueLimit)
+		}
+		limit = n
+	}
+	var after *storage.QueueCursor
+	if v := q.Get("after"); v != "" {
+		c, err := storage.ParseQueueCursor(v)
+		if err != nil {
+			fields["after"] = "use the next value of the previous page"
+		}
+		after = &c
+	}
+	status := tickets.Status(q.Get("status"))
+	if status != "" && !status.Valid() {
+		fields["status"] = "unknown status; one of " + statusList()
+	}
+	if len(fields) > 0 {
+		validationFailed(w, fields)
+		return
+	}
+	list, counts, err := s.queuePage(ctx, r.PathValue("dept"), status, limit, after)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "department_not_found", "No such department.", nil)
+		return
+	} else if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	out := make([]queueTicketJSON, 0, len(list))
+	for _, t := range list {
+		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number)})
+	}
+	byStatus := make([]statusCountJSON, 0, len(counts))
+	for _, st := range tickets.Statuses {
+		if n, ok := counts[st]; ok {
+			byStatus = append(byStatus, statusCountJSON{Status: string(st), Label: st.Label("pt-PT"), Count: n})
+		}
+	}
+	var next *string
+	if len(list) == limit {
+		c := storage.CursorAfter(list[len(list)-1]).String()
+		next = &c
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"department": r.PathValue("dept"), "status": string(status), "tickets": out, "counts": byStatus, "next": next})
+}
+
+type statusChangeJSON struct {
+	From      *string   `json:"from"`
+	FromLabel *string   `json:"from_label"`
+	To        string    `json:"to"`
+	ToLabel   string    `json:"to_label"`
+	Actor     string    `json:"actor"`
+	Staff     string    `json:"staff,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// statusHistoryView is a ticket's status history for staff.
+func (s *Server) statusHistoryView(ctx context.Context, ticketID int64) ([]statusChangeJSON, error) {
+	changes, err := s.StatusHistory(ctx, ticketID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]statusChangeJSON, 0, len(changes))
+	for _, c := range changes {
+		v := statusChangeJSON{To: string(c.To), ToLabel: c.To.Label("pt-PT"), Actor: c.Actor, Staff: c.Staff, CreatedAt: c.At.UTC()}
+		if c.From != "" {
+			from, label := string(c.From), c.From.Label("pt-PT")
+			v.From, v.FromLabel = &from, &label
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

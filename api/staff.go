@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -46,6 +47,11 @@ func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	for _, rv := range reveals {
 		audit = append(audit, revealJSON{Staff: rv.Staff, Outcome: rv.Outcome, CreatedAt: rv.CreatedAt.UTC()})
 	}
+	history, err := s.statusHistoryView(ctx, t.ID)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
 	var expires *time.Time
 	if t.PasswordExpiresAt != nil {
 		e := t.PasswordExpiresAt.UTC()
@@ -53,10 +59,11 @@ func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, struct {
 		ticketJSON
-		Customer          customerJSON `json:"customer"`
-		PasswordExpiresAt *time.Time   `json:"password_expires_at"`
-		PasswordReveals   []revealJSON `json:"password_reveals"`
-	}{v, customerView(cust), expires, audit})
+		Customer          customerJSON       `json:"customer"`
+		PasswordExpiresAt *time.Time         `json:"password_expires_at"`
+		PasswordReveals   []revealJSON       `json:"password_reveals"`
+		StatusHistory     []statusChangeJSON `json:"status_history"`
+	}{v, customerView(cust), expires, audit, history})
 }
 
 func (s *Server) revealPassword(w http.ResponseWriter, r *http.Request) {
@@ -80,30 +87,51 @@ func (s *Server) revealPassword(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	var pw secret.Password
-	p, outcome, err := s.store.RevealPassword(ctx, t.ID, in.Staff, s.now().UTC(), func(p storage.SealedPassword) (err error) {
-		pw, err = s.keys.Open(secret.Sealed{Password: p.Password, DataKey: p.DataKey}, storage.PasswordBinding(p.TicketID))
-		return err
-	})
-	if outcome != "" {
-		metrics.PasswordReveals.WithLabelValues(outcome).Inc()
-	}
+	rv, err := s.revealTicketPassword(ctx, t, in.Staff)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no_password", "No password was given with this ticket.", nil)
 	case errors.Is(err, secret.ErrOpen):
-		s.log.Error("stored password cannot be opened", "ticket", t.Number, "staff", in.Staff, "err", err)
 		writeError(w, http.StatusInternalServerError, "password_unreadable",
 			"The stored password cannot be opened (it was altered, or its key is no longer configured). Nothing was revealed; the attempt was recorded.", nil)
 	case err != nil:
 		s.storeError(w, r, err)
-	case outcome == storage.RevealExpired:
+	case rv.Outcome == storage.RevealExpired:
 		writeJSON(w, http.StatusGone, struct {
 			errorBody
 			Password string `json:"password"`
 		}{errorBody{apiError{Code: "password_expired", Message: "The password was kept for its time and then destroyed."}}, secret.Obfuscated})
 	default:
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusOK, map[string]any{"password": pw.Reveal(), "expires_at": p.ExpiresAt.UTC()})
+		writeJSON(w, http.StatusOK, map[string]any{"password": rv.Password.Reveal(), "expires_at": rv.ExpiresAt.UTC()})
 	}
+}
+
+// revealed is the outcome of an audited reveal.
+type revealed struct {
+	Outcome   string          // storage.RevealGranted, RevealExpired or RevealFailed
+	Password  secret.Password // set when granted
+	ExpiresAt time.Time
+}
+
+// revealTicketPassword opens a ticket's password for a member of staff and records the attempt,
+// whatever its outcome. It returns storage.ErrNotFound when no password was given, and an error
+// matching secret.ErrOpen when the stored value cannot be opened (the failure is audited too).
+func (s *Server) revealTicketPassword(ctx context.Context, t storage.Ticket, staff string) (revealed, error) {
+	var pw secret.Password
+	p, outcome, err := s.store.RevealPassword(ctx, t.ID, staff, s.now().UTC(), func(p storage.SealedPassword) (err error) {
+		pw, err = s.keys.Open(secret.Sealed{Password: p.Password, DataKey: p.DataKey}, storage.PasswordBinding(p.TicketID))
+		return err
+	})
+	if outcome != "" {
+		metrics.PasswordReveals.WithLabelValues(outcome).Inc()
+	}
+	if errors.Is(err, secret.ErrOpen) {
+		s.log.Error("stored password cannot be opened", "ticket", t.Number, "staff", staff, "err", err)
+	}
+	rv := revealed{Outcome: outcome, ExpiresAt: p.ExpiresAt}
+	if err == nil && outcome == storage.RevealGranted {
+		rv.Password = pw
+	}
+	return rv, err
 }

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +39,111 @@ func (o *optionalString) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// ticketRequest is a new ticket as the client area submits it, through the JSON API or the form.
+type ticketRequest struct {
+	SubjectID      string
+	Domain         *string // nil: "O produto não está associado a um domínio"
+	Message        string
+	Password       *string
+	RelatedTicket  *string
+	IdempotencyKey string
+}
+
+// Problems with a ticketRequest, by field; the API and the pages word them each their own way.
+const (
+	problemIdempotencyKeyTooLong = "idempotency_key_too_long"
+	problemSubjectUnknown        = "subject_unknown"
+	problemDomainNotOwned        = "domain_not_owned"
+	problemMessageEmpty          = "message_empty"
+	problemMessageTooLong        = "message_too_long"
+	problemPasswordTooLong       = "password_too_long"
+	problemRelatedUnknown        = "related_unknown"
+)
+
+// apiProblemMessages words the problems of a ticketRequest for the JSON API.
+var apiProblemMessages = map[string]string{
+	problemIdempotencyKeyTooLong: "the Idempotency-Key header is limited to 200 characters",
+	problemSubjectUnknown:        "unknown subject; choose one from GET /api/v1/subjects",
+	problemDomainNotOwned:        "choose one of the customer's domains, or null when the product is not associated with a domain",
+	problemMessageEmpty:          "describe the question; the message cannot be empty",
+	problemMessageTooLong:        "the message is limited to " + strconv.Itoa(MaxMessageRunes) + " characters",
+	problemPasswordTooLong:       "the password is limited to 1024 bytes",
+	problemRelatedUnknown:        "not one of this customer's tickets",
+}
+
+// prepareTicket validates a customer's request and builds what storage creates. It returns the
+// problems found by field (none when the ticket may be created), or a storage error.
+func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ticketRequest) (storage.NewTicket, map[string]string, error) {
+	problems := map[string]string{}
+	key := in.IdempotencyKey
+	if len(key) > 200 || strings.ContainsAny(key, "\r\n") {
+		problems["Idempotency-Key"] = problemIdempotencyKeyTooLong
+	}
+	if _, err := s.store.SubjectByID(ctx, in.SubjectID); errors.Is(err, storage.ErrNotFound) {
+		problems["subject_id"] = problemSubjectUnknown
+	} else if err != nil {
+		return storage.NewTicket{}, nil, err
+	}
+	var domain *string
+	if in.Domain != nil {
+		d := strings.ToLower(strings.TrimSpace(*in.Domain))
+		if !slices.Contains(cust.Domains, d) {
+			problems["domain"] = problemDomainNotOwned
+		}
+		domain = &d
+	}
+	message := strings.TrimSpace(in.Message)
+	switch n := utf8.RuneCountInString(message); {
+	case n == 0:
+		problems["message"] = problemMessageEmpty
+	case n > MaxMessageRunes:
+		problems["message"] = problemMessageTooLong
+	}
+	var password secret.Password
+	if in.Password != nil {
+		password = secret.NewPassword(*in.Password)
+		if password.Len() > secret.MaxPasswordBytes {
+			problems["password"] = problemPasswordTooLong
+		}
+	}
+	var related *string
+	if in.RelatedTicket != nil && *in.RelatedTicket != "" {
+		n := strings.TrimPrefix(strings.TrimSpace(*in.RelatedTicket), "#")
+		if _, err := s.store.CustomerTicket(ctx, cust.ID, n); errors.Is(err, storage.ErrNotFound) {
+			problems["related_ticket"] = problemRelatedUnknown
+		} else if err != nil {
+			return storage.NewTicket{}, nil, err
+		}
+		related = &n
+	}
+	if len(problems) > 0 {
+		return storage.NewTicket{}, problems, nil
+	}
+	created := s.now().UTC().Truncate(time.Microsecond)
+	nt := storage.NewTicket{CustomerID: cust.ID, SubjectID: in.SubjectID, Domain: domain, Message: message, RelatedTicket: related,
+		IdempotencyKey: key, CreatedAt: created}
+	if !password.Empty() {
+		expires := created.Add(s.cfg.SecretTTL)
+		nt.PasswordExpiresAt = &expires
+		nt.Seal = func(id int64) (secret.Sealed, error) { return s.keys.Seal(password, storage.PasswordBinding(id)) }
+	}
+	return nt, nil, nil
+}
+
+// submitTicket stores a prepared ticket and queues its processing (the outbox relay queues it
+// later when Redis is down).
+func (s *Server) submitTicket(ctx context.Context, nt storage.NewTicket) (storage.Created, error) {
+	res, err := s.store.CreateTicket(ctx, nt)
+	if err != nil {
+		return res, err
+	}
+	if !res.Replayed {
+		metrics.TicketsCreated.Inc()
+		s.enqueue(ctx, jobs.NewTicketCreateTask(res.TicketID))
+	}
+	return res, nil
+}
+
 func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	cid := r.PathValue("cid")
@@ -47,7 +154,6 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 		Password      *string        `json:"password"`
 		RelatedTicket *string        `json:"related_ticket"`
 	}
-	key := r.Header.Get("Idempotency-Key")
 	cust, err := s.store.Customer(ctx, cid)
 	if errors.Is(err, storage.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "customer_not_found", "No such customer.", nil)
@@ -59,67 +165,21 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	fields := map[string]string{}
-	if len(key) > 200 || strings.ContainsAny(key, "\r\n") {
-		fields["Idempotency-Key"] = "the Idempotency-Key header is limited to 200 characters"
-	}
-	if _, err := s.store.SubjectByID(ctx, in.SubjectID); errors.Is(err, storage.ErrNotFound) {
-		fields["subject_id"] = "unknown subject; choose one from GET /api/v1/subjects"
-	} else if err != nil {
+	nt, problems, err := s.prepareTicket(ctx, cust, ticketRequest{SubjectID: in.SubjectID, Domain: in.Domain.Value, Message: in.Message,
+		Password: in.Password, RelatedTicket: in.RelatedTicket, IdempotencyKey: r.Header.Get("Idempotency-Key")})
+	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
-	var domain *string
-	if in.Domain.Value != nil {
-		d := strings.ToLower(strings.TrimSpace(*in.Domain.Value))
-		owned := false
-		for _, cd := range cust.Domains {
-			owned = owned || cd == d
+	if len(problems) > 0 {
+		fields := make(map[string]string, len(problems))
+		for f, p := range problems {
+			fields[f] = apiProblemMessages[p]
 		}
-		if !owned {
-			fields["domain"] = "choose one of the customer's domains, or null when the product is not associated with a domain"
-		}
-		domain = &d
-	}
-	message := strings.TrimSpace(in.Message)
-	switch n := utf8.RuneCountInString(message); {
-	case n == 0:
-		fields["message"] = "describe the question; the message cannot be empty"
-	case n > MaxMessageRunes:
-		fields["message"] = "the message is limited to " + strconv.Itoa(MaxMessageRunes) + " characters"
-	}
-	var password secret.Password
-	if in.Password != nil {
-		password = secret.NewPassword(*in.Password)
-		if password.Len() > secret.MaxPasswordBytes {
-			fields["password"] = "the password is limited to 1024 bytes"
-		}
-	}
-	var related *string
-	if in.RelatedTicket != nil && *in.RelatedTicket != "" {
-		n := strings.TrimPrefix(strings.TrimSpace(*in.RelatedTicket), "#")
-		if _, err := s.store.CustomerTicket(ctx, cid, n); errors.Is(err, storage.ErrNotFound) {
-			fields["related_ticket"] = "not one of this customer's tickets"
-		} else if err != nil {
-			s.storeError(w, r, err)
-			return
-		}
-		related = &n
-	}
-	if len(fields) > 0 {
 		validationFailed(w, fields)
 		return
 	}
-
-	created := s.now().UTC().Truncate(time.Microsecond)
-	nt := storage.NewTicket{CustomerID: cid, SubjectID: in.SubjectID, Domain: domain, Message: message, RelatedTicket: related,
-		IdempotencyKey: key, CreatedAt: created}
-	if !password.Empty() {
-		expires := created.Add(s.cfg.SecretTTL)
-		nt.PasswordExpiresAt = &expires
-		nt.Seal = func(id int64) (secret.Sealed, error) { return s.keys.Seal(password, storage.PasswordBinding(id)) }
-	}
-	res, err := s.store.CreateTicket(ctx, nt)
+	res, err := s.submitTicket(ctx, nt)
 	if errors.Is(err, storage.ErrIdempotencyMismatch) {
 		writeError(w, http.StatusConflict, "idempotency_key_reused", "This Idempotency-Key was already used for a different request.", nil)
 		return
@@ -127,10 +187,6 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.storeError(w, r, err)
 		return
-	}
-	if !res.Replayed {
-		metrics.TicketsCreated.Inc()
-		s.enqueue(ctx, jobs.NewTicketCreateTask(res.TicketID))
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{
 		"number": res.Number, "status": string(res.Status), "contact_email": cust.Email, "url": s.ticketURL(res.Number),

@@ -62,6 +62,7 @@ func Register(mux *asynq.ServeMux, d *Deps) {
 	mux.HandleFunc(TypeSecretExpire, d.HandleSecretExpire)
 	mux.HandleFunc(TypeSecretSweep, d.HandleSecretSweep)
 	mux.HandleFunc(TypeOutboxRelay, d.HandleOutboxRelay)
+	mux.HandleFunc(TypeAutoClose, d.HandleAutoClose)
 }
 
 // Enqueuer puts tasks in Redis. A task whose id is already there is not an error: it is the

@@ -19,11 +19,16 @@ type SecretExpirePayload struct {
 	TicketID int64 `json:"ticket_id"`
 }
 
-// NewSecretExpireTask schedules the destruction at expiresAt, once per ticket.
+// NewSecretExpireTask schedules the destruction at expiresAt, once per ticket. asynq keeps
+// schedules in whole seconds, so the time is rounded up: never before the deadline.
 func NewSecretExpireTask(ticketID int64, expiresAt time.Time) *asynq.Task {
+	at := expiresAt.Truncate(time.Second)
+	if at.Before(expiresAt) {
+		at = at.Add(time.Second)
+	}
 	return asynq.NewTask(TypeSecretExpire, mustJSON(SecretExpirePayload{TicketID: ticketID}),
 		asynq.TaskID("secret-expire:"+strconv.FormatInt(ticketID, 10)), asynq.Queue(QueueCritical),
-		asynq.ProcessAt(expiresAt), asynq.MaxRetry(50), asynq.Timeout(30*time.Second))
+		asynq.ProcessAt(at), asynq.MaxRetry(50), asynq.Timeout(30*time.Second))
 }
 
 // HandleSecretExpire sets the ticket's sealed password and data key to NULL. A task that runs

@@ -241,7 +241,7 @@ func (c *Composer) Confirmation(t TicketMail) (Outgoing, error) {
 		Lang:         lang,
 		Greeting:     w.say("greeting"),
 		Intro:        []string{w.say("confirmation.intro")},
-		Fields:       c.ticketFields(w, t, lang),
+		Fields:       c.ticketFields(w, t),
 		MessageLabel: w.say("confirmation.message"),
 		Message:      bodyText(t.Message),
 		Links:        []link{{w.say("link.ticket"), c.ticketURL(t.Number)}},
@@ -274,7 +274,7 @@ func (c *Composer) DepartmentNotification(t TicketMail, deptEmail string) (Outgo
 		{w.say("field.customer_id"), headerText(t.CustomerID)},
 		{w.say("field.customer_email"), headerText(t.CustomerEmail)},
 	}
-	fields = append(fields, c.ticketFields(w, t, LangPT)[1:]...)
+	fields = append(fields, c.ticketFields(w, t)[1:]...) // the number is already first
 	passwordNote := w.say("department.no_password")
 	if t.PasswordProvided {
 		passwordNote = w.say("department.password")
@@ -578,7 +578,8 @@ func checkLines(raw []byte) error {
 	return nil
 }
 
-func (c *Composer) ticketFields(w *phrases, t TicketMail, lang string) []field {
+// ticketFields are the facts of a new request, the number first.
+func (c *Composer) ticketFields(w *phrases, t TicketMail) []field {
 	domain := headerText(t.Domain)
 	if domain == "" {
 		domain = w.say("no_domain")

@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -181,37 +180,70 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom, to string, raw []byte) 
 
 	ctx, cancel := context.WithTimeout(ctx, 4*s.timeout)
 	defer cancel()
-	pc, err := s.conn(ctx)
+	pc, reused, err := s.conn(ctx)
 	if err != nil {
 		return fmt.Errorf("mail: send to %s: connect to %s: %w", to, s.addr, err)
 	}
+	started, err := s.transact(ctx, pc, envelopeFrom, to, raw)
+	if err != nil && !started && reused && ctx.Err() == nil {
+		// The relay dropped an idle connection; nothing was sent on it.
+		if pc, err = s.connect(ctx); err != nil {
+			return fmt.Errorf("mail: send to %s: connect to %s: %w", to, s.addr, err)
+		}
+		_, err = s.transact(ctx, pc, envelopeFrom, to, raw)
+	}
+	if err != nil {
+		return fmt.Errorf("mail: send to %s: %w", to, err)
+	}
+	return nil
+}
+
+// transact runs one mail transaction on pc and then pools or drops pc.
+// started reports whether the relay accepted MAIL FROM, i.e. whether the
+// failure may be about this message rather than about the connection.
+func (s *Sender) transact(ctx context.Context, pc *poolConn, from, to string, raw []byte) (started bool, err error) {
 	// go-smtp has no context: closing the connection is what interrupts it.
 	stop := context.AfterFunc(ctx, func() { pc.conn.Close() })
-	err = pc.client.SendMail(envelopeFrom, []string{to}, bytes.NewReader(raw))
-	interrupted := !stop()
-	if err == nil && !interrupted {
-		s.release(pc)
-		return nil
-	}
+	err = pc.client.Mail(from, nil)
 	if err == nil {
-		// Sent, but ctx ended right after: the connection is gone, the mail is not.
-		s.discard(pc)
-		return nil
+		started = true
+		err = s.deliver(pc.client, to, raw)
 	}
+	interrupted := !stop()
 	var smtpErr *smtp.SMTPError
-	if !interrupted && errors.As(err, &smtpErr) && pc.client.Reset() == nil {
+	switch {
+	case interrupted:
+		s.discard(pc)
+		if err != nil {
+			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
+		}
+		// else: sent, and ctx ended right after; the connection is gone, the mail is not.
+	case err == nil:
 		s.release(pc)
-	} else {
+	case errors.As(err, &smtpErr) && pc.client.Reset() == nil:
+		s.release(pc)
+	default:
 		s.discard(pc)
 	}
-	if interrupted && ctx.Err() != nil {
-		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	return started, err
+}
+
+func (s *Sender) deliver(c *smtp.Client, to string, raw []byte) error {
+	if err := c.Rcpt(to, nil); err != nil {
+		return err
 	}
-	return fmt.Errorf("mail: send to %s: %w", to, err)
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // conn takes an idle connection that still answers, or dials a new one.
-func (s *Sender) conn(ctx context.Context) (*poolConn, error) {
+func (s *Sender) conn(ctx context.Context) (pc *poolConn, reused bool, err error) {
 	for {
 		select {
 		case pc := <-s.idle:
@@ -220,9 +252,10 @@ func (s *Sender) conn(ctx context.Context) (*poolConn, error) {
 				s.discard(pc)
 				continue
 			}
-			return pc, nil
+			return pc, true, nil
 		default:
-			return s.connect(ctx)
+			pc, err := s.connect(ctx)
+			return pc, false, err
 		}
 	}
 }

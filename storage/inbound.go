@@ -101,13 +101,15 @@ type InboundBatch struct {
 type InboundResult struct {
 	OutboxIDs []int64  // the automatic answers queued, to enqueue
 	Outcomes  []string // the final outcome of each record; "" for one recorded before
+	Reasons   []string // the final reason of each record
+	Linked    []bool   // whether a record's bounce named one of our outbox rows
 }
 
 // RecordInbound records a batch in one transaction: the import-log rows (a message recorded
 // before is skipped), the bounces, the automatic answers the limits allow with their outbox
 // rows, and the mailbox cursor.
 func (s *Store) RecordInbound(ctx context.Context, b InboundBatch) (InboundResult, error) {
-	res := InboundResult{Outcomes: make([]string, len(b.Records))}
+	res := InboundResult{Outcomes: make([]string, len(b.Records)), Reasons: make([]string, len(b.Records)), Linked: make([]bool, len(b.Records))}
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		res.OutboxIDs = nil
 		at := now()
@@ -124,6 +126,7 @@ func (s *Store) RecordInbound(ctx context.Context, b InboundBatch) (InboundResul
 				if outboxIDs[i], err = s.recordBounce(ctx, tx, *recs[i].Bounce, at); err != nil {
 					return err
 				}
+				res.Linked[i] = outboxIDs[i] != nil
 			}
 		}
 		answers, err := s.claimAnswers(ctx, tx, recs, fresh, b.Limits, at)
@@ -151,6 +154,7 @@ func (s *Store) RecordInbound(ctx context.Context, b InboundBatch) (InboundResul
 			if fresh[i] {
 				res.Outcomes[i] = recs[i].Outcome
 			}
+			res.Reasons[i] = recs[i].Reason
 		}
 		return s.advanceCursor(ctx, tx, b, at)
 	})
@@ -211,6 +215,34 @@ func (s *Store) claimAnswers(ctx context.Context, tx *sqlx.Tx, recs []InboundRec
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM auto_answer_limits WHERE answered_at <= ?`), at.Add(-lim.PerKey)); err != nil {
 		return nil, fmt.Errorf("storage: prune answer limits: %w", wrapConn(err))
 	}
+	// Keys answered within the window are held back before the cap counts them.
+	keys := make([]string, len(candidates))
+	for j, i := range candidates {
+		keys[j] = recs[i].LimitKey
+	}
+	query, args, err := sqlx.In(`SELECT limit_key FROM auto_answer_limits WHERE answered_at > ? AND limit_key IN (?)`, at.Add(-lim.PerKey), keys)
+	if err != nil {
+		return nil, err
+	}
+	var recent []string
+	if err := tx.SelectContext(ctx, &recent, s.q(query), args...); err != nil {
+		return nil, fmt.Errorf("storage: answer limits: %w", wrapConn(err))
+	}
+	if len(recent) > 0 {
+		held := make(map[string]bool, len(recent))
+		for _, k := range recent {
+			held[k] = true
+		}
+		open := candidates[:0]
+		for _, i := range candidates {
+			if held[recs[i].LimitKey] {
+				recs[i].Outcome, recs[i].Reason, recs[i].Answer = InboundRateLimited, ReasonSenderLimit, nil
+			} else {
+				open = append(open, i)
+			}
+		}
+		candidates = open
+	}
 	var lastHour int
 	if err := tx.GetContext(ctx, &lastHour, s.q(`SELECT COUNT(*) FROM auto_answer_limits WHERE answered_at > ?`), at.Add(-time.Hour)); err != nil {
 		return nil, fmt.Errorf("storage: count answers: %w", wrapConn(err))
@@ -228,7 +260,7 @@ func (s *Store) claimAnswers(ctx context.Context, tx *sqlx.Tx, recs []InboundRec
 	// The upsert claims a key only if its last answer is out of the window: atomic even with
 	// two pollers, since the second waits on the first's row and then sees its time.
 	var q strings.Builder
-	args := make([]any, 0, 2*len(candidates)+1)
+	args = make([]any, 0, 2*len(candidates)+1)
 	q.WriteString(`INSERT INTO auto_answer_limits (limit_key, answered_at) VALUES `)
 	for j, i := range candidates {
 		if j > 0 {

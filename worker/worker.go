@@ -36,6 +36,7 @@ func DefaultPeriods() []jobs.Period {
 	return []jobs.Period{
 		{Type: jobs.TypeSecretSweep, Every: time.Minute},
 		{Type: jobs.TypeOutboxRelay, Every: 10 * time.Second},
+		{Type: jobs.TypeAutoClose, Every: 10 * time.Second},
 	}
 }
 

@@ -2,7 +2,121 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/mail/memimap"
+	"github.com/assistd/assistd/mail/smtpsink"
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
 )
 
-func demo(ctx context.Context) error { return errors.New("demo: not yet") }
+// demo runs every role in one process on embedded parts: SQLite in a local file, miniredis,
+// an in-process SMTP server and an in-memory IMAP mailbox.
+func demo(ctx context.Context) error {
+	defaults := map[string]string{
+		"ASSISTD_API_TOKEN":          "demo-api-token",
+		"ASSISTD_STAFF_TOKEN":        "demo-staff-token",
+		"ASSISTD_PORTAL_SECRET":      secret.GenerateKey(),
+		"ASSISTD_SECRET_TTL":         "72h",
+		"ASSISTD_IMAP_POLL_INTERVAL": "2s",
+		"ASSISTD_LOG_LEVEL":          "warn",
+	}
+	var notes []string
+	for k, v := range defaults {
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+			if k == "ASSISTD_API_TOKEN" || k == "ASSISTD_STAFF_TOKEN" {
+				notes = append(notes, fmt.Sprintf("%s=%s", k, v))
+			}
+		}
+	}
+	if _, set := os.LookupEnv("ASSISTD_SECRET_KEYS"); !set {
+		os.Setenv("ASSISTD_SECRET_KEYS", secret.GenerateKey())
+		notes = append(notes, "ASSISTD_SECRET_KEYS: a fresh key for this run (passwords of earlier runs will not open)")
+	}
+	dir := filepath.Join(os.TempDir(), "assistd-demo")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if _, set := os.LookupEnv("ASSISTD_DATABASE_URL"); !set {
+		os.Setenv("ASSISTD_DATABASE_URL", "sqlite:"+filepath.Join(dir, "assistd.db"))
+	}
+	if _, set := os.LookupEnv("ASSISTD_HTTP_ADDR"); !set {
+		os.Setenv("ASSISTD_HTTP_ADDR", "127.0.0.1:8080")
+	}
+	if _, set := os.LookupEnv("ASSISTD_PUBLIC_URL"); !set {
+		os.Setenv("ASSISTD_PUBLIC_URL", "http://"+os.Getenv("ASSISTD_HTTP_ADDR"))
+	}
+
+	mr := miniredis.NewMiniRedis()
+	mr.ClockTTL(true) // asynq's leases and locks expire with real time
+	if err := mr.Start(); err != nil {
+		return err
+	}
+	defer mr.Close()
+	os.Setenv("ASSISTD_REDIS_URL", "redis://"+mr.Addr())
+
+	sink, err := smtpsink.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	os.Setenv("ASSISTD_SMTP_URL", sink.URL())
+
+	box, err := memimap.Start("127.0.0.1:0", "suporte", "demo")
+	if err != nil {
+		return err
+	}
+	defer box.Close()
+	os.Setenv("ASSISTD_IMAP_URL", box.URL())
+
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	sys, err := openSystem(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	if _, err := sys.store.PutCustomer(ctx, storage.Customer{ID: "demo", Name: "Cliente Demonstração", Email: "demo@example.pt",
+		Language: "pt-PT", Domains: []string{"exemplo-demo.pt", "loja-demo.com"}}); err != nil {
+		return err
+	}
+	sender, err := newSender(cfg)
+	if err != nil {
+		return err
+	}
+	defer sender.Close()
+	sys.deps.Sender = sender
+
+	fmt.Printf(`assistd demo — everything in one process, no servers
+  client area:  %[1]s/  (you are the demo customer "demo")
+  sent mail:    %[1]s/demo/mail
+  staff:        %[1]s/staff  (sign in with the staff token)
+  API:          curl -H "Authorization: Bearer %[2]s" %[1]s/api/v1/customers/demo/tickets
+  database:     %[3]s
+  defaults used: %[4]v
+Stop with Ctrl-C.
+`, cfg.PublicURL, cfg.APIToken, cfg.DatabaseURL, notes)
+
+	return sys.run(ctx, map[string]bool{"api": true, "worker": true, "poller": true}, func(srv *api.Server) {
+		srv.MountDemo(api.DemoMailbox{
+			SupportAddr: addressOf(cfg.MailFrom),
+			AppendReply: box.Append,
+			Mails: func() []api.DemoMail {
+				var out []api.DemoMail
+				for _, m := range sink.Mails() {
+					out = append(out, api.DemoMail{From: m.From, To: m.To, Data: m.Data, Received: m.Received})
+				}
+				return out
+			},
+		})
+	})
+}

@@ -14,13 +14,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/mail"
-	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/worker"
@@ -96,7 +94,6 @@ func (s *system) apiHandler() *api.Server {
 	srv := api.New(api.Config{APIToken: s.cfg.APIToken, StaffToken: s.cfg.StaffToken, PublicURL: s.cfg.PublicURL, SecretTTL: s.cfg.SecretTTL},
 		api.Deps{Store: s.store, Keys: s.keys, Composer: s.composer, Enqueuer: s.enqueuer, Log: s.log,
 			RedisReady: func(ctx context.Context) error { return s.redis.Ping(ctx).Err() }})
-	srv.Mux().Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	return srv
 }
 
@@ -109,16 +106,23 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]b
 		return err
 	}
 	defer sys.Close()
-	var sender *mail.Sender
 	if roles["worker"] {
-		sender, err = mail.NewSender(mail.SenderConfig{URL: cfg.SMTPURL, PoolSize: cfg.SMTPPool, Timeout: 30 * time.Second})
+		sender, err := newSender(cfg)
 		if err != nil {
-			return fmt.Errorf("ASSISTD_SMTP_URL: %w", err)
+			return err
 		}
 		defer sender.Close()
 		sys.deps.Sender = sender
 	}
 	return sys.run(ctx, roles, nil)
+}
+
+func newSender(cfg config) (*mail.Sender, error) {
+	s, err := mail.NewSender(mail.SenderConfig{URL: cfg.SMTPURL, PoolSize: cfg.SMTPPool, Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("ASSISTD_SMTP_URL: %w", err)
+	}
+	return s, nil
 }
 
 // run starts the roles and waits for ctx; on cancellation it stops taking work and lets what is
@@ -146,7 +150,11 @@ func (s *system) run(ctx context.Context, roles map[string]bool, mount func(*api
 				errc <- err
 			}
 		}()
+		// Serve returns as soon as Shutdown starts; waiting for Shutdown itself keeps the
+		// database and Redis open until in-flight requests have answered.
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			<-ctx.Done()
 			sctx, c := context.WithTimeout(context.Background(), s.cfg.ShutdownAfter)
 			defer c()
@@ -189,18 +197,29 @@ func (s *system) runPoller(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	s.log.Info("poller role idle: the IMAP poller is not built into this version")
-	<-ctx.Done()
-	return nil
+	host, _ := os.Hostname()
+	p, err := mail.NewPoller(mail.PollerConfig{URL: s.cfg.IMAPURL, PollInterval: s.cfg.IMAPPollInterval, DoneFolder: s.cfg.IMAPDoneFolder,
+		OwnAddresses: []string{addressOf(s.cfg.MailFrom)}, Instance: fmt.Sprintf("%s:%d", host, os.Getpid())},
+		mail.PollerDeps{Store: s.store, Composer: s.composer, IDs: s.ids, Redis: s.redis, Enqueue: s.enqueuer.EnqueueEmails, Log: s.log})
+	if err != nil {
+		return fmt.Errorf("ASSISTD_IMAP_URL: %w", err)
+	}
+	return p.Run(ctx)
 }
 
 // mailDomain is the domain our Message-IDs carry: the From address's.
 func mailDomain(from string) string {
-	if a, err := netmail.ParseAddress(from); err == nil {
-		if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
-			return a.Address[i+1:]
-		}
+	if i := strings.LastIndexByte(addressOf(from), '@'); i >= 0 {
+		return addressOf(from)[i+1:]
 	}
 	host, _ := os.Hostname()
 	return host
+}
+
+// addressOf is the bare address of a From value such as "Apoio <suporte@example.pt>".
+func addressOf(from string) string {
+	if a, err := netmail.ParseAddress(from); err == nil {
+		return a.Address
+	}
+	return from
 }

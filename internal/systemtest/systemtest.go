@@ -54,6 +54,7 @@ type System struct {
 	Mini     *miniredis.Miniredis // nil on real Redis
 	Sink     *smtpsink.Sink
 	Keys     *secret.Keyring
+	KeySpec  string // the ASSISTD_SECRET_KEYS value of Keys
 	IDs      *mail.IDSigner
 	Composer *mail.Composer
 	Deps     *jobs.Deps
@@ -92,7 +93,8 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	}
 	t.Cleanup(func() { sink.Close() })
 	s.Sink = sink
-	s.Keys, _ = secret.ParseKeyring(secret.GenerateKey())
+	s.KeySpec = secret.GenerateKey()
+	s.Keys, _ = secret.ParseKeyring(s.KeySpec)
 	s.IDs = mail.NewIDSigner([]byte("test message-id key"), "suporte.example.pt")
 	s.Composer, err = mail.NewComposer(mail.ComposerConfig{From: "Apoio ao Cliente <suporte@suporte.example.pt>", PublicURL: "https://clientes.example.pt",
 		IDs: s.IDs, SecretTTL: opts.SecretTTL})

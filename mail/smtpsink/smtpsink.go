@@ -31,7 +31,7 @@ const maxMessageBytes = 64 << 20
 type Mail struct {
 	From     string   // envelope sender; "" for the null sender <>
 	To       []string // envelope recipients
-	Data     []byte   // the message as sent, CRLF line endings
+	Data     []byte   // the message as sent, CRLF line endings; read-only
 	Received time.Time
 }
 
@@ -42,11 +42,12 @@ type Sink struct {
 	listener net.Listener
 	served   chan struct{}
 
-	mu      sync.Mutex
-	mails   []Mail
-	total   int
-	arrived chan struct{} // closed and replaced at every arrival
-	reject  func(from string, to []string) *smtp.SMTPError
+	mu       sync.Mutex
+	mails    []Mail
+	total    int
+	sessions int
+	arrived  chan struct{} // closed and replaced at every arrival
+	reject   func(from string, to []string) *smtp.SMTPError
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves SMTP
@@ -58,6 +59,9 @@ func Start(addr string) (*Sink, error) {
 	}
 	s := &Sink{listener: l, served: make(chan struct{}), arrived: make(chan struct{})}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		s.sessions++
+		s.mu.Unlock()
 		return &session{sink: s}, nil
 	}))
 	srv.Domain = "localhost"
@@ -81,11 +85,16 @@ func (s *Sink) Addr() string { return s.listener.Addr().String() }
 // URL is the sink's address in the form the mail Sender takes.
 func (s *Sink) URL() string { return "smtp://" + s.Addr() }
 
-// Mails returns a copy of the kept mails, oldest first.
+// Mails returns a copy of the kept mails, oldest first. Data is shared with
+// the sink: read it, do not modify it.
 func (s *Sink) Mails() []Mail {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.mails)
+	mails := slices.Clone(s.mails)
+	for i := range mails {
+		mails[i].To = slices.Clone(mails[i].To)
+	}
+	return mails
 }
 
 // Total is the number of mails received since Start, including those no
@@ -94,6 +103,14 @@ func (s *Sink) Total() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.total
+}
+
+// Sessions is the number of SMTP connections accepted since Start; tests
+// use it to check that a client reuses its connections.
+func (s *Sink) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
 }
 
 // Wait blocks until at least n mails have been received since Start, then
@@ -126,6 +143,8 @@ func (s *Sink) Reject(fn func(from string, to []string) *smtp.SMTPError) {
 // Close stops the server and closes open connections.
 func (s *Sink) Close() error {
 	err := s.server.Close()
+	// Serve may not have registered the listener yet when Close follows Start.
+	s.listener.Close()
 	<-s.served
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
@@ -153,7 +172,7 @@ func (s *Sink) rejection(from, to string) error {
 		return nil
 	}
 	if err := fn(from, []string{to}); err != nil {
-		return err
+		return err // not returned directly: a nil *SMTPError is a non-nil error
 	}
 	return nil
 }

@@ -50,6 +50,9 @@ func TestSinkKeepsWhatItReceives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.Sessions() != 2 {
+		t.Errorf("Sessions = %d, want 2", s.Sessions())
+	}
 	if len(mails) != 2 || s.Total() != 2 {
 		t.Fatalf("%d mails kept, %d total", len(mails), s.Total())
 	}

@@ -1,0 +1,130 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/systemtest"
+)
+
+// contract validates real exchanges with a running server against the OpenAPI document.
+type contract struct {
+	t      *testing.T
+	s      *systemtest.System
+	router routers.Router
+	seen   map[string]bool // "METHOD path-template code"
+}
+
+func newContract(t *testing.T, s *systemtest.System) *contract {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(api.OpenAPI())
+	if err != nil {
+		t.Fatalf("openapi.yaml does not parse: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid OpenAPI: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: s.HTTP.URL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &contract{t: t, s: s, router: router, seen: map[string]bool{}}
+}
+
+// do sends a request, checks request and response against the document, and decodes the answer.
+func (c *contract) do(method, path, token string, body any, out any) int {
+	c.t.Helper()
+	var payload []byte
+	if body != nil {
+		payload, _ = json.Marshal(body)
+	}
+	req, _ := http.NewRequest(method, c.s.HTTP.URL+path, bytes.NewReader(payload))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	route, params, err := c.router.FindRoute(req)
+	if err != nil {
+		c.t.Fatalf("%s %s is not in openapi.yaml: %v", method, path, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(data)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	})
+	if err != nil {
+		c.t.Errorf("%s %s answered %d, which the document does not allow: %v\n%s", method, path, resp.StatusCode, err, data)
+	}
+	c.seen[method+" "+route.Path] = true
+	if out != nil && len(data) > 0 {
+		_ = json.Unmarshal(data, out)
+	}
+	return resp.StatusCode
+}
+
+func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
+	s := systemtest.Start(t, systemtestSQLite(t), systemtest.Options{})
+	c := newContract(t, s)
+	const cl, st = systemtest.APIToken, systemtest.StaffToken
+
+	c.do("PUT", "/api/v1/customers/ana", cl, map[string]any{"name": "Ana", "email": "ana@example.pt", "language": "pt-PT", "domains": []string{"example.pt"}}, nil)
+	c.do("PUT", "/api/v1/customers/ana", cl, map[string]any{"name": "Ana", "email": "not an address"}, nil)
+	c.do("PUT", "/api/v1/customers/ana", "wrong", map[string]any{}, nil)
+	c.do("GET", "/api/v1/subjects?q=email", cl, nil, nil)
+	var created struct{ Number string }
+	c.do("POST", "/api/v1/customers/ana/tickets", cl, map[string]any{"subject_id": "email-account-setup", "domain": "example.pt", "message": "Olá", "password": "x"}, &created)
+	c.do("POST", "/api/v1/customers/ana/tickets", cl, map[string]any{"subject_id": "nope", "domain": nil, "message": "Olá"}, nil)
+	c.do("POST", "/api/v1/customers/nobody/tickets", cl, map[string]any{"subject_id": "email-account-setup", "message": "Olá"}, nil)
+	c.do("GET", "/api/v1/customers/ana/tickets?status=open&page=1&per_page=5", cl, nil, nil)
+	c.do("GET", "/api/v1/customers/ana/tickets/"+created.Number, cl, nil, nil)
+	c.do("GET", "/api/v1/customers/ana/tickets/11111111", cl, nil, nil)
+	c.do("GET", "/api/v1/departments", st, nil, nil)
+	c.do("GET", "/api/v1/departments", cl, nil, nil)
+	c.do("GET", "/api/v1/departments/email/queue?status=open", st, nil, nil)
+	c.do("GET", "/api/v1/staff/tickets/"+created.Number, st, nil, nil)
+	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/password/reveal", st, map[string]string{"staff": "joao"}, nil)
+	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/status", st, map[string]string{"staff": "joao", "status": "in_progress"}, nil)
+	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/messages", st, map[string]string{"staff": "joao", "message": "Experimente agora."}, nil)
+	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", cl, map[string]string{"message": "Continua igual."}, nil)
+	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/close", cl, nil, nil)
+	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", cl, map[string]string{"message": "Mais uma coisa."}, nil)
+	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/status", st, map[string]string{"staff": "joao", "status": "open"}, nil)
+	c.do("GET", "/healthz", "", nil, nil)
+	c.do("GET", "/readyz", "", nil, nil)
+	c.do("GET", "/metrics", "", nil, nil)
+
+	// Every operation of the document was exercised.
+	loader := openapi3.NewLoader()
+	doc, _ := loader.LoadFromData(api.OpenAPI())
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !c.seen[method+" "+path] {
+				t.Errorf("%s %s is documented but the test never reached it", method, path)
+			}
+		}
+	}
+	if !strings.Contains(string(api.OpenAPI()), "PASSWORD OBFUSCATED") {
+		t.Error("the document does not describe the obfuscated password")
+	}
+}

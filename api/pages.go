@@ -1,0 +1,408 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	_ "time/tzdata" // the pages show times in Lisbon even where the system has no zone files
+
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/tickets"
+)
+
+// The client-area pages and the staff console: server-rendered html/template pages with a little
+// progressive JavaScript. Every customer page reads the customer from the session, never from the
+// URL, and every form carries the session's CSRF token.
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// pageTemplates are parsed once; each page is the layout plus its own file.
+var pageTemplates = parsePageTemplates()
+
+var lisbon = mustLocation("Europe/Lisbon")
+
+func mustLocation(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic("api: " + err.Error())
+	}
+	return loc
+}
+
+func parsePageTemplates() map[string]*template.Template {
+	base := template.Must(template.New("layout.html").ParseFS(templateFiles, "templates/layout.html"))
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFiles, n))
+	}
+	return out
+}
+
+const maxFormBytes = 512 << 10
+
+// view is what every page template receives.
+type view struct {
+	Lang      string
+	Title     string
+	CSRF      string
+	Customer  *storage.Customer
+	Staff     string
+	PortalURL string
+	LangURL   string // the same page in the other language
+	OtherLang string
+	Section   string // "customer" or "staff": which navigation to show
+	Notice    string // a one-line confirmation of what was just done
+	Page      any
+	now       time.Time
+}
+
+// T translates a message key into the page's language.
+func (v *view) T(key string, args ...any) string {
+	m, ok := messages[key]
+	if !ok {
+		return key
+	}
+	text := m[0]
+	if v.Lang == "en" {
+		text = m[1]
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(text, args...)
+	}
+	return text
+}
+
+// StatusLabel names a status in the page's language.
+func (v *view) StatusLabel(st tickets.Status) string { return st.Label(v.Lang) }
+
+// StatusDescription explains a status in the page's language.
+func (v *view) StatusDescription(st tickets.Status) string { return st.Description(v.Lang) }
+
+// Statuses lists every status in table order.
+func (v *view) Statuses() []tickets.Status { return tickets.Statuses }
+
+// Date shows a time in Lisbon, the way the page's language writes it.
+func (v *view) Date(t time.Time) string {
+	t = t.In(lisbon)
+	if v.Lang == "en" {
+		return t.Format("2 Jan 2006, 15:04")
+	}
+	return t.Format("02/01/2006 15:04")
+}
+
+// ISO is a time for a datetime attribute.
+func (v *view) ISO(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// Remaining says how long until a time, in hours and minutes.
+func (v *view) Remaining(t time.Time) string {
+	d := t.Sub(v.now)
+	if d < 0 {
+		d = 0
+	}
+	h, m := int(d.Hours()), int(d.Minutes())%60
+	return v.T("time.remaining", h, m)
+}
+
+// Subject names a ticket's subject in the page's language.
+func (v *view) Subject(t storage.Ticket) string { return t.SubjectLabel(v.Lang) }
+
+// Department names a ticket's department in the page's language.
+func (v *view) Department(t storage.Ticket) string { return t.DepartmentLabel(v.Lang) }
+
+// PasswordState is what may be said of a ticket's password now.
+func (v *view) PasswordState(t storage.Ticket) string { return t.PasswordState(v.now) }
+
+// pageRoutes mounts the client-area pages and the staff console.
+func (s *Server) pageRoutes() {
+	if s.cfg.SessionKey == nil {
+		s.cfg.SessionKey = deriveSessionKey(s.cfg.PortalSecret)
+	}
+	m := s.mux
+	static, _ := fs.Sub(staticFiles, "static")
+	m.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/tickets", http.StatusSeeOther) })
+
+	m.HandleFunc("GET /login", s.login)
+	m.HandleFunc("POST /logout", s.logout)
+	m.Handle("GET /tickets", s.customerPage(s.historyPage))
+	m.Handle("GET /tickets/new", s.customerPage(s.newTicketPage))
+	m.Handle("POST /tickets/new", s.customerPage(s.submitTicketForm))
+	m.Handle("GET /tickets/{number}", s.customerPage(s.customerTicketPage))
+	m.Handle("GET /tickets/{number}/confirmation", s.customerPage(s.confirmationPage))
+	m.Handle("POST /tickets/{number}/reply", s.customerPage(s.customerReplyForm))
+	m.Handle("POST /tickets/{number}/close", s.customerPage(s.customerCloseForm))
+
+	m.HandleFunc("GET /staff/login", s.staffLoginPage)
+	m.HandleFunc("POST /staff/login", s.staffLoginForm)
+	m.Handle("POST /staff/logout", s.staffPage(s.staffLogout))
+	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
+	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))
+	m.Handle("GET /staff/tickets", s.staffPage(s.staffFindTicket))
+	m.Handle("GET /staff/tickets/{number}", s.staffPage(s.staffTicketPage))
+	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
+	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
+	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
+}
+
+func cacheFor(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(d.Seconds())))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// pageHeaders are sent with every page: nothing is cached (pages hold a customer's data), no
+// script runs but ours, and no other site may frame the pages.
+func pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+// request is one page request: who asks, in which language, with which CSRF token.
+type request struct {
+	w        http.ResponseWriter
+	r        *http.Request
+	session  session
+	customer storage.Customer // customer pages
+	staff    string           // staff pages
+	lang     string
+}
+
+func (q *request) ctx() context.Context { return q.r.Context() }
+
+// pageLanguage picks the language: a ?lang= switch (remembered in a cookie), then the remembered
+// choice, then the customer's language, then pt-PT.
+func pageLanguage(w http.ResponseWriter, r *http.Request, preferred string) string {
+	if l := r.URL.Query().Get("lang"); l == "en" || l == "pt-PT" {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		return l
+	}
+	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "en" || c.Value == "pt-PT") {
+		return c.Value
+	}
+	if preferred == "en" {
+		return "en"
+	}
+	return "pt-PT"
+}
+
+func (s *Server) newView(q *request, title string, page any) *view {
+	v := &view{Lang: q.lang, Title: title, PortalURL: s.cfg.PortalURL, Page: page, now: s.now()}
+	v.Title = v.T(title)
+	if q.session.Nonce != "" {
+		v.CSRF = s.csrfToken(q.session)
+	}
+	if q.customer.ID != "" {
+		c := q.customer
+		v.Customer = &c
+		v.Section = "customer"
+	}
+	if q.staff != "" {
+		v.Staff = q.staff
+		v.Section = "staff"
+	}
+	v.OtherLang = "en"
+	if q.lang == "en" {
+		v.OtherLang = "pt-PT"
+	}
+	u := *q.r.URL
+	vals := u.Query()
+	vals.Set("lang", v.OtherLang)
+	u.RawQuery = vals.Encode()
+	if q.r.Method != http.MethodGet {
+		// The answer to a form has no address of its own to reload in the other language.
+		u = url.URL{Path: "/tickets", RawQuery: "lang=" + v.OtherLang}
+		if q.staff != "" {
+			u.Path = "/staff"
+		}
+	}
+	v.LangURL = u.RequestURI()
+	switch q.r.URL.Query().Get("done") {
+	case "reply":
+		v.Notice = v.T("notice.reply")
+	case "closed":
+		v.Notice = v.T("notice.closed")
+	case "answer":
+		v.Notice = v.T("notice.answer")
+	case "status":
+		v.Notice = v.T("notice.status")
+	}
+	return v
+}
+
+// render writes a page; a template failure is logged and answered with a plain error.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name string, v *view) {
+	var buf bytes.Buffer
+	if err := pageTemplates[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		s.log.Error("page template failed", "page", name, "err", err)
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	pageHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// messagePage is a page that only says something: an error, or what to do next.
+type messagePage struct {
+	Heading string
+	Text    string
+	Links   []pageLink
+}
+
+type pageLink struct {
+	Label, URL string
+}
+
+func (s *Server) showMessage(q *request, code int, heading, text string, links ...pageLink) {
+	v := s.newView(q, heading, nil)
+	p := messagePage{Heading: v.T(heading), Text: v.T(text)}
+	for _, l := range links {
+		if l.URL == "" {
+			continue
+		}
+		p.Links = append(p.Links, pageLink{Label: v.T(l.Label), URL: l.URL})
+	}
+	v.Page = p
+	s.render(q.w, q.r, code, "message", v)
+}
+
+// pageError answers a failure the way storeError does for the API.
+func (s *Server) pageError(q *request, err error) {
+	if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		s.showMessage(q, http.StatusServiceUnavailable, "error.unavailable.title", "error.unavailable.text")
+		return
+	}
+	s.log.Error("page failed", "route", q.r.Pattern, "err", err)
+	s.showMessage(q, http.StatusInternalServerError, "error.internal.title", "error.internal.text")
+}
+
+func (s *Server) notFound(q *request) {
+	home := "/tickets"
+	if q.staff != "" {
+		home = "/staff"
+	}
+	s.showMessage(q, http.StatusNotFound, "error.notfound.title", "error.notfound.text", pageLink{"nav.home", home})
+}
+
+// parseForm reads a POST body and checks its CSRF token against the session.
+func (s *Server) parseForm(q *request) bool {
+	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
+	if err := q.r.ParseForm(); err != nil {
+		s.showMessage(q, http.StatusRequestEntityTooLarge, "error.form.title", "error.form.text")
+		return false
+	}
+	if !s.validCSRF(q.r, q.session) {
+		s.showMessage(q, http.StatusForbidden, "error.csrf.title", "error.csrf.text", pageLink{"nav.home", "/tickets"})
+		return false
+	}
+	return true
+}
+
+// customerPage runs a handler for a signed-in customer (or, in demo mode, for the demo
+// customer); POST forms are checked for their CSRF token first.
+func (s *Server) customerPage(h func(q *request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := &request{w: w, r: r}
+		ss, ok := s.readSession(r, customerCookie, kindCustomer)
+		if !ok && s.cfg.DemoCustomer != "" {
+			ss, ok = s.startSession(w, customerCookie, kindCustomer, s.cfg.DemoCustomer, customerLifetime), true
+		}
+		if !ok {
+			q.lang = pageLanguage(w, r, "")
+			s.showMessage(q, http.StatusUnauthorized, "signin.needed.title", "signin.needed.text", pageLink{"nav.portal", s.cfg.PortalURL})
+			return
+		}
+		q.session = ss
+		cust, err := s.store.Customer(r.Context(), ss.Subject)
+		if errors.Is(err, storage.ErrNotFound) {
+			q.lang = pageLanguage(w, r, "")
+			s.endSession(w, customerCookie)
+			s.showMessage(q, http.StatusForbidden, "signin.unknown.title", "signin.unknown.text", pageLink{"nav.portal", s.cfg.PortalURL})
+			return
+		} else if err != nil {
+			q.lang = pageLanguage(w, r, "")
+			s.pageError(q, err)
+			return
+		}
+		q.customer = cust
+		q.lang = pageLanguage(w, r, cust.Language)
+		if r.Method == http.MethodPost && !s.parseForm(q) {
+			return
+		}
+		h(q)
+	})
+}
+
+// staffPage runs a handler for a signed-in member of staff; others are sent to the sign-in.
+func (s *Server) staffPage(h func(q *request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := &request{w: w, r: r}
+		ss, ok := s.readSession(r, staffCookie, kindStaff)
+		if !ok {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/staff/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			q.lang = pageLanguage(w, r, "")
+			s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
+			return
+		}
+		q.session, q.staff = ss, ss.Subject
+		q.lang = pageLanguage(w, r, "")
+		if r.Method == http.MethodPost && !s.parseForm(q) {
+			return
+		}
+		h(q)
+	})
+}
+
+// login signs a customer in with the portal's token and sends them on.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	q := &request{w: w, r: r, lang: pageLanguage(w, r, "")}
+	cid, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, r.URL.Query().Get("token"), s.now())
+	if err != nil {
+		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
+		return
+	}
+	s.startSession(w, customerCookie, kindCustomer, cid, customerLifetime)
+	http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/tickets"), http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	q := &request{w: w, r: r, lang: pageLanguage(w, r, "")}
+	if ss, ok := s.readSession(r, customerCookie, kindCustomer); ok {
+		q.session = ss
+		if !s.parseForm(q) {
+			return
+		}
+	}
+	s.endSession(w, customerCookie)
+	q.session = session{}
+	s.showMessage(q, http.StatusOK, "signout.title", "signout.text", pageLink{"nav.portal", s.cfg.PortalURL})
+}

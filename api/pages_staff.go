@@ -1,0 +1,301 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/tickets"
+)
+
+const staffQueueLimit = 100
+
+type staffLoginPage struct {
+	Name  string
+	Next  string
+	Error string
+	Token bool // whether sign-in with the staff token is possible
+}
+
+// staffLoginPage signs a member of staff in with a signed link, or shows the form that takes the
+// staff token and a name.
+func (s *Server) staffLoginPage(w http.ResponseWriter, r *http.Request) {
+	q := &request{w: w, r: r, lang: pageLanguage(w, r, "")}
+	next := localPath(r.URL.Query().Get("next"), "/staff")
+	if token := r.URL.Query().Get("token"); token != "" {
+		name, err := verifyLoginToken(s.cfg.PortalSecret, kindStaff, token, s.now())
+		if err != nil || !validStaffName(name) {
+			s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "staff.signin.bad", pageLink{"staff.signin", "/staff/login"})
+			return
+		}
+		s.startSession(w, staffCookie, kindStaff, name, staffLifetime)
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	q.session = s.startSession(w, loginCookie, kindLogin, "", loginLifetime)
+	s.render(w, r, http.StatusOK, "staff_login", s.newView(q, "staff.signin", staffLoginPage{Next: next, Token: s.cfg.StaffToken != ""}))
+}
+
+func (s *Server) staffLoginForm(w http.ResponseWriter, r *http.Request) {
+	q := &request{w: w, r: r, lang: pageLanguage(w, r, "")}
+	ss, ok := s.readSession(r, loginCookie, kindLogin)
+	if ok {
+		q.session = ss
+	}
+	if !ok || !s.parseForm(q) {
+		if !ok {
+			s.showMessage(q, http.StatusForbidden, "error.csrf.title", "error.csrf.text", pageLink{"staff.signin", "/staff/login"})
+		}
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	next := localPath(r.PostFormValue("next"), "/staff")
+	if !validStaffName(name) || !tokenEqual(r.PostFormValue("token"), s.cfg.StaffToken) {
+		v := s.newView(q, "staff.signin", nil)
+		v.Page = staffLoginPage{Name: name, Next: next, Error: v.T("staff.signin.wrong"), Token: s.cfg.StaffToken != ""}
+		s.render(w, r, http.StatusUnauthorized, "staff_login", v)
+		return
+	}
+	s.endSession(w, loginCookie)
+	s.startSession(w, staffCookie, kindStaff, name, staffLifetime)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) staffLogout(q *request) {
+	s.endSession(q.w, staffCookie)
+	q.staff, q.session = "", session{}
+	s.showMessage(q, http.StatusOK, "signout.title", "staff.signout.text", pageLink{"staff.signin", "/staff/login"})
+}
+
+type departmentCounts struct {
+	Department storage.Department
+	Name       string
+	Counts     map[tickets.Status]int
+	Waiting    int
+}
+
+type staffIndexPage struct {
+	Departments []departmentCounts
+}
+
+func (s *Server) staffIndexPage(q *request) {
+	depts, err := s.store.Departments(q.ctx())
+	if err != nil {
+		s.pageError(q, err)
+		return
+	}
+	var p staffIndexPage
+	for _, d := range depts {
+		_, counts, err := s.Queue(q.ctx(), d.ID, "", 1)
+		if err != nil {
+			s.pageError(q, err)
+			return
+		}
+		dc := departmentCounts{Department: d, Name: d.Name, Counts: counts}
+		if q.lang == "en" {
+			dc.Name = d.NameEn
+		}
+		for _, n := range counts {
+			dc.Waiting += n
+		}
+		p.Departments = append(p.Departments, dc)
+	}
+	s.render(q.w, q.r, http.StatusOK, "staff_index", s.newView(q, "staff.title", p))
+}
+
+type statusFilter struct {
+	Status tickets.Status
+	Count  int
+	URL    string
+	Active bool
+}
+
+type staffQueuePage struct {
+	Department storage.Department
+	Name       string
+	Status     tickets.Status
+	Filters    []statusFilter
+	Tickets    []storage.Ticket
+	Limit      int
+}
+
+func (s *Server) staffQueuePage(q *request) {
+	dept := q.r.PathValue("dept")
+	status := tickets.Status(q.r.URL.Query().Get("status"))
+	if !status.Valid() {
+		status = ""
+	}
+	list, counts, err := s.Queue(q.ctx(), dept, status, staffQueueLimit)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.notFound(q)
+		return
+	} else if err != nil {
+		s.pageError(q, err)
+		return
+	}
+	d, err := s.store.Department(q.ctx(), dept)
+	if err != nil {
+		s.pageError(q, err)
+		return
+	}
+	p := staffQueuePage{Department: d, Name: d.Name, Status: status, Tickets: list, Limit: staffQueueLimit}
+	if q.lang == "en" {
+		p.Name = d.NameEn
+	}
+	base := "/staff/departments/" + url.PathEscape(d.ID)
+	for _, st := range tickets.Statuses {
+		p.Filters = append(p.Filters, statusFilter{Status: st, Count: counts[st], URL: base + "?status=" + string(st), Active: st == status})
+	}
+	v := s.newView(q, "staff.queue.title", p)
+	v.Title = v.T("staff.queue.title", p.Name)
+	s.render(q.w, q.r, http.StatusOK, "staff_queue", v)
+}
+
+// staffFindTicket opens a ticket by the number typed in the console.
+func (s *Server) staffFindTicket(q *request) {
+	n := relatedParam(q.r.URL.Query().Get("number"))
+	if n == "" {
+		s.notFound(q)
+		return
+	}
+	http.Redirect(q.w, q.r, "/staff/tickets/"+n, http.StatusSeeOther)
+}
+
+type staffTicketPage struct {
+	Ticket      storage.Ticket
+	Customer    storage.Customer
+	Messages    []storage.Message
+	History     []storage.StatusChange
+	Reveals     []storage.Reveal
+	Answer      string
+	AnswerError string
+	StatusError string
+	Revealed    *revealedPassword
+}
+
+type revealedPassword struct {
+	Password  string
+	ExpiresAt time.Time
+}
+
+func (s *Server) staffTicketOf(q *request) (storage.Ticket, bool) {
+	t, err := s.store.TicketByNumber(q.ctx(), q.r.PathValue("number"))
+	if errors.Is(err, storage.ErrNotFound) {
+		s.notFound(q)
+		return t, false
+	} else if err != nil {
+		s.pageError(q, err)
+		return t, false
+	}
+	return t, true
+}
+
+func (s *Server) staffTicketPage(q *request) {
+	t, ok := s.staffTicketOf(q)
+	if !ok {
+		return
+	}
+	s.showStaffTicket(q, http.StatusOK, staffTicketPage{Ticket: t})
+}
+
+func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
+	ctx := q.ctx()
+	var err error
+	if p.Customer, err = s.store.Customer(ctx, p.Ticket.CustomerID); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.Messages, err = s.store.Messages(ctx, p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.History, err = s.StatusHistory(ctx, p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.Reveals, err = s.store.Reveals(ctx, p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	v := s.newView(q, "staff.ticket.title", p)
+	v.Title = v.T("staff.ticket.title", p.Ticket.Number)
+	if p.Revealed != nil {
+		v.Title = v.T("staff.reveal.title", p.Ticket.Number)
+	}
+	s.render(q.w, q.r, code, "staff_ticket", v)
+}
+
+// staffRevealForm reveals the password (audited) on a page that is never cached.
+func (s *Server) staffRevealForm(q *request) {
+	t, ok := s.staffTicketOf(q)
+	if !ok {
+		return
+	}
+	rv, err := s.revealTicketPassword(q.ctx(), t, q.staff)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.showMessage(q, http.StatusNotFound, "staff.reveal.none.title", "staff.reveal.none.text", pageLink{"staff.back", "/staff/tickets/" + t.Number})
+	case errors.Is(err, secret.ErrOpen):
+		s.showMessage(q, http.StatusInternalServerError, "staff.reveal.failed.title", "staff.reveal.failed.text", pageLink{"staff.back", "/staff/tickets/" + t.Number})
+	case err != nil:
+		s.pageError(q, err)
+	case rv.Outcome == storage.RevealGranted:
+		// Reload so the audit on the page includes this reveal.
+		if t, err = s.store.TicketByID(q.ctx(), t.ID); err != nil {
+			s.pageError(q, err)
+			return
+		}
+		s.showStaffTicket(q, http.StatusOK, staffTicketPage{Ticket: t, Revealed: &revealedPassword{Password: rv.Password.Reveal(), ExpiresAt: rv.ExpiresAt}})
+	default:
+		s.showStaffTicket(q, http.StatusGone, staffTicketPage{Ticket: t})
+	}
+}
+
+func (s *Server) staffAnswerForm(q *request) {
+	t, ok := s.staffTicketOf(q)
+	if !ok {
+		return
+	}
+	text := q.r.PostFormValue("message")
+	status := tickets.Status(q.r.PostFormValue("status"))
+	v := s.newView(q, "", nil)
+	if p := messageProblem(text); p != "" {
+		s.showStaffTicket(q, http.StatusUnprocessableEntity, staffTicketPage{Ticket: t, Answer: text, AnswerError: v.T(p)})
+		return
+	}
+	_, err := s.StaffAnswer(q.ctx(), t.Number, q.staff, text, status)
+	var ve *ValidationError
+	switch {
+	case errors.Is(err, storage.ErrTicketClosed):
+		t.Status = tickets.Closed
+		s.showStaffTicket(q, http.StatusConflict, staffTicketPage{Ticket: t, Answer: text, AnswerError: v.T("staff.answer.closed")})
+	case errors.Is(err, storage.ErrInvalidTransition), errors.As(err, &ve):
+		s.showStaffTicket(q, http.StatusUnprocessableEntity, staffTicketPage{Ticket: t, Answer: text, AnswerError: v.T("staff.answer.invalid")})
+	case err != nil:
+		s.pageError(q, err)
+	default:
+		http.Redirect(q.w, q.r, "/staff/tickets/"+t.Number+"?done=answer", http.StatusSeeOther)
+	}
+}
+
+func (s *Server) staffStatusForm(q *request) {
+	t, ok := s.staffTicketOf(q)
+	if !ok {
+		return
+	}
+	_, err := s.ChangeStatus(q.ctx(), t.Number, q.staff, tickets.Status(q.r.PostFormValue("status")))
+	var ve *ValidationError
+	switch {
+	case errors.Is(err, storage.ErrInvalidTransition), errors.Is(err, storage.ErrTicketClosed), errors.As(err, &ve):
+		v := s.newView(q, "", nil)
+		s.showStaffTicket(q, http.StatusConflict, staffTicketPage{Ticket: t, StatusError: v.T("staff.status.invalid")})
+	case err != nil:
+		s.pageError(q, err)
+	default:
+		http.Redirect(q.w, q.r, "/staff/tickets/"+t.Number+"?done=status", http.StatusSeeOther)
+	}
+}

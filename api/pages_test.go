@@ -1,0 +1,516 @@
+package api_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/storage"
+)
+
+func TestSignInTakesOnlyAValidPortalTokenAndSetsAGuardedCookie(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	anon := env.visitor(t)
+
+	if r := anon.get("/tickets"); r.code != http.StatusUnauthorized || !strings.Contains(r.body, "https://portal.example.pt/clientarea") {
+		t.Fatalf("without a session: %d, want 401 with a link to the portal", r.code)
+	}
+	valid := api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(time.Minute))
+	for name, token := range map[string]string{
+		"an expired token":             api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(-time.Second)),
+		"a token signed with another":  api.LoginToken("another secret", "customer", "ana", time.Now().Add(time.Minute)),
+		"a staff token":                api.LoginToken(pagesPortalSecret, "staff", "ana", time.Now().Add(time.Minute)),
+		"a token with its id replaced": strings.Replace(valid, valid[:4], "Ym9i", 1),
+		"garbage":                      "not-a-token",
+		"nothing":                      "",
+	} {
+		if r := anon.get("/login?token=" + url.QueryEscape(token)); r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" {
+			t.Errorf("%s: %d, cookie %q; want 401 and no cookie", name, r.code, r.header.Get("Set-Cookie"))
+		}
+	}
+	r := anon.get("/login?token=" + url.QueryEscape(valid) + "&next=" + url.QueryEscape("https://evil.example/"))
+	if r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" {
+		t.Fatalf("valid token: %d to %q, want 303 to /tickets (never to another site)", r.code, r.header.Get("Location"))
+	}
+	cookie := r.header.Get("Set-Cookie")
+	for _, want := range []string{"assistd_session=", "HttpOnly", "SameSite=Lax", "Path=/"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("cookie %q lacks %s", cookie, want)
+		}
+	}
+	if strings.Contains(cookie, "Secure") {
+		t.Errorf("cookie %q is Secure on a plain-http public URL", cookie)
+	}
+	if r := anon.get("/tickets"); r.code != http.StatusOK || !strings.Contains(r.body, "Histórico dos Pedidos de Assistência") {
+		t.Fatalf("signed in: %d", r.code)
+	}
+
+	secure := startWeb(t, true, func(c *api.Config) { c.PublicURL = "https://clientes.example.pt" })
+	r = secure.visitor(t).get("/login?token=" + url.QueryEscape(valid))
+	if !strings.Contains(r.header.Get("Set-Cookie"), "Secure") {
+		t.Errorf("behind https the cookie %q is not Secure", r.header.Get("Set-Cookie"))
+	}
+}
+
+func TestATamperedSessionCookieIsNoSession(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	env.PutCustomer(t, "rui", "pt-PT")
+	ana := env.customer(t, "ana")
+	u, _ := url.Parse(env.Web.URL)
+	c := ana.http.Jar.Cookies(u)[0]
+	payload, sig, _ := strings.Cut(c.Value, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil || !strings.Contains(string(raw), `"ana"`) {
+		t.Fatalf("cookie payload %q: %v", raw, err)
+	}
+	forged := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(raw), `"ana"`, `"rui"`, 1)))
+	for _, value := range []string{forged + "." + sig, payload + ".x" + sig, payload} {
+		v := env.visitor(t)
+		v.http.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: value, Path: "/"}})
+		if r := v.get("/tickets"); r.code != http.StatusUnauthorized {
+			t.Errorf("cookie %q: %d, want 401", value, r.code)
+		}
+	}
+}
+
+func TestFormsAreRefusedWithoutTheSessionsCSRFToken(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	env.PutCustomer(t, "rui", "pt-PT")
+	ana, rui := env.customer(t, "ana"), env.customer(t, "rui")
+	form := url.Values{"message": {"Olá"}, "domain": {"none"}}
+	for name, token := range map[string]string{"no token": "", "another session's token": rui.csrf("/tickets/new?subject_id=billing-invoice"), "a made-up token": "abc"} {
+		f := url.Values{"csrf": {token}}
+		for k, v := range form {
+			f[k] = v
+		}
+		if r := ana.post("/tickets/new", f); r.code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", name, r.code)
+		}
+	}
+	if _, total, _ := env.Store.History(context.Background(), storage.HistoryQuery{CustomerID: "ana", Page: 1, PerPage: 10}); total != 0 {
+		t.Fatalf("%d tickets created by refused forms", total)
+	}
+	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura em duplicado"}, "domain": {"none"}})
+	for _, path := range []string{"/tickets/" + number + "/reply", "/tickets/" + number + "/close", "/logout"} {
+		if r := ana.post(path, url.Values{"message": {"x"}}); r.code != http.StatusForbidden {
+			t.Errorf("POST %s without a token: %d, want 403", path, r.code)
+		}
+	}
+	staff := env.staff(t, "joao")
+	if r := staff.post("/staff/tickets/"+number+"/answer", url.Values{"message": {"x"}, "csrf": {ana.csrf("/tickets")}}); r.code != http.StatusForbidden {
+		t.Errorf("a staff form with a customer's token: %d, want 403", r.code)
+	}
+	if r := env.visitor(t).post("/staff/login", url.Values{"name": {"joao"}, "token": {"test-staff-token"}}); r.code != http.StatusForbidden {
+		t.Errorf("the staff sign-in form without its token: %d, want 403", r.code)
+	}
+}
+
+func TestACustomerNeverSeesAnotherCustomersRequest(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	env.PutCustomer(t, "rui", "pt-PT")
+	ana, rui := env.customer(t, "ana"), env.customer(t, "rui")
+	number := ana.newTicket("billing-invoice", url.Values{"message": {"A fatura de março veio em duplicado"}, "domain": {"example.pt"}})
+	token := rui.csrf("/tickets")
+	for _, check := range []struct{ method, path string }{
+		{"GET", "/tickets/" + number}, {"GET", "/tickets/" + number + "/confirmation"},
+		{"POST", "/tickets/" + number + "/reply"}, {"POST", "/tickets/" + number + "/close"},
+	} {
+		var r, missing response
+		if check.method == "GET" {
+			r, missing = rui.get(check.path), rui.get(strings.ReplaceAll(check.path, number, "00000000"))
+		} else {
+			form := url.Values{"csrf": {token}, "message": {"intruso"}}
+			r, missing = rui.post(check.path, form), rui.post(strings.ReplaceAll(check.path, number, "00000000"), form)
+		}
+		if r.code != http.StatusNotFound || strings.ReplaceAll(r.body, number, "00000000") != missing.body {
+			t.Errorf("%s %s as another customer: %d, want the same 404 as a missing ticket", check.method, check.path, r.code)
+		}
+	}
+	if h := rui.get("/tickets").body; strings.Contains(h, number) {
+		t.Errorf("another customer's history lists #%s", number)
+	}
+	if r := rui.get("/tickets/new?subject_id=billing-invoice&related_ticket=" + number); r.code != http.StatusOK {
+		t.Fatalf("form: %d", r.code)
+	}
+	page := rui.get("/tickets/new?subject_id=billing-invoice").body
+	r := rui.post("/tickets/new", url.Values{"csrf": {token}, "subject_id": {"billing-invoice"}, "idempotency_key": {idempotencyField.FindStringSubmatch(page)[1]},
+		"message": {"Referente"}, "domain": {"none"}, "related_ticket": {number}})
+	if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, `id="f-related_ticket-error"`) {
+		t.Errorf("referring to another customer's ticket: %d, want 422 with an error on related_ticket", r.code)
+	}
+	msgs, _ := env.Store.Messages(context.Background(), pageTicket(t, env, number).ID)
+	if len(msgs) != 1 {
+		t.Errorf("the ticket has %d messages after another customer's attempts, want 1", len(msgs))
+	}
+}
+
+func pageTicket(t *testing.T, env *webEnv, number string) storage.Ticket {
+	t.Helper()
+	tk, err := env.Store.TicketByNumber(context.Background(), number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func TestTheFormShowsErrorsBesideTheFieldsKeepsTheInputAndNeverTheVisiblePassword(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	const password = "S3gredo-do-Formulário"
+	page := ana.get("/tickets/new?subject_id=email-account-setup").body
+	checkPage(t, "request form", page)
+	for _, want := range []string{"ana@example.pt", "O produto não está associado a um domínio", "example.pt", "loja-exemplo.com",
+		"72 horas", "***PASSWORD OBFUSCATED***", `name="message"`, `name="password"`, `name="domain"`, `name="related_ticket"`, `data-testid="send"`, "Enviar Pedido"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the form lacks %q", want)
+		}
+	}
+	form := url.Values{"csrf": {ana.csrf("/tickets")}, "subject_id": {"email-account-setup"}, "idempotency_key": {"k1"}, "message": {"   "}, "domain": {"outro.pt"}, "password": {password},
+		"related_ticket": {"99999999"}}
+	r := ana.post("/tickets/new", form)
+	if r.code != http.StatusUnprocessableEntity {
+		t.Fatalf("invalid form: %d, want 422", r.code)
+	}
+	checkPage(t, "request form with errors", r.body)
+	for field, want := range map[string]string{
+		"message":        "a mensagem não pode ficar vazia",
+		"domain":         "Escolha um dos seus domínios",
+		"related_ticket": "Não encontramos esse número",
+	} {
+		re := regexp.MustCompile(`(?s)<p class="field-error" id="f-` + field + `-error">([^<]*)</p>\s*<(input|select|textarea)[^>]*id="f-` + field + `"[^>]*aria-invalid="true"`)
+		m := re.FindStringSubmatch(r.body)
+		if m == nil || !strings.Contains(m[1], want) {
+			t.Errorf("no error %q right before the %s field", want, field)
+		}
+	}
+	if strings.Contains(r.body, password) {
+		t.Fatal("the password was sent back into the page")
+	}
+	if !strings.Contains(r.body, `id="f-password-again"`) {
+		t.Error("the page does not say that the password must be typed again")
+	}
+	if !strings.Contains(r.body, `value="99999999"`) || !strings.Contains(r.body, `id="error-summary"`) {
+		t.Error("the related ticket was not kept, or there is no error summary")
+	}
+
+	form.Set("message", "Linha 1\nLinha <b>2</b>")
+	form.Set("domain", "")
+	form.Del("related_ticket")
+	r = ana.post("/tickets/new", form)
+	if !strings.Contains(r.body, "Linha 1\nLinha &lt;b&gt;2&lt;/b&gt;</textarea>") || !strings.Contains(r.body, `id="f-domain-error"`) {
+		t.Errorf("the message was not kept escaped, or no domain was required:\n%s", r.body)
+	}
+	if _, total, _ := env.Store.History(context.Background(), storage.HistoryQuery{CustomerID: "ana", Page: 1, PerPage: 10}); total != 0 {
+		t.Fatalf("%d tickets created by invalid forms", total)
+	}
+	if strings.Contains(env.Log.String(), password) {
+		t.Fatal("the password is in the logs")
+	}
+}
+
+func TestASentFormCreatesOneTicketEvenWhenSentTwice(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	form := url.Values{"csrf": {ana.csrf("/tickets")}, "subject_id": {"email-account-setup"}, "idempotency_key": {"same-form"}, "message": {"Não recebo emails"}, "domain": {"example.pt"}, "password": {"x1"}}
+	first := ana.post("/tickets/new", form)
+	second := ana.post("/tickets/new", form)
+	if first.code != http.StatusSeeOther || first.header.Get("Location") != second.header.Get("Location") {
+		t.Fatalf("first %d %s, second %d %s; want the same confirmation", first.code, first.header.Get("Location"), second.code, second.header.Get("Location"))
+	}
+	conf := ana.get(first.header.Get("Location"))
+	checkPage(t, "confirmation", conf.body)
+	number := strings.Split(first.header.Get("Location"), "/")[2]
+	for _, want := range []string{`data-testid="ticket-number">#` + number, "ana@example.pt", "cópia", `href="/tickets/` + number + `"`, `href="/tickets"`} {
+		if !strings.Contains(conf.body, want) {
+			t.Errorf("the confirmation lacks %q", want)
+		}
+	}
+	tk := pageTicket(t, env, number)
+	if tk.Domain == nil || *tk.Domain != "example.pt" || tk.PasswordExpiresAt == nil {
+		t.Errorf("ticket stored as %+v", tk)
+	}
+}
+
+func TestMessagesAreShownAsTextNeverAsMarkupOrLinks(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	evil := `<script>alert("x")</script> https://evil.example/phish <a href="https://evil.example">clique</a>`
+	number := ana.newTicket("billing-invoice", url.Values{"message": {evil}, "domain": {"none"}})
+	for name, page := range map[string]string{"customer": ana.get("/tickets/" + number).body, "staff": env.staff(t, "joao").get("/staff/tickets/" + number).body} {
+		if strings.Contains(page, "<script>alert") || strings.Contains(page, `href="https://evil.example`) {
+			t.Errorf("%s page renders the message as markup", name)
+		}
+		if !strings.Contains(page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
+			t.Errorf("%s page does not show the message as text", name)
+		}
+	}
+}
+
+func TestTheHistoryFiltersByStatusPagesAndExplainsEveryStatus(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	var numbers []string
+	for i := 0; i < 22; i++ {
+		numbers = append(numbers, ana.newTicket("billing-invoice", url.Values{"message": {"Pedido"}, "domain": {"none"}}))
+	}
+	if _, err := env.Server.CustomerClose(context.Background(), "ana", numbers[0]); err != nil {
+		t.Fatal(err)
+	}
+	first := ana.get("/tickets")
+	checkPage(t, "history", first.body)
+	if n := strings.Count(first.body, `data-testid="ticket-number"`); n != 20 {
+		t.Errorf("first page lists %d tickets, want 20", n)
+	}
+	for _, want := range []string{`href="/tickets?page=2"`, "Página 1 de 2", "Tabela de Estados", "Em Tratamento", "Resposta do Cliente", "Em Espera",
+		"já não pode ser respondido", "Ver / Responder", `href="/tickets/new"`} {
+		if !strings.Contains(first.body, want) {
+			t.Errorf("history lacks %q", want)
+		}
+	}
+	if second := ana.get("/tickets?page=2").body; strings.Count(second, `data-testid="ticket-number"`) != 2 {
+		t.Errorf("second page lists %d tickets, want 2", strings.Count(second, `data-testid="ticket-number"`))
+	}
+	closed := ana.get("/tickets?status=closed").body
+	if strings.Count(closed, `data-testid="ticket-number"`) != 1 || !strings.Contains(closed, "#"+numbers[0]) || !strings.Contains(closed, `<option value="closed" selected>`) {
+		t.Errorf("filtering by closed does not list only #%s", numbers[0])
+	}
+}
+
+func TestPagesFollowTheCustomersLanguageAndTheSwitch(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "rui", "en")
+	rui := env.customer(t, "rui")
+	r := rui.get("/tickets")
+	if !strings.Contains(r.body, `<html lang="en">`) || !strings.Contains(r.body, "Support request history") || !strings.Contains(r.body, `href="/tickets?lang=pt-PT"`) {
+		t.Fatalf("an English customer's history is not in English")
+	}
+	if r := rui.get("/tickets/new?lang=pt-PT"); !strings.Contains(r.body, `<html lang="pt-PT">`) || !strings.Contains(r.body, "Criar Pedido de Assistência") {
+		t.Fatal("?lang=pt-PT does not switch to Portuguese")
+	}
+	if r := rui.get("/tickets"); !strings.Contains(r.body, `<html lang="pt-PT">`) {
+		t.Fatal("the language switch is not remembered")
+	}
+}
+
+func TestSubjectSearchWorksWithoutJavaScriptAndKeepsTheReference(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	r := ana.get("/tickets/new?q=configuracao+email&related_ticket=12345678")
+	checkPage(t, "subjects", r.body)
+	list := regexp.MustCompile(`(?s)<ul class="subjects"[^>]*data-testid="subject-list">(.*?)</ul>`).FindStringSubmatch(r.body)
+	if list == nil {
+		t.Fatal("no subject list")
+	}
+	visible := regexp.MustCompile(`<li data-search="[^"]*"><a href="([^"]+)">([^<]+)</a>`).FindAllStringSubmatch(list[1], -1)
+	if len(visible) == 0 || visible[0][2] != "Configuração Conta de Email" || visible[0][1] != "/tickets/new?subject_id=email-account-setup&amp;related_ticket=12345678" {
+		t.Fatalf("visible subjects %v; want Configuração Conta de Email first, keeping the reference", visible)
+	}
+	for _, want := range []string{`name="q"`, `value="configuracao email"`, "https://portal.example.pt/clientarea", "Regressar à Gestão", "#12345678"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("subjects page lacks %q", want)
+		}
+	}
+	form := ana.get("/tickets/new?subject_id=email-account-setup&related_ticket=12345678").body
+	if !strings.Contains(form, `name="related_ticket" inputmode="numeric" autocomplete="off" maxlength="20" value="12345678"`) {
+		t.Error("the form does not carry the reference")
+	}
+}
+
+func TestStaffRevealThePasswordByAnAuditedPostOnAPageThatIsNeverCached(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	const password = "p@ss<word>&\"quoted\""
+	number := ana.newTicket("hosting-cpanel", url.Values{"message": {"Não entro no cPanel"}, "domain": {"loja-exemplo.com"}, "password": {password}})
+	if page := ana.get("/tickets/" + number).body; strings.Contains(page, "p@ss") || !strings.Contains(page, "Fornecida") {
+		t.Fatal("the customer's page shows the password, or not that it was provided")
+	}
+
+	staffPage := "/staff/tickets/" + number
+	if r := env.visitor(t).get(staffPage); r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/staff/login") {
+		t.Fatalf("the console without a session: %d %s", r.code, r.header.Get("Location"))
+	}
+	// Sign in with the staff token through the form.
+	joao := env.visitor(t)
+	loginForm := joao.get("/staff/login")
+	checkPage(t, "staff sign-in", loginForm.body)
+	token := html.UnescapeString(csrfField.FindStringSubmatch(loginForm.body)[1])
+	if r := joao.post("/staff/login", url.Values{"csrf": {token}, "name": {"joao"}, "token": {"wrong"}}); r.code != http.StatusUnauthorized {
+		t.Fatalf("a wrong staff token: %d", r.code)
+	}
+	if r := joao.post("/staff/login", url.Values{"csrf": {token}, "name": {"joao"}, "token": {"test-staff-token"}, "next": {staffPage}}); r.code != http.StatusSeeOther || r.header.Get("Location") != staffPage {
+		t.Fatalf("staff sign-in: %d %s", r.code, r.header.Get("Location"))
+	}
+	page := joao.get(staffPage)
+	checkPage(t, "staff ticket", page.body)
+	if strings.Contains(page.body, "p@ss") || !strings.Contains(page.body, `data-testid="reveal-password"`) || !strings.Contains(page.body, "destruída dentro de 71 h") {
+		t.Fatalf("before the reveal the page shows the password, or no reveal button with the time left:\n%s", page.body)
+	}
+	if r := joao.get(staffPage + "/password/reveal"); r.code != http.StatusMethodNotAllowed {
+		t.Errorf("GET of the reveal: %d, want 405", r.code)
+	}
+	r := joao.post(staffPage+"/password/reveal", url.Values{"csrf": {joao.csrf(staffPage)}})
+	if r.code != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("reveal: %d, Cache-Control %q", r.code, r.header.Get("Cache-Control"))
+	}
+	checkPage(t, "revealed password", r.body)
+	if !strings.Contains(r.body, `value="p@ss&lt;word&gt;&amp;&#34;quoted&#34;"`) {
+		t.Errorf("the revealed page does not show the password exactly")
+	}
+	reveals, _ := env.Store.Reveals(context.Background(), pageTicket(t, env, number).ID)
+	if len(reveals) != 1 || reveals[0].Staff != "joao" || reveals[0].Outcome != storage.RevealGranted {
+		t.Fatalf("audit %+v, want one reveal by joao", reveals)
+	}
+	if strings.Contains(joao.get(staffPage).body, "p@ss") {
+		t.Fatal("the ticket page shows the password after the reveal")
+	}
+	if strings.Contains(env.Log.String(), "p@ss") {
+		t.Fatal("the password is in the logs")
+	}
+
+	if _, err := env.Store.PurgePassword(context.Background(), pageTicket(t, env, number).ID, time.Now().Add(73*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	r = joao.post(staffPage+"/password/reveal", url.Values{"csrf": {joao.csrf(staffPage)}})
+	if r.code != http.StatusGone || !strings.Contains(r.body, "***PASSWORD OBFUSCATED***") || strings.Contains(r.body, "p@ss") {
+		t.Fatalf("reveal after expiry: %d", r.code)
+	}
+	if !strings.Contains(ana.get("/tickets/"+number).body, "***PASSWORD OBFUSCATED***") {
+		t.Error("the customer's page does not show the obfuscated marker after expiry")
+	}
+}
+
+func TestStaffAnswerAndCustomerCloseThroughThePages(t *testing.T) {
+	env := startWeb(t, false, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	env.waitForMail(t, 2)
+
+	joao := env.staff(t, "joao")
+	index := joao.get("/staff")
+	checkPage(t, "staff queues", index.body)
+	queue := joao.get("/staff/departments/" + pageTicket(t, env, number).DepartmentID)
+	checkPage(t, "staff queue", queue.body)
+	if !strings.Contains(queue.body, "#"+number) {
+		t.Fatalf("the queue does not list #%s", number)
+	}
+	staffPage := "/staff/tickets/" + number
+	if r := joao.post(staffPage+"/answer", url.Values{"csrf": {joao.csrf(staffPage)}, "message": {"  "}, "status": {"answered"}}); r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, `id="answer-error"`) {
+		t.Fatalf("an empty answer: %d", r.code)
+	}
+	if r := joao.post(staffPage+"/answer", url.Values{"csrf": {joao.csrf(staffPage)}, "message": {"Já corrigimos a fatura."}, "status": {"answered"}}); r.code != http.StatusSeeOther {
+		t.Fatalf("answer: %d %s", r.code, r.body)
+	}
+	env.waitForMail(t, 3)
+	page := joao.get(staffPage + "?done=answer").body
+	for _, want := range []string{"A resposta foi enviada", "Já corrigimos a fatura.", "joao", "Histórico de estados", "Respondido"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the staff page lacks %q after the answer", want)
+		}
+	}
+	mine := ana.get("/tickets/" + number).body
+	if !strings.Contains(mine, `data-testid="status">Respondido`) || !strings.Contains(mine, "Já corrigimos a fatura.") || strings.Contains(mine, "joao") {
+		t.Fatalf("the customer's page after the answer (it must not name the member of staff):\n%s", mine)
+	}
+	if r := ana.post("/tickets/"+number+"/close", url.Values{"csrf": {ana.csrf("/tickets")}}); r.code != http.StatusSeeOther {
+		t.Fatalf("close: %d", r.code)
+	}
+	closed := ana.get("/tickets/" + number).body
+	checkPage(t, "closed ticket", closed)
+	if strings.Contains(closed, `data-testid="reply"`) || !strings.Contains(closed, `href="/tickets/new?related_ticket=`+number+`"`) {
+		t.Fatal("a closed ticket still has the reply form, or no way to a new request referring to it")
+	}
+	if r := ana.post("/tickets/"+number+"/reply", url.Values{"csrf": {ana.csrf("/tickets")}, "message": {"mais uma coisa"}}); r.code != http.StatusConflict {
+		t.Fatalf("a reply to a closed ticket: %d, want 409", r.code)
+	}
+}
+
+func TestTheDemoSignsInEveryVisitorAsTheDemoCustomer(t *testing.T) {
+	env := startWeb(t, true, func(c *api.Config) { c.DemoCustomer = "demo" })
+	env.PutCustomer(t, "demo", "pt-PT")
+	v := env.visitor(t)
+	if r := v.get("/tickets"); r.code != http.StatusOK || !strings.Contains(r.body, "Ana Silva") {
+		t.Fatalf("demo visitor: %d", r.code)
+	}
+	v.newTicket("billing-invoice", url.Values{"message": {"Demo"}, "domain": {"none"}})
+}
+
+func TestEveryCSSColourPairHasContrastOfAtLeast4Point5(t *testing.T) {
+	css, err := os.ReadFile("static/style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := regexp.MustCompile(`([^{}]+)\{([^}]*)\}`)
+	colour := regexp.MustCompile(`(?:^|;)\s*color:\s*(#[0-9a-fA-F]{3,6})`)
+	background := regexp.MustCompile(`background(?:-color)?:\s*(#[0-9a-fA-F]{3,6})`)
+	pageBackground, topBackground := "#ffffff", "#0b4f8a"
+	checked := 0
+	for _, m := range rule.FindAllStringSubmatch(string(css), -1) {
+		selector, decls := strings.TrimSpace(m[1]), m[2]
+		fg := colour.FindStringSubmatch(decls)
+		if fg == nil {
+			continue
+		}
+		bg := pageBackground
+		if strings.HasPrefix(selector, ".top ") {
+			bg = topBackground // text inside the header bar
+		}
+		if b := background.FindStringSubmatch(decls); b != nil {
+			bg = b[1]
+		}
+		checked++
+		if c := contrast(fg[1], bg); c < 4.5 {
+			t.Errorf("%s: %s on %s has contrast %.2f, want at least 4.5", selector, fg[1], bg, c)
+		}
+	}
+	// Text set on a panel background elsewhere.
+	for _, pair := range [][2]string{{"#4a4a4a", "#f4f6f8"}, {"#0b4f8a", "#f4f6f8"}, {"#b00020", "#ffffff"}, {"#ffffff", "#083a66"}, {"#4a3300", "#fff4d6"}, {"#1b5e20", "#e6f4ea"}, {"#0b4f8a", "#e6f4ea"}} {
+		if c := contrast(pair[0], pair[1]); c < 4.5 {
+			t.Errorf("%s on %s has contrast %.2f", pair[0], pair[1], c)
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("only %d rules checked; did the stylesheet's format change?", checked)
+	}
+}
+
+func TestEveryPagePassesTheStructureCheck(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	number := ana.newTicket("hosting-cpanel", url.Values{"message": {"Olá"}, "domain": {"example.pt"}, "password": {"x"}})
+	joao := env.staff(t, "joao")
+	for name, page := range map[string]string{
+		"history":           ana.get("/tickets").body,
+		"history (empty)":   ana.get("/tickets?status=on_hold").body,
+		"subjects":          ana.get("/tickets/new").body,
+		"subjects (none)":   ana.get("/tickets/new?q=zzzz").body,
+		"ticket":            ana.get("/tickets/" + number).body,
+		"ticket in English": ana.get("/tickets/" + number + "?lang=en").body,
+		"not found":         ana.get("/tickets/00000000").body,
+		"signed out":        env.visitor(t).get("/tickets").body,
+		"staff queues":      joao.get("/staff").body,
+		"staff ticket":      joao.get("/staff/tickets/" + number).body,
+	} {
+		checkPage(t, name, page)
+	}
+}

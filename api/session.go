@@ -1,0 +1,212 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sign-in links.
+//
+// The hosting company's portal keeps its own login and sends a signed-in customer to
+// PUBLIC_URL/login?token=TOKEN, where
+//
+//	payload = "customer" + "\n" + customerID + "\n" + expiry   (expiry: Unix seconds, decimal)
+//	TOKEN   = base64url(payload) + "." + base64url(HMAC-SHA256(ASSISTD_PORTAL_SECRET, payload))
+//
+// (base64url without padding). Staff links are the same with "staff" and the member of staff's
+// name, at PUBLIC_URL/staff/login?token=TOKEN. A token is refused after its expiry, so links
+// should live minutes. On success assistd sets its own session cookie: a signed, stateless
+// value (kind, subject, expiry, CSRF nonce) that is HttpOnly, SameSite=Lax, and Secure when the
+// public URL is https.
+
+// Kinds of signed values; the kind is inside the signed payload so that one kind is never
+// accepted as another.
+const (
+	kindCustomer = "customer"
+	kindStaff    = "staff"
+	kindLogin    = "login" // the anonymous session of the staff sign-in form, for its CSRF token
+)
+
+// Cookie names and lifetimes.
+const (
+	customerCookie   = "assistd_session"
+	staffCookie      = "assistd_staff"
+	loginCookie      = "assistd_login"
+	langCookie       = "assistd_lang"
+	customerLifetime = 8 * time.Hour
+	staffLifetime    = 12 * time.Hour
+	loginLifetime    = time.Hour
+	maxStaffName     = 100
+)
+
+var errBadToken = errors.New("api: invalid or expired sign-in token")
+
+// LoginToken signs a sign-in token for a customer (kind "customer") or a member of staff (kind
+// "staff") that is valid until expires.
+func LoginToken(secret, kind, subject string, expires time.Time) string {
+	payload := kind + "\n" + subject + "\n" + strconv.FormatInt(expires.Unix(), 10)
+	return b64(payload) + "." + b64(string(mac([]byte(secret), payload)))
+}
+
+// CustomerLoginURL is the link that signs a customer in, valid for ttl.
+func CustomerLoginURL(publicURL, secret, customerID string, ttl time.Duration) string {
+	return strings.TrimRight(publicURL, "/") + "/login?token=" + url.QueryEscape(LoginToken(secret, kindCustomer, customerID, time.Now().Add(ttl)))
+}
+
+// StaffLoginURL is the link that signs a member of staff in to the console, valid for ttl.
+func StaffLoginURL(publicURL, secret, staff string, ttl time.Duration) string {
+	return strings.TrimRight(publicURL, "/") + "/staff/login?token=" + url.QueryEscape(LoginToken(secret, kindStaff, staff, time.Now().Add(ttl)))
+}
+
+// verifyLoginToken checks a token of the given kind and returns its subject.
+func verifyLoginToken(secret, kind, token string, now time.Time) (string, error) {
+	if secret == "" {
+		return "", errBadToken
+	}
+	p, sig, ok := strings.Cut(token, ".")
+	if !ok {
+		return "", errBadToken
+	}
+	payload, err1 := base64.RawURLEncoding.DecodeString(p)
+	got, err2 := base64.RawURLEncoding.DecodeString(sig)
+	if err1 != nil || err2 != nil || !hmac.Equal(got, mac([]byte(secret), string(payload))) {
+		return "", errBadToken
+	}
+	parts := strings.Split(string(payload), "\n")
+	if len(parts) != 3 || parts[0] != kind || parts[1] == "" {
+		return "", errBadToken
+	}
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || !now.Before(time.Unix(exp, 0)) {
+		return "", errBadToken
+	}
+	return parts[1], nil
+}
+
+func mac(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// session is what a session cookie carries.
+type session struct {
+	Kind    string `json:"k"`
+	Subject string `json:"s"`
+	Expires int64  `json:"e"`
+	Nonce   string `json:"n"` // random per sign-in; the CSRF token is derived from it
+}
+
+// deriveSessionKey makes the key of cookies and CSRF tokens from the portal secret, so that no
+// further secret has to be configured; without a portal secret it is random per process
+// (sessions then end with the process and do not cross instances).
+func deriveSessionKey(portalSecret string) []byte {
+	if portalSecret == "" {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		return k
+	}
+	return mac([]byte(portalSecret), "assistd session cookies")
+}
+
+func newNonce() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *Server) encodeSession(ss session) string {
+	payload, _ := json.Marshal(ss)
+	p := base64.RawURLEncoding.EncodeToString(payload)
+	return p + "." + base64.RawURLEncoding.EncodeToString(mac(s.cfg.SessionKey, "cookie\n"+p))
+}
+
+func (s *Server) decodeSession(value, kind string) (session, bool) {
+	p, sig, ok := strings.Cut(value, ".")
+	if !ok {
+		return session{}, false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, mac(s.cfg.SessionKey, "cookie\n"+p)) {
+		return session{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return session{}, false
+	}
+	var ss session
+	if json.Unmarshal(payload, &ss) != nil || ss.Kind != kind || ss.Nonce == "" || s.now().Unix() >= ss.Expires {
+		return session{}, false
+	}
+	return ss, true
+}
+
+// readSession returns the valid session of a kind carried by a request's cookie.
+func (s *Server) readSession(r *http.Request, name, kind string) (session, bool) {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return session{}, false
+	}
+	return s.decodeSession(c.Value, kind)
+}
+
+func cookiePath(name string) string {
+	switch name {
+	case staffCookie:
+		return "/staff"
+	case loginCookie:
+		return "/staff/login"
+	}
+	return "/"
+}
+
+// startSession signs someone in by setting a fresh session cookie.
+func (s *Server) startSession(w http.ResponseWriter, name, kind, subject string, lifetime time.Duration) session {
+	ss := session{Kind: kind, Subject: subject, Expires: s.now().Add(lifetime).Unix(), Nonce: newNonce()}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: s.encodeSession(ss), Path: cookiePath(name), MaxAge: int(lifetime.Seconds()),
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
+	return ss
+}
+
+func (s *Server) endSession(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: cookiePath(name), MaxAge: -1, HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
+}
+
+func (s *Server) secureCookies() bool { return strings.HasPrefix(s.cfg.PublicURL, "https://") }
+
+// csrfToken is the synchronizer token of a session: forms carry it, and a POST without the
+// token of the session it comes with is refused.
+func (s *Server) csrfToken(ss session) string {
+	return base64.RawURLEncoding.EncodeToString(mac(s.cfg.SessionKey, "csrf\n"+ss.Kind+"\n"+ss.Nonce))
+}
+
+func (s *Server) validCSRF(r *http.Request, ss session) bool {
+	got := r.PostFormValue("csrf")
+	want := s.csrfToken(ss)
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// validStaffName accepts the name staff act under in the audit and the thread.
+func validStaffName(name string) bool {
+	return name != "" && len(name) <= maxStaffName && !strings.ContainsAny(name, "\r\n\x00\t")
+}
+
+// localPath keeps a post-sign-in redirect on this site.
+func localPath(next, fallback string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return fallback
+	}
+	return next
+}

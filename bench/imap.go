@@ -1,0 +1,374 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/mail/dovecottest"
+	"github.com/assistd/assistd/mail/smtpsink"
+	"github.com/assistd/assistd/storage"
+)
+
+// IMAPConfig sets the IMAP bench up.
+type IMAPConfig struct {
+	Mails       int           // mails delivered at once; 0 means 2000
+	AtRest      int           // single deliveries timed to their answer; 0 means 5
+	IdleFor     time.Duration // how long idle CPU is measured; 0 means 30s
+	DatabaseURL string        // "" means a SQLite file in a temporary folder
+	RedisURL    string        // "" means an in-process miniredis
+	Log         *slog.Logger  // nil means silent
+}
+
+// IMAPReport is what the IMAP bench measured.
+type IMAPReport struct {
+	Mails        int
+	Database     string
+	Drain        time.Duration // until the poller had moved every delivered mail
+	BareDrain    time.Duration // one UID FETCH and one UID STORE by a bare client
+	AtRest       []time.Duration
+	PeakRSS      int64   // bytes, of the whole bench process (poller, SMTP sink, database driver)
+	IdleCPU      float64 // fraction of one core used by the bench process while idle
+	IdleFor      time.Duration
+	AnswersSent  int
+	AnswerSender string
+}
+
+// DrainRate is mails per second through the poller.
+func (r IMAPReport) DrainRate() float64 { return float64(r.Mails) / r.Drain.Seconds() }
+
+// BareRate is mails per second through the bare client.
+func (r IMAPReport) BareRate() float64 { return float64(r.Mails) / r.BareDrain.Seconds() }
+
+// Median is the median delay from a delivery at rest to its answer at the SMTP sink.
+func (r IMAPReport) Median() time.Duration {
+	if len(r.AtRest) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.AtRest)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func (r IMAPReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "IMAP bench: %d mails, Dovecot on loopback, database %s\n", r.Mails, r.Database)
+	fmt.Fprintf(&b, "  drain (poller):      %8.0f ms  %7.0f mails/s\n", float64(r.Drain.Microseconds())/1000, r.DrainRate())
+	fmt.Fprintf(&b, "  drain (bare client): %8.0f ms  %7.0f mails/s\n", float64(r.BareDrain.Microseconds())/1000, r.BareRate())
+	fmt.Fprintf(&b, "  ratio poller/bare:   %8.2f\n", r.DrainRate()/r.BareRate())
+	fmt.Fprintf(&b, "  at rest, delivery to answer: median %v (", r.Median().Round(time.Millisecond))
+	for i, d := range r.AtRest {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d.Round(time.Millisecond).String())
+	}
+	b.WriteString(")\n")
+	fmt.Fprintf(&b, "  peak RSS:            %8.1f MB (whole bench process)\n", float64(r.PeakRSS)/(1<<20))
+	fmt.Fprintf(&b, "  idle CPU:            %8.2f %% of a core over %v\n", 100*r.IdleCPU, r.IdleFor)
+	fmt.Fprintf(&b, "  answers sent:        %8d (%s)\n", r.AnswersSent, r.AnswerSender)
+	return b.String()
+}
+
+const benchSupport = "suporte@example.pt"
+
+// RunIMAP starts a Dovecot, measures a bare go-imap client draining N mails, then the poller
+// draining N mails delivered at once into its idle mailbox, single deliveries at rest to their
+// automatic answer at an in-process SMTP sink, and the process's idle CPU and peak RSS.
+//
+// The answers are sent by four in-process senders reading the outbox rows the poller queued,
+// as the email:send task does; Redis only holds the poller's lease.
+func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
+	if cfg.Mails <= 0 {
+		cfg.Mails = 2000
+	}
+	if cfg.AtRest <= 0 {
+		cfg.AtRest = 5
+	}
+	if cfg.IdleFor <= 0 {
+		cfg.IdleFor = 30 * time.Second
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	rep := IMAPReport{Mails: cfg.Mails, IdleFor: cfg.IdleFor, AnswerSender: "outbox rows sent directly by 4 in-process senders"}
+
+	d, err := dovecottest.Launch()
+	if err != nil {
+		return rep, err
+	}
+	defer d.Close()
+
+	tmp, err := os.MkdirTemp("", "assistd-bench-")
+	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(tmp)
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		dbURL = "sqlite:" + filepath.Join(tmp, "bench.db")
+	}
+	rep.Database = strings.SplitN(dbURL, ":", 2)[0]
+	st, err := storage.Open(ctx, dbURL)
+	if err != nil {
+		return rep, err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return rep, err
+	}
+	if err := st.EnsureCatalog(ctx); err != nil {
+		return rep, err
+	}
+
+	var rdb redis.UniversalClient
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return rep, err
+		}
+		rdb = redis.NewClient(opt)
+	} else {
+		m, err := miniredis.Run()
+		if err != nil {
+			return rep, err
+		}
+		defer m.Close()
+		rdb = redis.NewClient(&redis.Options{Addr: m.Addr()})
+	}
+	defer rdb.Close()
+
+	sink, err := smtpsink.Start("127.0.0.1:0")
+	if err != nil {
+		return rep, err
+	}
+	defer sink.Close()
+	sender, err := mail.NewSender(mail.SenderConfig{URL: sink.URL(), PoolSize: 4})
+	if err != nil {
+		return rep, err
+	}
+	ids := mail.NewIDSigner([]byte("bench key"), "example.pt")
+	composer, err := mail.NewComposer(mail.ComposerConfig{From: "Apoio ao Cliente <" + benchSupport + ">",
+		PublicURL: "https://clientes.example.pt", IDs: ids})
+	if err != nil {
+		return rep, err
+	}
+
+	// The ceiling: a bare client, same fetch items, one UID FETCH and one UID STORE.
+	if err := d.DeliverMany(benchMails("bare", cfg.Mails)); err != nil {
+		return rep, err
+	}
+	if rep.BareDrain, err = bareDrain(d.URL(), cfg.Mails); err != nil {
+		return rep, fmt.Errorf("bench: bare client: %w", err)
+	}
+
+	// The poller, idle on its mailbox before the burst arrives.
+	queue := make(chan int64, cfg.Mails+cfg.AtRest+16)
+	var senders sync.WaitGroup
+	for range 4 {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for id := range queue {
+				row, err := st.OutboxRowByID(ctx, id)
+				if err != nil || row.State != storage.OutboxPending {
+					continue
+				}
+				from := ""
+				if row.EnvelopeFrom != nil {
+					from = *row.EnvelopeFrom
+				}
+				if err := sender.Send(ctx, from, *row.Recipient, row.Raw); err != nil {
+					log.Warn("bench: send", "err", err)
+					continue
+				}
+				_ = st.MarkOutboxDone(ctx, id)
+			}
+		}()
+	}
+	defer func() { close(queue); senders.Wait() }()
+	poller, err := mail.NewPoller(mail.PollerConfig{URL: d.URL(), OwnAddresses: []string{benchSupport}, Instance: "bench",
+		AnswersPerHour: cfg.Mails + cfg.AtRest + 100},
+		mail.PollerDeps{Store: st, Composer: composer, IDs: ids, Redis: rdb, Log: log,
+			Enqueue: func(_ context.Context, ids []int64) error {
+				for _, id := range ids {
+					queue <- id
+				}
+				return nil
+			}})
+	if err != nil {
+		return rep, err
+	}
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- poller.Run(pctx) }()
+	defer func() { stop(); <-done }()
+
+	watch, err := dialBench(d.URL())
+	if err != nil {
+		return rep, err
+	}
+	defer watch.Close()
+	// The bare client's mails are the backlog of the poller's first connection: recorded, moved,
+	// not answered. Wait for that before the burst.
+	if err := waitEmpty(ctx, watch, 5*time.Minute); err != nil {
+		return rep, err
+	}
+	if err := d.DeliverMany(benchMails("burst", cfg.Mails)); err != nil {
+		return rep, err
+	}
+	start := time.Now()
+	if err := waitEmpty(ctx, watch, 10*time.Minute); err != nil {
+		return rep, err
+	}
+	rep.Drain = time.Since(start)
+
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	if _, err := sink.Wait(wctx, cfg.Mails); err != nil {
+		return rep, err
+	}
+	for i := range cfg.AtRest {
+		time.Sleep(time.Second) // at rest: idle, nothing in flight
+		before := sink.Total()
+		at := time.Now()
+		if err := d.DeliverMany(benchMails(fmt.Sprintf("rest%d", i), 1)); err != nil {
+			return rep, err
+		}
+		mails, err := sink.Wait(wctx, before+1)
+		if err != nil {
+			return rep, err
+		}
+		rep.AtRest = append(rep.AtRest, mails[len(mails)-1].Received.Sub(at))
+	}
+	rep.AnswersSent = sink.Total()
+
+	time.Sleep(time.Second)
+	cpu0, wall0 := processCPU(), time.Now()
+	select {
+	case <-ctx.Done():
+		return rep, ctx.Err()
+	case <-time.After(cfg.IdleFor):
+	}
+	rep.IdleCPU = (processCPU() - cpu0).Seconds() / time.Since(wall0).Seconds()
+	rep.PeakRSS = imapPeakRSS()
+	return rep, nil
+}
+
+// benchMails are customer replies from distinct senders, each about 2 KB.
+func benchMails(tag string, n int) [][]byte {
+	body := strings.Repeat("O meu site está em baixo desde ontem à noite. Podem verificar, por favor?\r\n", 25)
+	out := make([][]byte, n)
+	for i := range out {
+		from := fmt.Sprintf("%s%05d@clientes.example", tag, i)
+		out[i] = []byte(fmt.Sprintf("Return-Path: <%s>\r\nFrom: Cliente %d <%s>\r\nTo: %s\r\nSubject: Site em baixo %d\r\n"+
+			"Message-ID: <%s.%d.%d@clientes.example>\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s",
+			from, i, from, benchSupport, i, tag, i, time.Now().UnixNano(), time.Now().Format(time.RFC1123Z), body))
+	}
+	return out
+}
+
+func dialBench(url string) (*imapclient.Client, error) {
+	ep, err := mail.ParseIMAPURL(url)
+	if err != nil {
+		return nil, err
+	}
+	c, err := imapclient.DialInsecure(ep.Addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(ep.User, ep.Password).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// bareDrain is the ceiling: what go-imap alone does with n waiting mails.
+func bareDrain(url string, n int) (time.Duration, error) {
+	c, err := dialBench(url)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	start := time.Now()
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		return 0, err
+	}
+	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
+	msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{
+		{Specifier: imap.PartSpecifierHeader, Peek: true, Partial: &imap.SectionPartial{Size: 64 << 10}},
+		{Specifier: imap.PartSpecifierText, Peek: true, Partial: &imap.SectionPartial{Size: 24 << 10}},
+	}}).Collect()
+	if err != nil {
+		return 0, err
+	}
+	if len(msgs) != n {
+		return 0, fmt.Errorf("fetched %d of %d mails", len(msgs), n)
+	}
+	if err := c.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// waitEmpty waits until the INBOX holds no message.
+func waitEmpty(ctx context.Context, c *imapclient.Client, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil {
+			return err
+		}
+		if *st.NumMessages == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("bench: the INBOX did not empty in time")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// imapPeakRSS reads VmHWM, the process's resident high-water mark.
+func imapPeakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

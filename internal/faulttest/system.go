@@ -1,0 +1,272 @@
+package faulttest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	netmail "net/mail"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/systemtest"
+	"github.com/assistd/assistd/jobs"
+	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/mail/smtpsink"
+	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/storage/storagetest"
+	"github.com/assistd/assistd/worker"
+)
+
+// Settings of every fault system, shared with worker processes started by the tests.
+const (
+	MailFrom  = "Apoio ao Cliente <suporte@suporte.example.pt>"
+	PublicURL = "https://clientes.example.pt"
+)
+
+// System is an assistd whose Postgres, Redis and SMTP relay are each reached through a Proxy.
+type System struct {
+	// DatabaseURL and RedisURL name the services directly, not through the proxies.
+	DatabaseURL, RedisURL string
+	// Check is a direct connection to the database for the test's own queries, usable while
+	// the system's way to Postgres is cut.
+	Check *storage.Store
+	Store *storage.Store // the system's, through PostgresProxy
+
+	PostgresProxy, RedisProxy, SMTPProxy *Proxy
+
+	Redis      *Redis
+	RedisConn  *redis.Client // the system's, through RedisProxy
+	Sink       *smtpsink.Sink
+	SecretKeys string
+	Deps       *jobs.Deps
+	API        *api.Server
+	HTTP       *httptest.Server
+	Log        *systemtest.LogBuffer
+
+	mu         sync.Mutex
+	stopWorker func()
+}
+
+// Options change a fault system.
+type Options struct {
+	// NoWorker starts the API only (tests that run workers in other processes, or later).
+	NoWorker bool
+}
+
+// Start builds a system on a fresh Postgres database, a private redis-server and an in-process
+// SMTP sink; everything stops at cleanup.
+func Start(t *testing.T, opts Options) *System {
+	t.Helper()
+	Services(t)
+	var b storagetest.Backend
+	for _, bb := range storagetest.Backends(t) {
+		if bb.Name == "postgres" {
+			b = bb
+		}
+	}
+	s := &System{DatabaseURL: b.URL, Log: &systemtest.LogBuffer{}, SecretKeys: secret.GenerateKey()}
+	s.Check = storagetest.Open(t, b)
+
+	pgURL, err := url.Parse(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PostgresProxy = StartProxy(t, pgURL.Host)
+	pgURL.Host = s.PostgresProxy.Addr()
+	ctx := context.Background()
+	if s.Store, err = storage.Open(ctx, pgURL.String()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Store.Close() })
+
+	s.Redis = StartRedis(t)
+	s.RedisURL = s.Redis.URL()
+	s.RedisProxy = StartProxy(t, s.Redis.Addr())
+	// The same short timeouts as `assistd serve`: an absent Redis must cost requests little.
+	s.RedisConn = redis.NewClient(&redis.Options{Addr: s.RedisProxy.Addr(), DialTimeout: time.Second,
+		ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second, PoolSize: 64})
+	t.Cleanup(func() { s.RedisConn.Close() })
+
+	if s.Sink, err = smtpsink.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Sink.Close() })
+	s.SMTPProxy = StartProxy(t, s.Sink.Addr())
+	sender, err := mail.NewSender(mail.SenderConfig{URL: "smtp://" + s.SMTPProxy.Addr(), PoolSize: 4, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sender.Close() })
+
+	keys, err := secret.ParseKeyring(s.SecretKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := mail.NewIDSigner([]byte("fault test message-id key"), "suporte.example.pt")
+	composer, err := mail.NewComposer(mail.ComposerConfig{From: MailFrom, PublicURL: PublicURL, IDs: ids, SecretTTL: 72 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClientFromRedisClient(s.RedisConn)
+	t.Cleanup(func() { client.Close() })
+	log := slog.New(slog.NewTextHandler(s.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s.Deps = &jobs.Deps{Store: s.Store, Composer: composer, Sender: sender, Enqueuer: jobs.NewEnqueuer(client), Keys: keys, Log: log,
+		SecretTTL: 72 * time.Hour, AutoCloseAfter: 168 * time.Hour}
+	s.API = api.New(api.Config{APIToken: systemtest.APIToken, StaffToken: systemtest.StaffToken, PublicURL: PublicURL, SecretTTL: 72 * time.Hour},
+		api.Deps{Store: s.Store, Keys: keys, Composer: composer, Enqueuer: s.Deps.Enqueuer, Log: log,
+			RedisReady: func(ctx context.Context) error { return s.RedisConn.Ping(ctx).Err() }})
+	s.HTTP = httptest.NewServer(s.API)
+	t.Cleanup(s.HTTP.Close)
+	if !opts.NoWorker {
+		s.StartWorker()
+	}
+	t.Cleanup(s.StopWorker)
+	return s
+}
+
+// StartWorker runs an in-process worker on the system's Redis connection.
+func (s *System) StartWorker() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopWorker != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := worker.New(s.RedisConn, worker.Config{Concurrency: 20, ShutdownTimeout: 5 * time.Second, DelayedTaskCheckInterval: 500 * time.Millisecond,
+		TaskCheckInterval: 50 * time.Millisecond, Periods: worker.DefaultPeriods()}, s.Deps)
+	done := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(done) }()
+	s.stopWorker = func() { cancel(); <-done }
+}
+
+// StopWorker stops the in-process worker gracefully.
+func (s *System) StopWorker() {
+	s.mu.Lock()
+	stop := s.stopWorker
+	s.stopWorker = nil
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// PutCustomer creates a customer with the domain example.pt.
+func (s *System) PutCustomer(t testing.TB, id, email string) {
+	t.Helper()
+	if code, body := s.Do("PUT", "/api/v1/customers/"+id, map[string]any{"name": "Cliente " + id, "email": email,
+		"language": "pt-PT", "domains": []string{"example.pt"}}); code != http.StatusOK {
+		t.Fatalf("put customer %s: %d %s", id, code, body)
+	}
+}
+
+// Message is the body of every ticket the fault tests create: logs must never show it.
+const Message = "O site example.pt devolve erro 500 desde esta manhã — pedido de teste de falhas."
+
+// CreateTicket posts a ticket with a password and an Idempotency-Key, and returns the status
+// code and the ticket number (empty unless 202).
+func (s *System) CreateTicket(customer, key string) (int, string) {
+	code, body := s.Do("POST", "/api/v1/customers/"+customer+"/tickets", map[string]any{"subject_id": "hosting-site-down",
+		"domain": "example.pt", "message": Message, "password": "s3gredo-de-teste"}, "Idempotency-Key", key)
+	var out struct {
+		Number string `json:"number"`
+	}
+	if code == http.StatusAccepted {
+		_ = json.Unmarshal(body, &out)
+	}
+	return code, out.Number
+}
+
+// Do sends a client-area request with a JSON body and returns the status and the answer.
+func (s *System) Do(method, path string, body any, headers ...string) (int, []byte) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.HTTP.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+systemtest.APIToken)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
+}
+
+// Deliveries is what the SMTP sink received, by Message-ID.
+type Deliveries struct {
+	Total int
+	// Copies counts the mails received with each Message-ID.
+	Copies map[string]int
+	// Kinds counts distinct Message-IDs per ticket number and kind ("confirmation",
+	// "department").
+	Kinds map[string]map[string]int
+}
+
+// Delivered reads the sink.
+func (s *System) Delivered() Deliveries {
+	d := Deliveries{Copies: map[string]int{}, Kinds: map[string]map[string]int{}}
+	for _, m := range s.Sink.Mails() {
+		d.Total++
+		msg, err := netmail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			continue
+		}
+		id := msg.Header.Get("Message-Id")
+		d.Copies[id]++
+		if d.Copies[id] > 1 {
+			continue
+		}
+		// <pedido.NUMBER.KIND.RANDOM.MAC@domain>
+		parts := strings.Split(strings.Trim(id, "<>"), ".")
+		if len(parts) < 3 {
+			continue
+		}
+		if d.Kinds[parts[1]] == nil {
+			d.Kinds[parts[1]] = map[string]int{}
+		}
+		d.Kinds[parts[1]][parts[2]]++
+	}
+	return d
+}
+
+// Duplicates is how many mails repeated a Message-ID already received.
+func (d Deliveries) Duplicates() int { return d.Total - len(d.Copies) }
+
+// Confirmed reports whether every ticket got exactly one confirmation and one department
+// notification, and says what is missing otherwise.
+func (d Deliveries) Confirmed(numbers []string) (bool, string) {
+	for _, n := range numbers {
+		k := d.Kinds[n]
+		if k["confirmation"] != 1 || k["department"] != 1 {
+			return false, fmt.Sprintf("ticket %s: %d confirmation(s), %d department notification(s)", n, k["confirmation"], k["department"])
+		}
+	}
+	return true, ""
+}
+
+// AssertNoMessageInLogs fails the test when the log shows a ticket's message body.
+func (s *System) AssertNoMessageInLogs(t testing.TB) {
+	t.Helper()
+	if strings.Contains(s.Log.String(), Message) || strings.Contains(s.Log.String(), "s3gredo-de-teste") {
+		t.Errorf("a message body or a password is in the logs")
+	}
+}

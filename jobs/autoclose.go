@@ -1,0 +1,72 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/assistd/assistd/storage"
+)
+
+// TypeAutoClose closes the tickets that were answered and then left without customer activity
+// for Deps.AutoCloseAfter, telling each customer by email. It is a periodic sweep: each ticket
+// is closed in its own transaction by a conditional UPDATE, so overlapping runs on several
+// instances close it once and send one email.
+const TypeAutoClose = "sweep:autoclose"
+
+// autoCloseBatch bounds how many candidates one query fetches.
+const autoCloseBatch = 200
+
+// HandleAutoClose closes every overdue answered ticket.
+func (d *Deps) HandleAutoClose(ctx context.Context, _ *asynq.Task) error {
+	if d.AutoCloseAfter <= 0 {
+		return nil
+	}
+	before := d.now().Add(-d.AutoCloseAfter)
+	closed := 0
+	for {
+		ids, err := d.Store.AnsweredBefore(ctx, before, autoCloseBatch)
+		if err != nil {
+			return fmt.Errorf("sweep:autoclose: %w", err)
+		}
+		progress := 0
+		for _, id := range ids {
+			emailIDs, ok, err := d.Store.AutoClose(ctx, id, before, d.autoClosedEmails)
+			if errors.Is(err, storage.ErrUnavailable) || ctx.Err() != nil {
+				return fmt.Errorf("sweep:autoclose: %w", errors.Join(err, ctx.Err()))
+			}
+			if err != nil {
+				// One ticket whose notice cannot be built must not hold back the others.
+				d.Log.Error("ticket not auto-closed", "ticket_id", id, "err", err)
+				continue
+			}
+			progress++
+			if !ok {
+				continue
+			}
+			closed++
+			if err := d.Enqueuer.EnqueueEmails(ctx, emailIDs); err != nil {
+				d.Log.Warn("emails left to the outbox relay", "ticket_id", id, "err", err)
+			}
+		}
+		// Closed tickets and those that no longer qualify leave the next query's answer; a short
+		// page, or a page of nothing but failures, ends the sweep.
+		if len(ids) < autoCloseBatch || progress == 0 {
+			break
+		}
+	}
+	if closed > 0 {
+		d.Log.Info("answered tickets closed for lack of activity", "count", closed)
+	}
+	return nil
+}
+
+func (d *Deps) autoClosedEmails(m storage.ChangeMail) ([]storage.Email, error) {
+	o, err := d.Composer.AutoClosed(TicketMail(m.Ticket, m.Customer, "", d.now()))
+	if err != nil {
+		return nil, fmt.Errorf("compose auto-close notice: %w", err)
+	}
+	return []storage.Email{outgoing("autoclose", m.Ticket.ID, o)}, nil
+}

@@ -1,0 +1,231 @@
+package mail
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	netmail "net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/charset"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+)
+
+// What the poller fetches of each message: never the whole of it.
+const (
+	maxInboundHeader = 64 << 10
+	maxInboundBody   = 24 << 10
+	maxInboundIDs    = 50 // ids of In-Reply-To and References looked at
+)
+
+// ErrUnparseable is wrapped by ParseInbound for mail that cannot be read: it is moved aside
+// and never answered.
+var ErrUnparseable = errors.New("mail: unparseable message")
+
+// Inbound is what the poller reads of one message: its header and the start of its body.
+// Every string in it came from outside and is hostile until cleaned.
+type Inbound struct {
+	UID          uint32
+	InternalDate time.Time
+
+	MessageID  string   // with brackets; "" when missing or malformed
+	InReplyTo  []string // with brackets
+	References []string // with brackets, oldest first
+	// ReturnPath is the bare address of the first Return-Path field, "" when it is missing or
+	// the null path <>; HasReturnPath tells the two apart.
+	ReturnPath    string
+	HasReturnPath bool
+	From          string   // bare address of the first From
+	Subject       string   // decoded, raw when undecodable
+	Recipients    []string // To, Cc, Resent-To and Resent-Cc addresses, lower case
+	MediaType     string   // of the whole message, lower case
+	ReportType    string   // report-type of a multipart/report, lower case
+	DedupeKey     string   // normalised Message-ID, or a hash of header and body
+
+	header mail.Header
+	body   []byte
+}
+
+// Header returns the value of a header field, "" when absent.
+func (m *Inbound) Header(key string) string { return m.header.Get(key) }
+
+// ParseInbound reads a message from its header section and the start of its body, as fetched.
+// An error wrapping ErrUnparseable means the mail is malformed beyond use.
+func ParseInbound(header, body []byte) (*Inbound, error) {
+	header = completeHeader(header)
+	if len(bytes.TrimSpace(header)) == 0 {
+		return nil, fmt.Errorf("%w: empty header", ErrUnparseable)
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(header)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrUnparseable, err)
+	}
+	m := &Inbound{header: mail.Header{Header: message.Header{Header: h}}, body: body}
+	if ct := m.header.Get("Content-Type"); ct != "" {
+		media, params, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return nil, fmt.Errorf("%w: content type: %v", ErrUnparseable, err)
+		}
+		m.MediaType = strings.ToLower(media)
+		if strings.HasPrefix(m.MediaType, "multipart/") && params["boundary"] == "" {
+			return nil, fmt.Errorf("%w: multipart without boundary", ErrUnparseable)
+		}
+		m.ReportType = strings.ToLower(params["report-type"])
+	} else {
+		m.MediaType = "text/plain"
+	}
+
+	if id := firstMsgID(m.header.Get("Message-Id")); id != "" {
+		m.MessageID = id
+	}
+	m.InReplyTo = msgIDs(m.header.Get("In-Reply-To"))
+	m.References = msgIDs(m.header.Get("References"))
+	if rp := m.header.Values("Return-Path"); len(rp) > 0 {
+		m.HasReturnPath = true
+		m.ReturnPath = addressIn(rp[0])
+	}
+	m.From = firstAddress(&m.header, "From")
+	if s, err := m.header.Subject(); err == nil {
+		m.Subject = s
+	} else {
+		m.Subject = m.header.Get("Subject") // an unknown charset: keep the encoded words
+	}
+	for _, key := range []string{"To", "Cc", "Resent-To", "Resent-Cc"} {
+		m.Recipients = append(m.Recipients, addresses(&m.header, key)...)
+	}
+	m.DedupeKey = dedupeKey(m.MessageID, header, body)
+	return m, nil
+}
+
+// completeHeader ends a header section cut by the fetch limit at its last whole line.
+func completeHeader(b []byte) []byte {
+	if bytes.HasSuffix(b, []byte("\r\n\r\n")) || bytes.HasSuffix(b, []byte("\n\n")) {
+		return b
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	}
+	return append(b[:len(b):len(b)], "\r\n"...)
+}
+
+// dedupeKey is the message's identity across UIDs and pollers.
+func dedupeKey(msgID string, header, body []byte) string {
+	if msgID != "" {
+		local, domain, _ := strings.Cut(msgID[1:len(msgID)-1], "@")
+		return "mid:" + local + "@" + strings.ToLower(domain)
+	}
+	h := sha256.New()
+	h.Write(header)
+	h.Write([]byte{0})
+	h.Write(body)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+var msgIDPattern = regexp.MustCompile(`<[^<>\s]{1,248}>`)
+
+// msgIDs returns the well-formed ids of a header value, at most maxInboundIDs (the last ones).
+func msgIDs(v string) []string {
+	found := msgIDPattern.FindAllString(v, -1)
+	var ids []string
+	for _, id := range found {
+		if validMsgID(id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > maxInboundIDs {
+		ids = ids[len(ids)-maxInboundIDs:]
+	}
+	return ids
+}
+
+func firstMsgID(v string) string {
+	if ids := msgIDs(v); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// addressIn extracts one bare address from a header value, "" when there is none (<>).
+func addressIn(v string) string {
+	v = strings.TrimSpace(v)
+	if a, err := addressParser.Parse(v); err == nil {
+		return normAddress(a.Address)
+	}
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i:], '>'); j > 0 {
+			v = v[i+1 : i+j]
+		}
+	}
+	if strings.Count(v, "@") == 1 && !strings.ContainsAny(v, " \t\r\n,;<>") {
+		return normAddress(v)
+	}
+	return ""
+}
+
+// addresses returns the addresses of an address-list field, leniently: a list that does not
+// parse is split on commas.
+func addresses(h *mail.Header, key string) []string {
+	var out []string
+	for _, v := range h.Values(key) {
+		if list, err := addressParser.ParseList(v); err == nil {
+			for _, a := range list {
+				out = append(out, normAddress(a.Address))
+			}
+			continue
+		}
+		for part := range strings.SplitSeq(v, ",") {
+			if a := addressIn(part); a != "" {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// addressParser decodes display names in any charset go-message knows.
+var addressParser = &netmail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader}}
+
+func firstAddress(h *mail.Header, key string) string {
+	if as := addresses(h, key); len(as) > 0 {
+		return as[0]
+	}
+	return ""
+}
+
+// normAddress lower-cases an address. Local parts are case-sensitive in theory and never in
+// practice; comparing them folded is what every mail provider does.
+func normAddress(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
+
+func localPart(addr string) string {
+	local, _, _ := strings.Cut(addr, "@")
+	return local
+}
+
+var (
+	dsnStatusPattern  = regexp.MustCompile(`(?im)^[ \t]*Status:[ \t]*([245]\.\d{1,3}\.\d{1,3})`)
+	textStatusPattern = regexp.MustCompile(`\b([45]\.\d{1,3}\.\d{1,3})\b`)
+	quotedIDPattern   = regexp.MustCompile(`(?im)^[ \t]*(?:Message-ID|X-Original-Message-ID)[ \t]*:[ \t]*(<[^<>\s]{1,248}>)`)
+)
+
+// deliveryReport reads what a bounce says: the Message-IDs it quotes and its status code.
+// Bounces are read leniently from the start of the body, as their structure varies.
+func (m *Inbound) deliveryReport() (ids []string, status string) {
+	for _, match := range quotedIDPattern.FindAllSubmatch(m.body, maxInboundIDs) {
+		ids = append(ids, string(match[1]))
+	}
+	ids = append(ids, m.InReplyTo...)
+	if s := dsnStatusPattern.FindSubmatch(m.body); s != nil {
+		status = string(s[1])
+	} else if s := textStatusPattern.FindSubmatch(m.body); s != nil {
+		status = string(s[1])
+	}
+	return ids, status
+}

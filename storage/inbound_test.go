@@ -1,0 +1,224 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/storage/storagetest"
+	"github.com/assistd/assistd/tickets"
+)
+
+var dayLimits = storage.AnswerLimits{PerKey: 24 * time.Hour, PerHour: 100}
+
+func answer(key, sender string) storage.InboundRecord {
+	return storage.InboundRecord{DedupeKey: key, From: sender, Subject: "Olá", Outcome: storage.InboundAnsweredNoTicket,
+		Reason: "no_reference", LimitKey: sender + "|", Answer: &storage.Email{Kind: "auto_answer", Recipient: sender,
+			MessageID: "<" + key + "@example.pt>", Raw: []byte("Subject: x\r\n\r\nx\r\n")}}
+}
+
+func TestMailboxCursorStartsMissingAndOnlyMovesForward(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		if _, err := st.MailboxCursor(ctx, "box"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("cursor of a new mailbox: %v", err)
+		}
+		if err := st.SetMailboxCursor(ctx, storage.MailboxCursor{Mailbox: "box", UIDValidity: 7, LastUID: 10}); err != nil {
+			t.Fatal(err)
+		}
+		for _, last := range []uint32{15, 12} {
+			if _, err := st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "box", UIDValidity: 7, LastUID: last, Limits: dayLimits}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := st.MailboxCursor(ctx, "box")
+		if err != nil || c.UIDValidity != 7 || c.LastUID != 15 {
+			t.Fatalf("cursor %+v, %v; want 7/15", c, err)
+		}
+		// A new UIDVALIDITY starts over.
+		if _, err := st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "box", UIDValidity: 8, LastUID: 3, Limits: dayLimits}); err != nil {
+			t.Fatal(err)
+		}
+		if c, _ = st.MailboxCursor(ctx, "box"); c.UIDValidity != 8 || c.LastUID != 3 {
+			t.Fatalf("cursor %+v; want 8/3", c)
+		}
+	})
+}
+
+func TestAMessageRecordedTwiceIsAnsweredOnce(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		batch := storage.InboundBatch{Mailbox: "box", UIDValidity: 1, LastUID: 2, Limits: dayLimits,
+			Records: []storage.InboundRecord{answer("mid:a@x", "a@x.example"), answer("mid:a@x", "a@x.example"), answer("mid:b@x", "b@x.example")}}
+		res, err := st.RecordInbound(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.OutboxIDs) != 2 || res.Outcomes[0] != storage.InboundAnsweredNoTicket || res.Outcomes[1] != "" {
+			t.Fatalf("first record: %+v", res)
+		}
+		res, err = st.RecordInbound(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.OutboxIDs) != 0 || res.Outcomes[0] != "" || res.Outcomes[2] != "" {
+			t.Fatalf("second record: %+v", res)
+		}
+		ms, err := st.InboundMessages(ctx, 10, "")
+		if err != nil || len(ms) != 2 {
+			t.Fatalf("%d rows, %v", len(ms), err)
+		}
+		if ms[0].OutboxID == nil {
+			t.Errorf("answered message without its outbox row")
+		}
+	})
+}
+
+func TestTwoPollersRecordingTheSameBatchAtOnceQueueOneAnswer(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		var recs []storage.InboundRecord
+		for i := range 20 {
+			recs = append(recs, answer(fmt.Sprintf("mid:%d@x", i), fmt.Sprintf("p%d@x.example", i)))
+		}
+		batch := storage.InboundBatch{Mailbox: "box", UIDValidity: 1, LastUID: 20, Limits: dayLimits, Records: recs}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		queued := 0
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					res, err := st.RecordInbound(ctx, batch)
+					if errors.Is(err, storage.ErrInboundRace) {
+						continue
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					queued += len(res.OutboxIDs)
+					mu.Unlock()
+					return
+				}
+			}()
+		}
+		wg.Wait()
+		if queued != 20 {
+			t.Errorf("%d answers queued for 20 messages", queued)
+		}
+	})
+}
+
+func TestAnswersAreLimitedPerSenderAndTicketAndPerHour(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		lim := storage.AnswerLimits{PerKey: 24 * time.Hour, PerHour: 3}
+		first := answer("mid:1@x", "ana@x.example")
+		res, err := st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "box", UIDValidity: 1, LastUID: 1, Limits: lim,
+			Records: []storage.InboundRecord{first}})
+		if err != nil || len(res.OutboxIDs) != 1 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		again := answer("mid:2@x", "ana@x.example")
+		otherTicket := answer("mid:3@x", "ana@x.example")
+		otherTicket.LimitKey = "ana@x.example|12345678"
+		res, err = st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "box", UIDValidity: 1, LastUID: 6, Limits: lim,
+			Records: []storage.InboundRecord{again, otherTicket, answer("mid:4@x", "rui@x.example"), answer("mid:5@x", "eva@x.example")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{storage.InboundRateLimited, storage.InboundAnsweredNoTicket, storage.InboundAnsweredNoTicket, storage.InboundRateLimited}
+		reasons := []string{storage.ReasonSenderLimit, "no_reference", "no_reference", storage.ReasonGlobalCap}
+		for i := range want {
+			if res.Outcomes[i] != want[i] || res.Reasons[i] != reasons[i] {
+				t.Errorf("record %d: %s/%s, want %s/%s", i, res.Outcomes[i], res.Reasons[i], want[i], reasons[i])
+			}
+		}
+		if len(res.OutboxIDs) != 2 {
+			t.Errorf("%d answers queued, want 2", len(res.OutboxIDs))
+		}
+		limited, err := st.InboundMessages(ctx, 10, storage.InboundRateLimited)
+		if err != nil || len(limited) != 2 || limited[0].OutboxID != nil {
+			t.Errorf("rate-limited rows: %+v %v", limited, err)
+		}
+	})
+}
+
+func TestABounceMarksOurEmailAndFlagsTheCustomersAddress(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := st.QueueEmails(ctx, []storage.Email{
+			{Kind: "confirmation", TicketID: &c.TicketID, Recipient: "ana@example.pt", MessageID: "<conf@example.pt>", Raw: []byte("x")},
+			{Kind: "department", TicketID: &c.TicketID, Recipient: "email@suporte.example.pt", MessageID: "<dept@example.pt>", Raw: []byte("x")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bounce := func(key, msgID, status string) storage.InboundResult {
+			res, err := st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "box", UIDValidity: 1, LastUID: 1, Limits: dayLimits,
+				Records: []storage.InboundRecord{{DedupeKey: key, Outcome: storage.InboundIgnoredAutomatic, Reason: "delivery_report",
+					Bounce: &storage.InboundBounce{MessageIDs: []string{msgID}, Status: status, Permanent: status[0] == '5'}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		// A department's address bouncing says nothing about the customer.
+		if res := bounce("mid:dsn1@x", "<dept@example.pt>", "5.1.1"); !res.Linked[0] {
+			t.Errorf("bounce not linked")
+		}
+		if cu, _ := st.Customer(ctx, "ana"); cu.EmailUndeliverableAt != nil {
+			t.Errorf("customer flagged for the department's bounce")
+		}
+		bounce("mid:dsn2@x", "<conf@example.pt>", "4.2.2")
+		if cu, _ := st.Customer(ctx, "ana"); cu.EmailUndeliverableAt != nil {
+			t.Errorf("customer flagged for a temporary failure")
+		}
+		if row, _ := st.OutboxRowByID(ctx, ids[0]); row.State != storage.OutboxBounced {
+			t.Errorf("confirmation state %q", row.State)
+		}
+		// Permanent: a second report of the same email, now 5.x.x.
+		if _, err := st.DB().Exec(st.DB().Rebind(`UPDATE outbox SET state = 'done' WHERE id = ?`), ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		bounce("mid:dsn3@x", "<conf@example.pt>", "5.1.1")
+		if cu, _ := st.Customer(ctx, "ana"); cu.EmailUndeliverableAt == nil {
+			t.Errorf("customer not flagged for a permanent failure")
+		}
+		ms, _ := st.InboundMessages(ctx, 10, storage.InboundIgnoredAutomatic)
+		if len(ms) != 3 || ms[0].OutboxID == nil || *ms[0].OutboxID != ids[0] {
+			t.Errorf("import log does not name the bounced email: %+v", ms)
+		}
+	})
+}
+
+func TestInboundTicketsLooksUpABatchOfNumbers(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := st.InboundTickets(ctx, []string{c.Number, "99999999"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, ok := found[c.Number]
+		if len(found) != 1 || !ok || tk.ID != c.TicketID || tk.Status != tickets.Open || tk.CustomerEmail != "ana@example.pt" || tk.Language != "pt-PT" {
+			t.Errorf("found %+v", found)
+		}
+	})
+}

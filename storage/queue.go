@@ -1,0 +1,90 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/assistd/assistd/tickets"
+)
+
+// QueueQuery selects a page of a department's queue.
+type QueueQuery struct {
+	DepartmentID string
+	// Status filters the queue; "" means every ticket still open in any way (all but closed).
+	Status tickets.Status
+	Limit  int
+	// After continues from the last ticket of the previous page.
+	After *QueueCursor
+}
+
+// QueueCursor is a position in a queue: keyset paging keeps a deep page as cheap as the first.
+type QueueCursor struct {
+	UpdatedAt time.Time
+	ID        int64
+}
+
+// CursorAfter is the cursor that continues after a ticket.
+func CursorAfter(t Ticket) QueueCursor { return QueueCursor{UpdatedAt: t.UpdatedAt, ID: t.ID} }
+
+// String encodes the cursor for a URL.
+func (c QueueCursor) String() string {
+	return strconv.FormatInt(c.UpdatedAt.UnixNano(), 10) + "-" + strconv.FormatInt(c.ID, 10)
+}
+
+// ErrBadCursor is returned by ParseQueueCursor for a cursor it did not make.
+var ErrBadCursor = errors.New("storage: bad queue cursor")
+
+// ParseQueueCursor reads a cursor made by QueueCursor.String.
+func ParseQueueCursor(s string) (QueueCursor, error) {
+	at, id, ok := strings.Cut(s, "-")
+	nanos, err1 := strconv.ParseInt(at, 10, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if !ok || err1 != nil || err2 != nil || nanos < 0 || n < 0 {
+		return QueueCursor{}, ErrBadCursor
+	}
+	return QueueCursor{UpdatedAt: time.Unix(0, nanos).UTC(), ID: n}, nil
+}
+
+// Queue returns a page of the tickets routed to a department, the one waiting longest (oldest
+// last activity) first.
+func (s *Store) Queue(ctx context.Context, qq QueueQuery) ([]Ticket, error) {
+	// The literal status test lets Postgres use the partial index of tickets not closed.
+	where, args := ` WHERE t.department_id = ? AND t.status <> 'closed'`, []any{qq.DepartmentID}
+	if qq.Status != "" {
+		where, args = ` WHERE t.department_id = ? AND t.status = ?`, append(args, qq.Status)
+	}
+	if qq.After != nil {
+		where += ` AND (t.updated_at, t.id) > (?, ?)`
+		args = append(args, qq.After.UpdatedAt, qq.After.ID)
+	}
+	var ts []Ticket
+	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT `+ticketColumns+ticketFrom+where+` ORDER BY t.updated_at, t.id LIMIT ?`),
+		append(args, qq.Limit)...)
+	return ts, wrapConn(err)
+}
+
+// QueueCounts counts a department's tickets by status. Closed tickets are not counted: they
+// only ever grow, and a queue is about the work left.
+func (s *Store) QueueCounts(ctx context.Context, departmentID string) (map[tickets.Status]int, error) {
+	var rows []struct {
+		Status tickets.Status `db:"status"`
+		N      int            `db:"n"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT status, COUNT(*) AS n FROM tickets WHERE department_id = ? AND status <> 'closed' GROUP BY status`),
+		departmentID); err != nil {
+		return nil, wrapConn(err)
+	}
+	counts := make(map[tickets.Status]int, len(tickets.Statuses))
+	for _, st := range tickets.Statuses {
+		if st != tickets.Closed {
+			counts[st] = 0
+		}
+	}
+	for _, r := range rows {
+		counts[r.Status] = r.N
+	}
+	return counts, nil
+}
