@@ -143,6 +143,7 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/departments", staff(s.departments))
 
 	s.lifecycleRoutes(client, staff)
+	s.mailRoutes(staff)
 	s.pageRoutes()
 
 	m.HandleFunc("GET /healthz", s.healthz)

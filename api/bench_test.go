@@ -25,7 +25,7 @@ import (
 // BenchmarkReadsAtScale measures the reads a helpdesk lives on — a customer's history page, a
 // ticket's detail, a department's queue — through the HTTP handlers, against a PostgreSQL
 // database holding a million tickets (ASSISTD_BENCH_TICKETS to change it). It uses
-// ASSISTD_BENCH_DATABASE_URL, or else a database "assistd_bench" on the server of
+// ASSISTD_BENCH_DATABASE_URL, or else a database "assistd_bench_lifecycle" on the server of
 // ASSISTD_TEST_DATABASE_URL; the first run seeds it (about a minute) and later runs reuse it.
 // Each sub-benchmark reports its p50 and p99 in milliseconds:
 //
@@ -150,7 +150,7 @@ func benchStore(b *testing.B) *storage.Store {
 		if base == "" {
 			b.Skip("set ASSISTD_BENCH_DATABASE_URL or ASSISTD_TEST_DATABASE_URL to a PostgreSQL server")
 		}
-		dbURL = benchDatabase(b, base, "assistd_bench")
+		dbURL = benchDatabase(b, base, "assistd_bench_lifecycle")
 	}
 	want := 1_000_000
 	if v := os.Getenv("ASSISTD_BENCH_TICKETS"); v != "" {

@@ -110,6 +110,8 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/close", cl, nil, nil)
 	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", cl, map[string]string{"message": "Mais uma coisa."}, nil)
 	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/status", st, map[string]string{"staff": "joao", "status": "open"}, nil)
+	c.do("GET", "/api/v1/staff/inbound?limit=10", st, nil, nil)
+	c.do("GET", "/api/v1/staff/emails/failed", st, nil, nil)
 	c.do("GET", "/healthz", "", nil, nil)
 	c.do("GET", "/readyz", "", nil, nil)
 	c.do("GET", "/metrics", "", nil, nil)

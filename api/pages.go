@@ -139,7 +139,7 @@ func (s *Server) pageRoutes() {
 	}
 	m := s.mux
 	static, _ := fs.Sub(staticFiles, "static")
-	m.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
+	m.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/tickets", http.StatusSeeOther) })
 
 	m.HandleFunc("GET /login", s.login)
@@ -164,9 +164,15 @@ func (s *Server) pageRoutes() {
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
 }
 
-func cacheFor(d time.Duration, h http.Handler) http.Handler {
+// staticHandler serves the stylesheet and the script, cached for an hour, and lists nothing.
+func staticHandler(files fs.FS) http.Handler {
+	h := http.FileServerFS(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(d.Seconds())))
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
 		h.ServeHTTP(w, r)
 	})
 }
@@ -196,9 +202,10 @@ func (q *request) ctx() context.Context { return q.r.Context() }
 
 // pageLanguage picks the language: a ?lang= switch (remembered in a cookie), then the remembered
 // choice, then the customer's language, then pt-PT.
-func pageLanguage(w http.ResponseWriter, r *http.Request, preferred string) string {
+func (s *Server) pageLanguage(w http.ResponseWriter, r *http.Request, preferred string) string {
 	if l := r.URL.Query().Get("lang"); l == "en" || l == "pt-PT" {
-		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: s.secureCookies(),
+			SameSite: http.SameSiteLaxMode})
 		return l
 	}
 	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "en" || c.Value == "pt-PT") {
@@ -334,24 +341,24 @@ func (s *Server) customerPage(h func(q *request)) http.Handler {
 			ss, ok = s.startSession(w, customerCookie, kindCustomer, s.cfg.DemoCustomer, customerLifetime), true
 		}
 		if !ok {
-			q.lang = pageLanguage(w, r, "")
+			q.lang = s.pageLanguage(w, r, "")
 			s.showMessage(q, http.StatusUnauthorized, "signin.needed.title", "signin.needed.text", pageLink{"nav.portal", s.cfg.PortalURL})
 			return
 		}
 		q.session = ss
 		cust, err := s.store.Customer(r.Context(), ss.Subject)
 		if errors.Is(err, storage.ErrNotFound) {
-			q.lang = pageLanguage(w, r, "")
+			q.lang = s.pageLanguage(w, r, "")
 			s.endSession(w, customerCookie)
 			s.showMessage(q, http.StatusForbidden, "signin.unknown.title", "signin.unknown.text", pageLink{"nav.portal", s.cfg.PortalURL})
 			return
 		} else if err != nil {
-			q.lang = pageLanguage(w, r, "")
+			q.lang = s.pageLanguage(w, r, "")
 			s.pageError(q, err)
 			return
 		}
 		q.customer = cust
-		q.lang = pageLanguage(w, r, cust.Language)
+		q.lang = s.pageLanguage(w, r, cust.Language)
 		if r.Method == http.MethodPost && !s.parseForm(q) {
 			return
 		}
@@ -369,12 +376,12 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 				http.Redirect(w, r, "/staff/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			q.lang = pageLanguage(w, r, "")
+			q.lang = s.pageLanguage(w, r, "")
 			s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
 			return
 		}
 		q.session, q.staff = ss, ss.Subject
-		q.lang = pageLanguage(w, r, "")
+		q.lang = s.pageLanguage(w, r, "")
 		if r.Method == http.MethodPost && !s.parseForm(q) {
 			return
 		}
@@ -384,7 +391,7 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 
 // login signs a customer in with the portal's token and sends them on.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	q := &request{w: w, r: r, lang: pageLanguage(w, r, "")}
+	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
 	cid, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, r.URL.Query().Get("token"), s.now())
 	if err != nil {
 		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
@@ -395,7 +402,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	q := &request{w: w, r: r, lang: pageLanguage(w, r, "")}
+	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
 	if ss, ok := s.readSession(r, customerCookie, kindCustomer); ok {
 		q.session = ss
 		if !s.parseForm(q) {

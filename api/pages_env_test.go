@@ -269,6 +269,8 @@ func pageProblems(page string) []string {
 var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true, "img": true, "input": true,
 	"link": true, "meta": true, "source": true, "track": true, "wbr": true}
 
+var rawAttribute = regexp.MustCompile(`\s([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>` + "`" + `]+))?`)
+
 var blockElements = map[string]bool{"address": true, "article": true, "aside": true, "div": true, "dl": true, "fieldset": true, "footer": true,
 	"form": true, "h1": true, "h2": true, "h3": true, "h4": true, "header": true, "hr": true, "main": true, "nav": true, "ol": true, "p": true,
 	"pre": true, "section": true, "table": true, "ul": true, "details": true}
@@ -291,13 +293,16 @@ func tagBalance(page string) []string {
 			}
 			return problems
 		case html.StartTagToken, html.SelfClosingTagToken:
+			raw := string(z.Raw())
 			tok := z.Token()
 			seen := map[string]bool{}
-			for _, a := range tok.Attr {
-				if seen[a.Key] {
-					problems = append(problems, fmt.Sprintf("<%s> repeats attribute %q", tok.Data, a.Key))
+			// The tokenizer drops repeated attributes, as browsers do: look at the source.
+			for _, a := range rawAttribute.FindAllStringSubmatch(raw, -1) {
+				key := strings.ToLower(a[1])
+				if seen[key] {
+					problems = append(problems, fmt.Sprintf("<%s> repeats attribute %q", tok.Data, key))
 				}
-				seen[a.Key] = true
+				seen[key] = true
 			}
 			if blockElements[tok.Data] && slices.Contains(stack, "p") {
 				problems = append(problems, fmt.Sprintf("<%s> inside a <p>", tok.Data))

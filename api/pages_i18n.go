@@ -20,6 +20,7 @@ var messages = map[string][2]string{
 	"col.number":  {"Nº Pedido", "Request no."},
 	"col.status":  {"Estado", "Status"},
 	"col.actions": {"Ações", "Actions"},
+	"col.when":    {"Data", "Date"},
 
 	"history.title":          {"Histórico dos Pedidos de Assistência", "Support request history"},
 	"history.intro":          {"Acompanhe aqui o estado de tratamento de cada pedido que nos enviou, leia as respostas e acrescente informação.", "Follow the status of every request you sent us, read the answers and add information."},
@@ -39,7 +40,7 @@ var messages = map[string][2]string{
 	"statuses.title":         {"Tabela de Estados", "What each status means"},
 	"statuses.intro":         {"Cada pedido passa por estes estados de tratamento:", "Each request goes through these statuses:"},
 	"statuses.meaning":       {"Significado", "Meaning"},
-	"statuses.reply":         {"Pode responder?", "Can you reply?"},
+	"statuses.reply":         {"Pode responder", "You can reply"},
 	"statuses.reply.no":      {"Não: crie um novo pedido referente a este", "No: open a new request referring to it"},
 
 	"subjects.title":         {"Criar Pedido de Assistência", "New support request"},

@@ -24,7 +24,7 @@ type staffLoginPage struct {
 // staffLoginPage signs a member of staff in with a signed link, or shows the form that takes the
 // staff token and a name.
 func (s *Server) staffLoginPage(w http.ResponseWriter, r *http.Request) {
-	q := &request{w: w, r: r, lang: pageLanguage(w, r, "")}
+	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
 	next := localPath(r.URL.Query().Get("next"), "/staff")
 	if token := r.URL.Query().Get("token"); token != "" {
 		name, err := verifyLoginToken(s.cfg.PortalSecret, kindStaff, token, s.now())
@@ -41,7 +41,7 @@ func (s *Server) staffLoginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) staffLoginForm(w http.ResponseWriter, r *http.Request) {
-	q := &request{w: w, r: r, lang: pageLanguage(w, r, "")}
+	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
 	ss, ok := s.readSession(r, loginCookie, kindLogin)
 	if ok {
 		q.session = ss

@@ -514,3 +514,18 @@ func TestEveryPagePassesTheStructureCheck(t *testing.T) {
 		checkPage(t, name, page)
 	}
 }
+
+func TestThePageCheckFindsWhatItLooksFor(t *testing.T) {
+	broken := `<!DOCTYPE html><html><head><title>x</title></head><body>
+<h1>a</h1><h1>b</h1><p><div>block in p</div></p>
+<img src="x.png"><a href="/y"></a><button></button>
+<input name="q"><label for="nowhere">L</label><span id="d"></span><span id="d"></span>
+<ul><div>not an item</div></ul><em class="a" class="b">x</em><section></div></body></html>`
+	problems := strings.Join(pageProblems(broken), "\n")
+	for _, want := range []string{"no lang", "2 h1", "inside a <p>", "has no alt", "has no text", "button has no text", `name="q"> has no label`,
+		`missing id "nowhere"`, `id "d" is used 2 times`, "<div> directly inside <ul>", `repeats attribute "class"`, "</div> does not close"} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("the check misses %q; it found:\n%s", want, problems)
+		}
+	}
+}

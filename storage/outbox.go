@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -59,17 +61,35 @@ func (s *Store) insertOutbox(ctx context.Context, tx *sqlx.Tx, r OutboxRow, at t
 	return id, nil
 }
 
-// insertEmails queues emails in the caller's transaction and returns their outbox ids.
+// insertEmails queues emails in the caller's transaction, in one statement per hundred, and
+// returns their outbox ids in the order of emails.
 func (s *Store) insertEmails(ctx context.Context, tx *sqlx.Tx, emails []Email, at time.Time) ([]int64, error) {
 	ids := make([]int64, 0, len(emails))
-	for _, e := range emails {
-		from := e.EnvelopeFrom
-		id, err := s.insertOutbox(ctx, tx, OutboxRow{Task: TaskEmailSend, TicketID: e.TicketID, Kind: e.Kind,
-			EnvelopeFrom: &from, Recipient: &e.Recipient, MessageID: &e.MessageID, Raw: e.Raw}, at)
-		if err != nil {
-			return nil, err
+	for start := 0; start < len(emails); start += 100 {
+		chunk := emails[start:min(start+100, len(emails))]
+		var (
+			q    strings.Builder
+			args = make([]any, 0, len(chunk)*8)
+		)
+		q.WriteString(`INSERT INTO outbox (task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, created_at, updated_at) VALUES `)
+		for i, e := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`)
+			args = append(args, TaskEmailSend, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, e.Raw, at, at)
 		}
-		ids = append(ids, id)
+		q.WriteString(` RETURNING id`)
+		var got []int64
+		if err := tx.SelectContext(ctx, &got, s.q(q.String()), args...); err != nil {
+			return nil, fmt.Errorf("storage: insert outbox emails: %w", wrapConn(err))
+		}
+		if len(got) != len(chunk) {
+			return nil, fmt.Errorf("storage: insert outbox emails: %d ids for %d rows", len(got), len(chunk))
+		}
+		// Identity values are assigned in the order of the VALUES list.
+		slices.Sort(got)
+		ids = append(ids, got...)
 	}
 	return ids, nil
 }

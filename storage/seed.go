@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // SeedPlan describes a synthetic helpdesk for load tests: many customers, one of them a reseller
@@ -64,26 +62,22 @@ func (s *Store) Seed(ctx context.Context, p SeedPlan) error {
 	return wrapConn(err)
 }
 
-// seedBatch adds tickets from..to-1 of a helpdesk of total tickets. Ticket g was created at a
-// time proportional to g over five years; the last 4% are recent and mostly still being worked
-// on, the rest closed.
+// seedBatch adds tickets from..to-1 of a helpdesk of total tickets, with their threads, status
+// histories and expired passwords, in one statement. Ticket g was created at a time proportional
+// to g over five years; the last 4% are recent and mostly still being worked on, the rest closed.
 func (s *Store) seedBatch(ctx context.Context, p SeedPlan, from, to, total int) error {
 	since := time.Now().UTC().Add(-5 * 365 * 24 * time.Hour).Truncate(time.Second)
 	span := 5 * 365 * 24 * 3600
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
-		var maxID int64
-		if err := tx.GetContext(ctx, &maxID, `SELECT COALESCE(MAX(id), 0) FROM tickets`); err != nil {
-			return wrapConn(err)
-		}
-		_, err := tx.ExecContext(ctx, `
-			WITH subj AS (SELECT id, department_id, (row_number() OVER (ORDER BY id) - 1)::int AS k FROM subjects),
-			n AS (SELECT COUNT(*)::int AS n FROM subjects),
-			g AS (
-				SELECT g,
-					$4::timestamptz + make_interval(secs => (g::float8 * $5::float8 / $3::float8)) AS created,
-					CASE WHEN g < $3::bigint * 96 / 100 THEN 'closed'
-						ELSE (ARRAY['open','in_progress','answered','answered','customer_reply','on_hold','closed'])[1 + g % 7] END AS status
-				FROM generate_series($1::bigint, $2::bigint - 1) g)
+	_, err := s.db.ExecContext(ctx, `
+		WITH subj AS (SELECT id, department_id, (row_number() OVER (ORDER BY id) - 1)::int AS k FROM subjects),
+		n AS (SELECT COUNT(*)::int AS n FROM subjects),
+		g AS (
+			SELECT g,
+				$4::timestamptz + make_interval(secs => (g::float8 * $5::float8 / $3::float8)) AS created,
+				CASE WHEN g < $3::bigint * 96 / 100 THEN 'closed'
+					ELSE (ARRAY['open','in_progress','answered','answered','customer_reply','on_hold','closed'])[1 + g % 7] END AS status
+			FROM generate_series($1::bigint, $2::bigint - 1) g),
+		t AS (
 			INSERT INTO tickets (number, customer_id, subject_id, department_id, domain, status, created_at, updated_at, processed_at)
 			SELECT (10000000 + (g * 7919 + 4242) % 90000000)::text,
 				CASE WHEN g % $6::bigint = 0 THEN 'seed-0' ELSE 'seed-' || ((g * 2654435761) % $7::bigint) END,
@@ -94,33 +88,30 @@ func (s *Store) seedBatch(ctx context.Context, p SeedPlan, from, to, total int) 
 				created
 			FROM g, n JOIN subj ON true
 			WHERE subj.k = g % n.n
-			ON CONFLICT (number) DO NOTHING`,
-			from, to, total, since, span, p.BigCustomerShare, p.Customers)
-		if err != nil {
-			return fmt.Errorf("storage: seed tickets: %w", wrapConn(err))
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (ticket_id, author, staff, body, created_at)
+			ON CONFLICT (number) DO NOTHING
+			RETURNING id, status, created_at),
+		m AS (
+			INSERT INTO messages (ticket_id, author, staff, body, created_at)
 			SELECT t.id, CASE k WHEN 2 THEN 'staff' ELSE 'customer' END, CASE k WHEN 2 THEN 'joao' END,
 				CASE k WHEN 1 THEN 'O meu pedido: ' WHEN 2 THEN 'A nossa resposta: ' ELSE 'Mais informação: ' END || repeat('texto de exemplo ', 12),
 				t.created_at + make_interval(hours => k - 1)
-			FROM tickets t CROSS JOIN generate_series(1, 3) k
-			WHERE t.id > $1 AND (k = 1 OR t.status <> 'open')`, maxID); err != nil {
-			return fmt.Errorf("storage: seed messages: %w", wrapConn(err))
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at)
+			FROM t CROSS JOIN generate_series(1, 3) k
+			WHERE k = 1 OR t.status <> 'open'),
+		h AS (
+			INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at)
 			SELECT t.id, c.from_status, c.to_status, c.actor, t.created_at + make_interval(hours => c.k)
-			FROM tickets t CROSS JOIN LATERAL (VALUES
+			FROM t CROSS JOIN LATERAL (VALUES
 				(0, NULL, 'open', 'customer'),
 				(1, 'open', 'answered', 'staff:joao'),
-				(2, 'answered', t.status, CASE t.status WHEN 'closed' THEN 'system' WHEN 'customer_reply' THEN 'customer' ELSE 'staff:joao' END)) AS c(k, from_status, to_status, actor)
-			WHERE t.id > $1 AND (c.k = 0 OR (t.status <> 'open' AND (c.k = 1 OR t.status <> 'answered')))`, maxID); err != nil {
-			return fmt.Errorf("storage: seed status history: %w", wrapConn(err))
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at, purged_at)
-			SELECT id, NULL, NULL, created_at + interval '72 hours', created_at + interval '72 hours'
-			FROM tickets WHERE id > $1 AND id % 10 = 0`, maxID); err != nil {
-			return fmt.Errorf("storage: seed passwords: %w", wrapConn(err))
-		}
-		return nil
-	})
+				(2, 'answered', t.status, CASE t.status WHEN 'closed' THEN 'system' WHEN 'customer_reply' THEN 'customer' ELSE 'staff:joao' END))
+				AS c(k, from_status, to_status, actor)
+			WHERE c.k = 0 OR (t.status <> 'open' AND (c.k = 1 OR t.status <> 'answered')))
+		INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at, purged_at)
+		SELECT id, NULL, NULL, created_at + interval '72 hours', created_at + interval '72 hours'
+		FROM t WHERE id % 10 = 0`,
+		from, to, total, since, span, p.BigCustomerShare, p.Customers)
+	if err != nil {
+		return fmt.Errorf("storage: seed tickets: %w", wrapConn(err))
+	}
+	return nil
 }

@@ -29,7 +29,7 @@
       });
       if (empty) { empty.hidden = shown > 0; }
       if (count) {
-        count.textContent = shown === 1 ? count.getAttribute("data-one") : count.getAttribute("data-many").replace("%d", String(shown));
+        count.textContent = shown === 1 ? count.getAttribute("data-count-one") : count.getAttribute("data-count-many").replace("%d", String(shown));
       }
     }
     input.addEventListener("input", function () {

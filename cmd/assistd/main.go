@@ -40,6 +40,10 @@ func dispatch(ctx context.Context, args []string) error {
 		return keysCommand(ctx, rest)
 	case "demo":
 		return demo(ctx)
+	case "bench":
+		return benchCommand(ctx, rest)
+	case "login-link":
+		return loginLink(rest)
 	}
 	cfg, err := loadConfig()
 	if err != nil {

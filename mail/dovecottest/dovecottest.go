@@ -203,24 +203,47 @@ func (d *Dovecot) Deliver(raw []byte) error {
 	return nil
 }
 
-// DeliverMany writes messages straight into the INBOX's maildir (tmp/, then a rename into
-// new/), as an MTA does: all of them arrive at once.
+// DeliverMany writes messages straight into the INBOX's maildir, as an MTA does: every file is
+// written in tmp/ first, then all are renamed into new/ together, so they arrive at once.
 func (d *Dovecot) DeliverMany(raws [][]byte) error {
-	maildir := filepath.Join(d.home, "Maildir")
+	staged, err := d.Stage(raws)
+	if err != nil {
+		return err
+	}
+	return staged.Arrive()
+}
+
+// Staged are messages written into the maildir's tmp/ and not yet delivered.
+type Staged struct {
+	maildir string
+	names   []string
+}
+
+// Stage writes messages into the maildir's tmp/, where Dovecot does not see them yet.
+func (d *Dovecot) Stage(raws [][]byte) (*Staged, error) {
+	s := &Staged{maildir: filepath.Join(d.home, "Maildir")}
 	host, _ := os.Hostname()
 	random := make([]byte, 4)
 	_, _ = rand.Read(random)
 	tag := hex.EncodeToString(random)
 	for _, raw := range raws {
 		name := fmt.Sprintf("%d.M%dP%d_%s.%s,S=%d", time.Now().Unix(), d.seq.Add(1), os.Getpid(), tag, host, len(raw))
-		tmp := filepath.Join(maildir, "tmp", name)
+		tmp := filepath.Join(s.maildir, "tmp", name)
 		if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-			return fmt.Errorf("dovecottest: %w", err)
+			return nil, fmt.Errorf("dovecottest: %w", err)
 		}
 		if err := os.Chown(tmp, d.uid, d.gid); err != nil {
-			return fmt.Errorf("dovecottest: %w", err)
+			return nil, fmt.Errorf("dovecottest: %w", err)
 		}
-		if err := os.Rename(tmp, filepath.Join(maildir, "new", name)); err != nil {
+		s.names = append(s.names, name)
+	}
+	return s, nil
+}
+
+// Arrive moves staged messages into new/: the delivery proper.
+func (s *Staged) Arrive() error {
+	for _, name := range s.names {
+		if err := os.Rename(filepath.Join(s.maildir, "tmp", name), filepath.Join(s.maildir, "new", name)); err != nil {
 			return fmt.Errorf("dovecottest: %w", err)
 		}
 	}

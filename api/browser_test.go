@@ -1,0 +1,336 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/systemtest"
+)
+
+// browserPath finds Chromium (Debian's chromium package) or Chrome; ASSISTD_TEST_BROWSER names
+// another binary.
+func browserPath() string {
+	if p := os.Getenv("ASSISTD_TEST_BROWSER"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// browserWalk drives one headless browser through the pages, saving a screenshot of each and
+// checking each for validity, labels and contrast.
+type browserWalk struct {
+	t     *testing.T
+	ctx   context.Context
+	env   *webEnv
+	dir   string
+	shots int
+}
+
+func (b *browserWalk) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// follow runs steps that load a new page (a click on a link or a button) and waits for it.
+func (b *browserWalk) follow(what string, steps ...chromedp.Action[chromedp.Void]) int64 {
+	b.t.Helper()
+	resp, err := chromedp.RunResponse(b.ctx, steps...)
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return resp.Status
+}
+
+func (b *browserWalk) open(path string) {
+	b.t.Helper()
+	b.follow("open "+path, chromedp.Navigate(b.env.Web.URL+path))
+}
+
+func (b *browserWalk) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func (b *browserWalk) eval(expr string) bool {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func (b *browserWalk) path() string {
+	b.t.Helper()
+	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return strings.TrimPrefix(loc, b.env.Web.URL)
+}
+
+// contrastScript measures, for every visible element holding text, the contrast of its colour
+// with the first opaque background behind it (WCAG 2: 4.5:1, or 3:1 for large text).
+const contrastScript = `(() => {
+  const parse = c => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null;
+    const p = m[1].split(',').map(parseFloat); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const background = el => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c.a > 0.99) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  const failures = []; let checked = 0; const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode, el = node.parentElement;
+    if (!node.data.trim() || !el || seen.has(el)) continue;
+    seen.add(el);
+    const st = getComputedStyle(el), box = el.getBoundingClientRect();
+    if (st.visibility === 'hidden' || box.width < 2 || box.height < 2) continue;
+    const bg = background(el); let fg = parse(st.color);
+    if (fg.a < 1) fg = {r: fg.r * fg.a + bg.r * (1 - fg.a), g: fg.g * fg.a + bg.g * (1 - fg.a), b: fg.b * fg.a + bg.b * (1 - fg.a), a: 1};
+    const l1 = lum(fg), l2 = lum(bg), ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(st.fontSize), large = size >= 24 || (parseInt(st.fontWeight, 10) >= 700 && size >= 18.66);
+    checked++;
+    if (ratio < (large ? 3 : 4.5)) failures.push(el.tagName.toLowerCase() + (el.className ? '.' + el.className : '') + ' "' + node.data.trim().slice(0, 40) + '": ' + ratio.toFixed(2));
+  }
+  return {checked, failures};
+})()`
+
+type contrastResult struct {
+	Checked  int      `json:"checked"`
+	Failures []string `json:"failures"`
+}
+
+// page saves a screenshot of the page as the browser shows it, then checks the document the
+// browser built for validity and labels, and its rendered text for contrast.
+func (b *browserWalk) page(name string) {
+	b.t.Helper()
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	b.shots++
+	file := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.shots, name))
+	if err := os.WriteFile(file, shot, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	doc, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`'<!DOCTYPE html>' + document.documentElement.outerHTML`))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, p := range pageProblems(doc) {
+		b.t.Errorf("%s (%s): %s", name, b.path(), p)
+	}
+	res, err := chromedp.Run(b.ctx, chromedp.Evaluate[contrastResult](contrastScript))
+	if err != nil {
+		b.t.Fatalf("contrast of %s: %v", name, err)
+	}
+	if res.Checked < 5 {
+		b.t.Errorf("%s: contrast measured on only %d elements", name, res.Checked)
+	}
+	for _, f := range res.Failures {
+		b.t.Errorf("%s: contrast below the minimum: %s", name, f)
+	}
+	if b.eval(`document.documentElement.scrollWidth > window.innerWidth + 1`) {
+		b.t.Errorf("%s: the page is wider than the window (%s)", name, b.path())
+	}
+}
+
+// mailsTo counts the mails the SMTP sink received for an address that mention a text.
+func mailsTo(env *webEnv, addr, text string) int {
+	n := 0
+	for _, m := range env.Sink.Mails() {
+		if len(m.To) > 0 && m.To[0] == addr && strings.Contains(string(m.Data), text) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
+	browser := browserPath()
+	if browser == "" {
+		t.Skip("no Chromium or Chrome found (install Debian's chromium package, or set ASSISTD_TEST_BROWSER): the browser test is skipped")
+	}
+	dir := os.Getenv("ASSISTD_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	dir = filepath.Join(dir, "pages")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+
+	env := startWeb(t, false, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	const password = "Outl00k!segredo"
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 900))
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	b := &browserWalk{t: t, ctx: ctx, env: env, dir: dir}
+
+	// The portal sends the customer in with a signed link.
+	link := api.CustomerLoginURL(env.Web.URL, pagesPortalSecret, "ana", 5*time.Minute)
+	b.follow("sign in", chromedp.Navigate(link))
+	if p := b.path(); p != "/tickets" {
+		t.Fatalf("after sign-in the browser is at %s", p)
+	}
+	b.page("history-empty")
+
+	// Search a subject: the list filters as the customer types.
+	b.follow("open the subjects", chromedp.Click(chromedp.CSS(`main a.button[href="/tickets/new"]`)))
+	b.do("type a search", chromedp.SendKeys(chromedp.CSS(`input[name=q]`), "conta email"))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const v = [...document.querySelectorAll('[data-testid=subject-list] li:not([hidden]) a')];
+		return v.length > 0 && v.length < document.querySelectorAll('[data-testid=subject-list] li').length && v[0].textContent === 'Configuração Conta de Email'; })()`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the subject list does not filter as the customer types: %v", err)
+	}
+	if n := b.text(`#subject-count`); n != "1 assunto" {
+		t.Errorf("the live count says %q, want 1 assunto", n)
+	}
+	b.page("subjects-searched")
+	b.follow("choose the subject", chromedp.Click(chromedp.CSS(`[data-testid=subject-list] li:not([hidden]) a`)))
+
+	// The form: the contact email read-only, the "i" of the password opened with the keyboard.
+	if email, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#f-email`))); email != "ana@example.pt" || !b.eval(`document.querySelector('#f-email').readOnly`) {
+		t.Errorf("contact email %q, or not read-only", email)
+	}
+	b.do("open the password explanation with the keyboard", chromedp.Focus(chromedp.CSS(`details.explain summary`)), chromedp.KeyEvent("\r"))
+	if !b.eval(`document.querySelector('details.explain').open && document.querySelector('#f-password-info').textContent.includes('72 horas')`) {
+		t.Error("the password explanation does not open from the keyboard, or does not explain the 72 hours")
+	}
+	b.do("fill the form",
+		chromedp.SendKeys(chromedp.CSS(`textarea[name=message]`), "O Outlook pede a palavra-passe sempre que envio um email.\nJá reinstalei o programa."),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+		chromedp.SetValue(chromedp.CSS(`select[name=domain]`), "example.pt"))
+	b.page("form-filled")
+	b.follow("send the request", chromedp.Click(chromedp.CSS(`[data-testid=send]`)))
+
+	// The confirmation, and its copy by email.
+	number := strings.TrimPrefix(b.text(`[data-testid=ticket-number]`), "#")
+	if len(number) != 8 || !strings.Contains(b.text("main"), "ana@example.pt") {
+		t.Fatalf("confirmation shows number %q", number)
+	}
+	b.page("confirmation")
+	systemtest.Eventually(t, 20*time.Second, "the confirmation copy to the contact email", func() bool { return mailsTo(env, "ana@example.pt", number) >= 1 })
+
+	// The history lists it as open.
+	b.follow("go to the history", chromedp.Click(chromedp.CSS(`main a[href="/tickets"]`)))
+	rowStatus := `[...document.querySelectorAll('[data-testid=tickets] tbody tr')].filter(r => r.querySelector('[data-testid=ticket-number]').textContent.trim() === '#` + number + `').map(r => r.querySelector('[data-testid=status]').textContent.trim())[0] || ''`
+	if s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](rowStatus)); s != "Aberto" {
+		t.Fatalf("in the history #%s is %q, want Aberto", number, s)
+	}
+	b.page("history")
+
+	// Open it and add a reply.
+	b.follow("open the request", chromedp.Click(chromedp.CSS(`[data-testid=tickets] a[href="/tickets/`+number+`"]`)))
+	if st := b.text(`[data-testid=password-state]`); !strings.HasPrefix(st, "Fornecida") || strings.Contains(b.text("main"), password) {
+		t.Fatalf("password state %q, or the password is on the customer's page", st)
+	}
+	b.do("write a reply", chromedp.SendKeys(chromedp.CSS(`#reply-message`), "Acrescento: o erro é 0x800CCC0F."))
+	b.follow("send the reply", chromedp.Click(chromedp.CSS(`[data-testid=reply]`)))
+	if st := b.text(`[data-testid=status]`); st != "Resposta do Cliente" || !strings.Contains(b.text(".thread"), "0x800CCC0F") {
+		t.Fatalf("after the reply the status is %q", st)
+	}
+	b.page("request-replied")
+
+	// Staff: sign in with a signed link, find the queue, reveal the password, answer.
+	b.follow("staff sign-in", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, pagesPortalSecret, "joao", 5*time.Minute)))
+	if p := b.path(); p != "/staff" {
+		t.Fatalf("after the staff sign-in the browser is at %s", p)
+	}
+	b.page("staff-queues")
+	b.follow("open the Email queue", chromedp.Click(chromedp.CSS(`a[href="/staff/departments/email"]`)))
+	b.page("staff-queue")
+	b.follow("open the request", chromedp.Click(chromedp.CSS(`a[href="/staff/tickets/`+number+`"]`)))
+	if st := b.text(`[data-testid=password-state]`); !strings.Contains(st, "destruída dentro de 71 h") {
+		t.Errorf("the staff page says %q about the password, want the time left", st)
+	}
+	b.page("staff-request")
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid=reveal-password]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := fmt.Sprint(resp.Headers["Cache-Control"]); cc != "no-store" {
+		t.Errorf("the revealed password page has Cache-Control %q", cc)
+	}
+	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`[data-testid=password]`))); v != password {
+		t.Fatalf("revealed %q", v)
+	}
+	b.page("staff-password-revealed")
+	b.open("/staff/tickets/" + number)
+	if strings.Contains(b.text("main"), password) || b.eval(`!!document.querySelector('[data-testid=password]')`) {
+		t.Fatal("the password stays on the ticket page after the reveal")
+	}
+	b.do("write the answer", chromedp.SendKeys(chromedp.CSS(`#answer-message`), "Obrigado. Ative a autenticação SMTP nas definições da conta."))
+	b.follow("send the answer", chromedp.Click(chromedp.CSS(`[data-testid=answer]`)))
+	if st := b.text(`[data-testid=status]`); st != "Respondido" {
+		t.Fatalf("after the answer the staff page shows %q", st)
+	}
+	b.page("staff-answered")
+	systemtest.Eventually(t, 20*time.Second, "the update email to the customer", func() bool { return mailsTo(env, "ana@example.pt", number) >= 2 })
+
+	// The customer sees the answer, closes the request, and goes on with a new one referring to it.
+	b.open("/tickets/" + number)
+	if st := b.text(`[data-testid=status]`); st != "Respondido" || !strings.Contains(b.text(".thread"), "autenticação SMTP") {
+		t.Fatalf("the customer sees %q", st)
+	}
+	b.page("request-answered")
+	b.follow("close the request", chromedp.Click(chromedp.CSS(`[data-testid=close]`)))
+	if st := b.text(`[data-testid=status]`); st != "Fechado" || b.eval(`!!document.querySelector('[data-testid=reply], textarea[name=message]')`) {
+		t.Fatalf("after closing: status %q, or the reply form is still there", st)
+	}
+	b.page("request-closed")
+	b.follow("new request referring to it", chromedp.Click(chromedp.CSS(`[data-testid=new-related]`)))
+	if !strings.Contains(b.text("main"), "#"+number) {
+		t.Error("the subject list does not say which request the new one refers to")
+	}
+	b.page("new-related-subjects")
+	b.follow("choose a subject", chromedp.Click(chromedp.CSS(`[data-testid=subject-list] li:not([hidden]) a`)))
+	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`input[name=related_ticket]`))); v != number {
+		t.Fatalf("the new form refers to %q, want %s", v, number)
+	}
+	b.do("fill the new request", chromedp.SendKeys(chromedp.CSS(`textarea[name=message]`), "Continuação do pedido anterior."),
+		chromedp.SetValue(chromedp.CSS(`select[name=domain]`), "none"))
+	b.page("new-related-form")
+	b.follow("send the new request", chromedp.Click(chromedp.CSS(`[data-testid=send]`)))
+	second := strings.TrimPrefix(b.text(`[data-testid=ticket-number]`), "#")
+	if tk := pageTicket(t, env, second); tk.RelatedTicket == nil || *tk.RelatedTicket != number {
+		t.Fatalf("the new request #%s does not refer to #%s", second, number)
+	}
+
+	// On a phone.
+	b.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.open("/tickets")
+	b.page("phone-history")
+	b.open("/tickets/new?subject_id=email-account-setup")
+	b.page("phone-form")
+	b.open("/tickets/" + number)
+	b.page("phone-request")
+}
