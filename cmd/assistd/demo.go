@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
@@ -52,6 +53,9 @@ func demo(ctx context.Context) error {
 	if _, set := os.LookupEnv("ASSISTD_PUBLIC_URL"); !set {
 		os.Setenv("ASSISTD_PUBLIC_URL", "http://"+os.Getenv("ASSISTD_HTTP_ADDR"))
 	}
+	if _, set := os.LookupEnv("ASSISTD_PORTAL_URL"); !set {
+		os.Setenv("ASSISTD_PORTAL_URL", os.Getenv("ASSISTD_PUBLIC_URL")+"/demo/mail")
+	}
 
 	mr := miniredis.NewMiniRedis()
 	mr.ClockTTL(true) // asynq's leases and locks expire with real time
@@ -89,6 +93,7 @@ func demo(ctx context.Context) error {
 		Language: "pt-PT", Domains: []string{"exemplo-demo.pt", "loja-demo.com"}}); err != nil {
 		return err
 	}
+	sys.demoCustomer = "demo"
 	sender, err := newSender(cfg)
 	if err != nil {
 		return err
@@ -99,12 +104,12 @@ func demo(ctx context.Context) error {
 	fmt.Printf(`assistd demo — everything in one process, no servers
   client area:  %[1]s/  (you are the demo customer "demo")
   sent mail:    %[1]s/demo/mail
-  staff:        %[1]s/staff  (sign in with the staff token)
+  staff:        %[5]s
   API:          curl -H "Authorization: Bearer %[2]s" %[1]s/api/v1/customers/demo/tickets
   database:     %[3]s
   defaults used: %[4]v
 Stop with Ctrl-C.
-`, cfg.PublicURL, cfg.APIToken, cfg.DatabaseURL, notes)
+`, cfg.PublicURL, cfg.APIToken, cfg.DatabaseURL, notes, api.StaffLoginURL(cfg.PublicURL, cfg.PortalSecret, "demo-staff", 12*time.Hour))
 
 	return sys.run(ctx, map[string]bool{"api": true, "worker": true, "poller": true}, func(srv *api.Server) {
 		srv.MountDemo(api.DemoMailbox{

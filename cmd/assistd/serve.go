@@ -36,6 +36,8 @@ type system struct {
 	ids      *mail.IDSigner
 	composer *mail.Composer
 	deps     *jobs.Deps
+	// demoCustomer signs every visitor in as this customer (assistd demo only).
+	demoCustomer string
 }
 
 func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, error) {
@@ -91,10 +93,10 @@ func (s *system) Close() {
 
 // apiHandler builds the HTTP side: the API, /metrics, and what extra mounts.
 func (s *system) apiHandler() *api.Server {
-	srv := api.New(api.Config{APIToken: s.cfg.APIToken, StaffToken: s.cfg.StaffToken, PublicURL: s.cfg.PublicURL, SecretTTL: s.cfg.SecretTTL},
+	return api.New(api.Config{APIToken: s.cfg.APIToken, StaffToken: s.cfg.StaffToken, PublicURL: s.cfg.PublicURL, SecretTTL: s.cfg.SecretTTL,
+		PortalURL: s.cfg.PortalURL, PortalSecret: s.cfg.PortalSecret, DemoCustomer: s.demoCustomer},
 		api.Deps{Store: s.store, Keys: s.keys, Composer: s.composer, Enqueuer: s.enqueuer, Log: s.log,
 			RedisReady: func(ctx context.Context) error { return s.redis.Ping(ctx).Err() }})
-	return srv
 }
 
 func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]bool) error {
