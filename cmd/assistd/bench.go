@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/assistd/assistd/bench"
 )
@@ -71,7 +72,31 @@ func benchCommand(ctx context.Context, args []string) error {
 	return err
 }
 
-// benchIMAP is the inbound-mail benchmark; this build does not include it yet.
-func benchIMAP(context.Context, []string) error {
-	return errors.New("bench imap: not available in this build")
+// benchIMAP runs `assistd bench imap`: the poller draining a Dovecot started on loopback. It uses
+// ASSISTD_DATABASE_URL and ASSISTD_REDIS_URL when they are set, else SQLite and an in-process
+// Redis.
+func benchIMAP(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench imap", flag.ContinueOnError)
+	n := fs.Int("n", 2000, "mails delivered at once")
+	atRest := fs.Int("at-rest", 5, "single deliveries timed to their automatic answer")
+	idle := fs.Duration("idle", 30*time.Second, "how long the idle CPU is measured")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench imap: unexpected argument %q", fs.Arg(0))
+	}
+	cfg := bench.IMAPConfig{Mails: *n, AtRest: *atRest, IdleFor: *idle, Log: newLogger("warn")}
+	if v, ok := os.LookupEnv("ASSISTD_DATABASE_URL"); ok {
+		cfg.DatabaseURL = v
+	}
+	if v, ok := os.LookupEnv("ASSISTD_REDIS_URL"); ok {
+		cfg.RedisURL = v
+	}
+	rep, err := bench.RunIMAP(ctx, cfg)
+	fmt.Print(rep.String())
+	return err
 }

@@ -1,0 +1,41 @@
+package bench
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+)
+
+func TestRunTicketsConfirmsEveryTicketAndReportsTheRatio(t *testing.T) {
+	m := miniredis.RunT(t)
+	m.ClockTTL(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := RunTickets(ctx, TicketsConfig{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "bench.db"), RedisURL: "redis://" + m.Addr() + "/0",
+		N: 40, Concurrency: 4, WorkerConcurrency: 8, SMTPPool: 2, NoopTasks: 200})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if rep.Accepted != 40 || rep.TicketsPerSecond <= 0 || rep.P50 <= 0 || rep.P99 < rep.P50 || rep.NoopPerSecond <= 0 || rep.Ratio <= 0 || rep.PeakRSS <= 0 {
+		t.Fatalf("report lacks figures:\n%s", rep)
+	}
+	if !strings.Contains(rep.String(), "ratio") {
+		t.Fatalf("report:\n%s", rep)
+	}
+}
+
+func TestRunTicketsRefusesARedisDatabaseInUse(t *testing.T) {
+	m := miniredis.RunT(t)
+	m.Set("someone-else", "x")
+	_, err := RunTickets(context.Background(), TicketsConfig{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "bench.db"), RedisURL: "redis://" + m.Addr() + "/0", N: 1})
+	if err == nil || !strings.Contains(err.Error(), "-flush") {
+		t.Fatalf("err = %v, want a refusal naming -flush", err)
+	}
+	if !m.Exists("someone-else") {
+		t.Fatal("the benchmark touched a database it was not given")
+	}
+}
