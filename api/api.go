@@ -61,6 +61,7 @@ type Server struct {
 	// enqueueDownUntil skips enqueueing for a moment after Redis failed, so that an outage
 	// costs requests no dial timeouts; the outbox relay enqueues what was skipped.
 	enqueueDownUntil atomic.Int64
+	catalog          catalogCache
 }
 
 // Deps are the server's collaborators.

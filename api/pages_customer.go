@@ -163,7 +163,7 @@ type ticketForm struct {
 }
 
 func (s *Server) loadSubjectForm(q *request, subjectID string) (ticketForm, bool) {
-	sub, err := s.store.SubjectByID(q.ctx(), subjectID)
+	sub, err := s.subject(q.ctx(), subjectID)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return ticketForm{}, false

@@ -79,7 +79,7 @@ func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ti
 	if len(key) > 200 || strings.ContainsAny(key, "\r\n") {
 		problems["Idempotency-Key"] = problemIdempotencyKeyTooLong
 	}
-	if _, err := s.store.SubjectByID(ctx, in.SubjectID); errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.subject(ctx, in.SubjectID); errors.Is(err, storage.ErrNotFound) {
 		problems["subject_id"] = problemSubjectUnknown
 	} else if err != nil {
 		return storage.NewTicket{}, nil, err

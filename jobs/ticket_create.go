@@ -37,7 +37,7 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	ids, done, err := d.Store.ProcessTicket(ctx, p.TicketID, d.newTicketEmails)
+	ticket, ids, done, err := d.Store.ProcessTicket(ctx, p.TicketID, d.newTicketEmails)
 	if err != nil {
 		return fmt.Errorf("ticket:create %d: %w", p.TicketID, err)
 	}
@@ -47,8 +47,8 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	if err := d.Enqueuer.EnqueueEmails(ctx, ids); err != nil {
 		d.Log.Warn("emails left to the outbox relay", "ticket_id", p.TicketID, "err", err)
 	}
-	if at, err := d.Store.PasswordExpiry(ctx, p.TicketID); err == nil {
-		if err := d.Enqueuer.Enqueue(ctx, NewSecretExpireTask(p.TicketID, at)); err != nil {
+	if ticket.PasswordExpiresAt != nil {
+		if err := d.Enqueuer.Enqueue(ctx, NewSecretExpireTask(p.TicketID, *ticket.PasswordExpiresAt)); err != nil {
 			d.Log.Warn("password expiry left to the sweep", "ticket_id", p.TicketID, "err", err)
 		}
 	}

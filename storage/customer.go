@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -50,14 +49,37 @@ func (s *Store) PutCustomer(ctx context.Context, c Customer) (Customer, error) {
 
 // Customer returns a customer with its domains, or ErrNotFound.
 func (s *Store) Customer(ctx context.Context, id string) (Customer, error) {
-	var c Customer
-	if err := s.db.GetContext(ctx, &c, s.q(`SELECT id, name, email, language, email_undeliverable_at, created_at, updated_at FROM customers WHERE id = ?`), id); err != nil {
-		return c, notFound(err)
+	return s.customer(ctx, s.db, id)
+}
+
+// customer reads a customer and its domains in one query.
+func (s *Store) customer(ctx context.Context, q sqlx.QueryerContext, id string) (Customer, error) {
+	rows, err := q.QueryxContext(ctx, s.q(`SELECT c.id, c.name, c.email, c.language, c.email_undeliverable_at, c.created_at, c.updated_at, d.domain
+		FROM customers c LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE c.id = ? ORDER BY d.domain`), id)
+	if err != nil {
+		return Customer{}, wrapConn(err)
 	}
-	if err := s.db.SelectContext(ctx, &c.Domains, s.q(`SELECT domain FROM customer_domains WHERE customer_id = ? ORDER BY domain`), id); err != nil {
-		return c, wrapConn(err)
+	defer rows.Close()
+	var (
+		c     Customer
+		found bool
+	)
+	for rows.Next() {
+		var domain *string
+		if err := rows.Scan(&c.ID, &c.Name, &c.Email, &c.Language, &c.EmailUndeliverableAt, &c.CreatedAt, &c.UpdatedAt, &domain); err != nil {
+			return Customer{}, wrapConn(err)
+		}
+		found = true
+		if domain != nil {
+			c.Domains = append(c.Domains, *domain)
+		}
 	}
-	sort.Strings(c.Domains)
+	if err := rows.Err(); err != nil {
+		return Customer{}, wrapConn(err)
+	}
+	if !found {
+		return Customer{}, ErrNotFound
+	}
 	return c, nil
 }
 

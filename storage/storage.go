@@ -38,9 +38,32 @@ type Store struct {
 	postgres bool
 }
 
+// Option changes how Open connects.
+type Option func(url string) string
+
+// RelaxedCommit lets Postgres acknowledge a commit before it is flushed to disk. It is for the
+// worker's own bookkeeping only — marking an email sent, routing a ticket — where a commit lost in
+// a database crash means the same work is done again (an email resent with its Message-ID), never
+// that work is lost. The API's intake and the mail poller keep durable commits.
+func RelaxedCommit() Option {
+	return func(url string) string {
+		if !strings.HasPrefix(url, "postgres") {
+			return url
+		}
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		return url + sep + "synchronous_commit=off"
+	}
+}
+
 // Open connects to a database URL: postgres://… (or postgresql://…), or sqlite:PATH
 // (sqlite::memory: for a private in-memory database).
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	for _, o := range opts {
+		url = o(url)
+	}
 	var (
 		db  *sqlx.DB
 		err error

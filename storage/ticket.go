@@ -227,15 +227,15 @@ type NewTicketMail struct {
 }
 
 // ProcessTicket routes a new ticket to its subject's department and queues the emails that
-// compose builds, in one transaction. It runs once per ticket: when the ticket was already
-// processed it returns done=true and queues nothing.
-func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(NewTicketMail) ([]Email, error)) (emailIDs []int64, done bool, err error) {
+// compose builds, in one transaction, and returns the routed ticket. It runs once per ticket:
+// when the ticket was already processed it returns done=true and queues nothing.
+func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(NewTicketMail) ([]Email, error)) (processed Ticket, emailIDs []int64, done bool, err error) {
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		var processed *time.Time
-		if err := tx.GetContext(ctx, &processed, s.q(`SELECT processed_at FROM tickets WHERE id = ?`+s.forUpdate()), ticketID); err != nil {
+		var processedAt *time.Time
+		if err := tx.GetContext(ctx, &processedAt, s.q(`SELECT processed_at FROM tickets WHERE id = ?`+s.forUpdate()), ticketID); err != nil {
 			return notFound(err)
 		}
-		if processed != nil {
+		if processedAt != nil {
 			done = true
 			return nil
 		}
@@ -249,9 +249,8 @@ func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(
 		if m.Ticket, err = s.ticket(ctx, tx, ` WHERE t.id = ?`, ticketID); err != nil {
 			return err
 		}
-		if err := tx.GetContext(ctx, &m.Customer, s.q(`SELECT id, name, email, language, email_undeliverable_at, created_at, updated_at FROM customers WHERE id = ?`),
-			m.Ticket.CustomerID); err != nil {
-			return notFound(err)
+		if m.Customer, err = s.customer(ctx, tx, m.Ticket.CustomerID); err != nil {
+			return err
 		}
 		if err := tx.GetContext(ctx, &m.Message, s.q(`SELECT body FROM messages WHERE ticket_id = ? ORDER BY id LIMIT 1`), ticketID); err != nil {
 			return notFound(err)
@@ -263,11 +262,13 @@ func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(
 		if emailIDs, err = s.insertEmails(ctx, tx, emails, t); err != nil {
 			return err
 		}
+		// Through the ticket's own rows, so that the pending-rows index is not walked.
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = ?, done_at = ?
-			WHERE ticket_id = ? AND task = ? AND state = 'pending'`), t, t, ticketID, TaskTicketCreate)
+			WHERE id IN (SELECT id FROM outbox WHERE ticket_id = ? AND task = ?) AND state = 'pending'`), t, t, ticketID, TaskTicketCreate)
+		processed = m.Ticket
 		return wrapConn(err)
 	})
-	return emailIDs, done, err
+	return processed, emailIDs, done, err
 }
 
 // HistoryQuery selects a page of a customer's history.
@@ -289,8 +290,11 @@ func (s *Store) History(ctx context.Context, hq HistoryQuery) ([]Ticket, int, er
 	if err := s.db.GetContext(ctx, &total, s.q(`SELECT COUNT(*) FROM tickets t`+where), args...); err != nil {
 		return nil, 0, wrapConn(err)
 	}
+	// A deferred join: the offset walks the narrow (customer_id, created_at, id) index, and only
+	// the page's rows are joined, so a deep page of a large customer stays cheap.
 	var ts []Ticket
-	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT `+ticketColumns+ticketFrom+where+` ORDER BY t.created_at DESC, t.id DESC LIMIT ? OFFSET ?`),
+	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT `+ticketColumns+ticketFrom+` WHERE t.id IN (SELECT t.id FROM tickets t`+where+
+		` ORDER BY t.created_at DESC, t.id DESC LIMIT ? OFFSET ?) ORDER BY t.created_at DESC, t.id DESC`),
 		append(args, hq.PerPage, (hq.Page-1)*hq.PerPage)...)
 	return ts, total, wrapConn(err)
 }

@@ -61,7 +61,7 @@ func New(rc redis.UniversalClient, cfg Config, d *jobs.Deps) *Worker {
 		cfg.DelayedTaskCheckInterval = time.Second
 	}
 	if cfg.TaskCheckInterval <= 0 {
-		cfg.TaskCheckInterval = 100 * time.Millisecond
+		cfg.TaskCheckInterval = 20 * time.Millisecond
 	}
 	log := d.Log
 	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{

@@ -19,6 +19,7 @@ import (
 	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/worker"
@@ -81,6 +82,9 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	client := asynq.NewClientFromRedisClient(rc)
 	enq := jobs.NewEnqueuer(client)
 	s := &system{cfg: cfg, log: log, store: st, redis: rc, client: client, enqueuer: enq, keys: keys, ids: ids, composer: composer}
+	if err := metrics.RegisterQueues(asynq.NewInspectorFromRedisClient(rc)); err != nil {
+		log.Warn("queue metrics unavailable", "err", err)
+	}
 	s.deps = &jobs.Deps{Store: st, Composer: composer, Enqueuer: enq, Keys: keys, Log: log, SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter}
 	return s, nil
 }
@@ -93,10 +97,12 @@ func (s *system) Close() {
 
 // apiHandler builds the HTTP side: the API, /metrics, and what extra mounts.
 func (s *system) apiHandler() *api.Server {
-	return api.New(api.Config{APIToken: s.cfg.APIToken, StaffToken: s.cfg.StaffToken, PublicURL: s.cfg.PublicURL, SecretTTL: s.cfg.SecretTTL,
+	srv := api.New(api.Config{APIToken: s.cfg.APIToken, StaffToken: s.cfg.StaffToken, PublicURL: s.cfg.PublicURL, SecretTTL: s.cfg.SecretTTL,
 		PortalURL: s.cfg.PortalURL, PortalSecret: s.cfg.PortalSecret, DemoCustomer: s.demoCustomer},
 		api.Deps{Store: s.store, Keys: s.keys, Composer: s.composer, Enqueuer: s.enqueuer, Log: s.log,
 			RedisReady: func(ctx context.Context) error { return s.redis.Ping(ctx).Err() }})
+	srv.MountOps(api.QueueDashboard(s.redis))
+	return srv
 }
 
 func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]bool) error {
@@ -115,6 +121,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]b
 		}
 		defer sender.Close()
 		sys.deps.Sender = sender
+		// The worker's bookkeeping only ever redoes work after a database crash: it can skip
+		// waiting for the disk on every commit.
+		workerStore, err := storage.Open(ctx, cfg.DatabaseURL, storage.RelaxedCommit())
+		if err != nil {
+			return err
+		}
+		defer workerStore.Close()
+		sys.deps.Store = workerStore
 	}
 	return sys.run(ctx, roles, nil)
 }
