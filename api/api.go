@@ -254,6 +254,20 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, http.StatusInternalServerError, "internal_error", "Internal error.", nil)
 }
 
+// found answers for a failed lookup and reports whether the caller may go on: a missing row is
+// 404 with the given code, anything else a storage error.
+func (s *Server) found(w http.ResponseWriter, r *http.Request, err error, code, message string) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, code, message, nil)
+	default:
+		s.storeError(w, r, err)
+	}
+	return false
+}
+
 const maxBody = 256 << 10
 
 // decodeJSON reads a JSON body into v; on failure it answers 400 and returns false.

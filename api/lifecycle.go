@@ -370,11 +370,7 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, counts, err := s.queuePage(ctx, r.PathValue("dept"), status, limit, after)
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "department_not_found", "No such department.", nil)
-		return
-	} else if err != nil {
-		s.storeError(w, r, err)
+	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}
 	out := make([]queueTicketJSON, 0, len(list))

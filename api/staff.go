@@ -21,11 +21,7 @@ type revealJSON struct {
 func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t, err := s.store.TicketByNumber(ctx, r.PathValue("number"))
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "ticket_not_found", "No such ticket.", nil)
-		return
-	} else if err != nil {
-		s.storeError(w, r, err)
+	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
 	cust, err := s.store.Customer(ctx, t.CustomerID)
@@ -80,11 +76,7 @@ func (s *Server) revealPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, err := s.store.TicketByNumber(ctx, r.PathValue("number"))
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "ticket_not_found", "No such ticket.", nil)
-		return
-	} else if err != nil {
-		s.storeError(w, r, err)
+	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
 	rv, err := s.revealTicketPassword(ctx, t, in.Staff)

@@ -155,11 +155,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 		RelatedTicket *string        `json:"related_ticket"`
 	}
 	cust, err := s.store.Customer(ctx, cid)
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "customer_not_found", "No such customer.", nil)
-		return
-	} else if err != nil {
-		s.storeError(w, r, err)
+	if !s.found(w, r, err, "customer_not_found", "No such customer.") {
 		return
 	}
 	if !decodeJSON(w, r, &in) {
@@ -240,11 +236,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cust, err := s.store.Customer(ctx, cid)
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "customer_not_found", "No such customer.", nil)
-		return
-	} else if err != nil {
-		s.storeError(w, r, err)
+	if !s.found(w, r, err, "customer_not_found", "No such customer.") {
 		return
 	}
 	list, total, err := s.store.History(ctx, hq)
@@ -304,19 +296,11 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 func (s *Server) customerTicket(w http.ResponseWriter, r *http.Request) {
 	cid := r.PathValue("cid")
 	cust, err := s.store.Customer(r.Context(), cid)
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "ticket_not_found", "No such ticket.", nil)
-		return
-	} else if err != nil {
-		s.storeError(w, r, err)
+	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
 	t, err := s.store.CustomerTicket(r.Context(), cid, r.PathValue("number"))
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "ticket_not_found", "No such ticket.", nil)
-		return
-	} else if err != nil {
-		s.storeError(w, r, err)
+	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
 	v, err := s.ticketView(r, t, cust.Language, false)
