@@ -164,8 +164,6 @@ func (s *Server) readSession(r *http.Request, name, kind string) (session, bool)
 
 func cookiePath(name string) string {
 	switch name {
-	case staffCookie:
-		return "/staff"
 	case loginCookie:
 		return "/staff/login"
 	}
