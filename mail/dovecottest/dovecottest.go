@@ -203,10 +203,11 @@ func (d *Dovecot) Deliver(raw []byte) error {
 	return nil
 }
 
-// DeliverMany writes messages straight into the INBOX's maildir, as an MTA does: every file is
-// written in tmp/ first, then all are renamed into new/ together, so they arrive at once.
-func (d *Dovecot) DeliverMany(raws [][]byte) error {
-	staged, err := d.Stage(raws)
+// DeliverMany writes n messages, made one at a time by mail(i), straight into the INBOX's
+// maildir, as an MTA does: every file is written in tmp/ first, then all are renamed into new/
+// together, so they arrive at once.
+func (d *Dovecot) DeliverMany(n int, mail func(i int) []byte) error {
+	staged, err := d.Stage(n, mail)
 	if err != nil {
 		return err
 	}
@@ -219,14 +220,16 @@ type Staged struct {
 	names   []string
 }
 
-// Stage writes messages into the maildir's tmp/, where Dovecot does not see them yet.
-func (d *Dovecot) Stage(raws [][]byte) (*Staged, error) {
+// Stage writes n messages, made one at a time by mail(i) so that a large backlog never sits in
+// memory, into the maildir's tmp/, where Dovecot does not see them yet.
+func (d *Dovecot) Stage(n int, mail func(i int) []byte) (*Staged, error) {
 	s := &Staged{maildir: filepath.Join(d.home, "Maildir")}
 	host, _ := os.Hostname()
 	random := make([]byte, 4)
 	_, _ = rand.Read(random)
 	tag := hex.EncodeToString(random)
-	for _, raw := range raws {
+	for i := range n {
+		raw := mail(i)
 		name := fmt.Sprintf("%d.M%dP%d_%s.%s,S=%d", time.Now().Unix(), d.seq.Add(1), os.Getpid(), tag, host, len(raw))
 		tmp := filepath.Join(s.maildir, "tmp", name)
 		if err := os.WriteFile(tmp, raw, 0o600); err != nil {

@@ -47,6 +47,7 @@ type Sink struct {
 	total    int
 	sessions int
 	arrived  chan struct{} // closed and replaced at every arrival
+	maxKept  int
 	reject   func(from string, to []string) *smtp.SMTPError
 }
 
@@ -57,7 +58,7 @@ func Start(addr string) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtpsink: listen on %s: %w", addr, err)
 	}
-	s := &Sink{listener: l, served: make(chan struct{}), arrived: make(chan struct{})}
+	s := &Sink{listener: l, served: make(chan struct{}), arrived: make(chan struct{}), maxKept: MaxKept}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		s.sessions++
@@ -140,6 +141,17 @@ func (s *Sink) Reject(fn func(from string, to []string) *smtp.SMTPError) {
 	s.reject = fn
 }
 
+// Keep sets how many of the latest mails the sink keeps (MaxKept unless set): a benchmark keeps
+// a handful so that the sink weighs nothing on the memory it measures.
+func (s *Sink) Keep(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxKept = max(n, 1)
+	if len(s.mails) > s.maxKept {
+		s.mails = slices.Delete(s.mails, 0, len(s.mails)-s.maxKept)
+	}
+}
+
 // Close stops the server and closes open connections.
 func (s *Sink) Close() error {
 	err := s.server.Close()
@@ -155,8 +167,8 @@ func (s *Sink) Close() error {
 func (s *Sink) keep(m Mail) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.mails) >= MaxKept {
-		s.mails = slices.Delete(s.mails, 0, len(s.mails)-MaxKept+1)
+	if len(s.mails) >= s.maxKept {
+		s.mails = slices.Delete(s.mails, 0, len(s.mails)-s.maxKept+1)
 	}
 	s.mails = append(s.mails, m)
 	s.total++
