@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ type IMAPConfig struct {
 	DatabaseURL string        // "" means a SQLite file in a temporary folder
 	RedisURL    string        // "" means an in-process miniredis
 	Log         *slog.Logger  // nil means silent
+	CPUProfile  io.Writer     // when set, a CPU profile of the drain
 }
 
 // IMAPReport is what the IMAP bench measured.
@@ -244,6 +246,11 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return rep, err
+		}
+	}
 	start := time.Now()
 	if err := staged.Arrive(); err != nil {
 		return rep, err
@@ -253,6 +260,9 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 		return rep, err
 	}
 	rep.Drain = time.Since(start)
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()

@@ -48,7 +48,7 @@ type PollerConfig struct {
 	// AnswersPerHour caps automatic answers across all senders, the last fuse against a mail
 	// loop; 0 means 500.
 	AnswersPerHour int
-	// BatchSize is how many messages are fetched and recorded together; 0 means 200.
+	// BatchSize is how many messages are fetched and recorded together; 0 means 500.
 	BatchSize int
 	// LeaseTTL is how long the mailbox stays held by an instance that stopped renewing; 0
 	// means 15s.
@@ -99,7 +99,7 @@ const (
 	defaultRejectFolder   = "Unparseable"
 	defaultAnswerWindow   = 24 * time.Hour
 	defaultAnswersPerHour = 500
-	defaultBatchSize      = 200
+	defaultBatchSize      = 500
 	defaultLeaseTTL       = 15 * time.Second
 	// idleRecheck reads the mailbox now and then even under IDLE, in case a server forgets to
 	// tell us about a message.

@@ -80,6 +80,7 @@ func benchIMAP(ctx context.Context, args []string) error {
 	n := fs.Int("n", 2000, "mails delivered at once")
 	atRest := fs.Int("at-rest", 5, "single deliveries timed to their automatic answer")
 	idle := fs.Duration("idle", 30*time.Second, "how long the idle CPU is measured")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drain to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -90,6 +91,14 @@ func benchIMAP(ctx context.Context, args []string) error {
 		return fmt.Errorf("bench imap: unexpected argument %q", fs.Arg(0))
 	}
 	cfg := bench.IMAPConfig{Mails: *n, AtRest: *atRest, IdleFor: *idle, Log: newLogger("warn")}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.CPUProfile = f
+	}
 	if v, ok := os.LookupEnv("ASSISTD_DATABASE_URL"); ok {
 		cfg.DatabaseURL = v
 	}
