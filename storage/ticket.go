@@ -231,21 +231,22 @@ type NewTicketMail struct {
 // when the ticket was already processed it returns done=true and queues nothing.
 func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(NewTicketMail) ([]Email, error)) (processed Ticket, emailIDs []int64, done bool, err error) {
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		var processedAt *time.Time
-		if err := tx.GetContext(ctx, &processedAt, s.q(`SELECT processed_at FROM tickets WHERE id = ?`+s.forUpdate()), ticketID); err != nil {
-			return notFound(err)
+		t := now()
+		// Routing and claiming in one statement: a second delivery of the task waits for the
+		// first's row lock, then finds processed_at set and changes nothing.
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id),
+			processed_at = ? WHERE id = ? AND processed_at IS NULL`), t, ticketID)
+		if err != nil {
+			return fmt.Errorf("storage: route ticket: %w", wrapConn(err))
 		}
-		if processedAt != nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := s.ticket(ctx, tx, ` WHERE t.id = ?`, ticketID); err != nil {
+				return err // ErrNotFound for a ticket that does not exist
+			}
 			done = true
 			return nil
 		}
-		t := now()
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id),
-			processed_at = ? WHERE id = ?`), t, ticketID); err != nil {
-			return fmt.Errorf("storage: route ticket: %w", wrapConn(err))
-		}
 		var m NewTicketMail
-		var err error
 		if m.Ticket, err = s.ticket(ctx, tx, ` WHERE t.id = ?`, ticketID); err != nil {
 			return err
 		}
