@@ -13,8 +13,11 @@ import (
 	"mime"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -652,28 +655,41 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 			rec.Bounce = &storage.InboundBounce{MessageIDs: it.verdict.bounce, Status: it.verdict.bounceStatus,
 				Permanent: strings.HasPrefix(it.verdict.bounceStatus, "5.")}
 		}
-		if it.verdict.Variant != "" {
-			number := ""
-			if it.verdict.Variant != AutoAnswerNoTicket {
-				number = it.verdict.Number
-			}
-			out, cerr := p.deps.Composer.AutoAnswer(AutoAnswer{Variant: it.verdict.Variant, Number: number, Language: t.Language,
-				To: m.ReturnPath, InReplyTo: m.MessageID, References: m.References, OriginalSubject: m.Subject})
-			switch {
-			case errors.Is(cerr, ErrInvalidAddress):
-				rec.Outcome, rec.Reason = storage.InboundUnparseable, ReasonBadReturnPath
-				it.verdict.Outcome = rec.Outcome
-			case cerr != nil:
-				p.log.Error("cannot compose an automatic answer", "uid", m.UID, "err", cerr)
-				rec.Outcome, rec.Reason = storage.InboundUnparseable, "compose_failed"
-				it.verdict.Outcome = rec.Outcome
-			default:
-				rec.Answer = &storage.Email{Kind: kindAutoAnswer, TicketID: rec.TicketID, EnvelopeFrom: out.EnvelopeFrom,
-					Recipient: out.To, MessageID: out.MessageID, Raw: out.Raw}
-				rec.LimitKey = m.ReturnPath + "|" + number
-			}
-		}
 		recs = append(recs, rec)
+	}
+	// Rendering the answers is the batch's CPU work: spread it over the cores.
+	answers := make([]AutoAnswer, len(items))
+	for i, it := range items {
+		if it.verdict.Variant == "" {
+			continue
+		}
+		number := ""
+		if it.verdict.Variant != AutoAnswerNoTicket {
+			number = it.verdict.Number
+		}
+		answers[i] = AutoAnswer{Variant: it.verdict.Variant, Number: number, Language: found[it.verdict.Number].Language,
+			To: it.msg.ReturnPath, InReplyTo: it.msg.MessageID, References: it.msg.References, OriginalSubject: it.msg.Subject}
+	}
+	outs, errs := p.composeAll(answers)
+	for i := range items {
+		it, rec := &items[i], &recs[i]
+		if answers[i].Variant == "" {
+			continue
+		}
+		switch cerr := errs[i]; {
+		case errors.Is(cerr, ErrInvalidAddress):
+			rec.Outcome, rec.Reason = storage.InboundUnparseable, ReasonBadReturnPath
+			it.verdict.Outcome = rec.Outcome
+		case cerr != nil:
+			p.log.Error("cannot compose an automatic answer", "uid", it.msg.UID, "err", cerr)
+			rec.Outcome, rec.Reason = storage.InboundUnparseable, "compose_failed"
+			it.verdict.Outcome = rec.Outcome
+		default:
+			out := outs[i]
+			rec.Answer = &storage.Email{Kind: kindAutoAnswer, TicketID: rec.TicketID, EnvelopeFrom: out.EnvelopeFrom,
+				Recipient: out.To, MessageID: out.MessageID, Raw: out.Raw}
+			rec.LimitKey = it.msg.ReturnPath + "|" + answers[i].Number
+		}
 	}
 
 	res, err := s.recordWithRetry(ctx, storage.InboundBatch{Mailbox: p.key, UIDValidity: s.uidValidity, LastUID: last, Records: recs,
@@ -753,6 +769,28 @@ func (s *session) dispose(uids []imap.UID, folder string) *disposal {
 	d.store = s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil)
 	d.move = s.c.Move(set, folder)
 	return d
+}
+
+// composeAll renders automatic answers in parallel; an entry with no Variant is skipped.
+func (p *Poller) composeAll(answers []AutoAnswer) ([]Outgoing, []error) {
+	outs, errs := make([]Outgoing, len(answers)), make([]error, len(answers))
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(answers); i = int(next.Add(1) - 1) {
+				if answers[i].Variant != "" {
+					outs[i], errs[i] = p.deps.Composer.AutoAnswer(answers[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return outs, errs
 }
 
 // wait waits for a disposal. A message left behind stays at or below the cursor: it is moved
