@@ -203,7 +203,10 @@ func validStaffName(name string) bool {
 
 // localPath keeps a post-sign-in redirect on this site.
 func localPath(next, fallback string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	// Browsers drop tabs and newlines from a URL and read a backslash as a slash, so any of them
+	// could turn "/\t/evil.example" into "//evil.example": refuse every such character.
+	unsafe := strings.IndexFunc(next, func(r rune) bool { return r < 0x21 || r == 0x7f || r == '\\' }) >= 0
+	if unsafe || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return fallback
 	}
 	return next
