@@ -188,13 +188,13 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 
 	stopWorker := func() {}
 	if !cfg.NoWorker {
-		// As `assistd serve` does: the worker's bookkeeping commits without waiting for the disk.
-		workerStore, err := storage.Open(ctx, cfg.DatabaseURL, storage.RelaxedCommit())
+		// As `assistd serve` does: deliveries are recorded without waiting for the disk.
+		deliveries, err := storage.Open(ctx, cfg.DatabaseURL, storage.RelaxedCommit())
 		if err != nil {
 			return TicketsReport{}, err
 		}
-		defer workerStore.Close()
-		deps.Store = workerStore
+		defer deliveries.Close()
+		deps.Deliveries = deliveries
 		sender, err := mail.NewSender(mail.SenderConfig{URL: "smtp://" + sink.addr(), PoolSize: cfg.SMTPPool, Timeout: 30 * time.Second})
 		if err != nil {
 			return TicketsReport{}, err

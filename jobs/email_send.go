@@ -47,7 +47,8 @@ func (d *Deps) HandleEmailSend(ctx context.Context, t *asynq.Task) error {
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	row, err := d.Store.OutboxRowByID(ctx, p.OutboxID)
+	st := d.deliveries()
+	row, err := st.OutboxRowByID(ctx, p.OutboxID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("email:send %d: no such outbox row: %w", p.OutboxID, asynq.SkipRetry)
 	}
@@ -64,20 +65,20 @@ func (d *Deps) HandleEmailSend(ctx context.Context, t *asynq.Task) error {
 	sendErr := d.Sender.Send(ctx, from, deref(row.Recipient), row.Raw)
 	if sendErr == nil {
 		metrics.EmailsSent.WithLabelValues(row.Kind, "sent").Inc()
-		return d.Store.MarkOutboxDone(ctx, row.ID)
+		return st.MarkOutboxDone(ctx, row.ID)
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	if mail.IsPermanent(sendErr) || retried >= maxRetry {
 		metrics.EmailsSent.WithLabelValues(row.Kind, "failed").Inc()
 		d.Log.Error("email failed for good", "outbox_id", row.ID, "kind", row.Kind, "err", sendErr)
-		if err := d.Store.MarkOutboxFailed(ctx, row.ID, sendErr.Error()); err != nil {
+		if err := st.MarkOutboxFailed(ctx, row.ID, sendErr.Error()); err != nil {
 			return err
 		}
 		return fmt.Errorf("email:send %d: %v: %w", row.ID, sendErr, asynq.SkipRetry)
 	}
 	metrics.EmailsSent.WithLabelValues(row.Kind, "retry").Inc()
-	_ = d.Store.MarkOutboxAttempt(ctx, row.ID, sendErr.Error())
+	_ = st.MarkOutboxAttempt(ctx, row.ID, sendErr.Error())
 	return fmt.Errorf("email:send %d: %w", row.ID, sendErr)
 }
 

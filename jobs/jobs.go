@@ -34,18 +34,31 @@ type Sender interface {
 
 // Deps is what the handlers work with.
 type Deps struct {
-	Store    *storage.Store
-	Composer *mail.Composer
-	Sender   Sender
-	Enqueuer *Enqueuer
-	Keys     *secret.Keyring
-	Log      *slog.Logger
+	Store *storage.Store
+	// Deliveries, when set, is where email:send records what the SMTP server answered and
+	// ticket:create routes a new ticket: a pool that may commit without waiting for the disk
+	// (storage.RelaxedCommit), since a commit lost in a database crash only means the same
+	// messages, with the same Message-IDs, are sent again. Changes a customer sees (status,
+	// auto-close) keep the durable Store.
+	Deliveries *storage.Store
+	Composer   *mail.Composer
+	Sender     Sender
+	Enqueuer   *Enqueuer
+	Keys       *secret.Keyring
+	Log        *slog.Logger
 	// SecretTTL is how long a customer's password is kept.
 	SecretTTL time.Duration
 	// AutoCloseAfter is how long an answered ticket waits for the customer before closing.
 	AutoCloseAfter time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+}
+
+func (d *Deps) deliveries() *storage.Store {
+	if d.Deliveries != nil {
+		return d.Deliveries
+	}
+	return d.Store
 }
 
 func (d *Deps) now() time.Time {

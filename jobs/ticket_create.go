@@ -31,13 +31,16 @@ func NewTicketCreateTask(ticketID int64) *asynq.Task {
 }
 
 // HandleTicketCreate is idempotent in SQL: a redelivered task finds the ticket processed and
-// only makes sure its emails are queued.
+// does nothing (the outbox relay sends whatever a crash left queued). Its transaction only routes
+// and renders the two mails of a ticket whose creation is already durable, with stable
+// Message-IDs, so it runs on the Deliveries pool: a commit lost in a database crash renders the
+// same two mails again.
 func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	var p TicketCreatePayload
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	ticket, ids, done, err := d.Store.ProcessTicket(ctx, p.TicketID, d.newTicketEmails)
+	ticket, ids, done, err := d.deliveries().ProcessTicket(ctx, p.TicketID, d.newTicketEmails)
 	if err != nil {
 		return fmt.Errorf("ticket:create %d: %w", p.TicketID, err)
 	}
@@ -57,10 +60,12 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 
 func (d *Deps) newTicketEmails(m storage.NewTicketMail) ([]storage.Email, error) {
 	tm := TicketMail(m.Ticket, m.Customer, m.Message, d.now())
+	tm.MessageID = d.Composer.StableID(m.Ticket.Number, "confirmation")
 	confirmation, err := d.Composer.Confirmation(tm)
 	if err != nil {
 		return nil, fmt.Errorf("compose confirmation: %w", err)
 	}
+	tm.MessageID = d.Composer.StableID(m.Ticket.Number, "department")
 	notification, err := d.Composer.DepartmentNotification(tm, m.Ticket.DepartmentEmail)
 	if err != nil {
 		return nil, fmt.Errorf("compose department notification: %w", err)

@@ -230,6 +230,12 @@ func (c *Composer) phrases(lang string, t TicketMail) *phrases {
 	}}
 }
 
+// StableID is the Message-ID of the one mail of a kind a ticket ever gets (see IDSigner.Stable);
+// pass it as TicketMail.MessageID.
+func (c *Composer) StableID(ticketNumber, kind string) string {
+	return c.ids.Stable(ticketNumber, kind)
+}
+
 // Confirmation is the copy of a new request sent to the customer.
 func (c *Composer) Confirmation(t TicketMail) (Outgoing, error) {
 	if err := checkTicket(t); err != nil {

@@ -29,18 +29,22 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 // MAC, so that inbound replies and bounces can be tied to a ticket and ids
 // forged by someone else are recognised as foreign.
 type IDSigner struct {
-	key    []byte
+	keys   [][]byte // the first signs; every one verifies
 	domain string
 }
 
 // NewIDSigner returns a signer using key for the MAC and domain as the right
 // part of every id. The key must not be empty (it panics otherwise: that is a
 // wiring mistake, not a runtime condition).
-func NewIDSigner(key []byte, domain string) *IDSigner {
-	if len(key) == 0 {
-		panic("mail: NewIDSigner needs a non-empty key")
+func NewIDSigner(key []byte, domain string, older ...[]byte) *IDSigner {
+	s := &IDSigner{domain: strings.ToLower(domain)}
+	for _, k := range append([][]byte{key}, older...) {
+		if len(k) == 0 {
+			panic("mail: NewIDSigner needs non-empty keys")
+		}
+		s.keys = append(s.keys, append([]byte(nil), k...))
 	}
-	return &IDSigner{key: append([]byte(nil), key...), domain: strings.ToLower(domain)}
+	return s
 }
 
 // New returns a fresh Message-ID, with angle brackets, for a mail of the
@@ -58,8 +62,27 @@ func (s *IDSigner) New(ticketNumber, kind string) string {
 	}
 	random := make([]byte, idRandLen)
 	rand.Read(random) // never returns an error (crypto/rand since Go 1.24)
+	return s.id(number, kind, random)
+}
+
+// Stable returns the Message-ID of the one mail of a kind that a ticket ever gets (its
+// confirmation copy, its department notification): the same every time it is asked, so that a
+// mail rendered again after a lost commit is recognisably the same message.
+func (s *IDSigner) Stable(ticketNumber, kind string) string {
+	number := keepOnly(ticketNumber, isDigit)
+	if number == "" {
+		return s.New(ticketNumber, kind)
+	}
+	kind = keepOnly(strings.ToLower(kind), isKindChar)
+	if kind == "" {
+		kind = "mail"
+	}
+	return s.id(number, kind, s.mac(s.keys[0], "stable."+number+"."+kind)[:idRandLen])
+}
+
+func (s *IDSigner) id(number, kind string, random []byte) string {
 	local := idPrefix + "." + number + "." + kind + "." + idEncoding.EncodeToString(random)
-	return "<" + local + "." + idEncoding.EncodeToString(s.mac(local)) + "@" + s.domain + ">"
+	return "<" + local + "." + idEncoding.EncodeToString(s.mac(s.keys[0], local)) + "@" + s.domain + ">"
 }
 
 // Verify reports whether msgID (with or without angle brackets) was minted by
@@ -88,7 +111,11 @@ func (s *IDSigner) Verify(msgID string) (ticketNumber string, ok bool) {
 	if err != nil || len(mac) != idMACLen {
 		return "", false
 	}
-	if !hmac.Equal(mac, s.mac(strings.Join(parts[:4], "."))) {
+	signed := false
+	for _, k := range s.keys {
+		signed = signed || hmac.Equal(mac, s.mac(k, strings.Join(parts[:4], ".")))
+	}
+	if !signed {
 		return "", false
 	}
 	if parts[1] == idNoTicket {
@@ -97,8 +124,8 @@ func (s *IDSigner) Verify(msgID string) (ticketNumber string, ok bool) {
 	return parts[1], true
 }
 
-func (s *IDSigner) mac(local string) []byte {
-	h := hmac.New(sha256.New, s.key)
+func (s *IDSigner) mac(key []byte, local string) []byte {
+	h := hmac.New(sha256.New, key)
 	h.Write([]byte(local))
 	return h.Sum(nil)[:idMACLen]
 }

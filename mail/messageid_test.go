@@ -82,3 +82,32 @@ func tamper(s string, i int) string {
 	}
 	return string(b)
 }
+
+func TestStableIDsAreTheSameEachTimeAndVerify(t *testing.T) {
+	s := NewIDSigner([]byte("key one"), "suporte.example.pt")
+	a, b := s.Stable("48213957", "confirmation"), s.Stable("48213957", "confirmation")
+	if a != b {
+		t.Fatalf("stable ids differ: %s, %s", a, b)
+	}
+	if a == s.Stable("48213957", "department") || a == s.Stable("48213958", "confirmation") {
+		t.Fatal("stable ids of another kind or ticket collide")
+	}
+	if n, ok := s.Verify(a); !ok || n != "48213957" {
+		t.Fatalf("Verify(%s) = %q, %v", a, n, ok)
+	}
+}
+
+func TestIDsSignedBeforeARotationStillVerify(t *testing.T) {
+	before := NewIDSigner([]byte("old key"), "suporte.example.pt")
+	id := before.New("48213957", "update")
+	after := NewIDSigner([]byte("new key"), "suporte.example.pt", []byte("old key"))
+	if n, ok := after.Verify(id); !ok || n != "48213957" {
+		t.Fatalf("an id signed with the old key no longer verifies: %q %v", n, ok)
+	}
+	if _, ok := NewIDSigner([]byte("new key"), "suporte.example.pt").Verify(id); ok {
+		t.Fatal("an id verifies without its key")
+	}
+	if _, ok := before.Verify(after.New("48213957", "update")); ok {
+		t.Fatal("the old signer accepts an id of the new key")
+	}
+}

@@ -41,10 +41,10 @@ type Store struct {
 // Option changes how Open connects.
 type Option func(url string) string
 
-// RelaxedCommit lets Postgres acknowledge a commit before it is flushed to disk. It is for the
-// worker's own bookkeeping only — marking an email sent, routing a ticket — where a commit lost in
-// a database crash means the same work is done again (an email resent with its Message-ID), never
-// that work is lost. The API's intake and the mail poller keep durable commits.
+// RelaxedCommit lets Postgres acknowledge a commit before it is flushed to disk. It is for work
+// whose loss in a database crash only means it is done again identically: recording a delivery,
+// or routing a durable new ticket and rendering its two mails under stable Message-IDs. Changes a
+// customer sees keep durable commits.
 func RelaxedCommit() Option {
 	return func(url string) string {
 		if !strings.HasPrefix(url, "postgres") {

@@ -102,13 +102,20 @@ func loadConfig() (config, error) {
 	return c, nil
 }
 
-// messageIDKey derives the key that signs our Message-IDs from the secret key ring's first key,
-// so that no further secret has to be configured.
-func (c config) messageIDKey() []byte {
-	first, _, _ := strings.Cut(c.SecretKeys, ",")
-	m := hmac.New(sha256.New, []byte(strings.TrimSpace(first)))
-	m.Write([]byte("assistd message-id key"))
-	return m.Sum(nil)
+// messageIDKeys derives the keys that sign our Message-IDs from the secret key ring, one per
+// ring key and in the same order, so that no further secret has to be configured and mail sent
+// before a rotation is still recognised after it (the first signs, all verify).
+func (c config) messageIDKeys() [][]byte {
+	var keys [][]byte
+	for _, k := range strings.Split(c.SecretKeys, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		m := hmac.New(sha256.New, []byte(k))
+		m.Write([]byte("assistd message-id key"))
+		keys = append(keys, m.Sum(nil))
+	}
+	return keys
 }
 
 func printHelp() {

@@ -73,7 +73,8 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	ropt.DialTimeout, ropt.ReadTimeout, ropt.WriteTimeout = time.Second, 3*time.Second, 3*time.Second
 	ropt.PoolSize = 64
 	rc := redis.NewClient(ropt)
-	ids := mail.NewIDSigner(cfg.messageIDKey(), mailDomain(cfg.MailFrom))
+	idKeys := cfg.messageIDKeys()
+	ids := mail.NewIDSigner(idKeys[0], mailDomain(cfg.MailFrom), idKeys[1:]...)
 	composer, err := mail.NewComposer(mail.ComposerConfig{From: cfg.MailFrom, PublicURL: cfg.PublicURL, IDs: ids, SecretTTL: cfg.SecretTTL})
 	if err != nil {
 		st.Close()
@@ -121,14 +122,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]b
 		}
 		defer sender.Close()
 		sys.deps.Sender = sender
-		// The worker's bookkeeping only ever redoes work after a database crash: it can skip
-		// waiting for the disk on every commit.
-		workerStore, err := storage.Open(ctx, cfg.DatabaseURL, storage.RelaxedCommit())
+		// Recording deliveries only ever resends after a database crash: it can skip waiting for
+		// the disk on every commit.
+		deliveries, err := storage.Open(ctx, cfg.DatabaseURL, storage.RelaxedCommit())
 		if err != nil {
 			return err
 		}
-		defer workerStore.Close()
-		sys.deps.Store = workerStore
+		defer deliveries.Close()
+		sys.deps.Deliveries = deliveries
 	}
 	return sys.run(ctx, roles, nil)
 }
