@@ -29,9 +29,11 @@ type EmailSendPayload struct {
 // NewEmailSendTask builds the task; its id is the outbox row's.
 func NewEmailSendTask(outboxID int64) *asynq.Task {
 	return asynq.NewTask(TypeEmailSend, mustJSON(EmailSendPayload{OutboxID: outboxID}),
-		asynq.TaskID("email:"+strconv.FormatInt(outboxID, 10)), asynq.Queue(QueueDefault),
+		asynq.TaskID(emailSendTaskID(outboxID)), asynq.Queue(QueueDefault),
 		asynq.MaxRetry(emailMaxRetry), asynq.Timeout(2*time.Minute))
 }
+
+func emailSendTaskID(outboxID int64) string { return "email:" + strconv.FormatInt(outboxID, 10) }
 
 // EmailRetryDelay backs off from 5 s to 3 h for temporary SMTP failures.
 func EmailRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {

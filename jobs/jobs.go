@@ -44,8 +44,10 @@ type Deps struct {
 	Composer   *mail.Composer
 	Sender     Sender
 	Enqueuer   *Enqueuer
-	Keys       *secret.Keyring
-	Log        *slog.Logger
+	// Inspector, when set, lets the outbox relay find tasks asynq gave up on.
+	Inspector *asynq.Inspector
+	Keys      *secret.Keyring
+	Log       *slog.Logger
 	// SecretTTL is how long a customer's password is kept.
 	SecretTTL time.Duration
 	// AutoCloseAfter is how long an answered ticket waits for the customer before closing.

@@ -58,10 +58,17 @@ func (d *Deps) HandleOutboxRelay(ctx context.Context, _ *asynq.Task) error {
 	return err
 }
 
+// stuckAfter is how old a pending row must be before the relay asks asynq whether its task gave
+// up (was archived): younger rows are in the normal path or its retries.
+const stuckAfter = 10 * time.Minute
+
 // RelayOutbox enqueues every pending outbox row created before a time, and returns how many.
+// A row whose task asynq archived after its last retry would otherwise wait forever behind the
+// archived task's id: an email is marked failed (staff see it), a ticket is queued afresh.
 func (d *Deps) RelayOutbox(ctx context.Context, before time.Time) (int, error) {
 	n := 0
 	var after int64
+	stuck := d.now().Add(-stuckAfter)
 	for {
 		rows, err := d.Store.PendingOutbox(ctx, before, after, 1000)
 		if err != nil {
@@ -69,14 +76,30 @@ func (d *Deps) RelayOutbox(ctx context.Context, before time.Time) (int, error) {
 		}
 		for _, r := range rows {
 			after = r.ID
-			var t *asynq.Task
+			var (
+				t            *asynq.Task
+				queue, field string
+			)
 			switch r.Task {
 			case storage.TaskTicketCreate:
-				t = NewTicketCreateTask(*r.TicketID)
+				t, queue, field = NewTicketCreateTask(*r.TicketID), QueueCritical, ticketCreateTaskID(*r.TicketID)
 			case storage.TaskEmailSend:
-				t = NewEmailSendTask(r.ID)
+				t, queue, field = NewEmailSendTask(r.ID), QueueDefault, emailSendTaskID(r.ID)
 			default:
 				continue
+			}
+			if d.Inspector != nil && r.CreatedAt.Before(stuck) {
+				if info, err := d.Inspector.GetTaskInfo(queue, field); err == nil && info.State == asynq.TaskStateArchived {
+					if r.Task == storage.TaskEmailSend {
+						metrics.EmailsSent.WithLabelValues(r.Kind, "failed").Inc()
+						d.Log.Error("email given up after its retries", "outbox_id", r.ID, "kind", r.Kind)
+						if err := d.Store.MarkOutboxFailed(ctx, r.ID, "gave up after its retries: "+info.LastErr); err != nil {
+							return n, fmt.Errorf("sweep:outbox: %w", err)
+						}
+						continue
+					}
+					_ = d.Inspector.DeleteTask(queue, field)
+				}
 			}
 			if err := d.Enqueuer.Enqueue(ctx, t); err != nil {
 				return n, fmt.Errorf("sweep:outbox: %w", err)

@@ -26,9 +26,11 @@ type TicketCreatePayload struct {
 // (the API, then the relay) queues it once.
 func NewTicketCreateTask(ticketID int64) *asynq.Task {
 	return asynq.NewTask(TypeTicketCreate, mustJSON(TicketCreatePayload{TicketID: ticketID}),
-		asynq.TaskID("ticket:"+strconv.FormatInt(ticketID, 10)), asynq.Queue(QueueCritical),
+		asynq.TaskID(ticketCreateTaskID(ticketID)), asynq.Queue(QueueCritical),
 		asynq.MaxRetry(20), asynq.Timeout(30*time.Second))
 }
+
+func ticketCreateTaskID(ticketID int64) string { return "ticket:" + strconv.FormatInt(ticketID, 10) }
 
 // HandleTicketCreate is idempotent in SQL: a redelivered task finds the ticket processed and
 // does nothing (the outbox relay sends whatever a crash left queued). Its transaction only routes

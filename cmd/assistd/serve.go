@@ -86,7 +86,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	if err := metrics.RegisterQueues(asynq.NewInspectorFromRedisClient(rc)); err != nil {
 		log.Warn("queue metrics unavailable", "err", err)
 	}
-	s.deps = &jobs.Deps{Store: st, Composer: composer, Enqueuer: enq, Keys: keys, Log: log, SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter}
+	s.deps = &jobs.Deps{Inspector: asynq.NewInspectorFromRedisClient(rc), Store: st, Composer: composer, Enqueuer: enq, Keys: keys, Log: log, SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter}
 	return s, nil
 }
 

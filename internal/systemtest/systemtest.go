@@ -109,7 +109,7 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	client := asynq.NewClientFromRedisClient(s.Redis)
 	t.Cleanup(func() { client.Close() })
 	log := slog.New(slog.NewTextHandler(s.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Deps = &jobs.Deps{Store: s.Store, Composer: s.Composer, Sender: sender, Enqueuer: jobs.NewEnqueuer(client), Keys: s.Keys, Log: log,
+	s.Deps = &jobs.Deps{Store: s.Store, Composer: s.Composer, Sender: sender, Enqueuer: jobs.NewEnqueuer(client), Inspector: asynq.NewInspectorFromRedisClient(s.Redis), Keys: s.Keys, Log: log,
 		SecretTTL: opts.SecretTTL, AutoCloseAfter: opts.AutoCloseAfter}
 	s.API = api.New(api.Config{APIToken: APIToken, StaffToken: StaffToken, PublicURL: "https://clientes.example.pt", SecretTTL: opts.SecretTTL},
 		api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Deps.Enqueuer, Log: log,
