@@ -8,8 +8,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/internal/systemtest"
+	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/storage"
 )
 
