@@ -45,7 +45,6 @@ type IMAPReport struct {
 	Delivery     time.Duration // renaming the N files into the maildir's new/
 	Drain        time.Duration // from the start of the delivery until the poller had moved every mail
 	BareDrain    time.Duration // one UID FETCH and one UID STORE by a bare client
-	BareMove     time.Duration // then one UID MOVE of them all to the done folder, for comparison
 	AtRest       []time.Duration
 	PeakRSS      int64   // bytes, of the bench process from the poller's start (poller, SMTP sink, database driver)
 	IdleCPU      float64 // fraction of one core used by the bench process while idle
@@ -76,7 +75,6 @@ func (r IMAPReport) String() string {
 	fmt.Fprintf(&b, "  drain (poller):      %8.0f ms  %7.0f mails/s\n", float64(r.Drain.Microseconds())/1000, r.DrainRate())
 	fmt.Fprintf(&b, "  (of which delivery:  %8.0f ms)\n", float64(r.Delivery.Microseconds())/1000)
 	fmt.Fprintf(&b, "  drain (bare client): %8.0f ms  %7.0f mails/s\n", float64(r.BareDrain.Microseconds())/1000, r.BareRate())
-	fmt.Fprintf(&b, "  (a UID MOVE of them:  %8.0f ms, not part of the ceiling)\n", float64(r.BareMove.Microseconds())/1000)
 	fmt.Fprintf(&b, "  ratio poller/bare:   %8.2f\n", r.DrainRate()/r.BareRate())
 	fmt.Fprintf(&b, "  at rest, delivery to answer: median %v (", r.Median().Round(time.Millisecond))
 	for i, d := range r.AtRest {
@@ -182,7 +180,7 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	if err := d.DeliverMany(cfg.Mails, benchMail("bare")); err != nil {
 		return rep, err
 	}
-	if rep.BareDrain, rep.BareMove, err = bareDrain(d.URL(), cfg.Mails); err != nil {
+	if rep.BareDrain, err = bareDrain(d.URL(), cfg.Mails); err != nil {
 		return rep, fmt.Errorf("bench: bare client: %w", err)
 	}
 	// From here on the peak is the poller's (with the SMTP sink and the database driver): give
@@ -340,15 +338,15 @@ func dialBench(url string) (*imapclient.Client, error) {
 }
 
 // bareDrain is the ceiling: what go-imap alone does with n waiting mails.
-func bareDrain(url string, n int) (drain, move time.Duration, err error) {
+func bareDrain(url string, n int) (time.Duration, error) {
 	c, err := dialBench(url)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	defer c.Close()
 	start := time.Now()
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
 	msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{
@@ -356,25 +354,15 @@ func bareDrain(url string, n int) (drain, move time.Duration, err error) {
 		{Specifier: imap.PartSpecifierText, Peek: true, Partial: &imap.SectionPartial{Size: 24 << 10}},
 	}}).Collect()
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	if len(msgs) != n {
-		return 0, 0, fmt.Errorf("fetched %d of %d mails", len(msgs), n)
+		return 0, fmt.Errorf("fetched %d of %d mails", len(msgs), n)
 	}
 	if err := c.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	drain = time.Since(start)
-	// What the poller does beyond the ceiling: moving the batch to the done folder, which the
-	// server does by copying every message and expunging the originals.
-	if err := c.Create(benchDone, nil).Wait(); err != nil && !strings.Contains(err.Error(), "exists") {
-		return 0, 0, err
-	}
-	start = time.Now()
-	if _, err := c.Move(all, benchDone).Wait(); err != nil {
-		return 0, 0, err
-	}
-	return drain, time.Since(start), nil
+	return time.Since(start), nil
 }
 
 // benchDone is the poller's done folder in the bench (its default).

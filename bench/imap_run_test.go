@@ -2,19 +2,27 @@ package bench
 
 import (
 	"context"
-	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/assistd/assistd/mail/dovecottest"
 )
 
-// TestRunIMAP runs the IMAP bench when ASSISTD_BENCH_IMAP is set (it takes about a minute).
-func TestRunIMAP(t *testing.T) {
-	if os.Getenv("ASSISTD_BENCH_IMAP") == "" {
-		t.Skip("set ASSISTD_BENCH_IMAP=1 to run the IMAP bench")
+func TestRunIMAPDrainsAnswersAndReportsEveryFigure(t *testing.T) {
+	if why := dovecottest.Available(); why != "" {
+		t.Skip("the IMAP bench needs Dovecot: " + why)
 	}
-	rep, err := RunIMAP(context.Background(), IMAPConfig{DatabaseURL: os.Getenv("ASSISTD_BENCH_DATABASE_URL"), IdleFor: 30 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := RunIMAP(ctx, IMAPConfig{Mails: 30, AtRest: 1, IdleFor: time.Second})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, rep)
 	}
-	t.Log("\n" + rep.String())
+	if rep.Drain <= 0 || rep.BareDrain <= 0 || len(rep.AtRest) != 1 || rep.AtRest[0] <= 0 || rep.PeakRSS <= 0 || rep.AnswersSent != 31 {
+		t.Fatalf("report lacks figures:\n%s", rep)
+	}
+	if !strings.Contains(rep.String(), "ratio") {
+		t.Fatalf("report:\n%s", rep)
+	}
 }
