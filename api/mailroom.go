@@ -49,13 +49,8 @@ func (s *Server) inbound(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]inboundJSON, 0, len(ms))
 	for _, m := range ms {
-		v := inboundJSON{Mailbox: m.Mailbox, UID: m.UID, From: m.From, Subject: m.Subject, Outcome: m.Outcome, Reason: m.Reason, CreatedAt: m.CreatedAt.UTC()}
-		if m.TicketID != nil {
-			if t, err := s.store.TicketByID(r.Context(), *m.TicketID); err == nil {
-				v.Ticket = &t.Number
-			}
-		}
-		out = append(out, v)
+		out = append(out, inboundJSON{Mailbox: m.Mailbox, UID: m.UID, From: m.From, Subject: m.Subject, Outcome: m.Outcome, Reason: m.Reason,
+			Ticket: m.Ticket, CreatedAt: m.CreatedAt.UTC()})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
 }

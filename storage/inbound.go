@@ -393,6 +393,7 @@ type InboundMessage struct {
 	Outcome     string    `db:"outcome"`
 	Reason      string    `db:"reason"`
 	TicketID    *int64    `db:"ticket_id"`
+	Ticket      *string   `db:"ticket_number"` // the number of TicketID
 	OutboxID    *int64    `db:"outbox_id"`
 	CreatedAt   time.Time `db:"created_at"`
 }
@@ -401,11 +402,12 @@ type InboundMessage struct {
 func (s *Store) InboundMessages(ctx context.Context, limit int, outcome string) ([]InboundMessage, error) {
 	where, args := "", []any{}
 	if outcome != "" {
-		where, args = ` WHERE outcome = ?`, append(args, outcome)
+		where, args = ` WHERE m.outcome = ?`, append(args, outcome)
 	}
 	var ms []InboundMessage
-	err := s.db.SelectContext(ctx, &ms, s.q(`SELECT id, mailbox, dedupe_key, uidvalidity, uid, from_addr, subject, outcome, reason,
-		ticket_id, outbox_id, created_at FROM inbound_messages`+where+` ORDER BY created_at DESC, id DESC LIMIT ?`), append(args, limit)...)
+	err := s.db.SelectContext(ctx, &ms, s.q(`SELECT m.id, m.mailbox, m.dedupe_key, m.uidvalidity, m.uid, m.from_addr, m.subject, m.outcome, m.reason,
+		m.ticket_id, t.number AS ticket_number, m.outbox_id, m.created_at
+		FROM inbound_messages m LEFT JOIN tickets t ON t.id = m.ticket_id`+where+` ORDER BY m.created_at DESC, m.id DESC LIMIT ?`), append(args, limit)...)
 	return ms, wrapConn(err)
 }
 

@@ -222,3 +222,32 @@ func TestInboundTicketsLooksUpABatchOfNumbers(t *testing.T) {
 		}
 	})
 }
+
+func TestTheImportLogNamesTheTicketOfEachMessage(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "suporte@imap/INBOX", UIDValidity: 7, LastUID: 2, Records: []storage.InboundRecord{
+			{DedupeKey: "a", UID: 1, From: "ana@example.pt", Subject: "Re: [Pedido]", Outcome: storage.InboundIgnoredAutomatic, Reason: "auto_submitted", TicketID: &c.TicketID},
+			{DedupeKey: "b", UID: 2, From: "x@example.pt", Subject: "Olá", Outcome: storage.InboundIgnoredAutomatic, Reason: "list_header"},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := st.InboundMessages(ctx, 10, "")
+		if err != nil || len(ms) != 2 {
+			t.Fatalf("%d rows, %v", len(ms), err)
+		}
+		byUID := map[uint32]storage.InboundMessage{ms[0].UID: ms[0], ms[1].UID: ms[1]}
+		if got := byUID[1].Ticket; got == nil || *got != c.Number {
+			t.Errorf("message 1 names ticket %v, want %s", got, c.Number)
+		}
+		if byUID[2].Ticket != nil {
+			t.Errorf("message 2 names ticket %v, want none", *byUID[2].Ticket)
+		}
+	})
+}
