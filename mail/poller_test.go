@@ -311,6 +311,9 @@ func TestPollerClassifiesEveryFixtureAndAnswersCustomersOnce(t *testing.T) {
 		eventually(t, "every message moved", func() bool {
 			return r.count("INBOX") == 0 && r.count("Processed") == len(want)-1 && r.count("Unparseable") == 1
 		})
+		if n := imapUnseen(t, r.url, "Processed"); n != 0 {
+			t.Errorf("%d processed messages not \\Seen", n)
+		}
 
 		// The bounce marked our confirmation and flagged Ana's address.
 		row, err := st.OutboxRowByID(ctx, outboxIDs[0])
