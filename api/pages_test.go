@@ -30,6 +30,7 @@ func TestSignInTakesOnlyAValidPortalTokenAndSetsAGuardedCookie(t *testing.T) {
 		"an expired token":             api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(-time.Second)),
 		"a token signed with another":  api.LoginToken("another secret", "customer", "ana", time.Now().Add(time.Minute)),
 		"a staff token":                api.LoginToken(pagesPortalSecret, "staff", "ana", time.Now().Add(time.Minute)),
+		"a token valid for a year":     api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(365*24*time.Hour)),
 		"a token with its id replaced": strings.Replace(valid, valid[:4], "Ym9i", 1),
 		"garbage":                      "not-a-token",
 		"nothing":                      "",

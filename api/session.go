@@ -51,6 +51,10 @@ const (
 
 var errBadToken = errors.New("api: invalid or expired sign-in token")
 
+// MaxLoginTTL is the longest a sign-in link may live. A token that claims a later expiry is
+// refused even when its signature is good, so a link minted by mistake for a year is worthless.
+const MaxLoginTTL = 24 * time.Hour
+
 // LoginToken signs a sign-in token for a customer (kind "customer") or a member of staff (kind
 // "staff") that is valid until expires.
 func LoginToken(secret, kind, subject string, expires time.Time) string {
@@ -87,7 +91,7 @@ func verifyLoginToken(secret, kind, token string, now time.Time) (string, error)
 		return "", errBadToken
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || !now.Before(time.Unix(exp, 0)) {
+	if err != nil || !now.Before(time.Unix(exp, 0)) || time.Unix(exp, 0).After(now.Add(MaxLoginTTL+time.Minute)) {
 		return "", errBadToken
 	}
 	return parts[1], nil

@@ -44,6 +44,9 @@ func loginLink(args []string) error {
 			if err != nil || d <= 0 {
 				return fmt.Errorf("login-link: --ttl %q is not a positive duration such as 15m", v)
 			}
+			if d > api.MaxLoginTTL {
+				return fmt.Errorf("login-link: --ttl %v is longer than a sign-in link may live (%v)", d, api.MaxLoginTTL)
+			}
 			ttl = d
 		case strings.HasPrefix(arg, "-"):
 			return fmt.Errorf("login-link: unknown flag %q (%s)", arg, loginLinkUsage)

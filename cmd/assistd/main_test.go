@@ -87,3 +87,11 @@ func captureStdout(t *testing.T, fn func()) string {
 	os.Stdout = old
 	return <-done
 }
+
+func TestLoginLinkRefusesALifetimeBeyondTheMaximum(t *testing.T) {
+	t.Setenv("ASSISTD_PORTAL_SECRET", "a portal secret long enough for the test")
+	err := loginLink([]string{"ana", "--ttl", "720h"})
+	if err == nil || !strings.Contains(err.Error(), "longer than a sign-in link may live") {
+		t.Fatalf("login-link --ttl 720h: %v, want a refusal", err)
+	}
+}
