@@ -486,16 +486,10 @@ func (s *session) drain(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 
-	// Each batch is flagged \Seen once recorded, and moved once the flags are set: Dovecot may
-	// run pipelined UID commands at once, and a message moved before its STORE ran would
-	// arrive unseen. The STORE is answered right after the next batch's FETCH, so the MOVE
-	// goes out before the FETCH after that, and waiting for a MOVE never waits behind a FETCH
-	// nobody reads.
 	var (
-		batches = chunk(todo, s.p.cfg.BatchSize)
-		next    = s.fetch(batches[0])
-		flagged []*disposal // STORE sent
-		moving  []*disposal // MOVE sent
+		batches  = chunk(todo, s.p.cfg.BatchSize)
+		next     = s.fetch(batches[0])
+		disposed []*disposal
 	)
 	defer func() {
 		if next != nil {
@@ -505,10 +499,7 @@ func (s *session) drain(ctx context.Context) (int, error) {
 				collect(next)
 			}
 		}
-		for _, d := range flagged {
-			d.move(s)
-		}
-		for _, d := range append(moving, flagged...) {
+		for _, d := range disposed {
 			d.wait(s.p.log)
 		}
 	}()
@@ -519,10 +510,6 @@ func (s *session) drain(ctx context.Context) (int, error) {
 			metrics.IMAPErrors.WithLabelValues("fetch").Inc()
 			return 0, fmt.Errorf("fetch: %w", err)
 		}
-		for _, d := range flagged {
-			d.move(s)
-		}
-		moving, flagged = append(moving, flagged...), nil
 		if i+1 < len(batches) {
 			next = s.fetch(batches[i+1])
 		}
@@ -531,11 +518,11 @@ func (s *session) drain(ctx context.Context) (int, error) {
 			metrics.IMAPErrors.WithLabelValues("record").Inc()
 			return 0, err
 		}
-		flagged = append(flagged, s.flag(done, s.p.cfg.DoneFolder), s.flag(rejected, s.p.cfg.RejectFolder))
-		// Keep at most two batches' moves in flight.
-		for len(moving) > 4 {
-			moving[0].wait(s.p.log)
-			moving = moving[1:]
+		disposed = append(disposed, s.dispose(done, s.p.cfg.DoneFolder), s.dispose(rejected, s.p.cfg.RejectFolder))
+		// Keep at most two batches' disposals in flight.
+		for len(disposed) > 4 {
+			disposed[0].wait(s.p.log)
+			disposed = disposed[1:]
 		}
 	}
 	s.swept = true
@@ -621,6 +608,12 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 	recs := make([]storage.InboundRecord, 0, len(msgs))
 	for _, buf := range msgs {
 		if buf.UID == 0 {
+			continue
+		}
+		if len(buf.BodySection) == 0 {
+			// Gone while we fetched it (moved by another session): nothing to record. Were it
+			// still there, it sits below the cursor and the next connection sweeps it.
+			p.log.Debug("fetched message had no content; skipped", "uid", buf.UID)
 			continue
 		}
 		header, body := buf.FindBodySection(headerSection), buf.FindBodySection(textSection)
@@ -764,52 +757,24 @@ func (s *session) recordWithRetry(ctx context.Context, b storage.InboundBatch) (
 	}
 }
 
-// disposal is the flag-and-move of a batch's messages to one folder.
+// disposal is a flag-and-move in flight.
 type disposal struct {
-	set    imap.UIDSet
 	folder string
 	store  *imapclient.FetchCommand
-	moved  *imapclient.MoveCommand
+	move   *imapclient.MoveCommand
 }
 
-// flag sends the STORE that marks messages \Seen, without waiting for it.
-func (s *session) flag(uids []imap.UID, folder string) *disposal {
+// dispose flags messages \Seen and moves them, without waiting for the server.
+func (s *session) dispose(uids []imap.UID, folder string) *disposal {
 	d := &disposal{folder: folder}
 	if len(uids) == 0 {
 		return d
 	}
-	d.set.AddNum(uids...)
-	d.store = s.c.Store(d.set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil)
+	var set imap.UIDSet
+	set.AddNum(uids...)
+	d.store = s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil)
+	d.move = s.c.Move(set, folder)
 	return d
-}
-
-// move waits for the STORE and sends the MOVE, without waiting for it. Messages whose flags
-// could not be set stay in the mailbox, below the cursor: the next connection moves them, and
-// never answers them again.
-func (d *disposal) move(s *session) {
-	if d.store == nil {
-		return
-	}
-	err := d.store.Close()
-	d.store = nil
-	if err != nil {
-		metrics.IMAPErrors.WithLabelValues("dispose").Inc()
-		s.p.log.Warn("cannot flag messages seen", "err", err)
-		return
-	}
-	d.moved = s.c.Move(d.set, d.folder)
-}
-
-// wait waits for the MOVE.
-func (d *disposal) wait(log *slog.Logger) {
-	if d.moved == nil {
-		return
-	}
-	if _, err := d.moved.Wait(); err != nil {
-		metrics.IMAPErrors.WithLabelValues("dispose").Inc()
-		log.Warn("cannot move messages", "folder", d.folder, "err", err)
-	}
-	d.moved = nil
 }
 
 // composeAll renders automatic answers in parallel; an entry with no Variant is skipped.
@@ -832,6 +797,25 @@ func (p *Poller) composeAll(answers []AutoAnswer) ([]Outgoing, []error) {
 	}
 	wg.Wait()
 	return outs, errs
+}
+
+// wait waits for a disposal. A message left behind stays at or below the cursor: it is moved
+// at the next connection, never answered again.
+func (d *disposal) wait(log *slog.Logger) {
+	if d.store != nil {
+		if err := d.store.Close(); err != nil {
+			metrics.IMAPErrors.WithLabelValues("dispose").Inc()
+			log.Warn("cannot flag messages seen", "err", err)
+		}
+		d.store = nil
+	}
+	if d.move != nil {
+		if _, err := d.move.Wait(); err != nil {
+			metrics.IMAPErrors.WithLabelValues("dispose").Inc()
+			log.Warn("cannot move messages", "folder", d.folder, "err", err)
+		}
+		d.move = nil
+	}
 }
 
 // lease is the right to poll a mailbox, held in Redis by one instance at a time.

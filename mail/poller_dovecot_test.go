@@ -108,13 +108,14 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 		_, v.Closed = r.ticket("ana", "ana.silva@gmail.com", true)
 		v.ClosedID = r.ids.New(v.Closed, "autoclose")
 
-		cfg := assistdmail.PollerConfig{BatchSize: 5}
-		cfg.Instance = "one"
-		a := r.poller(cfg, nil)
-		cfg.Instance = "two"
-		b := r.poller(cfg, nil)
-		stopA, stopB := r.start(a), r.start(b)
-		r.waitCursor(a)
+		// The cursor is set by a first connection; the mail is then delivered while no poller
+		// runs and drained by two. (With doveadm saving into the maildir while a MOVE runs,
+		// Dovecot was seen to leave a moved message listed in INBOX, or to move it without its
+		// \Seen flag: a race in the server that this test is not about.)
+		first := r.poller(assistdmail.PollerConfig{Instance: "first"}, nil)
+		stopFirst := r.start(first)
+		r.waitCursor(first)
+		stopFirst()
 
 		answers := 0
 		for _, f := range assistdmail.InboundFixtures {
@@ -134,6 +135,13 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 		}
 		answers += 20 // ana has her answer about the ticket from gmail_reply already
 		total := len(assistdmail.InboundFixtures) + 70
+
+		cfg := assistdmail.PollerConfig{BatchSize: 5}
+		cfg.Instance = "one"
+		a := r.poller(cfg, nil)
+		cfg.Instance = "two"
+		b := r.poller(cfg, nil)
+		stopA, stopB := r.start(a), r.start(b)
 
 		got := r.waitRecorded(total)
 		byOutcome := map[string]int{}
@@ -155,11 +163,7 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 		eventually(t, "every message moved", func() bool {
 			return r.count("INBOX") == 0 && r.count("Processed")+r.count("Unparseable") == total
 		})
-		// The poller sends each MOVE only once its STORE \Seen is answered; still, with doveadm
-		// saving into the same maildir at that moment, 1 to 4 of these 89 messages were seen
-		// arriving in Processed unflagged in about one run in ten (the in-memory server's test
-		// requires every one). Every message must be moved; nearly every one must be flagged.
-		if n := imapUnseen(t, r.url, "Processed"); n > 5 {
+		if n := imapUnseen(t, r.url, "Processed"); n != 0 {
 			t.Errorf("%d processed messages not \\Seen", n)
 		}
 
@@ -170,7 +174,7 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 		r.start(r.poller(assistdmail.PollerConfig{Instance: "three"}, nil))
 		r.append(customerMail("no-reply@loja.example", "Promo", "<marker@loja.example>"))
 		r.waitRecorded(total + 1)
-		eventually(t, "the marker moved", func() bool { return r.count("INBOX") == 0 })
+		eventuallyWithin(t, 75*time.Second, "the marker moved", func() bool { return r.count("INBOX") == 0 })
 		if r.sink.Total() != answers {
 			t.Errorf("%d answers sent, want %d", r.sink.Total(), answers)
 		}
