@@ -103,7 +103,9 @@ const benchSupport = "suporte@example.pt"
 
 // RunIMAP starts a Dovecot, measures a bare go-imap client draining N mails, then the poller
 // draining N mails delivered at once into its idle mailbox, single deliveries at rest to their
-// automatic answer at an in-process SMTP sink, and the process's idle CPU and peak RSS.
+// automatic answer at an in-process SMTP sink, the process's idle CPU, and last the poller
+// restarted onto N mails waiting above its cursor (a mailbox reconnected after a weekend), with
+// the peak RSS of each phase.
 //
 // The answers are sent by four in-process senders reading the outbox rows the poller queued,
 // as the email:send task does; Redis only holds the poller's lease.
