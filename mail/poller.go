@@ -36,6 +36,8 @@ type PollerConfig struct {
 	URL string
 	// PollInterval is how often the mailbox is read when the server lacks IDLE; 0 means 30s.
 	PollInterval time.Duration
+	// NoIDLE polls even a server that offers IDLE, for one whose IDLE is broken.
+	NoIDLE bool
 	// DoneFolder receives every recorded message; "" means "Processed". Created if missing.
 	DoneFolder string
 	// RejectFolder receives mail that cannot be parsed; "" means "Unparseable".
@@ -287,7 +289,7 @@ func (p *Poller) session(ctx context.Context) error {
 		metrics.IMAPErrors.WithLabelValues("connect").Inc()
 		return fmt.Errorf("select %s: %w", p.mailbox, err)
 	}
-	s := &session{p: p, c: c, wake: wake, uidValidity: sel.UIDValidity, idle: c.Caps().Has(imap.CapIdle) || c.Caps().Has(imap.CapIMAP4rev2)}
+	s := &session{p: p, c: c, wake: wake, uidValidity: sel.UIDValidity, idle: !p.cfg.NoIDLE && (c.Caps().Has(imap.CapIdle) || c.Caps().Has(imap.CapIMAP4rev2))}
 	if err := s.start(ctx, sel); err != nil {
 		return err
 	}

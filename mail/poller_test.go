@@ -136,7 +136,9 @@ func (r *rig) poller(cfg assistdmail.PollerConfig, enqueue func(context.Context,
 		cfg.OwnAddresses = []string{support}
 	}
 	cfg.LeaseTTL = max(cfg.LeaseTTL, 600*time.Millisecond)
-	cfg.PollInterval = time.Second
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+	}
 	if enqueue == nil {
 		enqueue = r.send
 	}
@@ -592,4 +594,56 @@ func TestPollerKilledMidBatchRecordsAndAnswersEveryMailOnce(t *testing.T) {
 			t.Errorf("%d messages in Processed, want %d", got, n)
 		}
 	})
+}
+
+// lockedBuffer collects log lines written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestPollerPollsWithoutIDLE(t *testing.T) {
+	r := newRig(t, storagetest.Open(t, storagetest.Backends(t)[0]))
+	var logs lockedBuffer
+	r.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	const interval = 300 * time.Millisecond
+	p := r.poller(assistdmail.PollerConfig{Instance: "poll", PollInterval: interval, NoIDLE: true}, nil)
+	r.start(p)
+	r.waitCursor(p)
+	// Delivered one at a time while the poller waits between polls: each is found by a poll,
+	// never sooner than the poll that follows it could have run.
+	var slowest time.Duration
+	for i := range 3 {
+		at := time.Now()
+		r.append(customerMail(fmt.Sprintf("p%d@exemplo.pt", i), "Olá", fmt.Sprintf("<poll%d@exemplo.pt>", i)))
+		r.waitRecorded(i + 1)
+		slowest = max(slowest, time.Since(at))
+	}
+	if slowest > 20*interval { // far below the 30 s default: the configured interval is the one used
+		t.Errorf("a delivery waited %v to be recorded with polls every %v", slowest, interval)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.sink.Wait(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 && r.count("Processed") == 3 })
+	if n := imapUnseen(t, r.url, "Processed"); n != 0 {
+		t.Errorf("%d processed messages not \\Seen", n)
+	}
+	if got := strings.Count(logs.String(), "holding the mailbox"); got != 1 || strings.Contains(logs.String(), "session ended") {
+		t.Errorf("sessions: %d, want 1 and none ended; log:\n%s", got, logs.String())
+	}
 }
