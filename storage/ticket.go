@@ -152,6 +152,16 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 				return errors.New("storage: no free ticket number after 10 draws")
 			}
 		}
+		var sealed secret.Sealed
+		if nt.PasswordExpiresAt != nil {
+			var err error
+			if sealed, err = nt.Seal(id); err != nil {
+				return err
+			}
+		}
+		if s.postgres {
+			return s.insertTicketRowsPostgres(ctx, tx, id, nt, sealed)
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages (ticket_id, author, body, created_at) VALUES (?, 'customer', ?, ?)`),
 			id, nt.Message, nt.CreatedAt); err != nil {
 			return fmt.Errorf("storage: insert message: %w", wrapConn(err))
@@ -161,10 +171,6 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 			return fmt.Errorf("storage: insert status change: %w", wrapConn(err))
 		}
 		if nt.PasswordExpiresAt != nil {
-			sealed, err := nt.Seal(id)
-			if err != nil {
-				return err
-			}
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at) VALUES (?, ?, ?, ?)`),
 				id, sealed.Password, sealed.DataKey, *nt.PasswordExpiresAt); err != nil {
 				return fmt.Errorf("storage: insert password: %w", wrapConn(err))
@@ -174,6 +180,25 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 		return err
 	})
 	return out, err
+}
+
+// insertTicketRowsPostgres writes a new ticket's first message, its first status change, its
+// sealed password (when there is one) and the outbox row of its processing in one statement:
+// the same rows as the SQLite path, in one round trip instead of four.
+func (s *Store) insertTicketRowsPostgres(ctx context.Context, tx *sqlx.Tx, id int64, nt NewTicket, sealed secret.Sealed) error {
+	_, err := tx.ExecContext(ctx, `WITH message AS (
+			INSERT INTO messages (ticket_id, author, body, created_at) VALUES ($1, 'customer', $2, $3)),
+		status AS (
+			INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at) VALUES ($1, NULL, $4, 'customer', $3)),
+		password AS (
+			INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at)
+			SELECT $1, $5::bytea, $6::bytea, $7::timestamptz WHERE $7::timestamptz IS NOT NULL)
+		INSERT INTO outbox (task, ticket_id, state, created_at, updated_at) VALUES ($8, $1, 'pending', $3, $3)`,
+		id, nt.Message, nt.CreatedAt, tickets.Open, sealed.Password, sealed.DataKey, nt.PasswordExpiresAt, TaskTicketCreate)
+	if err != nil {
+		return fmt.Errorf("storage: insert the rows of a new ticket: %w", wrapConn(err))
+	}
+	return nil
 }
 
 func (s *Store) replay(ctx context.Context, tx *sqlx.Tx, nt NewTicket) (Created, error) {
@@ -219,11 +244,34 @@ func (s *Store) ticket(ctx context.Context, q sqlx.QueryerContext, where string,
 	return t, notFound(err)
 }
 
-// NewTicketMail is what the emails of a new ticket are made of.
+// NewTicketMail is what the emails of a new ticket are made of. Its Customer carries the id,
+// name, email and language: not the domains.
 type NewTicketMail struct {
 	Ticket   Ticket
 	Customer Customer
 	Message  string
+}
+
+// newTicketMail reads a ticket, its customer and its first message in one query.
+func (s *Store) newTicketMail(ctx context.Context, q sqlx.QueryerContext, ticketID int64) (NewTicketMail, error) {
+	var row struct {
+		Ticket
+		CustomerName     string  `db:"customer_name"`
+		CustomerEmail    string  `db:"customer_email"`
+		CustomerLanguage string  `db:"customer_language"`
+		FirstMessage     *string `db:"first_message"`
+	}
+	err := sqlx.GetContext(ctx, q, &row, s.q(`SELECT `+ticketColumns+`, c.name AS customer_name, c.email AS customer_email,
+		c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`+
+		ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ?`), ticketID)
+	if err != nil {
+		return NewTicketMail{}, notFound(err)
+	}
+	if row.FirstMessage == nil {
+		return NewTicketMail{}, ErrNotFound
+	}
+	return NewTicketMail{Ticket: row.Ticket, Message: *row.FirstMessage,
+		Customer: Customer{ID: row.CustomerID, Name: row.CustomerName, Email: row.CustomerEmail, Language: row.CustomerLanguage}}, nil
 }
 
 // ProcessTicket routes a new ticket to its subject's department and queues the emails that
@@ -246,15 +294,9 @@ func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(
 			done = true
 			return nil
 		}
-		var m NewTicketMail
-		if m.Ticket, err = s.ticket(ctx, tx, ` WHERE t.id = ?`, ticketID); err != nil {
+		m, err := s.newTicketMail(ctx, tx, ticketID)
+		if err != nil {
 			return err
-		}
-		if m.Customer, err = s.customer(ctx, tx, m.Ticket.CustomerID); err != nil {
-			return err
-		}
-		if err := tx.GetContext(ctx, &m.Message, s.q(`SELECT body FROM messages WHERE ticket_id = ? ORDER BY id LIMIT 1`), ticketID); err != nil {
-			return notFound(err)
 		}
 		emails, err := compose(m)
 		if err != nil {
