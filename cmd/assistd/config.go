@@ -21,6 +21,7 @@ var settings = []setting{
 	{"ASSISTD_SMTP_URL", "smtp://127.0.0.1:1025", "outgoing relay: smtp://host:port, smtp://user:pass@host:587?starttls=true, smtps://user:pass@host:465"},
 	{"ASSISTD_IMAP_URL", "", "support mailbox for email replies: imaps://user:pass@host:993/INBOX (empty: the poller role idles)"},
 	{"ASSISTD_IMAP_POLL_INTERVAL", "30s", "how often to poll when the IMAP server has no IDLE"},
+	{"ASSISTD_IMAP_IDLE", "true", "use IDLE when the IMAP server offers it; false polls instead"},
 	{"ASSISTD_IMAP_DONE_FOLDER", "Processed", "folder that handled mail is moved to (created if missing)"},
 	{"ASSISTD_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP server listens on"},
 	{"ASSISTD_PUBLIC_URL", "http://127.0.0.1:8080", "base URL of the client area, used in links sent to customers"},
@@ -43,6 +44,7 @@ var settings = []setting{
 type config struct {
 	DatabaseURL, RedisURL, SMTPURL, IMAPURL  string
 	IMAPPollInterval                         time.Duration
+	IMAPNoIDLE                               bool
 	IMAPDoneFolder                           string
 	HTTPAddr, PublicURL, PortalURL           string
 	PortalSecret                             string
@@ -87,7 +89,12 @@ func loadConfig() (config, error) {
 	if err != nil {
 		errs = append(errs, "ASSISTD_MIGRATE must be true or false")
 	}
+	idle, err := strconv.ParseBool(env("ASSISTD_IMAP_IDLE"))
+	if err != nil {
+		errs = append(errs, "ASSISTD_IMAP_IDLE must be true or false")
+	}
 	c := config{
+		IMAPNoIDLE:  !idle,
 		DatabaseURL: env("ASSISTD_DATABASE_URL"), RedisURL: env("ASSISTD_REDIS_URL"), SMTPURL: env("ASSISTD_SMTP_URL"),
 		IMAPURL: env("ASSISTD_IMAP_URL"), IMAPPollInterval: dur("ASSISTD_IMAP_POLL_INTERVAL"), IMAPDoneFolder: env("ASSISTD_IMAP_DONE_FOLDER"),
 		HTTPAddr: env("ASSISTD_HTTP_ADDR"), PublicURL: strings.TrimRight(env("ASSISTD_PUBLIC_URL"), "/"), PortalURL: env("ASSISTD_PORTAL_URL"),

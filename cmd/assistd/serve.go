@@ -215,7 +215,7 @@ func (s *system) runPoller(ctx context.Context) error {
 		return nil
 	}
 	host, _ := os.Hostname()
-	p, err := mail.NewPoller(mail.PollerConfig{URL: s.cfg.IMAPURL, PollInterval: s.cfg.IMAPPollInterval, DoneFolder: s.cfg.IMAPDoneFolder,
+	p, err := mail.NewPoller(mail.PollerConfig{URL: s.cfg.IMAPURL, PollInterval: s.cfg.IMAPPollInterval, NoIDLE: s.cfg.IMAPNoIDLE, DoneFolder: s.cfg.IMAPDoneFolder,
 		OwnAddresses: []string{addressOf(s.cfg.MailFrom)}, Instance: fmt.Sprintf("%s:%d", host, os.Getpid())},
 		mail.PollerDeps{Store: s.store, Composer: s.composer, IDs: s.ids, Redis: s.redis, Enqueue: s.enqueuer.EnqueueEmails, Log: s.log})
 	if err != nil {
