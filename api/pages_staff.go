@@ -121,6 +121,8 @@ type staffQueuePage struct {
 	Filters    []statusFilter
 	Tickets    []storage.Ticket
 	Limit      int
+	First      string // the first page, when this one is not it
+	Next       string // the page after this one, when this one is full
 }
 
 func (s *Server) staffQueuePage(q *request) {
@@ -129,7 +131,12 @@ func (s *Server) staffQueuePage(q *request) {
 	if !status.Valid() {
 		status = ""
 	}
-	list, counts, err := s.Queue(q.ctx(), dept, status, staffQueueLimit)
+	// Pages follow the API's keyset cursor: a cursor that does not parse shows the first page.
+	var after *storage.QueueCursor
+	if c, err := storage.ParseQueueCursor(q.r.URL.Query().Get("after")); err == nil && q.r.URL.Query().Get("after") != "" {
+		after = &c
+	}
+	list, counts, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return
@@ -147,6 +154,17 @@ func (s *Server) staffQueuePage(q *request) {
 		p.Name = d.NameEn
 	}
 	base := "/staff/departments/" + url.PathEscape(d.ID)
+	query := url.Values{}
+	if status != "" {
+		query.Set("status", string(status))
+	}
+	if after != nil {
+		p.First = base + "?" + query.Encode()
+	}
+	if len(list) == staffQueueLimit {
+		query.Set("after", storage.CursorAfter(list[len(list)-1]).String())
+		p.Next = base + "?" + query.Encode()
+	}
 	for _, st := range tickets.Statuses {
 		p.Filters = append(p.Filters, statusFilter{Status: st, Count: counts[st], URL: base + "?status=" + string(st), Active: st == status})
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -528,5 +529,59 @@ func TestThePageCheckFindsWhatItLooksFor(t *testing.T) {
 		if !strings.Contains(problems, want) {
 			t.Errorf("the check misses %q; it found:\n%s", want, problems)
 		}
+	}
+}
+
+func TestStaffQueuePagesThroughAFullDepartment(t *testing.T) {
+	env := startWeb(t, false, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ctx := context.Background()
+	const n = 105
+	var number string
+	for i := range n {
+		c, err := env.Store.CreateTicket(ctx, storage.NewTicket{CustomerID: "ana", SubjectID: "billing-invoice",
+			Message: "pedido " + strconv.Itoa(i), CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := env.Store.ProcessTicket(ctx, c.TicketID, func(storage.NewTicketMail) ([]storage.Email, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+		number = c.Number
+	}
+	joao := env.staff(t, "joao")
+	nextLink := regexp.MustCompile(`href="([^"]+)" rel="next" data-testid="queue-next"`)
+	rowNumber := regexp.MustCompile(`data-testid="ticket-number">#([0-9]+)<`)
+	seen := map[string]bool{}
+	page := joao.get("/staff/departments/" + pageTicket(t, env, number).DepartmentID)
+	for pages := 1; ; pages++ {
+		checkPage(t, "staff queue page", page.body)
+		for _, m := range rowNumber.FindAllStringSubmatch(page.body, -1) {
+			if seen[m[1]] {
+				t.Fatalf("#%s is listed on two pages", m[1])
+			}
+			seen[m[1]] = true
+		}
+		if pages > 1 && !strings.Contains(page.body, `data-testid="queue-first"`) {
+			t.Errorf("page %d has no link back to the start of the queue", pages)
+		}
+		m := nextLink.FindStringSubmatch(page.body)
+		if m == nil {
+			if pages != 2 {
+				t.Errorf("%d pages for %d tickets, want 2", pages, n)
+			}
+			break
+		}
+		if pages == 2 {
+			t.Fatal("the last page links to a next one")
+		}
+		page = joao.get(html.UnescapeString(m[1]))
+	}
+	if len(seen) != n {
+		t.Fatalf("the pages list %d tickets, want %d", len(seen), n)
+	}
+	// A cursor that does not parse shows the first page, not an error.
+	if r := joao.get("/staff/departments/" + pageTicket(t, env, number).DepartmentID + "?after=nonsense"); r.code != http.StatusOK || len(rowNumber.FindAllString(r.body, -1)) != 100 {
+		t.Errorf("a bad cursor: %d", r.code)
 	}
 }
