@@ -282,12 +282,11 @@ func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(
 		t := now()
 		// Routing and claiming in one statement: a second delivery of the task waits for the
 		// first's row lock, then finds processed_at set and changes nothing.
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id),
-			processed_at = ? WHERE id = ? AND processed_at IS NULL`), t, ticketID)
+		claimed, err := s.claimTicket(ctx, tx, ticketID, t)
 		if err != nil {
 			return fmt.Errorf("storage: route ticket: %w", wrapConn(err))
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !claimed {
 			if _, err := s.ticket(ctx, tx, ` WHERE t.id = ?`, ticketID); err != nil {
 				return err // ErrNotFound for a ticket that does not exist
 			}
@@ -305,13 +304,40 @@ func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(
 		if emailIDs, err = s.insertEmails(ctx, tx, emails, t); err != nil {
 			return err
 		}
-		// Through the ticket's own rows, so that the pending-rows index is not walked.
+		processed = m.Ticket
+		if s.postgres {
+			return nil // claimTicket marked the outbox row done
+		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = ?, done_at = ?
 			WHERE id IN (SELECT id FROM outbox WHERE ticket_id = ? AND task = ?) AND state = 'pending'`), t, t, ticketID, TaskTicketCreate)
-		processed = m.Ticket
 		return wrapConn(err)
 	})
 	return processed, emailIDs, done, err
+}
+
+// claimTicket routes a ticket not yet processed and marks it processed; it reports whether it
+// did. On Postgres the same statement marks the ticket's processing outbox row done (through
+// the ticket's own rows, so that the pending-rows index is not walked); elsewhere
+// ProcessTicket does it after the emails are queued, in the same transaction.
+func (s *Store) claimTicket(ctx context.Context, tx *sqlx.Tx, ticketID int64, at time.Time) (bool, error) {
+	if !s.postgres {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id),
+			processed_at = ? WHERE id = ? AND processed_at IS NULL`), at, ticketID)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		return n > 0, err
+	}
+	var n int
+	err := tx.GetContext(ctx, &n, `WITH claimed AS (
+			UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id), processed_at = $1
+			WHERE id = $2 AND processed_at IS NULL RETURNING id),
+		work AS (
+			UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = $1, done_at = $1
+			WHERE id IN (SELECT id FROM outbox WHERE ticket_id IN (SELECT id FROM claimed) AND task = $3) AND state = 'pending')
+		SELECT COUNT(*) FROM claimed`, at, ticketID, TaskTicketCreate)
+	return n > 0, err
 }
 
 // HistoryQuery selects a page of a customer's history.
