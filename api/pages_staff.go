@@ -133,7 +133,7 @@ func (s *Server) staffQueuePage(q *request) {
 	}
 	// Pages follow the API's keyset cursor: a cursor that does not parse shows the first page.
 	var after *storage.QueueCursor
-	if c, err := storage.ParseQueueCursor(q.r.URL.Query().Get("after")); err == nil && q.r.URL.Query().Get("after") != "" {
+	if c, err := storage.ParseQueueCursor(q.r.URL.Query().Get("after")); err == nil {
 		after = &c
 	}
 	list, counts, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after)

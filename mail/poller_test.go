@@ -16,6 +16,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistd/assistd/internal/systemtest"
 	assistdmail "github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/memimap"
 	"github.com/assistd/assistd/mail/smtpsink"
@@ -169,12 +170,7 @@ func (r *rig) start(p *assistdmail.Poller) (stop func()) {
 // eventually waits for cond, checking it often; it fails the test after a generous deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	eventuallyWithin(t, 30*time.Second, what, cond)
-}
-
-func eventuallyWithin(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -596,27 +592,9 @@ func TestPollerKilledMidBatchRecordsAndAnswersEveryMailOnce(t *testing.T) {
 	})
 }
 
-// lockedBuffer collects log lines written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestPollerPollsWithoutIDLE(t *testing.T) {
 	r := newRig(t, storagetest.Open(t, storagetest.Backends(t)[0]))
-	var logs lockedBuffer
+	var logs systemtest.LogBuffer
 	r.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const interval = 300 * time.Millisecond
 	p := r.poller(assistdmail.PollerConfig{Instance: "poll", PollInterval: interval, NoIDLE: true}, nil)
