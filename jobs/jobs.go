@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -54,6 +55,8 @@ type Deps struct {
 	AutoCloseAfter time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	expirySlot atomic.Int64 // the last second whose secret:expire task this process queued
 }
 
 func (d *Deps) deliveries() *storage.Store {

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/storage"
 )
 
@@ -32,32 +33,101 @@ func NewTicketCreateTask(ticketID int64) *asynq.Task {
 
 func ticketCreateTaskID(ticketID int64) string { return "ticket:" + strconv.FormatInt(ticketID, 10) }
 
-// HandleTicketCreate is idempotent in SQL: a redelivered task finds the ticket processed and
-// does nothing (the outbox relay sends whatever a crash left queued). Its transaction only routes
-// and renders the two mails of a ticket whose creation is already durable, with stable
-// Message-IDs, so it runs on the Deliveries pool: a commit lost in a database crash renders the
-// same two mails again.
+// HandleTicketCreate reads a new ticket, renders its two emails (Message-IDs derived from the
+// ticket, so a second rendering is the same message), sends them on the worker's SMTP pool, then
+// records in one statement that the ticket is routed and processed and that its emails are done
+// (or pending, for those the SMTP server did not accept: email:send retries those with backoff,
+// or records their failure).
+//
+// A crash before that statement leaves the ticket unprocessed: asynq runs the task again, and an
+// email already sent goes again with the same Message-ID. A redelivered task that finds the
+// ticket processed hands to email:send whatever emails are still pending. The statement runs on
+// the Deliveries pool: the ticket's creation is already durable, and a commit lost in a database
+// crash only means the ticket is processed again, the same way.
 func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	var p TicketCreatePayload
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	ticket, ids, done, err := d.deliveries().ProcessTicket(ctx, p.TicketID, d.newTicketEmails)
+	st := d.deliveries()
+	m, processed, err := st.NewTicketMail(ctx, p.TicketID)
 	if err != nil {
 		return fmt.Errorf("ticket:create %d: %w", p.TicketID, err)
 	}
-	if done {
-		return nil
+	if processed {
+		return d.handPending(ctx, p.TicketID)
 	}
-	if err := d.Enqueuer.EnqueueEmails(ctx, ids); err != nil {
-		d.Log.Warn("emails left to the outbox relay", "ticket_id", p.TicketID, "err", err)
+	emails, err := d.newTicketEmails(m)
+	if err != nil {
+		return fmt.Errorf("ticket:create %d: %w", p.TicketID, err)
 	}
-	if ticket.PasswordExpiresAt != nil {
-		if err := d.Enqueuer.Enqueue(ctx, NewSecretExpireTask(p.TicketID, *ticket.PasswordExpiresAt)); err != nil {
-			d.Log.Warn("password expiry left to the sweep", "ticket_id", p.TicketID, "err", err)
+	sent := d.sendNow(ctx, emails)
+	ids, claimed, err := st.RecordTicketProcessed(ctx, p.TicketID, emails, sent)
+	if err != nil {
+		return fmt.Errorf("ticket:create %d: %w", p.TicketID, err)
+	}
+	if !claimed {
+		// Another run of this task processed the ticket meanwhile.
+		return d.handPending(ctx, p.TicketID)
+	}
+	if m.Ticket.PasswordExpiresAt != nil {
+		d.scheduleSecretExpiry(ctx, p.TicketID, *m.Ticket.PasswordExpiresAt)
+	}
+	var later []int64
+	for i, id := range ids {
+		if !sent[i] {
+			later = append(later, id)
 		}
 	}
+	if err := d.Enqueuer.EnqueueEmails(ctx, later); err != nil {
+		d.Log.Warn("emails left to the outbox relay", "ticket_id", p.TicketID, "err", err)
+	}
 	return nil
+}
+
+// handPending queues email:send for a processed ticket's emails still pending.
+func (d *Deps) handPending(ctx context.Context, ticketID int64) error {
+	pending, err := d.deliveries().PendingTicketEmails(ctx, ticketID)
+	if err != nil {
+		return fmt.Errorf("ticket:create %d: %w", ticketID, err)
+	}
+	if err := d.Enqueuer.EnqueueEmails(ctx, pending); err != nil {
+		d.Log.Warn("emails left to the outbox relay", "ticket_id", ticketID, "err", err)
+	}
+	return nil
+}
+
+// inlineSendBudget bounds the time ticket:create spends sending its emails.
+const inlineSendBudget = 10 * time.Second
+
+// sendNow tries each email once and reports which ones the SMTP server accepted.
+func (d *Deps) sendNow(ctx context.Context, emails []storage.Email) []bool {
+	sent := make([]bool, len(emails))
+	if d.Sender == nil {
+		return sent
+	}
+	ctx, cancel := context.WithTimeout(ctx, inlineSendBudget)
+	defer cancel()
+	for i, e := range emails {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := d.Sender.Send(ctx, e.EnvelopeFrom, e.Recipient, e.Raw); err != nil {
+			metrics.EmailsSent.WithLabelValues(e.Kind, "retry").Inc()
+			d.Log.Info("email handed to email:send", "ticket_id", deref64(e.TicketID), "kind", e.Kind, "err", err)
+			continue
+		}
+		metrics.EmailsSent.WithLabelValues(e.Kind, "sent").Inc()
+		sent[i] = true
+	}
+	return sent
+}
+
+func deref64(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 func (d *Deps) newTicketEmails(m storage.NewTicketMail) ([]storage.Email, error) {

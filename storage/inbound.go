@@ -138,7 +138,7 @@ func (s *Store) RecordInbound(ctx context.Context, b InboundBatch) (InboundResul
 			for j, i := range answers {
 				emails[j] = *recs[i].Answer
 			}
-			ids, err := s.insertEmails(ctx, tx, emails, at)
+			ids, err := s.insertEmails(ctx, tx, emails, nil, at)
 			if err != nil {
 				return err
 			}

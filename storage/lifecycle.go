@@ -193,7 +193,7 @@ func (s *Store) composeEmails(ctx context.Context, tx *sqlx.Tx, m ChangeMail, co
 	if err != nil {
 		return nil, err
 	}
-	return s.insertEmails(ctx, tx, emails, at)
+	return s.insertEmails(ctx, tx, emails, nil, at)
 }
 
 func (s *Store) insertStatusChange(ctx context.Context, tx *sqlx.Tx, ticketID int64, from, to tickets.Status, actor, staff string, at time.Time) error {

@@ -62,8 +62,9 @@ func (s *Store) insertOutbox(ctx context.Context, tx *sqlx.Tx, r OutboxRow, at t
 }
 
 // insertEmails queues emails in the caller's transaction, in one statement per hundred, and
-// returns their outbox ids in the order of emails.
-func (s *Store) insertEmails(ctx context.Context, tx *sqlx.Tx, emails []Email, at time.Time) ([]int64, error) {
+// returns their outbox ids in the order of emails. An email whose sent flag is true is stored as
+// done; sent may be nil.
+func (s *Store) insertEmails(ctx context.Context, tx *sqlx.Tx, emails []Email, sent []bool, at time.Time) ([]int64, error) {
 	ids := make([]int64, 0, len(emails))
 	for start := 0; start < len(emails); start += 100 {
 		chunk := emails[start:min(start+100, len(emails))]
@@ -71,13 +72,17 @@ func (s *Store) insertEmails(ctx context.Context, tx *sqlx.Tx, emails []Email, a
 			q    strings.Builder
 			args = make([]any, 0, len(chunk)*8)
 		)
-		q.WriteString(`INSERT INTO outbox (task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, created_at, updated_at) VALUES `)
+		q.WriteString(`INSERT INTO outbox (task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, attempts, created_at, updated_at, done_at) VALUES `)
 		for i, e := range chunk {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`)
-			args = append(args, TaskEmailSend, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, e.Raw, at, at)
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			state, attempts, doneAt := OutboxPending, 0, (*time.Time)(nil)
+			if sent != nil && sent[start+i] {
+				state, attempts, doneAt = OutboxDone, 1, &at
+			}
+			args = append(args, TaskEmailSend, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, e.Raw, state, attempts, at, at, doneAt)
 		}
 		q.WriteString(` RETURNING id`)
 		var got []int64
@@ -98,7 +103,7 @@ func (s *Store) insertEmails(ctx context.Context, tx *sqlx.Tx, emails []Email, a
 func (s *Store) QueueEmails(ctx context.Context, emails []Email) ([]int64, error) {
 	var ids []int64
 	err := s.tx(ctx, func(tx *sqlx.Tx) (err error) {
-		ids, err = s.insertEmails(ctx, tx, emails, now())
+		ids, err = s.insertEmails(ctx, tx, emails, nil, now())
 		return err
 	})
 	return ids, err
@@ -112,12 +117,28 @@ func (s *Store) OutboxRowByID(ctx context.Context, id int64) (OutboxRow, error) 
 	return r, notFound(err)
 }
 
-// MarkOutboxDone records that a row's work is done (an email accepted by the SMTP server).
-func (s *Store) MarkOutboxDone(ctx context.Context, id int64) error {
+// MarkOutboxDone records that rows' work is done (emails accepted by the SMTP server), in one
+// statement.
+func (s *Store) MarkOutboxDone(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	t := now()
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = NULL, updated_at = ?, done_at = ?
-		WHERE id = ? AND state = 'pending'`), t, t, id)
+	query, args, err := sqlx.In(`UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = NULL, updated_at = ?, done_at = ?
+		WHERE id IN (?) AND state = 'pending'`, t, t, ids)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.q(query), args...)
 	return wrapConn(err)
+}
+
+// PendingTicketEmails lists the ids of a ticket's emails still waiting to be sent.
+func (s *Store) PendingTicketEmails(ctx context.Context, ticketID int64) ([]int64, error) {
+	var ids []int64
+	err := s.db.SelectContext(ctx, &ids, s.q(`SELECT id FROM outbox WHERE ticket_id = ? AND task = ? AND state = 'pending' ORDER BY id`),
+		ticketID, TaskEmailSend)
+	return ids, wrapConn(err)
 }
 
 // MarkOutboxAttempt records a failed attempt that will be retried.

@@ -34,8 +34,9 @@ var (
 
 // Store is the database handle.
 type Store struct {
-	db       *sqlx.DB
-	postgres bool
+	db        *sqlx.DB
+	postgres  bool
+	ticketIDs idBlock
 }
 
 // Option changes how Open connects.

@@ -2,8 +2,11 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -114,6 +117,9 @@ const TaskTicketCreate = "ticket:create"
 // CreateTicket stores a ticket, its first message, its sealed password and the outbox row of
 // its processing in one transaction.
 func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error) {
+	if s.postgres {
+		return s.createTicketPostgres(ctx, nt)
+	}
 	var out Created
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		if nt.IdempotencyKey != "" {
@@ -159,9 +165,6 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 				return err
 			}
 		}
-		if s.postgres {
-			return s.insertTicketRowsPostgres(ctx, tx, id, nt, sealed)
-		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages (ticket_id, author, body, created_at) VALUES (?, 'customer', ?, ?)`),
 			id, nt.Message, nt.CreatedAt); err != nil {
 			return fmt.Errorf("storage: insert message: %w", wrapConn(err))
@@ -182,33 +185,98 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 	return out, err
 }
 
-// insertTicketRowsPostgres writes a new ticket's first message, its first status change, its
-// sealed password (when there is one) and the outbox row of its processing in one statement:
-// the same rows as the SQLite path, in one round trip instead of four.
-func (s *Store) insertTicketRowsPostgres(ctx context.Context, tx *sqlx.Tx, id int64, nt NewTicket, sealed secret.Sealed) error {
-	_, err := tx.ExecContext(ctx, `WITH message AS (
-			INSERT INTO messages (ticket_id, author, body, created_at) VALUES ($1, 'customer', $2, $3)),
-		status AS (
-			INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at) VALUES ($1, NULL, $4, 'customer', $3)),
-		password AS (
-			INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at)
-			SELECT $1, $5::bytea, $6::bytea, $7::timestamptz WHERE $7::timestamptz IS NOT NULL)
-		INSERT INTO outbox (task, ticket_id, state, created_at, updated_at) VALUES ($8, $1, 'pending', $3, $3)`,
-		id, nt.Message, nt.CreatedAt, tickets.Open, sealed.Password, sealed.DataKey, nt.PasswordExpiresAt, TaskTicketCreate)
-	if err != nil {
-		return fmt.Errorf("storage: insert the rows of a new ticket: %w", wrapConn(err))
-	}
-	return nil
+// ticketIDBlock is how many ticket ids a store draws from the sequence at once.
+const ticketIDBlock = 64
+
+// idBlock hands out ids drawn from a Postgres sequence a block at a time, saving a round trip per
+// ticket. Ids left unused when the process stops are gaps, as a rolled-back insert leaves; with
+// several API instances ids are unique but not in creation order, which nothing relies on
+// (lists order by time).
+type idBlock struct {
+	mu  sync.Mutex
+	ids []int64
 }
 
-func (s *Store) replay(ctx context.Context, tx *sqlx.Tx, nt NewTicket) (Created, error) {
+func (b *idBlock) next(ctx context.Context, q sqlx.QueryerContext) (int64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.ids) == 0 {
+		if err := sqlx.SelectContext(ctx, q, &b.ids, `SELECT nextval(pg_get_serial_sequence('tickets', 'id')) FROM generate_series(1, $1)`, ticketIDBlock); err != nil {
+			return 0, fmt.Errorf("storage: new ticket ids: %w", wrapConn(err))
+		}
+		if len(b.ids) == 0 {
+			return 0, errors.New("storage: new ticket ids: none drawn")
+		}
+	}
+	id := b.ids[0]
+	b.ids = b.ids[1:]
+	return id, nil
+}
+
+// createTicketPostgres is CreateTicket in one round trip: it takes the ticket's id from the
+// store's block of ids, seals the password to it, then writes the ticket, its first message, its first status change, its sealed
+// password and the outbox row of its processing in one statement, which is its own transaction.
+// A clash on the ticket number or on the idempotency key writes nothing; the first draws another
+// number, the second is a replay.
+func (s *Store) createTicketPostgres(ctx context.Context, nt NewTicket) (Created, error) {
+	id, err := s.ticketIDs.next(ctx, s.db)
+	if err != nil {
+		return Created{}, err
+	}
+	var sealed secret.Sealed
+	if nt.PasswordExpiresAt != nil {
+		var err error
+		if sealed, err = nt.Seal(id); err != nil {
+			return Created{}, err
+		}
+	}
+	var key *string
+	if nt.IdempotencyKey != "" {
+		key = &nt.IdempotencyKey
+	}
+	for attempt := 0; ; attempt++ {
+		number := tickets.NewNumber()
+		var n int
+		err := s.db.GetContext(ctx, &n, `WITH ticket AS (
+				INSERT INTO tickets (id, number, customer_id, subject_id, domain, status, related_ticket, idempotency_key, created_at, updated_at)
+				OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING RETURNING id),
+			message AS (
+				INSERT INTO messages (ticket_id, author, body, created_at) SELECT id, 'customer', $10, $9 FROM ticket),
+			status AS (
+				INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at) SELECT id, NULL, $6, 'customer', $9 FROM ticket),
+			password AS (
+				INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at)
+				SELECT id, $11::bytea, $12::bytea, $13::timestamptz FROM ticket WHERE $13::timestamptz IS NOT NULL),
+			work AS (
+				INSERT INTO outbox (task, ticket_id, state, created_at, updated_at) SELECT $14, id, 'pending', $9, $9 FROM ticket)
+			SELECT COUNT(*) FROM ticket`,
+			id, number, nt.CustomerID, nt.SubjectID, nt.Domain, tickets.Open, nt.RelatedTicket, key, nt.CreatedAt,
+			nt.Message, sealed.Password, sealed.DataKey, nt.PasswordExpiresAt, TaskTicketCreate)
+		if err != nil {
+			return Created{}, fmt.Errorf("storage: insert ticket: %w", wrapConn(err))
+		}
+		if n == 1 {
+			return Created{TicketID: id, Number: number, Status: tickets.Open}, nil
+		}
+		if key != nil {
+			if found, err := s.replay(ctx, s.db, nt); err != nil || found.Replayed {
+				return found, err
+			}
+		}
+		if attempt == 10 {
+			return Created{}, errors.New("storage: no free ticket number after 10 draws")
+		}
+	}
+}
+
+func (s *Store) replay(ctx context.Context, q sqlx.QueryerContext, nt NewTicket) (Created, error) {
 	var row struct {
 		ID        int64          `db:"id"`
 		Number    string         `db:"number"`
 		Status    tickets.Status `db:"status"`
 		SubjectID string         `db:"subject_id"`
 	}
-	err := tx.GetContext(ctx, &row, s.q(`SELECT id, number, status, subject_id FROM tickets WHERE customer_id = ? AND idempotency_key = ?`),
+	err := sqlx.GetContext(ctx, q, &row, s.q(`SELECT id, number, status, subject_id FROM tickets WHERE customer_id = ? AND idempotency_key = ?`),
 		nt.CustomerID, nt.IdempotencyKey)
 	if err != nil {
 		if err = notFound(err); err == ErrNotFound {
@@ -274,70 +342,131 @@ func (s *Store) newTicketMail(ctx context.Context, q sqlx.QueryerContext, ticket
 		Customer: Customer{ID: row.CustomerID, Name: row.CustomerName, Email: row.CustomerEmail, Language: row.CustomerLanguage}}, nil
 }
 
-// ProcessTicket routes a new ticket to its subject's department and queues the emails that
-// compose builds, in one transaction, and returns the routed ticket. It runs once per ticket:
-// when the ticket was already processed it returns done=true and queues nothing.
-func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(NewTicketMail) ([]Email, error)) (processed Ticket, emailIDs []int64, done bool, err error) {
-	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		t := now()
-		// Routing and claiming in one statement: a second delivery of the task waits for the
-		// first's row lock, then finds processed_at set and changes nothing.
-		claimed, err := s.claimTicket(ctx, tx, ticketID, t)
-		if err != nil {
-			return fmt.Errorf("storage: route ticket: %w", wrapConn(err))
-		}
-		if !claimed {
-			if _, err := s.ticket(ctx, tx, ` WHERE t.id = ?`, ticketID); err != nil {
-				return err // ErrNotFound for a ticket that does not exist
-			}
-			done = true
-			return nil
-		}
-		m, err := s.newTicketMail(ctx, tx, ticketID)
-		if err != nil {
-			return err
-		}
-		emails, err := compose(m)
-		if err != nil {
-			return err
-		}
-		if emailIDs, err = s.insertEmails(ctx, tx, emails, t); err != nil {
-			return err
-		}
-		processed = m.Ticket
-		if s.postgres {
-			return nil // claimTicket marked the outbox row done
-		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = ?, done_at = ?
-			WHERE id IN (SELECT id FROM outbox WHERE ticket_id = ? AND task = ?) AND state = 'pending'`), t, t, ticketID, TaskTicketCreate)
-		return wrapConn(err)
-	})
-	return processed, emailIDs, done, err
+// NewTicketMail reads what a new ticket's emails are made of: the ticket as processing routes
+// it (to its subject's department), its customer and its first message. processed reports that
+// the ticket was processed already.
+func (s *Store) NewTicketMail(ctx context.Context, ticketID int64) (m NewTicketMail, processed bool, err error) {
+	if m, err = s.newTicketMail(ctx, s.db, ticketID); err != nil {
+		return NewTicketMail{}, false, err
+	}
+	if m.Ticket.ProcessedAt != nil {
+		return m, true, nil
+	}
+	// The emails show the ticket as RecordTicketProcessed leaves it.
+	m.Ticket.Routed = true
+	return m, false, nil
 }
 
-// claimTicket routes a ticket not yet processed and marks it processed; it reports whether it
-// did. On Postgres the same statement marks the ticket's processing outbox row done (through
-// the ticket's own rows, so that the pending-rows index is not walked); elsewhere
-// ProcessTicket does it after the emails are queued, in the same transaction.
-func (s *Store) claimTicket(ctx context.Context, tx *sqlx.Tx, ticketID int64, at time.Time) (bool, error) {
-	if !s.postgres {
+// RecordTicketProcessed routes a ticket to its subject's department, marks its processing outbox
+// row done and stores its emails in the outbox, each done when sent[i] is true (the SMTP server
+// accepted it already) and pending otherwise; all of it at once, and only if the ticket was not
+// processed yet. A second run of the processing, even a concurrent one, waits for the first's
+// row lock, finds the ticket processed and writes nothing: it gets claimed=false. ids are the
+// emails' outbox ids, in order.
+func (s *Store) RecordTicketProcessed(ctx context.Context, ticketID int64, emails []Email, sent []bool) (ids []int64, claimed bool, err error) {
+	if sent == nil {
+		sent = make([]bool, len(emails))
+	}
+	if len(sent) != len(emails) {
+		return nil, false, fmt.Errorf("storage: %d sent flags for %d emails", len(sent), len(emails))
+	}
+	at := now()
+	if s.postgres {
+		return s.recordTicketPostgres(ctx, ticketID, emails, sent, at)
+	}
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id),
 			processed_at = ? WHERE id = ? AND processed_at IS NULL`), at, ticketID)
 		if err != nil {
-			return false, err
+			return fmt.Errorf("storage: route ticket: %w", wrapConn(err))
 		}
-		n, err := res.RowsAffected()
-		return n > 0, err
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		claimed = true
+		if ids, err = s.insertEmails(ctx, tx, emails, sent, at); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = ?, done_at = ?
+			WHERE ticket_id = ? AND task = ? AND state = 'pending'`), at, at, ticketID, TaskTicketCreate)
+		return wrapConn(err)
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	var n int
-	err := tx.GetContext(ctx, &n, `WITH claimed AS (
+	return ids, claimed, nil
+}
+
+// recordTicketPostgres is RecordTicketProcessed in one statement, its own transaction.
+func (s *Store) recordTicketPostgres(ctx context.Context, ticketID int64, emails []Email, sent []bool, at time.Time) ([]int64, bool, error) {
+	var q strings.Builder
+	args := []any{at, ticketID, TaskTicketCreate}
+	q.WriteString(`WITH claimed AS (
 			UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id), processed_at = $1
 			WHERE id = $2 AND processed_at IS NULL RETURNING id),
 		work AS (
 			UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = $1, done_at = $1
-			WHERE id IN (SELECT id FROM outbox WHERE ticket_id IN (SELECT id FROM claimed) AND task = $3) AND state = 'pending')
-		SELECT COUNT(*) FROM claimed`, at, ticketID, TaskTicketCreate)
-	return n > 0, err
+			WHERE id IN (SELECT id FROM outbox WHERE ticket_id IN (SELECT id FROM claimed) AND task = $3) AND state = 'pending')`)
+	if len(emails) > 0 {
+		args = append(args, TaskEmailSend)
+		q.WriteString(`,
+		queued AS (
+			INSERT INTO outbox (task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, attempts, created_at, updated_at, done_at)
+			SELECT $4, v.ticket_id, v.kind, v.envelope_from, v.recipient, v.message_id, v.raw,
+				CASE WHEN v.sent THEN 'done' ELSE 'pending' END, CASE WHEN v.sent THEN 1 ELSE 0 END, $1, $1, CASE WHEN v.sent THEN $1 END
+			FROM (VALUES `)
+		for i, e := range emails {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "(%d, $%d::bigint, $%d::text, $%d::text, $%d::text, $%d::text, $%d::bytea, $%d::boolean)", i, n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			args = append(args, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, e.Raw, sent[i])
+		}
+		// Identity values follow the order of the SELECT, which ORDER BY fixes to the order of emails.
+		q.WriteString(`) AS v (n, ticket_id, kind, envelope_from, recipient, message_id, raw, sent)
+			WHERE EXISTS (SELECT 1 FROM claimed) ORDER BY v.n RETURNING id)
+		SELECT queued.id FROM claimed LEFT JOIN queued ON true ORDER BY queued.id`)
+	} else {
+		q.WriteString(`
+		SELECT NULL::bigint FROM claimed`)
+	}
+	var rows []sql.NullInt64
+	if err := s.db.SelectContext(ctx, &rows, q.String(), args...); err != nil {
+		return nil, false, fmt.Errorf("storage: route ticket: %w", wrapConn(err))
+	}
+	if len(rows) == 0 {
+		return nil, false, nil
+	}
+	var ids []int64
+	for _, id := range rows {
+		if id.Valid {
+			ids = append(ids, id.Int64)
+		}
+	}
+	if len(ids) != len(emails) {
+		return nil, false, fmt.Errorf("storage: route ticket: %d outbox ids for %d emails", len(ids), len(emails))
+	}
+	return ids, true, nil
+}
+
+// ProcessTicket reads a new ticket, renders its emails with compose and records it processed
+// with the emails pending, for email:send to deliver. done reports a ticket processed already:
+// then nothing is written.
+func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(NewTicketMail) ([]Email, error)) (processed Ticket, emailIDs []int64, done bool, err error) {
+	m, done, err := s.NewTicketMail(ctx, ticketID)
+	if err != nil || done {
+		return Ticket{}, nil, done, err
+	}
+	emails, err := compose(m)
+	if err != nil {
+		return Ticket{}, nil, false, err
+	}
+	ids, claimed, err := s.RecordTicketProcessed(ctx, ticketID, emails, nil)
+	if err != nil || !claimed {
+		return Ticket{}, nil, !claimed, err
+	}
+	return m.Ticket, ids, false, nil
 }
 
 // HistoryQuery selects a page of a customer's history.

@@ -251,6 +251,23 @@ func (s *System) Delivered() Deliveries {
 // Duplicates is how many mails repeated a Message-ID already received.
 func (d Deliveries) Duplicates() int { return d.Total - len(d.Copies) }
 
+// RepeatedTickets gives, by ticket number, how many mails repeated a Message-ID of that ticket.
+func (d Deliveries) RepeatedTickets() map[string]int {
+	out := map[string]int{}
+	for id, n := range d.Copies {
+		if n < 2 {
+			continue
+		}
+		// <pedido.NUMBER.KIND.RANDOM.MAC@domain>
+		number := id
+		if parts := strings.Split(strings.Trim(id, "<>"), "."); len(parts) > 2 {
+			number = parts[1]
+		}
+		out[number] += n - 1
+	}
+	return out
+}
+
 // Confirmed reports whether every ticket got exactly one confirmation and one department
 // notification, and says what is missing otherwise.
 func (d Deliveries) Confirmed(numbers []string) (bool, string) {
