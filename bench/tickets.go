@@ -49,6 +49,7 @@ type TicketsConfig struct {
 
 	WorkerConcurrency int // tasks the in-process worker runs at once; 0 means 50
 	SMTPPool          int // SMTP connections of the worker; 0 means 8
+	DatabasePool      int // Postgres connections per pool; 0 means storage.DefaultPoolSize
 	// NoWorker runs no worker in this process: start `assistd serve --roles worker` elsewhere
 	// with ASSISTD_SMTP_URL=smtp://SMTPAddr, to measure a worker on its own.
 	NoWorker bool
@@ -131,7 +132,7 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 
-	st, err := storage.Open(ctx, cfg.DatabaseURL)
+	st, err := storage.Open(ctx, cfg.DatabaseURL, storage.PoolSize(cfg.DatabasePool))
 	if err != nil {
 		return TicketsReport{}, err
 	}
@@ -189,7 +190,7 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 	stopWorker := func() {}
 	if !cfg.NoWorker {
 		// As `assistd serve` does: deliveries are recorded without waiting for the disk.
-		deliveries, err := storage.Open(ctx, cfg.DatabaseURL, storage.RelaxedCommit())
+		deliveries, err := storage.Open(ctx, cfg.DatabaseURL, storage.PoolSize(cfg.DatabasePool), storage.RelaxedCommit())
 		if err != nil {
 			return TicketsReport{}, err
 		}

@@ -24,3 +24,28 @@ func BenchmarkAutoAnswer(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNewTicketMails is the worker's CPU work for the two emails of a new ticket.
+func BenchmarkNewTicketMails(b *testing.B) {
+	ids := NewIDSigner([]byte("bench key"), "example.pt")
+	c, err := NewComposer(ComposerConfig{From: "Apoio ao Cliente <apoio@example.pt>", PublicURL: "https://clientes.example.pt", IDs: ids})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		t := TicketMail{Number: fmt.Sprintf("%08d", 10000000+i), SubjectName: "Site em baixo", DepartmentName: "Alojamento",
+			Message: "O site devolve erro 500 desde esta manhã.\nJá reiniciei o serviço.", PasswordProvided: i%2 == 0, Language: "pt-PT",
+			CustomerID: "c-1", CustomerName: "Ana Silva", CustomerEmail: "ana@example.pt", Status: "open", Domain: "example.pt"}
+		t.MessageID = c.StableID(t.Number, "confirmation")
+		if _, err := c.Confirmation(t); err != nil {
+			b.Fatal(err)
+		}
+		t.MessageID = c.StableID(t.Number, "department")
+		if _, err := c.DepartmentNotification(t, "alojamento@example.pt"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -36,25 +36,26 @@ var settings = []setting{
 	{"ASSISTD_MIGRATE", "true", "apply pending database migrations when serve starts"},
 	{"ASSISTD_WORKER_CONCURRENCY", "50", "tasks a worker runs at once"},
 	{"ASSISTD_SMTP_POOL", "8", "SMTP connections a worker keeps open"},
+	{"ASSISTD_DATABASE_POOL", "16", "Postgres connections per pool (a worker has two)"},
 	{"ASSISTD_SHUTDOWN_TIMEOUT", "20s", "how long in-flight work may finish on SIGTERM"},
 	{"ASSISTD_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
 // config is the environment, read and checked.
 type config struct {
-	DatabaseURL, RedisURL, SMTPURL, IMAPURL  string
-	IMAPPollInterval                         time.Duration
-	IMAPNoIDLE                               bool
-	IMAPDoneFolder                           string
-	HTTPAddr, PublicURL, PortalURL           string
-	PortalSecret                             string
-	MailFrom                                 string
-	SecretKeys                               string
-	SecretTTL, AutoCloseAfter, ShutdownAfter time.Duration
-	APIToken, StaffToken                     string
-	Migrate                                  bool
-	WorkerConcurrency, SMTPPool              int
-	LogLevel                                 string
+	DatabaseURL, RedisURL, SMTPURL, IMAPURL   string
+	IMAPPollInterval                          time.Duration
+	IMAPNoIDLE                                bool
+	IMAPDoneFolder                            string
+	HTTPAddr, PublicURL, PortalURL            string
+	PortalSecret                              string
+	MailFrom                                  string
+	SecretKeys                                string
+	SecretTTL, AutoCloseAfter, ShutdownAfter  time.Duration
+	APIToken, StaffToken                      string
+	Migrate                                   bool
+	WorkerConcurrency, SMTPPool, DatabasePool int
+	LogLevel                                  string
 }
 
 func env(name string) string {
@@ -101,7 +102,7 @@ func loadConfig() (config, error) {
 		PortalSecret: env("ASSISTD_PORTAL_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
 		SecretTTL: dur("ASSISTD_SECRET_TTL"), AutoCloseAfter: dur("ASSISTD_AUTOCLOSE_AFTER"), ShutdownAfter: dur("ASSISTD_SHUTDOWN_TIMEOUT"),
 		APIToken: env("ASSISTD_API_TOKEN"), StaffToken: env("ASSISTD_STAFF_TOKEN"), Migrate: migrate,
-		WorkerConcurrency: num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
+		WorkerConcurrency: num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), DatabasePool: num("ASSISTD_DATABASE_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))

@@ -46,7 +46,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
-	st, err := storage.Open(ctx, cfg.DatabaseURL)
+	st, err := storage.Open(ctx, cfg.DatabaseURL, storage.PoolSize(cfg.DatabasePool))
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]b
 		sys.deps.Sender = sender
 		// Recording deliveries only ever resends after a database crash: it can skip waiting for
 		// the disk on every commit.
-		deliveries, err := storage.Open(ctx, cfg.DatabaseURL, storage.RelaxedCommit())
+		deliveries, err := storage.Open(ctx, cfg.DatabaseURL, storage.PoolSize(cfg.DatabasePool), storage.RelaxedCommit())
 		if err != nil {
 			return err
 		}
