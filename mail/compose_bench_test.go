@@ -7,12 +7,7 @@ import (
 
 // BenchmarkAutoAnswer is the poller's CPU work per answered mail.
 func BenchmarkAutoAnswer(b *testing.B) {
-	ids := NewIDSigner([]byte("bench key"), "example.pt")
-	c, err := NewComposer(ComposerConfig{From: "Apoio ao Cliente <apoio@example.pt>", PublicURL: "https://clientes.example.pt", IDs: ids})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
+	c := benchComposer(b)
 	i := 0
 	for b.Loop() {
 		i++
@@ -27,12 +22,7 @@ func BenchmarkAutoAnswer(b *testing.B) {
 
 // BenchmarkNewTicketMails is the worker's CPU work for the two emails of a new ticket.
 func BenchmarkNewTicketMails(b *testing.B) {
-	ids := NewIDSigner([]byte("bench key"), "example.pt")
-	c, err := NewComposer(ComposerConfig{From: "Apoio ao Cliente <apoio@example.pt>", PublicURL: "https://clientes.example.pt", IDs: ids})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
+	c := benchComposer(b)
 	i := 0
 	for b.Loop() {
 		i++
@@ -48,4 +38,14 @@ func BenchmarkNewTicketMails(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func benchComposer(b *testing.B) *Composer {
+	ids := NewIDSigner([]byte("bench key"), "example.pt")
+	c, err := NewComposer(ComposerConfig{From: "Apoio ao Cliente <apoio@example.pt>", PublicURL: "https://clientes.example.pt", IDs: ids})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	return c
 }
