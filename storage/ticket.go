@@ -214,8 +214,9 @@ func (b *idBlock) next(ctx context.Context, q sqlx.QueryerContext) (int64, error
 }
 
 // createTicketPostgres is CreateTicket in one round trip: it takes the ticket's id from the
-// store's block of ids, seals the password to it, then writes the ticket, its first message, its first status change, its sealed
-// password and the outbox row of its processing in one statement, which is its own transaction.
+// store's block of ids, seals the password to it, then writes the ticket, its first message, its
+// first status change, its sealed password and the outbox row of its processing in one
+// statement, which is its own transaction.
 // A clash on the ticket number or on the idempotency key writes nothing; the first draws another
 // number, the second is a replay.
 func (s *Store) createTicketPostgres(ctx context.Context, nt NewTicket) (Created, error) {
@@ -225,7 +226,6 @@ func (s *Store) createTicketPostgres(ctx context.Context, nt NewTicket) (Created
 	}
 	var sealed secret.Sealed
 	if nt.PasswordExpiresAt != nil {
-		var err error
 		if sealed, err = nt.Seal(id); err != nil {
 			return Created{}, err
 		}
