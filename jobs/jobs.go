@@ -37,7 +37,7 @@ type Sender interface {
 type Deps struct {
 	Store *storage.Store
 	// Deliveries, when set, is where email:send records what the SMTP server answered and
-	// ticket:create routes a new ticket: a pool that may commit without waiting for the disk
+	// ticket:create records a new ticket routed and its emails: a pool that may commit without waiting for the disk
 	// (storage.RelaxedCommit), since a commit lost in a database crash only means the same
 	// messages, with the same Message-IDs, are sent again. Changes a customer sees (status,
 	// auto-close) keep the durable Store.

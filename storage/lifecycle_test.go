@@ -29,7 +29,7 @@ func createTicket(t *testing.T, st *storage.Store, cid string) storage.Ticket {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := st.ProcessTicket(ctx, c.TicketID, func(storage.NewTicketMail) ([]storage.Email, error) { return nil, nil }); err != nil {
+	if _, _, err := st.RecordTicketProcessed(ctx, c.TicketID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	tk, err := st.TicketByID(ctx, c.TicketID)

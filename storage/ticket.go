@@ -450,25 +450,6 @@ func (s *Store) recordTicketPostgres(ctx context.Context, ticketID int64, emails
 	return ids, true, nil
 }
 
-// ProcessTicket reads a new ticket, renders its emails with compose and records it processed
-// with the emails pending, for email:send to deliver. done reports a ticket processed already:
-// then nothing is written.
-func (s *Store) ProcessTicket(ctx context.Context, ticketID int64, compose func(NewTicketMail) ([]Email, error)) (processed Ticket, emailIDs []int64, done bool, err error) {
-	m, done, err := s.NewTicketMail(ctx, ticketID)
-	if err != nil || done {
-		return Ticket{}, nil, done, err
-	}
-	emails, err := compose(m)
-	if err != nil {
-		return Ticket{}, nil, false, err
-	}
-	ids, claimed, err := s.RecordTicketProcessed(ctx, ticketID, emails, nil)
-	if err != nil || !claimed {
-		return Ticket{}, nil, !claimed, err
-	}
-	return m.Ticket, ids, false, nil
-}
-
 // HistoryQuery selects a page of a customer's history.
 type HistoryQuery struct {
 	CustomerID string

@@ -91,22 +91,31 @@ func TestProcessingRoutesOnceAndQueuesTheEmails(t *testing.T) {
 		if len(pending) != 1 || pending[0].Task != storage.TaskTicketCreate {
 			t.Fatalf("pending outbox = %+v", pending)
 		}
-		compose := func(m storage.NewTicketMail) ([]storage.Email, error) {
-			if m.Message == "" || m.Customer.Email != "ana@example.pt" || !m.Ticket.Routed {
-				t.Errorf("mail context = %+v", m)
-			}
-			return []storage.Email{{Kind: "confirmation", TicketID: &m.Ticket.ID, Recipient: m.Customer.Email, MessageID: "<a@x>", Raw: []byte("x")}}, nil
+		m, processed, err := st.NewTicketMail(ctx, c.TicketID)
+		if err != nil || processed || m.Message == "" || m.Customer.Email != "ana@example.pt" || !m.Ticket.Routed {
+			t.Fatalf("mail context = %+v, processed %v, %v", m, processed, err)
 		}
-		_, ids, done, err := st.ProcessTicket(ctx, c.TicketID, compose)
-		if err != nil || done || len(ids) != 1 {
-			t.Fatalf("first processing: ids=%v done=%v err=%v", ids, done, err)
+		emails := []storage.Email{
+			{Kind: "confirmation", TicketID: &m.Ticket.ID, Recipient: m.Customer.Email, MessageID: "<a@x>", Raw: []byte("x")},
+			{Kind: "department", TicketID: &m.Ticket.ID, Recipient: m.Ticket.DepartmentEmail, MessageID: "<b@x>", Raw: []byte("y")},
 		}
-		_, ids, done, err = st.ProcessTicket(ctx, c.TicketID, compose)
-		if err != nil || !done || len(ids) != 0 {
-			t.Fatalf("second processing: ids=%v done=%v err=%v", ids, done, err)
+		// The department's notification was accepted already; the confirmation was not.
+		ids, claimed, err := st.RecordTicketProcessed(ctx, c.TicketID, emails, []bool{false, true})
+		if err != nil || !claimed || len(ids) != 2 {
+			t.Fatalf("first processing: ids=%v claimed=%v err=%v", ids, claimed, err)
+		}
+		if _, processed, err := st.NewTicketMail(ctx, c.TicketID); err != nil || !processed {
+			t.Fatalf("after processing: processed %v, %v", processed, err)
+		}
+		again, claimed, err := st.RecordTicketProcessed(ctx, c.TicketID, emails, nil)
+		if err != nil || claimed || len(again) != 0 {
+			t.Fatalf("second processing: ids=%v claimed=%v err=%v", again, claimed, err)
+		}
+		if sent, err := st.OutboxRowByID(ctx, ids[1]); err != nil || sent.State != storage.OutboxDone || sent.DoneAt == nil {
+			t.Fatalf("the email recorded as sent: %+v, %v", sent, err)
 		}
 		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 0, 10)
-		if len(pending) != 1 || pending[0].Task != storage.TaskEmailSend {
+		if len(pending) != 1 || pending[0].Task != storage.TaskEmailSend || pending[0].ID != ids[0] {
 			t.Fatalf("after processing, pending = %+v", pending)
 		}
 		if err := st.MarkOutboxDone(ctx, pending[0].ID); err != nil {
