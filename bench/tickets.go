@@ -33,6 +33,7 @@ import (
 	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/worker"
@@ -75,9 +76,12 @@ type TicketsReport struct {
 	PostP50, PostP99    time.Duration // the API's answer alone
 	PeakRSS             int64         // bytes, this process, during the ticket phase
 	Worker              bool          // whether the worker ran in this process (and so in PeakRSS)
-	NoopTasks           int
-	NoopPerSecond       float64 // asynq alone: no-op tasks processed per second on the same Redis
-	Ratio               float64 // TicketsPerSecond / NoopPerSecond
+	// Grouped is the mean number of calls per grouped database statement, by statement, in the
+	// ticket phase (metrics.DBGroupSize; only statements of this process).
+	Grouped       map[string]float64
+	NoopTasks     int
+	NoopPerSecond float64 // asynq alone: no-op tasks processed per second on the same Redis
+	Ratio         float64 // TicketsPerSecond / NoopPerSecond
 }
 
 func (r TicketsReport) String() string {
@@ -95,6 +99,13 @@ func (r TicketsReport) String() string {
 	fmt.Fprintf(&b, "latency            p50 %s  p95 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max))
 	fmt.Fprintf(&b, "POST alone         p50 %s  p99 %s\n", ms(r.PostP50), ms(r.PostP99))
 	fmt.Fprintf(&b, "peak RSS           %.1f MB (%s)\n", float64(r.PeakRSS)/(1<<20), where)
+	if len(r.Grouped) > 0 {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(r.Grouped)) {
+			parts = append(parts, fmt.Sprintf("%s %.1f", k, r.Grouped[k]))
+		}
+		fmt.Fprintf(&b, "calls per statement %s\n", strings.Join(parts, "  "))
+	}
 	fmt.Fprintf(&b, "asynq no-op tasks  %.0f tasks/s (%d tasks, same Redis)\n", r.NoopPerSecond, r.NoopTasks)
 	fmt.Fprintf(&b, "ratio              %.3f tickets per no-op task\n", r.Ratio)
 	return b.String()
@@ -219,9 +230,17 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 			return TicketsReport{}, err
 		}
 	}
+	groupedBefore := groupSums()
 	rep, err := postTickets(ctx, cfg, "http://"+ln.Addr().String(), token, sink)
 	if cfg.CPUProfile != nil {
 		pprof.StopCPUProfile()
+	}
+	rep.Grouped = map[string]float64{}
+	for name, after := range groupSums() {
+		before := groupedBefore[name]
+		if n := after[1] - before[1]; n > 0 {
+			rep.Grouped[name] = (after[0] - before[0]) / n
+		}
 	}
 	rep.PeakRSS = peakRSS()
 	rep.Worker = !cfg.NoWorker
@@ -515,6 +534,28 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		ss.sink.confirmed(parts[1], time.Now())
 	}
 	return nil
+}
+
+// groupSums reads metrics.DBGroupSize: the sum and count of calls per statement, by statement.
+func groupSums() map[string][2]float64 {
+	out := map[string][2]float64{}
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		return out
+	}
+	for _, f := range families {
+		if f.GetName() != "assistd_db_group_size" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "statement" {
+					out[l.GetValue()] = [2]float64{m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // resetPeakRSS starts the kernel's peak resident size afresh (Linux; elsewhere a no-op).

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -49,7 +50,60 @@ func (s *Store) PutCustomer(ctx context.Context, c Customer) (Customer, error) {
 
 // Customer returns a customer with its domains, or ErrNotFound.
 func (s *Store) Customer(ctx context.Context, id string) (Customer, error) {
+	if s.postgres {
+		r, err := s.customers.do(ctx, id)
+		if err == nil && !r.found {
+			err = ErrNotFound
+		}
+		return r.c, err
+	}
 	return s.customer(ctx, s.db, id)
+}
+
+// customerRead is one customer's answer in a grouped read.
+type customerRead struct {
+	c     Customer
+	found bool
+}
+
+// customersStatement reads several customers and their domains in one query.
+func (s *Store) customersStatement(ctx context.Context, ids []string) ([]customerRead, error) {
+	rows, err := s.db.QueryxContext(ctx, `SELECT c.id, c.name, c.email, c.language, c.email_undeliverable_at, c.created_at, c.updated_at, d.domain
+		FROM customers c LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE c.id = ANY($1::text[]) ORDER BY c.id, d.domain`, ids)
+	if err != nil {
+		return nil, wrapConn(err)
+	}
+	defer rows.Close()
+	byID := make(map[string]*Customer, len(ids))
+	for rows.Next() {
+		var (
+			c      Customer
+			domain *string
+		)
+		if err := rows.Scan(&c.ID, &c.Name, &c.Email, &c.Language, &c.EmailUndeliverableAt, &c.CreatedAt, &c.UpdatedAt, &domain); err != nil {
+			return nil, wrapConn(err)
+		}
+		got := byID[c.ID]
+		if got == nil {
+			got = &c
+			byID[c.ID] = got
+		}
+		if domain != nil {
+			got.Domains = append(got.Domains, *domain)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapConn(err)
+	}
+	out := make([]customerRead, len(ids))
+	for i, id := range ids {
+		if c := byID[id]; c != nil {
+			// Each caller gets its own slice of domains.
+			out[i] = customerRead{c: *c, found: true}
+			out[i].c.Domains = slices.Clone(c.Domains)
+		}
+	}
+	return out, nil
 }
 
 // customer reads a customer and its domains in one query.

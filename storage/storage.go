@@ -37,7 +37,20 @@ type Store struct {
 	db        *sqlx.DB
 	postgres  bool
 	ticketIDs idBlock
+
+	// Statements that concurrent calls share on Postgres (see coalescer).
+	intake    *coalescer[intakeRow, bool]
+	mailReads *coalescer[int64, mailRead]
+	records   *coalescer[recordReq, recordRes]
+	customers *coalescer[string, customerRead]
 }
+
+// Grouped statements carry at most groupMax calls, and at most groupInFlight of each kind run
+// at once per Store.
+const (
+	groupMax      = 64
+	groupInFlight = 1
+)
 
 // Option changes how Open connects.
 type Option func(*openConfig)
@@ -114,6 +127,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("storage: open: %w", err)
 	}
 	s := &Store{db: db, postgres: pg}
+	if pg {
+		s.intake = newCoalescer("intake", groupMax, groupInFlight, s.intakeStatement)
+		s.mailReads = newCoalescer("new_ticket_read", groupMax, groupInFlight, s.newTicketMailsStatement)
+		s.records = newCoalescer("ticket_processed", groupMax, groupInFlight, s.recordStatement)
+		s.customers = newCoalescer("customer", groupMax, groupInFlight, s.customersStatement)
+	}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err

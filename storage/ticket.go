@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -216,7 +216,8 @@ func (b *idBlock) next(ctx context.Context, q sqlx.QueryerContext) (int64, error
 // createTicketPostgres is CreateTicket in one round trip: it takes the ticket's id from the
 // store's block of ids, seals the password to it, then writes the ticket, its first message, its
 // first status change, its sealed password and the outbox row of its processing in one
-// statement, which is its own transaction.
+// statement, which is its own transaction. Tickets submitted at the same moment share that
+// statement (see coalescer); each is written or not on its own.
 // A clash on the ticket number or on the idempotency key writes nothing; the first draws another
 // number, the second is a replay.
 func (s *Store) createTicketPostgres(ctx context.Context, nt NewTicket) (Created, error) {
@@ -230,35 +231,16 @@ func (s *Store) createTicketPostgres(ctx context.Context, nt NewTicket) (Created
 			return Created{}, err
 		}
 	}
-	var key *string
-	if nt.IdempotencyKey != "" {
-		key = &nt.IdempotencyKey
-	}
 	for attempt := 0; ; attempt++ {
 		number := tickets.NewNumber()
-		var n int
-		err := s.db.GetContext(ctx, &n, `WITH ticket AS (
-				INSERT INTO tickets (id, number, customer_id, subject_id, domain, status, related_ticket, idempotency_key, created_at, updated_at)
-				OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING RETURNING id),
-			message AS (
-				INSERT INTO messages (ticket_id, author, body, created_at) SELECT id, 'customer', $10, $9 FROM ticket),
-			status AS (
-				INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at) SELECT id, NULL, $6, 'customer', $9 FROM ticket),
-			password AS (
-				INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at)
-				SELECT id, $11::bytea, $12::bytea, $13::timestamptz FROM ticket WHERE $13::timestamptz IS NOT NULL),
-			work AS (
-				INSERT INTO outbox (task, ticket_id, state, created_at, updated_at) SELECT $14, id, 'pending', $9, $9 FROM ticket)
-			SELECT COUNT(*) FROM ticket`,
-			id, number, nt.CustomerID, nt.SubjectID, nt.Domain, tickets.Open, nt.RelatedTicket, key, nt.CreatedAt,
-			nt.Message, sealed.Password, sealed.DataKey, nt.PasswordExpiresAt, TaskTicketCreate)
+		inserted, err := s.intake.do(ctx, intakeRow{id: id, number: number, ticket: &nt, sealed: sealed})
 		if err != nil {
-			return Created{}, fmt.Errorf("storage: insert ticket: %w", wrapConn(err))
+			return Created{}, err
 		}
-		if n == 1 {
+		if inserted {
 			return Created{TicketID: id, Number: number, Status: tickets.Open}, nil
 		}
-		if key != nil {
+		if nt.IdempotencyKey != "" {
 			if found, err := s.replay(ctx, s.db, nt); err != nil || found.Replayed {
 				return found, err
 			}
@@ -267,6 +249,79 @@ func (s *Store) createTicketPostgres(ctx context.Context, nt NewTicket) (Created
 			return Created{}, errors.New("storage: no free ticket number after 10 draws")
 		}
 	}
+}
+
+// intakeRow is one ticket of an intake statement.
+type intakeRow struct {
+	id     int64
+	number string
+	ticket *NewTicket
+	sealed secret.Sealed
+}
+
+// intakeStatement writes tickets, each with its first message, first status change, sealed
+// password and outbox row, in one statement; inserted[i] is false for a ticket whose number or
+// idempotency key was taken, for which nothing was written.
+func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, error) {
+	n := len(rows)
+	var (
+		ids                          = make([]int64, n)
+		numbers, customers, subjects = make([]string, n), make([]string, n), make([]string, n)
+		domains, related, keys       = make([]*string, n), make([]*string, n), make([]*string, n)
+		created                      = make([]time.Time, n)
+		bodies                       = make([]string, n)
+		passwords, dataKeys          = make([][]byte, n), make([][]byte, n)
+		expires                      = make([]*time.Time, n)
+	)
+	for i, r := range rows {
+		nt := r.ticket
+		ids[i], numbers[i], customers[i], subjects[i] = r.id, r.number, nt.CustomerID, nt.SubjectID
+		domains[i], related[i] = nt.Domain, nt.RelatedTicket
+		if nt.IdempotencyKey != "" {
+			keys[i] = &nt.IdempotencyKey
+		}
+		created[i], bodies[i] = nt.CreatedAt, nt.Message
+		if nt.PasswordExpiresAt != nil {
+			passwords[i], dataKeys[i], expires[i] = r.sealed.Password, r.sealed.DataKey, nt.PasswordExpiresAt
+		}
+	}
+	var got []int64
+	err := s.db.SelectContext(ctx, &got, `WITH v AS (
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+				$8::timestamptz[], $9::text[], $10::bytea[], $11::bytea[], $12::timestamptz[])
+			AS v (id, number, customer_id, subject_id, domain, related_ticket, idempotency_key, created_at, body,
+				password_sealed, data_key_sealed, expires_at)),
+		ticket AS (
+			INSERT INTO tickets (id, number, customer_id, subject_id, domain, status, related_ticket, idempotency_key, created_at, updated_at)
+			OVERRIDING SYSTEM VALUE
+			SELECT id, number, customer_id, subject_id, domain, $13, related_ticket, idempotency_key, created_at, created_at FROM v
+			ON CONFLICT DO NOTHING RETURNING id),
+		message AS (
+			INSERT INTO messages (ticket_id, author, body, created_at) SELECT v.id, 'customer', v.body, v.created_at FROM v JOIN ticket USING (id)),
+		status AS (
+			INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at)
+			SELECT v.id, NULL, $13, 'customer', v.created_at FROM v JOIN ticket USING (id)),
+		password AS (
+			INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at)
+			SELECT v.id, v.password_sealed, v.data_key_sealed, v.expires_at FROM v JOIN ticket USING (id) WHERE v.expires_at IS NOT NULL),
+		work AS (
+			INSERT INTO outbox (task, ticket_id, state, created_at, updated_at)
+			SELECT $14, v.id, 'pending', v.created_at, v.created_at FROM v JOIN ticket USING (id))
+		SELECT id FROM ticket`,
+		ids, numbers, customers, subjects, domains, related, keys, created, bodies, passwords, dataKeys, expires,
+		string(tickets.Open), TaskTicketCreate)
+	if err != nil {
+		return nil, fmt.Errorf("storage: insert ticket: %w", wrapConn(err))
+	}
+	inserted := make(map[int64]bool, len(got))
+	for _, id := range got {
+		inserted[id] = true
+	}
+	out := make([]bool, n)
+	for i, r := range rows {
+		out[i] = inserted[r.id]
+	}
+	return out, nil
 }
 
 func (s *Store) replay(ctx context.Context, q sqlx.QueryerContext, nt NewTicket) (Created, error) {
@@ -346,7 +401,16 @@ func (s *Store) newTicketMail(ctx context.Context, q sqlx.QueryerContext, ticket
 // it (to its subject's department), its customer and its first message. processed reports that
 // the ticket was processed already.
 func (s *Store) NewTicketMail(ctx context.Context, ticketID int64) (m NewTicketMail, processed bool, err error) {
-	if m, err = s.newTicketMail(ctx, s.db, ticketID); err != nil {
+	if s.postgres {
+		var r mailRead
+		if r, err = s.mailReads.do(ctx, ticketID); err == nil && !r.found {
+			err = ErrNotFound
+		}
+		m = r.m
+	} else {
+		m, err = s.newTicketMail(ctx, s.db, ticketID)
+	}
+	if err != nil {
 		return NewTicketMail{}, false, err
 	}
 	if m.Ticket.ProcessedAt != nil {
@@ -372,7 +436,8 @@ func (s *Store) RecordTicketProcessed(ctx context.Context, ticketID int64, email
 	}
 	at := now()
 	if s.postgres {
-		return s.recordTicketPostgres(ctx, ticketID, emails, sent, at)
+		r, err := s.records.do(ctx, recordReq{ticketID: ticketID, emails: emails, sent: sent, at: at})
+		return r.ids, r.claimed, err
 	}
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id),
@@ -397,57 +462,131 @@ func (s *Store) RecordTicketProcessed(ctx context.Context, ticketID int64, email
 	return ids, claimed, nil
 }
 
-// recordTicketPostgres is RecordTicketProcessed in one statement, its own transaction.
-func (s *Store) recordTicketPostgres(ctx context.Context, ticketID int64, emails []Email, sent []bool, at time.Time) ([]int64, bool, error) {
-	var q strings.Builder
-	args := []any{at, ticketID, TaskTicketCreate}
-	q.WriteString(`WITH claimed AS (
+// mailRead is one ticket's answer in a grouped NewTicketMail read.
+type mailRead struct {
+	m     NewTicketMail
+	found bool
+}
+
+// newTicketMailsStatement is newTicketMail for several tickets in one query.
+func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mailRead, error) {
+	var rows []struct {
+		Ticket
+		CustomerName     string  `db:"customer_name"`
+		CustomerEmail    string  `db:"customer_email"`
+		CustomerLanguage string  `db:"customer_language"`
+		FirstMessage     *string `db:"first_message"`
+	}
+	err := s.db.SelectContext(ctx, &rows, `SELECT `+ticketColumns+`, c.name AS customer_name, c.email AS customer_email,
+		c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`+
+		ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ANY($1::bigint[])`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read new tickets: %w", wrapConn(err))
+	}
+	byID := make(map[int64]NewTicketMail, len(rows))
+	for _, row := range rows {
+		if row.FirstMessage == nil {
+			continue
+		}
+		byID[row.ID] = NewTicketMail{Ticket: row.Ticket, Message: *row.FirstMessage,
+			Customer: Customer{ID: row.CustomerID, Name: row.CustomerName, Email: row.CustomerEmail, Language: row.CustomerLanguage}}
+	}
+	out := make([]mailRead, len(ids))
+	for i, id := range ids {
+		out[i].m, out[i].found = byID[id]
+	}
+	return out, nil
+}
+
+// recordReq is one ticket's part of a grouped RecordTicketProcessed.
+type recordReq struct {
+	ticketID int64
+	emails   []Email
+	sent     []bool
+	at       time.Time
+}
+
+type recordRes struct {
+	ids     []int64
+	claimed bool
+}
+
+// recordStatement is RecordTicketProcessed for several tickets in one statement, its own
+// transaction. A ticket named twice is claimed at most once: by its first request.
+func (s *Store) recordStatement(ctx context.Context, reqs []recordReq) ([]recordRes, error) {
+	var (
+		ticketIDs []int64
+		first     = make(map[int64]int, len(reqs)) // ticket id -> the request that may claim it
+		ord       []int32
+		owners    []int64
+		kinds     []string
+		froms     []string
+		rcpts     []string
+		msgIDs    []string
+		raws      [][]byte
+		sent      []bool
+	)
+	for i, r := range reqs {
+		if _, dup := first[r.ticketID]; dup {
+			continue
+		}
+		first[r.ticketID] = i
+		ticketIDs = append(ticketIDs, r.ticketID)
+		for j, e := range r.emails {
+			ord = append(ord, int32(len(ord)))
+			owners = append(owners, r.ticketID)
+			kinds, froms, rcpts, msgIDs = append(kinds, e.Kind), append(froms, e.EnvelopeFrom), append(rcpts, e.Recipient), append(msgIDs, e.MessageID)
+			raws, sent = append(raws, e.Raw), append(sent, r.sent[j])
+		}
+	}
+	at := reqs[0].at
+	// Identity values follow the order of the SELECT, which ORDER BY fixes to the order of the
+	// emails; a ticket's email ids, ascending, are thus in the order of its emails.
+	var rows []struct {
+		TicketID int64         `db:"ticket_id"`
+		EmailID  sql.NullInt64 `db:"email_id"`
+	}
+	err := s.db.SelectContext(ctx, &rows, `WITH claimed AS (
 			UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id), processed_at = $1
-			WHERE id = $2 AND processed_at IS NULL RETURNING id),
+			WHERE id = ANY($2::bigint[]) AND processed_at IS NULL RETURNING id),
 		work AS (
 			UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = $1, done_at = $1
-			WHERE id IN (SELECT id FROM outbox WHERE ticket_id IN (SELECT id FROM claimed) AND task = $3) AND state = 'pending')`)
-	if len(emails) > 0 {
-		args = append(args, TaskEmailSend)
-		q.WriteString(`,
+			WHERE id IN (SELECT id FROM outbox WHERE ticket_id IN (SELECT id FROM claimed) AND task = $3) AND state = 'pending'),
 		queued AS (
 			INSERT INTO outbox (task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, attempts, created_at, updated_at, done_at)
-			SELECT $4, v.ticket_id, v.kind, v.envelope_from, v.recipient, v.message_id, v.raw,
-				CASE WHEN v.sent THEN 'done' ELSE 'pending' END, CASE WHEN v.sent THEN 1 ELSE 0 END, $1, $1, CASE WHEN v.sent THEN $1 END
-			FROM (VALUES `)
-		for i, e := range emails {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&q, "(%d, $%d::bigint, $%d::text, $%d::text, $%d::text, $%d::text, $%d::bytea, $%d::boolean)", i, n+1, n+2, n+3, n+4, n+5, n+6, n+7)
-			args = append(args, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, e.Raw, sent[i])
-		}
-		// Identity values follow the order of the SELECT, which ORDER BY fixes to the order of emails.
-		q.WriteString(`) AS v (n, ticket_id, kind, envelope_from, recipient, message_id, raw, sent)
-			WHERE EXISTS (SELECT 1 FROM claimed) ORDER BY v.n RETURNING id)
-		SELECT queued.id FROM claimed LEFT JOIN queued ON true ORDER BY queued.id`)
-	} else {
-		q.WriteString(`
-		SELECT NULL::bigint FROM claimed`)
+			SELECT $4, e.ticket_id, e.kind, e.envelope_from, e.recipient, e.message_id, e.raw,
+				CASE WHEN e.sent THEN 'done' ELSE 'pending' END, CASE WHEN e.sent THEN 1 ELSE 0 END, $1, $1,
+				CASE WHEN e.sent THEN $1::timestamptz END
+			FROM unnest($5::int[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::boolean[])
+				AS e (n, ticket_id, kind, envelope_from, recipient, message_id, raw, sent)
+			WHERE e.ticket_id IN (SELECT id FROM claimed) ORDER BY e.n RETURNING id, ticket_id)
+		SELECT id AS ticket_id, NULL::bigint AS email_id FROM claimed
+		UNION ALL SELECT ticket_id, id FROM queued`,
+		at, ticketIDs, TaskTicketCreate, TaskEmailSend, ord, owners, kinds, froms, rcpts, msgIDs, raws, sent)
+	if err != nil {
+		return nil, fmt.Errorf("storage: route tickets: %w", wrapConn(err))
 	}
-	var rows []sql.NullInt64
-	if err := s.db.SelectContext(ctx, &rows, q.String(), args...); err != nil {
-		return nil, false, fmt.Errorf("storage: route ticket: %w", wrapConn(err))
-	}
-	if len(rows) == 0 {
-		return nil, false, nil
-	}
-	var ids []int64
-	for _, id := range rows {
-		if id.Valid {
-			ids = append(ids, id.Int64)
+	out := make([]recordRes, len(reqs))
+	for _, row := range rows {
+		r := &out[first[row.TicketID]]
+		if row.EmailID.Valid {
+			r.ids = append(r.ids, row.EmailID.Int64)
+		} else {
+			r.claimed = true
 		}
 	}
-	if len(ids) != len(emails) {
-		return nil, false, fmt.Errorf("storage: route ticket: %d outbox ids for %d emails", len(ids), len(emails))
+	for i := range out {
+		r := &out[i]
+		slices.Sort(r.ids)
+		if !r.claimed {
+			r.ids = nil
+			continue
+		}
+		if len(r.ids) != len(reqs[i].emails) {
+			return nil, fmt.Errorf("storage: route ticket: %d outbox ids for %d emails", len(r.ids), len(reqs[i].emails))
+		}
 	}
-	return ids, true, nil
+	return out, nil
 }
 
 // HistoryQuery selects a page of a customer's history.
