@@ -3,6 +3,8 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -165,6 +167,124 @@ func TestPasswordsOpenUntilExpiryAndArePurgedAfter(t *testing.T) {
 		reveals, _ := st.Reveals(ctx, c.TicketID)
 		if len(reveals) != 2 || reveals[0].Staff != "joao" {
 			t.Fatalf("audit = %+v", reveals)
+		}
+	})
+}
+
+// On Postgres concurrent calls share statements; each must still get exactly its own outcome.
+func TestConcurrentIntakeAndProcessingGiveEachTicketItsOwnOutcome(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		putCustomer(t, st, "rui")
+		const n = 24
+		created := make([]storage.Created, n)
+		errs := make([]error, n+2)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				nt := newTicket([]string{"ana", "rui"}[i%2], "")
+				nt.Message = "Pedido " + strconv.Itoa(i)
+				if i%3 == 0 {
+					expires := nt.CreatedAt.Add(time.Hour)
+					nt.PasswordExpiresAt = &expires
+					nt.Seal = func(id int64) (secret.Sealed, error) {
+						return secret.Sealed{Password: []byte("p" + strconv.FormatInt(id, 10)), DataKey: []byte("k")}, nil
+					}
+				}
+				created[i], errs[i] = st.CreateTicket(ctx, nt)
+			}()
+		}
+		// Customers read at the same moment, one of them unknown.
+		var ana storage.Customer
+		wg.Add(2)
+		go func() { defer wg.Done(); ana, errs[n] = st.Customer(ctx, "ana") }()
+		go func() { defer wg.Done(); _, errs[n+1] = st.Customer(ctx, "nobody") }()
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil || created[i].Replayed {
+				t.Fatalf("ticket %d: %+v, %v", i, created[i], errs[i])
+			}
+		}
+		if errs[n] != nil || ana.Email != "ana@example.pt" || !slices.Equal(ana.Domains, []string{"example.pt", "loja-exemplo.com"}) {
+			t.Fatalf("customer read: %+v, %v", ana, errs[n])
+		}
+		if !errors.Is(errs[n+1], storage.ErrNotFound) {
+			t.Fatalf("unknown customer: %v", errs[n+1])
+		}
+
+		// Every ticket read at once, with one that does not exist.
+		mails := make([]storage.NewTicketMail, n)
+		for i := range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); mails[i], _, errs[i] = st.NewTicketMail(ctx, created[i].TicketID) }()
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _, errs[n] = st.NewTicketMail(ctx, -1) }()
+		wg.Wait()
+		for i, m := range mails {
+			if errs[i] != nil || m.Ticket.Number != created[i].Number || m.Message != "Pedido "+strconv.Itoa(i) ||
+				m.Customer.ID != []string{"ana", "rui"}[i%2] || (m.Ticket.PasswordExpiresAt != nil) != (i%3 == 0) {
+				t.Fatalf("ticket %d read as %+v, %v", i, m, errs[i])
+			}
+		}
+		if !errors.Is(errs[n], storage.ErrNotFound) {
+			t.Fatalf("unknown ticket: %v", errs[n])
+		}
+
+		// Every ticket recorded twice at once: each is claimed by one run only, with its own emails.
+		type outcome struct {
+			ids     []int64
+			claimed bool
+			err     error
+		}
+		outcomes := make([]outcome, 2*n)
+		for i := range 2 * n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := created[i%n].TicketID
+				emails := []storage.Email{
+					{Kind: "confirmation", TicketID: &id, Recipient: "c@example.pt", MessageID: "<c." + created[i%n].Number + "@x>", Raw: []byte("c")},
+					{Kind: "department", TicketID: &id, Recipient: "d@example.pt", MessageID: "<d." + created[i%n].Number + "@x>", Raw: []byte("d")},
+				}
+				o := &outcomes[i]
+				o.ids, o.claimed, o.err = st.RecordTicketProcessed(ctx, id, emails, []bool{true, i%4 == 0})
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			a, b := outcomes[i], outcomes[i+n]
+			if a.err != nil || b.err != nil || a.claimed == b.claimed {
+				t.Fatalf("ticket %d recorded twice: %+v and %+v", i, a, b)
+			}
+			won := a
+			if b.claimed {
+				won = b
+			}
+			if len(won.ids) != 2 {
+				t.Fatalf("ticket %d: email ids %v", i, won.ids)
+			}
+			for j, kind := range []string{"confirmation", "department"} {
+				row, err := st.OutboxRowByID(ctx, won.ids[j])
+				if err != nil || row.Kind != kind || row.TicketID == nil || *row.TicketID != created[i].TicketID {
+					t.Fatalf("ticket %d, %s: outbox row %+v, %v", i, kind, row, err)
+				}
+			}
+			if pending, err := st.PendingTicketEmails(ctx, created[i].TicketID); err != nil || len(pending) > 1 {
+				t.Fatalf("ticket %d: pending emails %v, %v", i, pending, err)
+			}
+		}
+		pending, err := st.PendingOutbox(ctx, time.Now().Add(time.Minute), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range pending {
+			if r.Task == storage.TaskTicketCreate {
+				t.Fatalf("a processed ticket's work is still pending: %+v", r)
+			}
 		}
 	})
 }

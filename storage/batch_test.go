@@ -1,0 +1,155 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// blockingRun is a statement that records what each run carried and waits for release.
+type blockingRun struct {
+	mu      sync.Mutex
+	runs    [][]int
+	release chan struct{}
+	fail    int // a run carrying this request fails
+}
+
+func (b *blockingRun) run(_ context.Context, reqs []int) ([]int, error) {
+	b.mu.Lock()
+	b.runs = append(b.runs, slices.Clone(reqs))
+	b.mu.Unlock()
+	<-b.release
+	if slices.Contains(reqs, b.fail) {
+		return nil, errors.New("statement failed")
+	}
+	out := make([]int, len(reqs))
+	for i, r := range reqs {
+		out[i] = r * 10
+	}
+	return out, nil
+}
+
+// waitRuns waits until n statements have started.
+func (b *blockingRun) waitRuns(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		got := len(b.runs)
+		b.mu.Unlock()
+		if got >= n {
+			return
+		}
+	}
+	t.Fatalf("%d statements never started", n)
+}
+
+// waitQueued waits until n calls wait for the next statement.
+func waitQueued[Req, Res any](t *testing.T, c *coalescer[Req, Res], n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		got := len(c.queue)
+		c.mu.Unlock()
+		if got == n {
+			return
+		}
+	}
+	t.Fatalf("%d calls never queued", n)
+}
+
+func TestCallsArrivingWhileAStatementRunsShareTheNextOneAndEachGetsItsOwnResult(t *testing.T) {
+	b := &blockingRun{release: make(chan struct{}), fail: -1}
+	c := newCoalescer("test_group", 4, 1, b.run)
+	ctx := context.Background()
+
+	results := make([]int, 11)
+	errs := make([]error, 11)
+	var wg sync.WaitGroup
+	call := func(i int) {
+		defer wg.Done()
+		results[i], errs[i] = c.do(ctx, i)
+	}
+	wg.Add(1)
+	go call(0)
+	// The first call runs alone at once; the ten that follow wait for it.
+	b.waitRuns(t, 1)
+	for i := 1; i <= 10; i++ {
+		wg.Add(1)
+		go call(i)
+	}
+	waitQueued(t, c, 10)
+	close(b.release)
+	wg.Wait()
+
+	for i := range results {
+		if errs[i] != nil || results[i] != i*10 {
+			t.Fatalf("call %d: %d, %v; want %d", i, results[i], errs[i], i*10)
+		}
+	}
+	var sizes []int
+	for _, r := range b.runs {
+		sizes = append(sizes, len(r))
+	}
+	// One alone, then the ten waiting in statements of at most four.
+	if !slices.Equal(sizes, []int{1, 4, 4, 2}) {
+		t.Fatalf("statements carried %v calls; want [1 4 4 2]", sizes)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running != 0 || len(c.queue) != 0 {
+		t.Fatalf("after the last call: %d running, %d queued", c.running, len(c.queue))
+	}
+}
+
+func TestAFailedStatementFailsEveryCallItCarriedAndNoOther(t *testing.T) {
+	b := &blockingRun{release: make(chan struct{}), fail: 2}
+	c := newCoalescer("test_group", 2, 1, b.run)
+	ctx := context.Background()
+	errs := make([]error, 5)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _, errs[0] = c.do(ctx, 0) }()
+	b.waitRuns(t, 1)
+	// 1 and 2 share a statement, which fails; 3 and 4 share the next.
+	for i := 1; i <= 4; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, errs[i] = c.do(ctx, i) }()
+		waitQueued(t, c, i)
+	}
+	close(b.release)
+	wg.Wait()
+	for i, err := range errs {
+		if failed := i == 1 || i == 2; failed != (err != nil) {
+			t.Fatalf("call %d: err = %v", i, err)
+		}
+	}
+}
+
+func TestACallerWhoseContextEndsStopsWaitingWithoutHarmingTheOthers(t *testing.T) {
+	b := &blockingRun{release: make(chan struct{}), fail: -1}
+	c := newCoalescer("test_group", 8, 1, b.run)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.do(context.Background(), 1)
+		first <- err
+	}()
+	b.waitRuns(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() {
+		_, err := c.do(ctx, 2)
+		gone <- err
+	}()
+	waitQueued(t, c, 1)
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: err = %v", err)
+	}
+	close(b.release)
+	if err := <-first; err != nil {
+		t.Fatalf("the other caller: %v", err)
+	}
+}
