@@ -112,7 +112,19 @@ func (a *answerCache) put(key string, r renderedAnswer) {
 }
 
 // renderedPage is a page run through both layouts.
-type renderedPage struct{ text, html []byte }
+type renderedPage struct {
+	text, html []byte
+	buffers    [2]*bytes.Buffer // from renderBuffers, when rendered by render
+}
+
+// release hands the page's buffers back; text and html must not be used after.
+func (r renderedPage) release() {
+	for _, b := range r.buffers {
+		if b != nil && b.Cap() <= 64<<10 {
+			renderBuffers.Put(b)
+		}
+	}
+}
 
 // Outgoing is a message ready for the Sender.
 type Outgoing struct {
@@ -493,7 +505,8 @@ func (c *Composer) AutoAnswer(a AutoAnswer) (Outgoing, error) {
 		if err != nil {
 			return Outgoing{}, err
 		}
-		cached.body = body
+		// The cache keeps the parts for good: their buffers never go back to the pool.
+		cached.body = renderedPage{text: body.text, html: body.html}
 		c.answers.put(key, cached)
 	}
 	subject := cached.subject
@@ -531,19 +544,36 @@ func (c *Composer) composePage(e envelope, p page) (Outgoing, error) {
 	if err != nil {
 		return Outgoing{}, err
 	}
+	defer body.release()
 	return c.compose(e, body)
 }
 
-// render runs a page through the text and HTML layouts.
+// renderBuffers keeps the buffers pages are rendered into: a page's parts are copied into the
+// message, so their buffers serve the next page. Each starts large enough for a usual page, which
+// saves growing it step by step.
+var renderBuffers = sync.Pool{New: func() any {
+	b := new(bytes.Buffer)
+	b.Grow(8 << 10)
+	return b
+}}
+
+// render runs a page through the text and HTML layouts. The caller releases the result once
+// it has copied the parts.
 func (c *Composer) render(p page) (renderedPage, error) {
-	var text, html bytes.Buffer
-	if err := c.text.Execute(&text, p); err != nil {
+	text, html := renderBuffers.Get().(*bytes.Buffer), renderBuffers.Get().(*bytes.Buffer)
+	text.Reset()
+	html.Reset()
+	r := renderedPage{text: text.Bytes(), html: html.Bytes(), buffers: [2]*bytes.Buffer{text, html}}
+	if err := c.text.Execute(text, p); err != nil {
+		r.release()
 		return renderedPage{}, fmt.Errorf("mail: render text/plain part: %w", err)
 	}
-	if err := c.html.Execute(&html, p); err != nil {
+	if err := c.html.Execute(html, p); err != nil {
+		r.release()
 		return renderedPage{}, fmt.Errorf("mail: render text/html part: %w", err)
 	}
-	return renderedPage{text: text.Bytes(), html: html.Bytes()}, nil
+	r.text, r.html = text.Bytes(), html.Bytes()
+	return r, nil
 }
 
 func (c *Composer) compose(e envelope, body renderedPage) (Outgoing, error) {
@@ -581,6 +611,9 @@ func (c *Composer) compose(e envelope, body renderedPage) (Outgoing, error) {
 	h.SetDate(c.now())
 
 	var buf bytes.Buffer
+	// Quoted-printable adds soft line breaks and escapes; a tenth more, plus the header, is
+	// usually enough not to grow the message while it is written.
+	buf.Grow(2048 + (len(body.text)+len(body.html))*11/10)
 	mw, err := mail.CreateInlineWriter(&buf, h)
 	if err != nil {
 		return Outgoing{}, fmt.Errorf("mail: write header: %w", err)

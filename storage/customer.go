@@ -69,7 +69,7 @@ type customerRead struct {
 // customersStatement reads several customers and their domains in one query.
 func (s *Store) customersStatement(ctx context.Context, ids []string) ([]customerRead, error) {
 	rows, err := s.db.QueryxContext(ctx, `SELECT c.id, c.name, c.email, c.language, c.email_undeliverable_at, c.created_at, c.updated_at, d.domain
-		FROM customers c LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE c.id = ANY($1::text[]) ORDER BY c.id, d.domain`, ids)
+		FROM customers c LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE c.id = ANY($1::text[]) ORDER BY c.id, d.domain`, planEach, ids)
 	if err != nil {
 		return nil, wrapConn(err)
 	}

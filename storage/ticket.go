@@ -307,7 +307,7 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 		work AS (
 			INSERT INTO outbox (task, ticket_id, state, created_at, updated_at)
 			SELECT $14, v.id, 'pending', v.created_at, v.created_at FROM v JOIN ticket USING (id))
-		SELECT id FROM ticket`,
+		SELECT id FROM ticket`, planEach,
 		ids, numbers, customers, subjects, domains, related, keys, created, bodies, passwords, dataKeys, expires,
 		string(tickets.Open), TaskTicketCreate)
 	if err != nil {
@@ -479,7 +479,7 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 	}
 	err := s.db.SelectContext(ctx, &rows, `SELECT `+ticketColumns+`, c.name AS customer_name, c.email AS customer_email,
 		c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`+
-		ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ANY($1::bigint[])`, ids)
+		ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ANY($1::bigint[])`, planEach, ids)
 	if err != nil {
 		return nil, fmt.Errorf("storage: read new tickets: %w", wrapConn(err))
 	}
@@ -561,7 +561,7 @@ func (s *Store) recordStatement(ctx context.Context, reqs []recordReq) ([]record
 				AS e (n, ticket_id, kind, envelope_from, recipient, message_id, raw, sent)
 			WHERE e.ticket_id IN (SELECT id FROM claimed) ORDER BY e.n RETURNING id, ticket_id)
 		SELECT id AS ticket_id, NULL::bigint AS email_id FROM claimed
-		UNION ALL SELECT ticket_id, id FROM queued`,
+		UNION ALL SELECT ticket_id, id FROM queued`, planEach,
 		at, ticketIDs, TaskTicketCreate, TaskEmailSend, ord, owners, kinds, froms, rcpts, msgIDs, raws, sent)
 	if err != nil {
 		return nil, fmt.Errorf("storage: route tickets: %w", wrapConn(err))
