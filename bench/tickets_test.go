@@ -2,12 +2,15 @@ package bench
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+
+	"github.com/assistd/assistd/storage/storagetest"
 )
 
 func TestRunTicketsConfirmsEveryTicketAndReportsTheRatio(t *testing.T) {
@@ -38,4 +41,38 @@ func TestRunTicketsRefusesARedisDatabaseInUse(t *testing.T) {
 	if !m.Exists("someone-else") {
 		t.Fatal("the benchmark touched a database it was not given")
 	}
+}
+
+// On the real services the run goes through the grouped Postgres statements: the report says how
+// many calls each carried, and every ticket is still confirmed once.
+func TestRunTicketsOnPostgresAndRedisReportsGroupedStatements(t *testing.T) {
+	redisURL := os.Getenv("ASSISTD_TEST_REDIS_URL")
+	var pg *storagetest.Backend
+	for _, b := range storagetest.Backends(t) {
+		if b.Name == "postgres" {
+			pg = &b
+		}
+	}
+	if pg == nil || redisURL == "" {
+		t.Skip("ASSISTD_TEST_DATABASE_URL and ASSISTD_TEST_REDIS_URL are not both set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := RunTickets(ctx, TicketsConfig{DatabaseURL: pg.URL, RedisURL: redisURL, Flush: true,
+		N: 400, Concurrency: 16, NoopTasks: 500})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if rep.Accepted != 400 || rep.Failed != 0 || rep.Ratio <= 0 {
+		t.Fatalf("report:\n%s", rep)
+	}
+	for _, name := range []string{"customer", "intake", "new_ticket_read", "ticket_processed"} {
+		if rep.Grouped[name] < 1 {
+			t.Fatalf("no grouped %s statement in the report:\n%s", name, rep)
+		}
+	}
+	if !strings.Contains(rep.String(), "calls per statement") {
+		t.Fatalf("report:\n%s", rep)
+	}
+	t.Logf("\n%s", rep)
 }
