@@ -1,13 +1,18 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/storage"
 )
 
 // OpsQueuesPath is where the queue dashboard is served.
@@ -63,4 +68,20 @@ func (s *Server) isStaff(r *http.Request) bool {
 	}
 	_, ok := s.readSession(r, staffCookie, kindStaff)
 	return ok
+}
+
+// OpsHandler serves /healthz, /readyz and /metrics alone: what a process without the api role
+// (a worker, a poller) shows its operators. Its tasks' counters (emails sent and failed, tasks
+// by type, passwords destroyed, grouped statements) exist only in that process, so only its own
+// /metrics can show them.
+func OpsHandler(store *storage.Store, redisReady func(context.Context) error) http.Handler {
+	s := &Server{store: store, redisReady: redisReady}
+	m := http.NewServeMux()
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "This process serves only /healthz, /readyz and /metrics.", nil)
+	})
+	return m
 }

@@ -24,6 +24,7 @@ var settings = []setting{
 	{"ASSISTD_IMAP_IDLE", "true", "use IDLE when the IMAP server offers it; false polls instead"},
 	{"ASSISTD_IMAP_DONE_FOLDER", "Processed", "folder that handled mail is moved to (created if missing)"},
 	{"ASSISTD_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP server listens on"},
+	{"ASSISTD_OPS_ADDR", "", "where a process without the api role serves /metrics, /healthz and /readyz (empty: nowhere)"},
 	{"ASSISTD_PUBLIC_URL", "http://127.0.0.1:8080", "base URL of the client area, used in links sent to customers"},
 	{"ASSISTD_PORTAL_URL", "http://127.0.0.1:8080/", "the hosting company's client-area management, linked from the pages"},
 	{"ASSISTD_PORTAL_SECRET", "", "HMAC-SHA256 key shared with the portal for /login?token=… sign-in links"},
@@ -47,7 +48,7 @@ type config struct {
 	IMAPPollInterval                          time.Duration
 	IMAPNoIDLE                                bool
 	IMAPDoneFolder                            string
-	HTTPAddr, PublicURL, PortalURL            string
+	HTTPAddr, OpsAddr, PublicURL, PortalURL   string
 	PortalSecret                              string
 	MailFrom                                  string
 	SecretKeys                                string
@@ -98,7 +99,7 @@ func loadConfig() (config, error) {
 		IMAPNoIDLE:  !idle,
 		DatabaseURL: env("ASSISTD_DATABASE_URL"), RedisURL: env("ASSISTD_REDIS_URL"), SMTPURL: env("ASSISTD_SMTP_URL"),
 		IMAPURL: env("ASSISTD_IMAP_URL"), IMAPPollInterval: dur("ASSISTD_IMAP_POLL_INTERVAL"), IMAPDoneFolder: env("ASSISTD_IMAP_DONE_FOLDER"),
-		HTTPAddr: env("ASSISTD_HTTP_ADDR"), PublicURL: strings.TrimRight(env("ASSISTD_PUBLIC_URL"), "/"), PortalURL: env("ASSISTD_PORTAL_URL"),
+		HTTPAddr: env("ASSISTD_HTTP_ADDR"), OpsAddr: env("ASSISTD_OPS_ADDR"), PublicURL: strings.TrimRight(env("ASSISTD_PUBLIC_URL"), "/"), PortalURL: env("ASSISTD_PORTAL_URL"),
 		PortalSecret: env("ASSISTD_PORTAL_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
 		SecretTTL: dur("ASSISTD_SECRET_TTL"), AutoCloseAfter: dur("ASSISTD_AUTOCLOSE_AFTER"), ShutdownAfter: dur("ASSISTD_SHUTDOWN_TIMEOUT"),
 		APIToken: env("ASSISTD_API_TOKEN"), StaffToken: env("ASSISTD_STAFF_TOKEN"), Migrate: migrate,

@@ -149,13 +149,9 @@ func (s *system) run(ctx context.Context, roles map[string]bool, mount func(*api
 	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if roles["api"] {
-		srv := s.apiHandler()
-		if mount != nil {
-			mount(srv)
-		}
-		hs := &http.Server{Addr: s.cfg.HTTPAddr, Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-		ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	listen := func(addr string, h http.Handler) error {
+		hs := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
@@ -177,6 +173,22 @@ func (s *system) run(ctx context.Context, roles map[string]bool, mount func(*api
 			defer c()
 			_ = hs.Shutdown(sctx)
 		}()
+		return nil
+	}
+	switch {
+	case roles["api"]:
+		srv := s.apiHandler()
+		if mount != nil {
+			mount(srv)
+		}
+		if err := listen(s.cfg.HTTPAddr, srv); err != nil {
+			return err
+		}
+	case s.cfg.OpsAddr != "":
+		// A worker's or a poller's own counters are only visible here.
+		if err := listen(s.cfg.OpsAddr, api.OpsHandler(s.store, func(ctx context.Context) error { return s.redis.Ping(ctx).Err() })); err != nil {
+			return err
+		}
 	}
 	if roles["worker"] {
 		w := worker.New(s.redis, worker.Config{Concurrency: s.cfg.WorkerConcurrency, ShutdownTimeout: s.cfg.ShutdownAfter, Periods: worker.DefaultPeriods()}, s.deps)
