@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -18,8 +19,11 @@ import (
 // next statement takes all of them (up to max): under load statements grow instead of calls
 // queueing for connections, and Postgres does one parse, one plan and one commit for many rows.
 //
-// Each call gets its own result. A statement that fails fails every call it carried, which the
-// callers handle as they would their own failure: nothing was written.
+// Each call gets its own result. A statement is its own transaction, so one that fails wrote
+// nothing; when it carried several calls and the database is reachable, each call is run again
+// alone, so that a call whose data the database refuses (a constraint, say) fails by itself and
+// the others go through. When the database cannot be reached, every call of the statement gets
+// that error at once.
 type coalescer[Req, Res any] struct {
 	sizes    prometheus.Observer
 	max      int // calls per statement
@@ -58,6 +62,10 @@ func newCoalescer[Req, Res any](name string, max, inFlight int, run func(context
 // do runs req in the next statement and returns its result. When ctx ends first, do returns
 // ctx.Err(); the statement may still complete, as a statement whose answer is lost does.
 func (c *coalescer[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
+	if err := ctx.Err(); err != nil {
+		var zero Res
+		return zero, err
+	}
 	call := &coalescedCall[Req, Res]{req: req, done: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, call)
@@ -101,11 +109,16 @@ func (c *coalescer[Req, Res]) drain(ctx context.Context) {
 		for i, call := range batch {
 			reqs[i] = call.req
 		}
-		sctx, cancel := context.WithTimeout(ctx, coalescedTimeout)
-		res, err := c.run(sctx, reqs)
-		cancel()
-		if err == nil && len(res) != n {
-			err = fmt.Errorf("storage: a grouped statement gave %d results for %d requests", len(res), n)
+		res, err := c.runOnce(ctx, reqs)
+		if err != nil && n > 1 && !errors.Is(err, ErrUnavailable) {
+			for _, call := range batch {
+				var one []Res
+				if one, call.err = c.runOnce(ctx, []Req{call.req}); call.err == nil {
+					call.res = one[0]
+				}
+				close(call.done)
+			}
+			continue
 		}
 		for i, call := range batch {
 			if err != nil {
@@ -116,4 +129,15 @@ func (c *coalescer[Req, Res]) drain(ctx context.Context) {
 			close(call.done)
 		}
 	}
+}
+
+// runOnce runs one statement within coalescedTimeout and checks it answered every request.
+func (c *coalescer[Req, Res]) runOnce(ctx context.Context, reqs []Req) ([]Res, error) {
+	ctx, cancel := context.WithTimeout(ctx, coalescedTimeout)
+	defer cancel()
+	res, err := c.run(ctx, reqs)
+	if err == nil && len(res) != len(reqs) {
+		err = fmt.Errorf("storage: a grouped statement gave %d results for %d requests", len(res), len(reqs))
+	}
+	return res, err
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -104,16 +105,30 @@ func TestCallsArrivingWhileAStatementRunsShareTheNextOneAndEachGetsItsOwnResult(
 	}
 }
 
-func TestAFailedStatementFailsEveryCallItCarriedAndNoOther(t *testing.T) {
+// failingGroup runs five calls where the statement carrying call 2 fails, as a constraint refusing
+// its data would; with unavailable set, the failure is a lost database instead. It returns each
+// call's error and what each statement carried.
+func failingGroup(t *testing.T, unavailable bool) (errs []error, runs [][]int) {
+	t.Helper()
 	b := &blockingRun{release: make(chan struct{}), fail: 2}
-	c := newCoalescer("test_group", 2, 1, b.run)
+	run := b.run
+	if unavailable {
+		run = func(ctx context.Context, reqs []int) ([]int, error) {
+			out, err := b.run(ctx, reqs)
+			if err != nil {
+				err = fmt.Errorf("%w: connection refused", ErrUnavailable)
+			}
+			return out, err
+		}
+	}
+	c := newCoalescer("test_group", 2, 1, run)
 	ctx := context.Background()
-	errs := make([]error, 5)
+	errs = make([]error, 5)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _, errs[0] = c.do(ctx, 0) }()
 	b.waitRuns(t, 1)
-	// 1 and 2 share a statement, which fails; 3 and 4 share the next.
+	// 1 and 2 share a statement, which fails because of 2; 3 and 4 share the next.
 	for i := 1; i <= 4; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); _, errs[i] = c.do(ctx, i) }()
@@ -121,10 +136,30 @@ func TestAFailedStatementFailsEveryCallItCarriedAndNoOther(t *testing.T) {
 	}
 	close(b.release)
 	wg.Wait()
+	return errs, b.runs
+}
+
+func TestAStatementRefusedForOneCallsDataIsRetriedCallByCallSoOnlyThatCallFails(t *testing.T) {
+	errs, runs := failingGroup(t, false)
 	for i, err := range errs {
-		if failed := i == 1 || i == 2; failed != (err != nil) {
+		if failed := i == 2; failed != (err != nil) {
 			t.Fatalf("call %d: err = %v", i, err)
 		}
+	}
+	if want := [][]int{{0}, {1, 2}, {1}, {2}, {3, 4}}; !slices.EqualFunc(runs, want, slices.Equal) {
+		t.Fatalf("statements ran %v, want %v", runs, want)
+	}
+}
+
+func TestWhenTheDatabaseIsUnreachableEveryCallOfTheStatementFailsAtOnce(t *testing.T) {
+	errs, runs := failingGroup(t, true)
+	for i, err := range errs {
+		if failed := i == 1 || i == 2; failed != errors.Is(err, ErrUnavailable) {
+			t.Fatalf("call %d: err = %v", i, err)
+		}
+	}
+	if want := [][]int{{0}, {1, 2}, {3, 4}}; !slices.EqualFunc(runs, want, slices.Equal) {
+		t.Fatalf("statements ran %v, want %v", runs, want)
 	}
 }
 

@@ -197,6 +197,10 @@ func TestConcurrentIntakeAndProcessingGiveEachTicketItsOwnOutcome(t *testing.T) 
 				created[i], errs[i] = st.CreateTicket(ctx, nt)
 			}()
 		}
+		// A ticket the database refuses (no such customer) in the same moment fails alone.
+		var refused error
+		wg.Add(1)
+		go func() { defer wg.Done(); _, refused = st.CreateTicket(ctx, newTicket("ghost", "")) }()
 		// Customers read at the same moment, one of them unknown.
 		var ana storage.Customer
 		wg.Add(2)
@@ -207,6 +211,9 @@ func TestConcurrentIntakeAndProcessingGiveEachTicketItsOwnOutcome(t *testing.T) 
 			if errs[i] != nil || created[i].Replayed {
 				t.Fatalf("ticket %d: %+v, %v", i, created[i], errs[i])
 			}
+		}
+		if refused == nil {
+			t.Fatal("a ticket for a customer that does not exist was stored")
 		}
 		if errs[n] != nil || ana.Email != "ana@example.pt" || !slices.Equal(ana.Domains, []string{"example.pt", "loja-exemplo.com"}) {
 			t.Fatalf("customer read: %+v, %v", ana, errs[n])
