@@ -119,29 +119,39 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 // the department's counts by status (closed is not counted). status "" lists every ticket that
 // is not closed. An unknown department is storage.ErrNotFound.
 func (s *Server) Queue(ctx context.Context, departmentID string, status tickets.Status, limit int) ([]storage.Ticket, map[tickets.Status]int, error) {
-	return s.queuePage(ctx, departmentID, status, limit, nil)
+	page, err := s.queuePage(ctx, departmentID, status, limit, nil)
+	return page.tickets, page.counts, err
 }
 
-func (s *Server) queuePage(ctx context.Context, departmentID string, status tickets.Status, limit int, after *storage.QueueCursor) ([]storage.Ticket, map[tickets.Status]int, error) {
+// queue is a page of a department's queue.
+type queue struct {
+	department storage.Department
+	tickets    []storage.Ticket
+	counts     map[tickets.Status]int
+}
+
+func (s *Server) queuePage(ctx context.Context, departmentID string, status tickets.Status, limit int, after *storage.QueueCursor) (queue, error) {
 	if status != "" && !status.Valid() {
-		return nil, nil, &ValidationError{Fields: map[string]string{"status": "unknown status; one of " + statusList()}}
+		return queue{}, &ValidationError{Fields: map[string]string{"status": "unknown status; one of " + statusList()}}
 	}
 	if limit <= 0 {
 		limit = defaultQueueLimit
 	}
 	limit = min(limit, maxQueueLimit)
-	if _, err := s.store.Department(ctx, departmentID); err != nil {
-		return nil, nil, err
+	var (
+		page queue
+		err  error
+	)
+	if page.department, err = s.store.Department(ctx, departmentID); err != nil {
+		return queue{}, err
 	}
-	list, err := s.store.Queue(ctx, storage.QueueQuery{DepartmentID: departmentID, Status: status, Limit: limit, After: after})
-	if err != nil {
-		return nil, nil, err
+	if page.tickets, err = s.store.Queue(ctx, storage.QueueQuery{DepartmentID: departmentID, Status: status, Limit: limit, After: after}); err != nil {
+		return queue{}, err
 	}
-	counts, err := s.store.QueueCounts(ctx, departmentID)
-	if err != nil {
-		return nil, nil, err
+	if page.counts, err = s.store.QueueCounts(ctx, departmentID); err != nil {
+		return queue{}, err
 	}
-	return list, counts, nil
+	return page, nil
 }
 
 // StatusHistory returns every status a ticket had, oldest first.
@@ -369,10 +379,11 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 		validationFailed(w, fields)
 		return
 	}
-	list, counts, err := s.queuePage(ctx, r.PathValue("dept"), status, limit, after)
+	page, err := s.queuePage(ctx, r.PathValue("dept"), status, limit, after)
 	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}
+	list, counts := page.tickets, page.counts
 	out := make([]queueTicketJSON, 0, len(list))
 	for _, t := range list {
 		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number)})

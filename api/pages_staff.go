@@ -136,7 +136,7 @@ func (s *Server) staffQueuePage(q *request) {
 	if c, err := storage.ParseQueueCursor(q.r.URL.Query().Get("after")); err == nil {
 		after = &c
 	}
-	list, counts, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after)
+	page, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return
@@ -144,11 +144,7 @@ func (s *Server) staffQueuePage(q *request) {
 		s.pageError(q, err)
 		return
 	}
-	d, err := s.store.Department(q.ctx(), dept)
-	if err != nil {
-		s.pageError(q, err)
-		return
-	}
+	d, list, counts := page.department, page.tickets, page.counts
 	p := staffQueuePage{Department: d, Name: d.Name, Status: status, Tickets: list, Limit: staffQueueLimit}
 	if q.lang == "en" {
 		p.Name = d.NameEn
