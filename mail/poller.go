@@ -290,6 +290,11 @@ func (p *Poller) session(ctx context.Context) error {
 		return fmt.Errorf("select %s: %w", p.mailbox, err)
 	}
 	s := &session{p: p, c: c, wake: wake, uidValidity: sel.UIDValidity, idle: !p.cfg.NoIDLE && (c.Caps().Has(imap.CapIdle) || c.Caps().Has(imap.CapIMAP4rev2))}
+	if s.idle {
+		p.log.Info("mailbox open", "mailbox", p.mailbox, "wait", "idle")
+	} else {
+		p.log.Info("mailbox open", "mailbox", p.mailbox, "wait", "poll", "every", p.cfg.PollInterval)
+	}
 	if err := s.start(ctx, sel); err != nil {
 		return err
 	}

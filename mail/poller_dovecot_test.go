@@ -3,6 +3,7 @@ package mail_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/assistd/assistd/internal/systemtest"
 	assistdmail "github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/dovecottest"
 	"github.com/assistd/assistd/storage"
@@ -199,4 +201,28 @@ func headerOf(raw []byte, key string) string {
 		}
 	}
 	return ""
+}
+
+// A server that does not offer IDLE is polled at the configured interval without being told to.
+func TestDovecotWithoutIDLEIsPolled(t *testing.T) {
+	d := dovecottest.StartWithoutIDLE(t)
+	r := newRigOn(t, storagetest.Open(t, storagetest.Backends(t)[0]), d.URL(), d.Deliver,
+		func(mailbox string) (int, error) { return imapCount(d.URL(), mailbox) })
+	var logs systemtest.LogBuffer
+	r.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p := r.poller(assistdmail.PollerConfig{Instance: "nidle", PollInterval: 300 * time.Millisecond}, nil)
+	r.start(p)
+	r.waitCursor(p)
+	for i := range 2 {
+		r.append(customerMail(fmt.Sprintf("n%d@exemplo.pt", i), "Olá", fmt.Sprintf("<nidle%d@exemplo.pt>", i)))
+		r.waitRecorded(i + 1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.sink.Wait(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "wait=poll every=300ms") || strings.Contains(logs.String(), "session ended") {
+		t.Errorf("the poller did not poll in one session; log:\n%s", logs.String())
+	}
 }

@@ -592,6 +592,9 @@ func TestPollerKilledMidBatchRecordsAndAnswersEveryMailOnce(t *testing.T) {
 	})
 }
 
+// Told not to use IDLE (for a server whose IDLE is broken), the poller polls at its interval.
+// (go-imap's server always offers IDLE, so a server without it cannot be had here; the poller's
+// "mailbox open" line tells which way it waits.)
 func TestPollerPollsWithoutIDLE(t *testing.T) {
 	r := newRig(t, storagetest.Open(t, storagetest.Backends(t)[0]))
 	var logs systemtest.LogBuffer
@@ -623,5 +626,8 @@ func TestPollerPollsWithoutIDLE(t *testing.T) {
 	}
 	if got := strings.Count(logs.String(), "holding the mailbox"); got != 1 || strings.Contains(logs.String(), "session ended") {
 		t.Errorf("sessions: %d, want 1 and none ended; log:\n%s", got, logs.String())
+	}
+	if !strings.Contains(logs.String(), "wait=poll every=300ms") || strings.Contains(logs.String(), "wait=idle") {
+		t.Errorf("the session did not poll; log:\n%s", logs.String())
 	}
 }

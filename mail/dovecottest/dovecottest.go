@@ -57,10 +57,22 @@ func Available() string {
 // installed.
 func Start(tb testing.TB) *Dovecot {
 	tb.Helper()
+	return start(tb, "")
+}
+
+// StartWithoutIDLE is Start for a Dovecot that does not offer IDLE once logged in, as some mail
+// hosts do: its clients must poll.
+func StartWithoutIDLE(tb testing.TB) *Dovecot {
+	tb.Helper()
+	return start(tb, "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ NAMESPACE UIDPLUS MOVE SPECIAL-USE\n")
+}
+
+func start(tb testing.TB, extra string) *Dovecot {
+	tb.Helper()
 	if why := Available(); why != "" {
 		tb.Skip("dovecottest: " + why)
 	}
-	d, err := Launch()
+	d, err := launch(extra)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -69,7 +81,10 @@ func Start(tb testing.TB) *Dovecot {
 }
 
 // Launch starts a Dovecot outside of a test (the bench). Close stops it.
-func Launch() (*Dovecot, error) {
+func Launch() (*Dovecot, error) { return launch("") }
+
+// launch starts Dovecot with extra lines appended to its configuration.
+func launch(extra string) (*Dovecot, error) {
 	if why := Available(); why != "" {
 		return nil, errors.New("dovecottest: " + why)
 	}
@@ -144,7 +159,7 @@ service stats {
     mode = 0666
   }
 }
-`, dir, port, port)
+`, dir, port, port) + extra
 	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
 		return fail(err)
 	}
