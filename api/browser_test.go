@@ -38,6 +38,7 @@ type browserWalk struct {
 	env   *webEnv
 	dir   string
 	shots int
+	axe   string // axe-core's source, or "" to check without it
 }
 
 func (b *browserWalk) do(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -116,13 +117,47 @@ const contrastScript = `(() => {
   return {checked, failures};
 })()`
 
+// axeScript runs axe-core (loaded beforehand) on the page and returns its violations at the
+// WCAG 2.1 A and AA levels, with the elements concerned.
+const axeScript = `axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+  resultTypes: ['violations']}).then(r => ({passed: r.passes.length, violations: r.violations.map(v => ({id: v.id,
+  impact: v.impact || '', help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))}))`
+
+type axeResult struct {
+	Passed     int            `json:"passed"` // rules the page passed
+	Violations []axeViolation `json:"violations"`
+}
+
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// axeSource is axe-core's axe.min.js, named by ASSISTD_TEST_AXE (.ci/run installs it from npm);
+// "" when it is not set.
+func axeSource(t *testing.T) string {
+	path := os.Getenv("ASSISTD_TEST_AXE")
+	if path == "" {
+		t.Log("ASSISTD_TEST_AXE is not set: pages are checked without axe-core")
+		return ""
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("ASSISTD_TEST_AXE: %v", err)
+	}
+	return string(src)
+}
+
 type contrastResult struct {
 	Checked  int      `json:"checked"`
 	Failures []string `json:"failures"`
 }
 
 // page saves a screenshot of the page as the browser shows it, then checks the document the
-// browser built for validity and labels, and its rendered text for contrast.
+// browser built for validity and labels, its rendered text for contrast, and, with axe-core,
+// the page against WCAG 2.1 AA.
 func (b *browserWalk) page(name string) {
 	b.t.Helper()
 	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
@@ -150,6 +185,21 @@ func (b *browserWalk) page(name string) {
 	}
 	for _, f := range res.Failures {
 		b.t.Errorf("%s: contrast below the minimum: %s", name, f)
+	}
+	if b.axe != "" {
+		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](b.axe+";true")); err != nil {
+			b.t.Fatalf("load axe-core on %s: %v", name, err)
+		}
+		res, err := chromedp.Run(b.ctx, chromedp.Evaluate[axeResult](axeScript, chromedp.EvalAwaitPromise))
+		if err != nil {
+			b.t.Fatalf("axe-core on %s: %v", name, err)
+		}
+		if res.Passed < 5 {
+			b.t.Errorf("%s: axe-core passed only %d rules: did it run?", name, res.Passed)
+		}
+		for _, v := range res.Violations {
+			b.t.Errorf("%s (%s): axe-core %s (%s): %s at %v", name, b.path(), v.ID, v.Impact, v.Help, v.Nodes)
+		}
 	}
 	if b.eval(`document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		b.t.Errorf("%s: the page is wider than the window (%s)", name, b.path())
@@ -193,7 +243,7 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	defer cancelBrowser()
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	b := &browserWalk{t: t, ctx: ctx, env: env, dir: dir}
+	b := &browserWalk{t: t, ctx: ctx, env: env, dir: dir, axe: axeSource(t)}
 
 	// The portal sends the customer in with a signed link.
 	link := api.CustomerLoginURL(env.Web.URL, pagesPortalSecret, "ana", 5*time.Minute)
