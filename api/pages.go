@@ -408,6 +408,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		if !s.parseForm(q) {
 			return
 		}
+		if err := s.revokeSession(r.Context(), ss); err != nil {
+			s.pageError(q, err)
+			return
+		}
 	}
 	s.endSession(w, customerCookie)
 	q.session = session{}

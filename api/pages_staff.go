@@ -66,6 +66,10 @@ func (s *Server) staffLoginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) staffLogout(q *request) {
+	if err := s.revokeSession(q.r.Context(), q.session); err != nil {
+		s.pageError(q, err)
+		return
+	}
 	s.endSession(q.w, staffCookie)
 	q.staff, q.session = "", session{}
 	s.showMessage(q, http.StatusOK, "signout.title", "staff.signout.text", pageLink{"staff.signin", "/staff/login"})

@@ -86,6 +86,43 @@ func TestATamperedSessionCookieIsNoSession(t *testing.T) {
 	}
 }
 
+// Signing out ends the session on the server too: a copy of the cookie, taken before, is refused
+// afterwards, while another session of the same customer goes on.
+func TestASignedOutSessionsCookieIsRefusedEvenCopied(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	u, _ := url.Parse(env.Web.URL)
+	copyOf := func(from *visitor) *visitor {
+		v := env.visitor(t)
+		v.http.Jar.SetCookies(u, from.http.Jar.Cookies(u))
+		return v
+	}
+
+	ana, otherDevice := env.customer(t, "ana"), env.customer(t, "ana")
+	stolen := copyOf(ana)
+	if r := stolen.get("/tickets"); r.code != http.StatusOK {
+		t.Fatalf("the copied cookie before signing out: %d", r.code)
+	}
+	if r := ana.post("/logout", url.Values{"csrf": {ana.csrf("/tickets")}}); r.code != http.StatusOK {
+		t.Fatalf("sign out: %d", r.code)
+	}
+	if r := stolen.get("/tickets"); r.code != http.StatusUnauthorized {
+		t.Errorf("the copied cookie after signing out: %d, want 401", r.code)
+	}
+	if r := otherDevice.get("/tickets"); r.code != http.StatusOK {
+		t.Errorf("another session of the same customer: %d, want 200", r.code)
+	}
+
+	joao := env.staff(t, "joao")
+	stolenStaff := copyOf(joao)
+	if r := joao.post("/staff/logout", url.Values{"csrf": {joao.csrf("/staff")}}); r.code != http.StatusOK {
+		t.Fatalf("staff sign out: %d", r.code)
+	}
+	if r := stolenStaff.get("/staff"); r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/staff/login") {
+		t.Errorf("the copied staff cookie after signing out: %d %s, want a redirect to the sign-in", r.code, r.header.Get("Location"))
+	}
+}
+
 func TestFormsAreRefusedWithoutTheSessionsCSRFToken(t *testing.T) {
 	env := startWeb(t, true, nil)
 	env.PutCustomer(t, "ana", "pt-PT")

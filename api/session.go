@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -27,7 +29,8 @@ import (
 // name, at PUBLIC_URL/staff/login?token=TOKEN. A token is refused after its expiry, so links
 // should live minutes. On success assistd sets its own session cookie: a signed, stateless
 // value (kind, subject, expiry, CSRF nonce) that is HttpOnly, SameSite=Lax, and Secure when the
-// public URL is https.
+// public URL is https. Signing out lists the session as revoked until its expiry, so that a copy
+// of the cookie stops working too.
 
 // Kinds of signed values; the kind is inside the signed payload so that one kind is never
 // accepted as another.
@@ -157,13 +160,39 @@ func (s *Server) decodeSession(value, kind string) (session, bool) {
 	return ss, true
 }
 
-// readSession returns the valid session of a kind carried by a request's cookie.
+// readSession returns the valid session of a kind carried by a request's cookie: signed, not
+// expired, and not signed out.
 func (s *Server) readSession(r *http.Request, name, kind string) (session, bool) {
 	c, err := r.Cookie(name)
 	if err != nil {
 		return session{}, false
 	}
-	return s.decodeSession(c.Value, kind)
+	ss, ok := s.decodeSession(c.Value, kind)
+	if !ok || kind == kindLogin {
+		return ss, ok
+	}
+	revoked, err := s.store.SessionRevoked(r.Context(), sessionKey(ss))
+	if err != nil {
+		s.log.Warn("session check failed; the visitor is treated as signed out", "err", err)
+		return session{}, false
+	}
+	if revoked {
+		return session{}, false
+	}
+	return ss, true
+}
+
+// sessionKey names a session in the list of sessions signed out: a hash, so that the list
+// holds nothing a cookie carries.
+func sessionKey(ss session) string {
+	sum := sha256.Sum256([]byte(ss.Kind + "\n" + ss.Nonce))
+	return hex.EncodeToString(sum[:])
+}
+
+// revokeSession signs a session out for good: a copy of its cookie is refused too, until the
+// session would have expired.
+func (s *Server) revokeSession(ctx context.Context, ss session) error {
+	return s.store.RevokeSession(ctx, sessionKey(ss), time.Unix(ss.Expires, 0))
 }
 
 func cookiePath(name string) string {
