@@ -336,7 +336,12 @@ func (s *Server) parseForm(q *request) bool {
 func (s *Server) customerPage(h func(q *request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := &request{w: w, r: r}
-		ss, ok := s.readSession(r, customerCookie, kindCustomer)
+		ss, ok, err := s.checkSession(r, customerCookie, kindCustomer)
+		if err != nil {
+			q.lang = s.pageLanguage(w, r, "")
+			s.pageError(q, err)
+			return
+		}
 		if !ok && s.cfg.DemoCustomer != "" {
 			ss, ok = s.startSession(w, customerCookie, kindCustomer, s.cfg.DemoCustomer, customerLifetime), true
 		}
@@ -370,7 +375,12 @@ func (s *Server) customerPage(h func(q *request)) http.Handler {
 func (s *Server) staffPage(h func(q *request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := &request{w: w, r: r}
-		ss, ok := s.readSession(r, staffCookie, kindStaff)
+		ss, ok, err := s.checkSession(r, staffCookie, kindStaff)
+		if err != nil {
+			q.lang = s.pageLanguage(w, r, "")
+			s.pageError(q, err)
+			return
+		}
 		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/staff/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -403,7 +413,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
-	if ss, ok := s.readSession(r, customerCookie, kindCustomer); ok {
+	ss, ok, err := s.checkSession(r, customerCookie, kindCustomer)
+	if err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if ok {
 		q.session = ss
 		if !s.parseForm(q) {
 			return

@@ -123,6 +123,20 @@ func TestASignedOutSessionsCookieIsRefusedEvenCopied(t *testing.T) {
 	}
 }
 
+// A session that cannot be checked is an outage, not a sign-out: the page says so, and the
+// customer is not asked to sign in again.
+func TestASessionThatCannotBeCheckedShowsAnErrorNotTheSignIn(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana, joao := env.customer(t, "ana"), env.staff(t, "joao")
+	env.Store.Close()
+	for name, r := range map[string]response{"customer": ana.get("/tickets"), "staff": joao.get("/staff")} {
+		if r.code < 500 {
+			t.Errorf("%s page with the database closed: %d, want a server error", name, r.code)
+		}
+	}
+}
+
 func TestFormsAreRefusedWithoutTheSessionsCSRFToken(t *testing.T) {
 	env := startWeb(t, true, nil)
 	env.PutCustomer(t, "ana", "pt-PT")

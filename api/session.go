@@ -161,25 +161,35 @@ func (s *Server) decodeSession(value, kind string) (session, bool) {
 }
 
 // readSession returns the valid session of a kind carried by a request's cookie: signed, not
-// expired, and not signed out.
+// expired, and not signed out. A session that cannot be checked counts as none.
 func (s *Server) readSession(r *http.Request, name, kind string) (session, bool) {
-	c, err := r.Cookie(name)
-	if err != nil {
-		return session{}, false
-	}
-	ss, ok := s.decodeSession(c.Value, kind)
-	if !ok || kind == kindLogin {
-		return ss, ok
-	}
-	revoked, err := s.store.SessionRevoked(r.Context(), sessionKey(ss))
+	ss, ok, err := s.checkSession(r, name, kind)
 	if err != nil {
 		s.log.Warn("session check failed; the visitor is treated as signed out", "err", err)
 		return session{}, false
 	}
-	if revoked {
-		return session{}, false
+	return ss, ok
+}
+
+// checkSession is readSession, telling a session it could not check (the database did not
+// answer) apart from no session: pages show the first as an outage, not as a sign-in.
+func (s *Server) checkSession(r *http.Request, name, kind string) (session, bool, error) {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return session{}, false, nil
 	}
-	return ss, true
+	ss, ok := s.decodeSession(c.Value, kind)
+	if !ok || kind == kindLogin {
+		return ss, ok, nil
+	}
+	revoked, err := s.store.SessionRevoked(r.Context(), sessionKey(ss))
+	if err != nil {
+		return session{}, false, err
+	}
+	if revoked {
+		return session{}, false, nil
+	}
+	return ss, true, nil
 }
 
 // sessionKey names a session in the list of sessions signed out: a hash, so that the list
