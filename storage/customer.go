@@ -50,14 +50,11 @@ func (s *Store) PutCustomer(ctx context.Context, c Customer) (Customer, error) {
 
 // Customer returns a customer with its domains, or ErrNotFound.
 func (s *Store) Customer(ctx context.Context, id string) (Customer, error) {
-	if s.postgres {
-		r, err := s.customers.do(ctx, id)
-		if err == nil && !r.found {
-			err = ErrNotFound
-		}
-		return r.c, err
+	r, err := s.customers.do(ctx, id)
+	if err == nil && !r.found {
+		err = ErrNotFound
 	}
-	return s.customer(ctx, s.db, id)
+	return r.c, err
 }
 
 // customerRead is one customer's answer in a grouped read.
@@ -66,10 +63,23 @@ type customerRead struct {
 	found bool
 }
 
-// customersStatement reads several customers and their domains in one query.
+// customersStatement reads customers and their domains in one query: several on Postgres, one on
+// SQLite.
 func (s *Store) customersStatement(ctx context.Context, ids []string) ([]customerRead, error) {
-	rows, err := s.db.QueryxContext(ctx, `SELECT c.id, c.name, c.email, c.language, c.email_undeliverable_at, c.created_at, c.updated_at, d.domain
-		FROM customers c LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE c.id = ANY($1::text[]) ORDER BY c.id, d.domain`, planEach, ids)
+	const query = `SELECT c.id, c.name, c.email, c.language, c.email_undeliverable_at, c.created_at, c.updated_at, d.domain
+		FROM customers c LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE `
+	var (
+		rows *sqlx.Rows
+		err  error
+	)
+	switch {
+	case s.postgres:
+		rows, err = s.db.QueryxContext(ctx, query+`c.id = ANY($1::text[]) ORDER BY c.id, d.domain`, planEach, ids)
+	case len(ids) == 1:
+		rows, err = s.db.QueryxContext(ctx, query+`c.id = ? ORDER BY c.id, d.domain`, ids[0])
+	default:
+		return nil, fmt.Errorf("storage: %d customers at once on SQLite", len(ids))
+	}
 	if err != nil {
 		return nil, wrapConn(err)
 	}
@@ -104,37 +114,6 @@ func (s *Store) customersStatement(ctx context.Context, ids []string) ([]custome
 		}
 	}
 	return out, nil
-}
-
-// customer reads a customer and its domains in one query.
-func (s *Store) customer(ctx context.Context, q sqlx.QueryerContext, id string) (Customer, error) {
-	rows, err := q.QueryxContext(ctx, s.q(`SELECT c.id, c.name, c.email, c.language, c.email_undeliverable_at, c.created_at, c.updated_at, d.domain
-		FROM customers c LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE c.id = ? ORDER BY d.domain`), id)
-	if err != nil {
-		return Customer{}, wrapConn(err)
-	}
-	defer rows.Close()
-	var (
-		c     Customer
-		found bool
-	)
-	for rows.Next() {
-		var domain *string
-		if err := rows.Scan(&c.ID, &c.Name, &c.Email, &c.Language, &c.EmailUndeliverableAt, &c.CreatedAt, &c.UpdatedAt, &domain); err != nil {
-			return Customer{}, wrapConn(err)
-		}
-		found = true
-		if domain != nil {
-			c.Domains = append(c.Domains, *domain)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return Customer{}, wrapConn(err)
-	}
-	if !found {
-		return Customer{}, ErrNotFound
-	}
-	return c, nil
 }
 
 // MarkEmailUndeliverable records that mail to a customer's address bounced for good.

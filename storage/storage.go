@@ -38,7 +38,7 @@ type Store struct {
 	postgres  bool
 	ticketIDs idBlock
 
-	// Statements that concurrent calls share on Postgres (see coalescer).
+	// Statements that concurrent calls share (see coalescer); intake and records on Postgres only.
 	intake    *coalescer[intakeRow, bool]
 	mailReads *coalescer[int64, mailRead]
 	records   *coalescer[recordReq, recordRes]
@@ -127,12 +127,16 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("storage: open: %w", err)
 	}
 	s := &Store{db: db, postgres: pg}
+	// SQLite has one connection and no arrays: its reads go one at a time, and its writes take
+	// the transaction paths.
+	readMax := 1
 	if pg {
+		readMax = groupMax
 		s.intake = newCoalescer("intake", groupMax, groupInFlight, s.intakeStatement)
-		s.mailReads = newCoalescer("new_ticket_read", groupMax, groupInFlight, s.newTicketMailsStatement)
 		s.records = newCoalescer("ticket_processed", groupMax, groupInFlight, s.recordStatement)
-		s.customers = newCoalescer("customer", groupMax, groupInFlight, s.customersStatement)
 	}
+	s.mailReads = newCoalescer("new_ticket_read", readMax, groupInFlight, s.newTicketMailsStatement)
+	s.customers = newCoalescer("customer", readMax, groupInFlight, s.customersStatement)
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err

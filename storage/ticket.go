@@ -375,44 +375,18 @@ type NewTicketMail struct {
 	Message  string
 }
 
-// newTicketMail reads a ticket, its customer and its first message in one query.
-func (s *Store) newTicketMail(ctx context.Context, q sqlx.QueryerContext, ticketID int64) (NewTicketMail, error) {
-	var row struct {
-		Ticket
-		CustomerName     string  `db:"customer_name"`
-		CustomerEmail    string  `db:"customer_email"`
-		CustomerLanguage string  `db:"customer_language"`
-		FirstMessage     *string `db:"first_message"`
-	}
-	err := sqlx.GetContext(ctx, q, &row, s.q(`SELECT `+ticketColumns+`, c.name AS customer_name, c.email AS customer_email,
-		c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`+
-		ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ?`), ticketID)
-	if err != nil {
-		return NewTicketMail{}, notFound(err)
-	}
-	if row.FirstMessage == nil {
-		return NewTicketMail{}, ErrNotFound
-	}
-	return NewTicketMail{Ticket: row.Ticket, Message: *row.FirstMessage,
-		Customer: Customer{ID: row.CustomerID, Name: row.CustomerName, Email: row.CustomerEmail, Language: row.CustomerLanguage}}, nil
-}
-
 // NewTicketMail reads what a new ticket's emails are made of: the ticket as processing routes
 // it (to its subject's department), its customer and its first message. processed reports that
 // the ticket was processed already.
 func (s *Store) NewTicketMail(ctx context.Context, ticketID int64) (m NewTicketMail, processed bool, err error) {
-	if s.postgres {
-		var r mailRead
-		if r, err = s.mailReads.do(ctx, ticketID); err == nil && !r.found {
-			err = ErrNotFound
-		}
-		m = r.m
-	} else {
-		m, err = s.newTicketMail(ctx, s.db, ticketID)
+	r, err := s.mailReads.do(ctx, ticketID)
+	if err == nil && !r.found {
+		err = ErrNotFound
 	}
 	if err != nil {
 		return NewTicketMail{}, false, err
 	}
+	m = r.m
 	if m.Ticket.ProcessedAt != nil {
 		return m, true, nil
 	}
@@ -468,7 +442,8 @@ type mailRead struct {
 	found bool
 }
 
-// newTicketMailsStatement is newTicketMail for several tickets in one query.
+// newTicketMailsStatement reads tickets, their customers and their first messages in one query:
+// several on Postgres, one on SQLite.
 func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mailRead, error) {
 	var rows []struct {
 		Ticket
@@ -477,9 +452,18 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 		CustomerLanguage string  `db:"customer_language"`
 		FirstMessage     *string `db:"first_message"`
 	}
-	err := s.db.SelectContext(ctx, &rows, `SELECT `+ticketColumns+`, c.name AS customer_name, c.email AS customer_email,
-		c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`+
-		ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ANY($1::bigint[])`, planEach, ids)
+	query := `SELECT ` + ticketColumns + `, c.name AS customer_name, c.email AS customer_email,
+		c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message` +
+		ticketFrom + ` JOIN customers c ON c.id = t.customer_id WHERE `
+	var err error
+	switch {
+	case s.postgres:
+		err = s.db.SelectContext(ctx, &rows, query+`t.id = ANY($1::bigint[])`, planEach, ids)
+	case len(ids) == 1:
+		err = s.db.SelectContext(ctx, &rows, query+`t.id = ?`, ids[0])
+	default:
+		return nil, fmt.Errorf("storage: %d new tickets at once on SQLite", len(ids))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: read new tickets: %w", wrapConn(err))
 	}
