@@ -50,6 +50,16 @@ type coalescedCall[Req, Res any] struct {
 // tickets/s, its processing statement taking 150 ms). Planning is paid once per group.
 const planEach = pgx.QueryExecModeCacheDescribe
 
+// planned prepends planEach to a statement's arguments on Postgres. It is for statements built
+// for a batch (lists and VALUES of varying length), whose cached generic plans fall in the same
+// trap as the grouped statements'.
+func (s *Store) planned(args []any) []any {
+	if !s.postgres {
+		return args
+	}
+	return append([]any{planEach}, args...)
+}
+
 // coalescedTimeout bounds one statement. It applies whatever the callers' deadlines, since a
 // statement serves several of them; a caller whose context ends stops waiting.
 const coalescedTimeout = 30 * time.Second

@@ -179,7 +179,7 @@ func (s *Store) freshInbound(ctx context.Context, tx *sqlx.Tx, mailbox string, r
 		return nil, err
 	}
 	var known []string
-	if err := tx.SelectContext(ctx, &known, s.q(query), args...); err != nil {
+	if err := tx.SelectContext(ctx, &known, s.q(query), s.planned(args)...); err != nil {
 		return nil, fmt.Errorf("storage: inbound keys: %w", wrapConn(err))
 	}
 	seen := make(map[string]bool, len(recs)+len(known))
@@ -225,7 +225,7 @@ func (s *Store) claimAnswers(ctx context.Context, tx *sqlx.Tx, recs []InboundRec
 		return nil, err
 	}
 	var recent []string
-	if err := tx.SelectContext(ctx, &recent, s.q(query), args...); err != nil {
+	if err := tx.SelectContext(ctx, &recent, s.q(query), s.planned(args)...); err != nil {
 		return nil, fmt.Errorf("storage: answer limits: %w", wrapConn(err))
 	}
 	if len(recent) > 0 {
@@ -272,7 +272,7 @@ func (s *Store) claimAnswers(ctx context.Context, tx *sqlx.Tx, recs []InboundRec
 	q.WriteString(` ON CONFLICT (limit_key) DO UPDATE SET answered_at = excluded.answered_at WHERE auto_answer_limits.answered_at <= ? RETURNING limit_key`)
 	args = append(args, at.Add(-lim.PerKey))
 	var claimed []string
-	if err := tx.SelectContext(ctx, &claimed, s.q(q.String()), args...); err != nil {
+	if err := tx.SelectContext(ctx, &claimed, s.q(q.String()), s.planned(args)...); err != nil {
 		return nil, fmt.Errorf("storage: claim answer limits: %w", wrapConn(err))
 	}
 	got := make(map[string]bool, len(claimed))
@@ -308,7 +308,7 @@ func (s *Store) recordBounce(ctx context.Context, tx *sqlx.Tx, b InboundBounce, 
 		TicketID  *int64  `db:"ticket_id"`
 		Recipient *string `db:"recipient"`
 	}
-	if err := tx.SelectContext(ctx, &rows, s.q(query), args...); err != nil {
+	if err := tx.SelectContext(ctx, &rows, s.q(query), s.planned(args)...); err != nil {
 		return nil, fmt.Errorf("storage: mark bounced: %w", wrapConn(err))
 	}
 	var first *int64
@@ -356,7 +356,7 @@ func (s *Store) insertInbound(ctx context.Context, tx *sqlx.Tx, b InboundBatch, 
 	}
 	q.WriteString(` ON CONFLICT (mailbox, dedupe_key) DO NOTHING RETURNING id`)
 	var ids []int64
-	if err := tx.SelectContext(ctx, &ids, s.q(q.String()), args...); err != nil {
+	if err := tx.SelectContext(ctx, &ids, s.q(q.String()), s.planned(args)...); err != nil {
 		return fmt.Errorf("storage: insert inbound: %w", wrapConn(err))
 	}
 	if len(ids) != want {
@@ -433,7 +433,7 @@ func (s *Store) InboundTickets(ctx context.Context, numbers []string) (map[strin
 		return nil, err
 	}
 	var ts []InboundTicket
-	if err := s.db.SelectContext(ctx, &ts, s.q(query), args...); err != nil {
+	if err := s.db.SelectContext(ctx, &ts, s.q(query), s.planned(args)...); err != nil {
 		return nil, fmt.Errorf("storage: inbound tickets: %w", wrapConn(err))
 	}
 	for _, t := range ts {
