@@ -129,7 +129,7 @@ func (s *Store) MarkOutboxDone(ctx context.Context, ids ...int64) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, s.q(query), args...)
+	_, err = s.db.ExecContext(ctx, s.q(query), s.planned(args)...)
 	return wrapConn(err)
 }
 
