@@ -408,11 +408,11 @@ func (s *Store) RecordTicketProcessed(ctx context.Context, ticketID int64, email
 	if len(sent) != len(emails) {
 		return nil, false, fmt.Errorf("storage: %d sent flags for %d emails", len(sent), len(emails))
 	}
-	at := now()
 	if s.postgres {
-		r, err := s.records.do(ctx, recordReq{ticketID: ticketID, emails: emails, sent: sent, at: at})
+		r, err := s.records.do(ctx, recordReq{ticketID: ticketID, emails: emails, sent: sent})
 		return r.ids, r.claimed, err
 	}
+	at := now()
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id),
 			processed_at = ? WHERE id = ? AND processed_at IS NULL`), at, ticketID)
@@ -487,7 +487,6 @@ type recordReq struct {
 	ticketID int64
 	emails   []Email
 	sent     []bool
-	at       time.Time
 }
 
 type recordRes struct {
@@ -523,7 +522,7 @@ func (s *Store) recordStatement(ctx context.Context, reqs []recordReq) ([]record
 			raws, sent = append(raws, e.Raw), append(sent, r.sent[j])
 		}
 	}
-	at := reqs[0].at
+	at := now() // one time for the whole statement
 	// Identity values follow the order of the SELECT, which ORDER BY fixes to the order of the
 	// emails; a ticket's email ids, ascending, are thus in the order of its emails.
 	var rows []struct {
