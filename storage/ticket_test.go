@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -292,6 +293,60 @@ func TestConcurrentIntakeAndProcessingGiveEachTicketItsOwnOutcome(t *testing.T) 
 			if r.Task == storage.TaskTicketCreate {
 				t.Fatalf("a processed ticket's work is still pending: %+v", r)
 			}
+		}
+	})
+}
+
+// A rendered email (about 5 KB, 2 KB and more compressed) is kept in its outbox row on Postgres,
+// not moved out into the table's TOAST relation, and reads back whole.
+func TestStoredEmailsStayInTheOutboxRow(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		if !st.Postgres() {
+			t.Skip("SQLite keeps every value in its row")
+		}
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Text that compresses to about half, like a quoted-printable email.
+		rnd := rand.New(rand.NewPCG(1, 2))
+		raw := make([]byte, 0, 6000)
+		for len(raw) < 5800 {
+			for range 12 {
+				raw = append(raw, "abcdefghijklmnopqrstuvwxyz0123456789"[rnd.IntN(36)])
+			}
+			raw = append(raw, " Pedido=C3=AA\r\n"...)
+		}
+		emails := []storage.Email{
+			{Kind: "confirmation", TicketID: &c.TicketID, Recipient: "ana@example.pt", MessageID: "<a@x>", Raw: raw},
+			{Kind: "department", TicketID: &c.TicketID, Recipient: "dep@example.pt", MessageID: "<b@x>", Raw: raw},
+		}
+		ids, claimed, err := st.RecordTicketProcessed(ctx, c.TicketID, emails, nil)
+		if err != nil || !claimed || len(ids) != 2 {
+			t.Fatalf("processing: ids=%v claimed=%v err=%v", ids, claimed, err)
+		}
+		var stored, toasted int
+		if err := st.DB().GetContext(ctx, &stored, `SELECT pg_column_size(raw) FROM outbox WHERE id = $1`, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		if stored <= 2100 || stored >= len(raw) {
+			t.Fatalf("stored size %d of %d bytes: the test email should compress to more than 2 KB", stored, len(raw))
+		}
+		var toast string
+		if err := st.DB().GetContext(ctx, &toast, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'outbox'::regclass`); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DB().GetContext(ctx, &toasted, `SELECT count(*) FROM `+toast); err != nil {
+			t.Fatal(err)
+		}
+		if toasted != 0 {
+			t.Fatalf("%d chunks moved out of the outbox rows", toasted)
+		}
+		row, err := st.OutboxRowByID(ctx, ids[1])
+		if err != nil || string(row.Raw) != string(raw) {
+			t.Fatalf("email read back: %d bytes of %d, %v", len(row.Raw), len(raw), err)
 		}
 	})
 }
