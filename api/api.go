@@ -138,10 +138,12 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/customers/{cid}/tickets", client(s.createTicket))
 	m.Handle("GET /api/v1/customers/{cid}/tickets", client(s.history))
 	m.Handle("GET /api/v1/customers/{cid}/tickets/{number}", client(s.customerTicket))
+	m.Handle("POST /api/v1/customers/{cid}/sessions/revoke", client(s.revokeCustomerSessions))
 
 	m.Handle("GET /api/v1/staff/tickets/{number}", staff(s.staffTicket))
 	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
 	m.Handle("GET /api/v1/departments", staff(s.departments))
+	m.Handle("POST /api/v1/staff/members/{name}/sessions/revoke", staff(s.revokeStaffSessions))
 
 	s.lifecycleRoutes(client, staff)
 	s.mailRoutes(staff)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/systemtest"
 	"github.com/assistd/assistd/storage"
 )
 
@@ -120,6 +121,56 @@ func TestASignedOutSessionsCookieIsRefusedEvenCopied(t *testing.T) {
 	}
 	if r := stolenStaff.get("/staff"); r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/staff/login") {
 		t.Errorf("the copied staff cookie after signing out: %d %s, want a redirect to the sign-in", r.code, r.header.Get("Location"))
+	}
+}
+
+// The portal signs a customer, or a member of staff, out everywhere: every session begun before
+// is refused, on every device, while other people's sessions and a new sign-in go on.
+func TestSigningOutEverywhereEndsEveryEarlierSessionOfThatPersonOnly(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	env.PutCustomer(t, "bruno", "pt-PT")
+	phone, laptop, bruno := env.customer(t, "ana"), env.customer(t, "ana"), env.customer(t, "bruno")
+	joao, maria := env.staff(t, "joao"), env.staff(t, "maria")
+
+	var out struct {
+		RevokedBefore time.Time `json:"revoked_before"`
+	}
+	if code := env.Do(t, "POST", "/api/v1/customers/ana/sessions/revoke", systemtest.APIToken, nil, &out); code != http.StatusOK || out.RevokedBefore.IsZero() {
+		t.Fatalf("revoke ana's sessions: %d %+v", code, out)
+	}
+	for name, v := range map[string]*visitor{"phone": phone, "laptop": laptop} {
+		if r := v.get("/tickets"); r.code != http.StatusUnauthorized {
+			t.Errorf("ana's %s after signing out everywhere: %d, want 401", name, r.code)
+		}
+	}
+	if r := bruno.get("/tickets"); r.code != http.StatusOK {
+		t.Errorf("another customer's session: %d, want 200", r.code)
+	}
+	if r := env.customer(t, "ana").get("/tickets"); r.code != http.StatusOK {
+		t.Errorf("ana signing in again: %d, want 200", r.code)
+	}
+
+	if code := env.Do(t, "POST", "/api/v1/staff/members/joao/sessions/revoke", systemtest.APIToken, nil, nil); code != http.StatusForbidden {
+		t.Errorf("staff sessions revoked with the client-area token: %d, want 403", code)
+	}
+	if code := env.Do(t, "POST", "/api/v1/staff/members/joao/sessions/revoke", systemtest.StaffToken, nil, nil); code != http.StatusOK {
+		t.Fatalf("revoke joao's sessions: %d", code)
+	}
+	if r := joao.get("/staff"); r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/staff/login") {
+		t.Errorf("joao after signing out everywhere: %d %s, want a redirect to the sign-in", r.code, r.header.Get("Location"))
+	}
+	if r := maria.get("/staff"); r.code != http.StatusOK {
+		t.Errorf("another member of staff: %d, want 200", r.code)
+	}
+	var bad struct {
+		Error struct {
+			Code   string            `json:"code"`
+			Fields map[string]string `json:"fields"`
+		} `json:"error"`
+	}
+	if code := env.Do(t, "POST", "/api/v1/customers/%20bad/sessions/revoke", systemtest.APIToken, nil, &bad); code != http.StatusBadRequest || bad.Error.Fields["id"] == "" {
+		t.Errorf("a malformed customer id: %d %+v, want 400 with the field", code, bad)
 	}
 }
 

@@ -30,7 +30,9 @@ import (
 // should live minutes. On success assistd sets its own session cookie: a signed, stateless
 // value (kind, subject, expiry, CSRF nonce) that is HttpOnly, SameSite=Lax, and Secure when the
 // public URL is https. Signing out lists the session as revoked until its expiry, so that a copy
-// of the cookie stops working too.
+// of the cookie stops working too. The portal can also sign a customer, or a member of staff,
+// out everywhere: every session of theirs that began before that moment is refused
+// (POST /api/v1/customers/{cid}/sessions/revoke, /api/v1/staff/members/{name}/sessions/revoke).
 
 // Kinds of signed values; the kind is inside the signed payload so that one kind is never
 // accepted as another.
@@ -113,7 +115,21 @@ type session struct {
 	Kind    string `json:"k"`
 	Subject string `json:"s"`
 	Expires int64  `json:"e"`
-	Nonce   string `json:"n"` // random per sign-in; the CSRF token is derived from it
+	Nonce   string `json:"n"`           // random per sign-in; the CSRF token is derived from it
+	Began   int64  `json:"b,omitempty"` // Unix microseconds; 0 in cookies from before it was kept
+}
+
+// began is when a session started, for "sign out everywhere": cookies that do not say are
+// taken to have started a full lifetime before their expiry.
+func (ss session) began() time.Time {
+	if ss.Began > 0 {
+		return time.UnixMicro(ss.Began)
+	}
+	lifetime := customerLifetime
+	if ss.Kind == kindStaff {
+		lifetime = staffLifetime
+	}
+	return time.Unix(ss.Expires, 0).Add(-lifetime)
 }
 
 // deriveSessionKey makes the key of cookies and CSRF tokens from the portal secret, so that no
@@ -182,7 +198,7 @@ func (s *Server) checkSession(r *http.Request, name, kind string) (session, bool
 	if !ok || kind == kindLogin {
 		return ss, ok, nil
 	}
-	revoked, err := s.store.SessionRevoked(r.Context(), sessionKey(ss))
+	revoked, err := s.store.SessionRevoked(r.Context(), sessionKey(ss), ss.Kind, ss.Subject, ss.began())
 	if err != nil {
 		return session{}, false, err
 	}
@@ -215,7 +231,8 @@ func cookiePath(name string) string {
 
 // startSession signs someone in by setting a fresh session cookie.
 func (s *Server) startSession(w http.ResponseWriter, name, kind, subject string, lifetime time.Duration) session {
-	ss := session{Kind: kind, Subject: subject, Expires: s.now().Add(lifetime).Unix(), Nonce: newNonce()}
+	at := s.now()
+	ss := session{Kind: kind, Subject: subject, Expires: at.Add(lifetime).Unix(), Nonce: newNonce(), Began: at.UnixMicro()}
 	http.SetCookie(w, &http.Cookie{Name: name, Value: s.encodeSession(ss), Path: cookiePath(name), MaxAge: int(lifetime.Seconds()),
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
 	return ss
@@ -253,4 +270,35 @@ func localPath(next, fallback string) string {
 		return fallback
 	}
 	return next
+}
+
+// revokeCustomerSessions signs a customer out everywhere (the portal calls it when the customer
+// changes their password, or asks for it): every session begun before now is refused.
+func (s *Server) revokeCustomerSessions(w http.ResponseWriter, r *http.Request) {
+	cid := r.PathValue("cid")
+	if !idPattern.MatchString(cid) {
+		validationFailed(w, map[string]string{"id": "customer ids are 1 to 100 letters, digits, dots, dashes or underscores"})
+		return
+	}
+	s.revokeAll(w, r, kindCustomer, cid)
+}
+
+// revokeStaffSessions signs a member of staff out of the console everywhere.
+func (s *Server) revokeStaffSessions(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !validStaffName(name) {
+		validationFailed(w, map[string]string{"name": "a staff name of 1 to 100 characters on one line is required"})
+		return
+	}
+	s.revokeAll(w, r, kindStaff, name)
+}
+
+func (s *Server) revokeAll(w http.ResponseWriter, r *http.Request, kind, subject string) {
+	at, err := s.store.RevokeSessionsOf(r.Context(), kind, subject, max(customerLifetime, staffLifetime))
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	s.log.Info("sessions revoked", "kind", kind, "subject", subject)
+	writeJSON(w, http.StatusOK, map[string]time.Time{"revoked_before": at})
 }

@@ -27,10 +27,32 @@ func (s *Store) RevokeSession(ctx context.Context, nonceHash string, expires tim
 	})
 }
 
-// SessionRevoked reports whether a session was signed out.
-func (s *Store) SessionRevoked(ctx context.Context, nonceHash string) (bool, error) {
+// RevokeSessionsOf signs out every session of one subject (kind "customer" or "staff") that began
+// before now, wherever it is; sessions begun afterwards are unaffected. Cutoffs older than
+// forgetAfter (the longest a session lives) are dropped at the same time. It returns the cutoff.
+func (s *Store) RevokeSessionsOf(ctx context.Context, kind, subject string, forgetAfter time.Duration) (time.Time, error) {
+	at := now()
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM session_cutoffs WHERE not_before < ?`), at.Add(-forgetAfter)); err != nil {
+			return fmt.Errorf("storage: forget old session cutoffs: %w", wrapConn(err))
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO session_cutoffs (kind, subject, not_before) VALUES (?, ?, ?)
+			ON CONFLICT (kind, subject) DO UPDATE SET not_before = excluded.not_before`), kind, subject, at)
+		if err != nil {
+			return fmt.Errorf("storage: revoke sessions: %w", wrapConn(err))
+		}
+		return nil
+	})
+	return at, err
+}
+
+// SessionRevoked reports whether a session was signed out: by itself (its nonce hash listed), or
+// with every session of its subject that began before a cutoff.
+func (s *Store) SessionRevoked(ctx context.Context, nonceHash, kind, subject string, began time.Time) (bool, error) {
 	var n int
-	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM revoked_sessions WHERE nonce_hash = ?`), nonceHash)
+	err := s.db.GetContext(ctx, &n, s.q(`SELECT (SELECT COUNT(*) FROM revoked_sessions WHERE nonce_hash = ?)
+		+ (SELECT COUNT(*) FROM session_cutoffs WHERE kind = ? AND subject = ? AND not_before > ?)`),
+		nonceHash, kind, subject, began.UTC().Truncate(time.Microsecond))
 	if err != nil {
 		return false, wrapConn(err)
 	}

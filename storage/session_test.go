@@ -14,7 +14,7 @@ func TestASessionSignedOutIsRevokedUntilItWouldHaveExpiredAndForgottenAfter(t *t
 		ctx := context.Background()
 		revoked := func(key string) bool {
 			t.Helper()
-			ok, err := st.SessionRevoked(ctx, key)
+			ok, err := st.SessionRevoked(ctx, key, "customer", "ana", time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,6 +43,54 @@ func TestASessionSignedOutIsRevokedUntilItWouldHaveExpiredAndForgottenAfter(t *t
 		}
 		if rows != 1 || !revoked("later") {
 			t.Fatalf("%d sessions listed after the first expired, want only the one still valid", rows)
+		}
+	})
+}
+
+func TestSigningOutEverywhereRefusesTheSubjectsEarlierSessionsOnly(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		revoked := func(kind, subject string, began time.Time) bool {
+			t.Helper()
+			ok, err := st.SessionRevoked(ctx, "nonce-"+subject, kind, subject, began)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		before := time.Now().Add(-time.Hour)
+		cutoff, err := st.RevokeSessionsOf(ctx, "customer", "ana", 24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := cutoff.Add(time.Microsecond)
+		if !revoked("customer", "ana", before) || !revoked("customer", "ana", cutoff.Add(-time.Microsecond)) {
+			t.Error("a session of ana begun before the cutoff is still valid")
+		}
+		if revoked("customer", "ana", cutoff) || revoked("customer", "ana", after) {
+			t.Error("a session of ana begun at or after the cutoff is refused")
+		}
+		if revoked("customer", "bruno", before) || revoked("staff", "ana", before) {
+			t.Error("another subject's session, or a staff member of the same name, is refused")
+		}
+		// Again later: the cutoff moves on, and sessions begun in between are refused too.
+		time.Sleep(2 * time.Millisecond)
+		if _, err := st.RevokeSessionsOf(ctx, "customer", "ana", 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if !revoked("customer", "ana", after) {
+			t.Error("a session begun between two cutoffs is still valid")
+		}
+		// Cutoffs older than the longest session are forgotten by the next revocation.
+		if _, err := st.RevokeSessionsOf(ctx, "staff", "joao", time.Nanosecond); err != nil {
+			t.Fatal(err)
+		}
+		var rows int
+		if err := st.DB().GetContext(ctx, &rows, `SELECT COUNT(*) FROM session_cutoffs`); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 1 || !revoked("staff", "joao", before) {
+			t.Fatalf("%d cutoffs kept, want only the newest", rows)
 		}
 	})
 }
