@@ -43,16 +43,14 @@ type coalescedCall[Req, Res any] struct {
 	done chan struct{}
 }
 
-// planEach, passed first among a grouped statement's arguments, has Postgres plan the statement
-// for the arrays it is given each time (pgx then uses the unnamed prepared statement). A cached
-// generic plan would be fixed once, possibly while the tables were nearly empty: a plan that scans
-// them whole, which got slower with every row (seen: one run in four fell from 1,100 to 270
-// tickets/s, its processing statement taking 150 ms). Planning is paid once per group.
+// planEach, passed first among a statement's arguments, has Postgres plan the statement for the
+// values it is given each time (pgx then uses the unnamed prepared statement). It is for the
+// statements built for a batch (lists and VALUES of varying length): a cached generic plan is
+// fixed once, possibly while the tables were nearly empty, and one that scans them whole gets
+// slower with every row (seen: a 10,000-mail backlog drained at 930 mails/s instead of 1,800).
 const planEach = pgx.QueryExecModeCacheDescribe
 
-// planned prepends planEach to a statement's arguments on Postgres. It is for statements built
-// for a batch (lists and VALUES of varying length), whose cached generic plans fall in the same
-// trap as the grouped statements'.
+// planned prepends planEach to a statement's arguments on Postgres.
 func (s *Store) planned(args []any) []any {
 	if !s.postgres {
 		return args

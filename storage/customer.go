@@ -63,20 +63,26 @@ type customerRead struct {
 	found bool
 }
 
+const customerColumns = `SELECT c.id, c.name, c.email, c.language, c.email_undeliverable_at, c.created_at, c.updated_at, d.domain FROM customers c `
+
+// customersPostgres is the grouped read of customers. Its plan is kept (see groupedSession):
+// domains are looked up per customer, which the OFFSET 0 keeps from becoming a join (possibly
+// planned as a read of the whole table).
+const customersPostgres = customerColumns + `LEFT JOIN LATERAL (SELECT d.domain FROM customer_domains d WHERE d.customer_id = c.id OFFSET 0) d ON true
+	WHERE c.id = ANY($1::text[]) ORDER BY c.id, d.domain`
+
 // customersStatement reads customers and their domains in one query: several on Postgres, one on
 // SQLite.
 func (s *Store) customersStatement(ctx context.Context, ids []string) ([]customerRead, error) {
-	const query = `SELECT c.id, c.name, c.email, c.language, c.email_undeliverable_at, c.created_at, c.updated_at, d.domain
-		FROM customers c LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE `
 	var (
 		rows *sqlx.Rows
 		err  error
 	)
 	switch {
 	case s.postgres:
-		rows, err = s.db.QueryxContext(ctx, query+`c.id = ANY($1::text[]) ORDER BY c.id, d.domain`, planEach, ids)
+		rows, err = s.grouped.QueryxContext(ctx, customersPostgres, ids)
 	case len(ids) == 1:
-		rows, err = s.db.QueryxContext(ctx, query+`c.id = ? ORDER BY c.id, d.domain`, ids[0])
+		rows, err = s.db.QueryxContext(ctx, customerColumns+`LEFT JOIN customer_domains d ON d.customer_id = c.id WHERE c.id = ? ORDER BY c.id, d.domain`, ids[0])
 	default:
 		return nil, fmt.Errorf("storage: %d customers at once on SQLite", len(ids))
 	}

@@ -259,6 +259,54 @@ type intakeRow struct {
 	sealed secret.Sealed
 }
 
+// intakePostgres is the grouped intake: it only writes, from the arrays it is given.
+const intakePostgres = `WITH v AS (
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+				$8::timestamptz[], $9::text[], $10::bytea[], $11::bytea[], $12::timestamptz[])
+			AS v (id, number, customer_id, subject_id, domain, related_ticket, idempotency_key, created_at, body,
+				password_sealed, data_key_sealed, expires_at)),
+		ticket AS (
+			INSERT INTO tickets (id, number, customer_id, subject_id, domain, status, related_ticket, idempotency_key, created_at, updated_at)
+			OVERRIDING SYSTEM VALUE
+			SELECT id, number, customer_id, subject_id, domain, $13, related_ticket, idempotency_key, created_at, created_at FROM v
+			ON CONFLICT DO NOTHING RETURNING id),
+		message AS (
+			INSERT INTO messages (ticket_id, author, body, created_at) SELECT v.id, 'customer', v.body, v.created_at FROM v JOIN ticket USING (id)),
+		status AS (
+			INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at)
+			SELECT v.id, NULL, $13, 'customer', v.created_at FROM v JOIN ticket USING (id)),
+		password AS (
+			INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at)
+			SELECT v.id, v.password_sealed, v.data_key_sealed, v.expires_at FROM v JOIN ticket USING (id) WHERE v.expires_at IS NOT NULL),
+		work AS (
+			INSERT INTO outbox (task, ticket_id, state, created_at, updated_at)
+			SELECT $14, v.id, 'pending', v.created_at, v.created_at FROM v JOIN ticket USING (id))
+		SELECT id FROM ticket`
+
+// recordPostgres is the grouped processing record. Its plan is kept (see groupedSession), so the
+// outbox is reached by key only: a claimed ticket's rows by its id (the OFFSET 0 keeps that
+// lookup from becoming a join), then those rows by theirs. Asked for "the pending rows of these
+// tickets" at once, a plan made while the outbox was empty reads every pending row, thousands
+// in a backlog.
+const recordPostgres = `WITH claimed AS (
+			UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id), processed_at = $1
+			WHERE id = ANY($2::bigint[]) AND processed_at IS NULL RETURNING id),
+		work AS (
+			UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = $1, done_at = $1
+			WHERE id = ANY(ARRAY(SELECT o.id FROM claimed c
+				CROSS JOIN LATERAL (SELECT o.id FROM outbox o WHERE o.ticket_id = c.id AND o.task = $3 OFFSET 0) o))
+			AND state = 'pending'),
+		queued AS (
+			INSERT INTO outbox (task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, attempts, created_at, updated_at, done_at)
+			SELECT $4, e.ticket_id, e.kind, e.envelope_from, e.recipient, e.message_id, e.raw,
+				CASE WHEN e.sent THEN 'done' ELSE 'pending' END, CASE WHEN e.sent THEN 1 ELSE 0 END, $1, $1,
+				CASE WHEN e.sent THEN $1::timestamptz END
+			FROM unnest($5::int[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::boolean[])
+				AS e (n, ticket_id, kind, envelope_from, recipient, message_id, raw, sent)
+			WHERE e.ticket_id = ANY(ARRAY(SELECT id FROM claimed)) ORDER BY e.n RETURNING id, ticket_id)
+		SELECT id AS ticket_id, NULL::bigint AS email_id FROM claimed
+		UNION ALL SELECT ticket_id, id FROM queued`
+
 // intakeStatement writes tickets, each with its first message, first status change, sealed
 // password and outbox row, in one statement; inserted[i] is false for a ticket whose number or
 // idempotency key was taken, for which nothing was written.
@@ -286,28 +334,7 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 		}
 	}
 	var got []int64
-	err := s.db.SelectContext(ctx, &got, `WITH v AS (
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-				$8::timestamptz[], $9::text[], $10::bytea[], $11::bytea[], $12::timestamptz[])
-			AS v (id, number, customer_id, subject_id, domain, related_ticket, idempotency_key, created_at, body,
-				password_sealed, data_key_sealed, expires_at)),
-		ticket AS (
-			INSERT INTO tickets (id, number, customer_id, subject_id, domain, status, related_ticket, idempotency_key, created_at, updated_at)
-			OVERRIDING SYSTEM VALUE
-			SELECT id, number, customer_id, subject_id, domain, $13, related_ticket, idempotency_key, created_at, created_at FROM v
-			ON CONFLICT DO NOTHING RETURNING id),
-		message AS (
-			INSERT INTO messages (ticket_id, author, body, created_at) SELECT v.id, 'customer', v.body, v.created_at FROM v JOIN ticket USING (id)),
-		status AS (
-			INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at)
-			SELECT v.id, NULL, $13, 'customer', v.created_at FROM v JOIN ticket USING (id)),
-		password AS (
-			INSERT INTO ticket_passwords (ticket_id, password_sealed, data_key_sealed, expires_at)
-			SELECT v.id, v.password_sealed, v.data_key_sealed, v.expires_at FROM v JOIN ticket USING (id) WHERE v.expires_at IS NOT NULL),
-		work AS (
-			INSERT INTO outbox (task, ticket_id, state, created_at, updated_at)
-			SELECT $14, v.id, 'pending', v.created_at, v.created_at FROM v JOIN ticket USING (id))
-		SELECT id FROM ticket`, planEach,
+	err := s.grouped.SelectContext(ctx, &got, intakePostgres,
 		ids, numbers, customers, subjects, domains, related, keys, created, bodies, passwords, dataKeys, expires,
 		string(tickets.Open), TaskTicketCreate)
 	if err != nil {
@@ -452,15 +479,14 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 		CustomerLanguage string  `db:"customer_language"`
 		FirstMessage     *string `db:"first_message"`
 	}
-	query := `SELECT ` + ticketColumns + `, c.name AS customer_name, c.email AS customer_email,
-		c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message` +
-		ticketFrom + ` JOIN customers c ON c.id = t.customer_id WHERE `
 	var err error
 	switch {
 	case s.postgres:
-		err = s.db.SelectContext(ctx, &rows, query+`t.id = ANY($1::bigint[])`, planEach, ids)
+		err = s.grouped.SelectContext(ctx, &rows, newTicketMailsPostgres, ids)
 	case len(ids) == 1:
-		err = s.db.SelectContext(ctx, &rows, query+`t.id = ?`, ids[0])
+		err = s.db.SelectContext(ctx, &rows, `SELECT `+ticketColumns+`, c.name AS customer_name, c.email AS customer_email,
+			c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`+
+			ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ?`, ids[0])
 	default:
 		return nil, fmt.Errorf("storage: %d new tickets at once on SQLite", len(ids))
 	}
@@ -481,6 +507,24 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 	}
 	return out, nil
 }
+
+// newTicketMailsPostgres is the grouped read of new tickets. Its plan is kept (see
+// groupedSession), so the tables that grow are reached by key only: tickets by the id array,
+// a ticket's password, customer and first message by lookups that the OFFSET 0 keeps the planner
+// from turning into joins (which it could plan as reads of the whole table). Subjects and
+// departments are the catalog: a few dozen rows.
+const newTicketMailsPostgres = `SELECT t.id, t.number, t.customer_id, t.subject_id, s.name AS subject_name, s.name_en AS subject_name_en,
+	d.id AS department_id, d.name AS department_name, d.name_en AS department_name_en, d.email AS department_email,
+	t.department_id IS NOT NULL AS routed, t.domain, t.status, t.related_ticket, t.created_at, t.updated_at, t.processed_at,
+	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at,
+	c.name AS customer_name, c.email AS customer_email, c.language AS customer_language,
+	(SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message
+	FROM tickets t
+	JOIN subjects s ON s.id = t.subject_id
+	JOIN departments d ON d.id = COALESCE(t.department_id, s.department_id)
+	LEFT JOIN LATERAL (SELECT p.expires_at, p.purged_at FROM ticket_passwords p WHERE p.ticket_id = t.id OFFSET 0) p ON true
+	JOIN LATERAL (SELECT c.name, c.email, c.language FROM customers c WHERE c.id = t.customer_id OFFSET 0) c ON true
+	WHERE t.id = ANY($1::bigint[])`
 
 // recordReq is one ticket's part of a grouped RecordTicketProcessed.
 type recordReq struct {
@@ -529,22 +573,7 @@ func (s *Store) recordStatement(ctx context.Context, reqs []recordReq) ([]record
 		TicketID int64         `db:"ticket_id"`
 		EmailID  sql.NullInt64 `db:"email_id"`
 	}
-	err := s.db.SelectContext(ctx, &rows, `WITH claimed AS (
-			UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id), processed_at = $1
-			WHERE id = ANY($2::bigint[]) AND processed_at IS NULL RETURNING id),
-		work AS (
-			UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = $1, done_at = $1
-			WHERE id IN (SELECT id FROM outbox WHERE ticket_id IN (SELECT id FROM claimed) AND task = $3) AND state = 'pending'),
-		queued AS (
-			INSERT INTO outbox (task, ticket_id, kind, envelope_from, recipient, message_id, raw, state, attempts, created_at, updated_at, done_at)
-			SELECT $4, e.ticket_id, e.kind, e.envelope_from, e.recipient, e.message_id, e.raw,
-				CASE WHEN e.sent THEN 'done' ELSE 'pending' END, CASE WHEN e.sent THEN 1 ELSE 0 END, $1, $1,
-				CASE WHEN e.sent THEN $1::timestamptz END
-			FROM unnest($5::int[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::boolean[])
-				AS e (n, ticket_id, kind, envelope_from, recipient, message_id, raw, sent)
-			WHERE e.ticket_id IN (SELECT id FROM claimed) ORDER BY e.n RETURNING id, ticket_id)
-		SELECT id AS ticket_id, NULL::bigint AS email_id FROM claimed
-		UNION ALL SELECT ticket_id, id FROM queued`, planEach,
+	err := s.grouped.SelectContext(ctx, &rows, recordPostgres,
 		at, ticketIDs, TaskTicketCreate, TaskEmailSend, ord, owners, kinds, froms, rcpts, msgIDs, raws, sent)
 	if err != nil {
 		return nil, fmt.Errorf("storage: route tickets: %w", wrapConn(err))
