@@ -17,7 +17,7 @@ import (
 // that finds fewer than inFlight statements running starts one at once, so at low load every call
 // runs alone and waits for nothing. Calls that arrive while inFlight statements run wait, and the
 // next statement takes all of them (up to max): under load statements grow instead of calls
-// queueing for connections, and Postgres does one parse, one plan and one commit for many rows.
+// queueing for connections, and Postgres runs one statement and one commit for many rows.
 //
 // Each call gets its own result. A statement is its own transaction, so one that fails wrote
 // nothing; when it carried several calls and the database is reachable, each call is run again
