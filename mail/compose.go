@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	texttemplate "text/template"
+	templateparse "text/template/parse"
 	"time"
 	_ "time/tzdata" // dates are shown in Europe/Lisbon even where the system has no zoneinfo
 	"unicode"
@@ -73,6 +74,8 @@ type Composer struct {
 	secretTTL time.Duration
 	lisbon    *time.Location
 	wording   map[string]*texttemplate.Template // by language
+	fixed     map[string]map[string]string      // by language and name: phrases that use no ticket data, rendered once
+	ttl       map[string]string                 // by language: the password's keeping time, in words
 	text      *texttemplate.Template
 	html      *htmltemplate.Template
 	now       func() time.Time
@@ -202,6 +205,8 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 		secretTTL: ttl,
 		lisbon:    lisbon,
 		wording:   make(map[string]*texttemplate.Template),
+		fixed:     make(map[string]map[string]string),
+		ttl:       make(map[string]string),
 		now:       time.Now,
 	}
 	for _, lang := range []string{LangPT, LangEN} {
@@ -210,6 +215,10 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 			return nil, fmt.Errorf("mail: parse %s wording: %w", lang, err)
 		}
 		c.wording[lang] = t
+		c.ttl[lang] = formatTTL(ttl, lang)
+		if c.fixed[lang], err = fixedPhrases(t, &wordingData{TTL: c.ttl[lang]}); err != nil {
+			return nil, fmt.Errorf("mail: %s wording: %w", lang, err)
+		}
 	}
 	if c.text, err = texttemplate.ParseFS(templateFS, "templates/layout.txt"); err != nil {
 		return nil, fmt.Errorf("mail: parse text layout: %w", err)
@@ -243,14 +252,18 @@ type link struct{ Label, URL string }
 // phrases renders the wording of one language; the first error sticks so
 // that building a page reads as a list of phrases.
 type phrases struct {
-	t    *texttemplate.Template
-	data *wordingData
-	err  error
+	t     *texttemplate.Template
+	fixed map[string]string
+	data  *wordingData
+	err   error
 }
 
 func (p *phrases) say(name string) string {
 	if p.err != nil {
 		return ""
+	}
+	if s, ok := p.fixed[name]; ok {
+		return s
 	}
 	var b strings.Builder
 	if err := p.t.ExecuteTemplate(&b, name, p.data); err != nil {
@@ -268,14 +281,53 @@ type wordingData struct {
 }
 
 func (c *Composer) phrases(lang string, t TicketMail) *phrases {
-	return &phrases{t: c.wording[lang], data: &wordingData{
+	return &phrases{t: c.wording[lang], fixed: c.fixed[lang], data: &wordingData{
 		Number:         t.Number,
 		SubjectName:    headerText(t.SubjectName),
 		DepartmentName: headerText(t.DepartmentName),
 		CustomerName:   headerText(t.CustomerName),
 		StaffName:      headerText(t.StaffName),
-		TTL:            formatTTL(c.secretTTL, lang),
+		TTL:            c.ttl[lang],
 	}}
+}
+
+// fixedPhrases renders, once, the phrases of a wording whose text uses nothing of a ticket: only
+// literal text and the keeping time. The others are rendered for each email.
+func fixedPhrases(t *texttemplate.Template, data *wordingData) (map[string]string, error) {
+	out := make(map[string]string)
+	for _, def := range t.Templates() {
+		if def.Tree == nil || def.Tree.Root == nil || !fixedNode(def.Tree.Root) {
+			continue
+		}
+		var b strings.Builder
+		if err := def.Execute(&b, data); err != nil {
+			return nil, fmt.Errorf("phrase %q: %w", def.Name(), err)
+		}
+		out[def.Name()] = strings.TrimSpace(b.String())
+	}
+	return out, nil
+}
+
+// fixedNode reports whether a template's text is literal but for {{.TTL}}.
+func fixedNode(n templateparse.Node) bool {
+	switch n := n.(type) {
+	case *templateparse.ListNode:
+		for _, c := range n.Nodes {
+			if !fixedNode(c) {
+				return false
+			}
+		}
+		return true
+	case *templateparse.TextNode, *templateparse.CommentNode:
+		return true
+	case *templateparse.ActionNode:
+		if len(n.Pipe.Decl) != 0 || len(n.Pipe.Cmds) != 1 || len(n.Pipe.Cmds[0].Args) != 1 {
+			return false
+		}
+		f, ok := n.Pipe.Cmds[0].Args[0].(*templateparse.FieldNode)
+		return ok && len(f.Ident) == 1 && f.Ident[0] == "TTL"
+	}
+	return false
 }
 
 // StableID is the Message-ID of the one mail of a kind a ticket ever gets (see IDSigner.Stable);

@@ -821,3 +821,26 @@ func TestFormatTTL(t *testing.T) {
 		}
 	}
 }
+
+// Phrases that use nothing of a ticket (labels, the signature, the password note with its
+// keeping time) are rendered once, when the Composer is made; the others stay per email.
+func TestPhrasesWithoutTicketDataAreRenderedOnce(t *testing.T) {
+	c := testComposer(t)
+	pt := c.fixed[LangPT]
+	for _, name := range []string{"field.number", "signature", "noreply", "password", "status.closed"} {
+		if pt[name] == "" {
+			t.Errorf("%q is not among the phrases rendered once", name)
+		}
+	}
+	if !strings.Contains(pt["password"], "72 horas") {
+		t.Errorf("password phrase %q lacks the keeping time", pt["password"])
+	}
+	for _, name := range []string{"greeting", "confirmation.intro", "link.ticket", "confirmation.subject", "update.message"} {
+		if _, ok := pt[name]; ok {
+			t.Errorf("%q uses ticket data but was rendered once", name)
+		}
+	}
+	if c.fixed[LangEN]["field.number"] == pt["field.number"] {
+		t.Error("English and Portuguese share a rendered phrase")
+	}
+}
