@@ -484,9 +484,7 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 	case s.postgres:
 		err = s.grouped.SelectContext(ctx, &rows, newTicketMailsPostgres, ids)
 	case len(ids) == 1:
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+ticketColumns+`, c.name AS customer_name, c.email AS customer_email,
-			c.language AS customer_language, (SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`+
-			ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ?`, ids[0])
+		err = s.db.SelectContext(ctx, &rows, `SELECT `+ticketColumns+newTicketMailColumns+ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ?`, ids[0])
 	default:
 		return nil, fmt.Errorf("storage: %d new tickets at once on SQLite", len(ids))
 	}
@@ -513,18 +511,16 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 // a ticket's password, customer and first message by lookups that the OFFSET 0 keeps the planner
 // from turning into joins (which it could plan as reads of the whole table). Subjects and
 // departments are the catalog: a few dozen rows.
-const newTicketMailsPostgres = `SELECT t.id, t.number, t.customer_id, t.subject_id, s.name AS subject_name, s.name_en AS subject_name_en,
-	d.id AS department_id, d.name AS department_name, d.name_en AS department_name_en, d.email AS department_email,
-	t.department_id IS NOT NULL AS routed, t.domain, t.status, t.related_ticket, t.created_at, t.updated_at, t.processed_at,
-	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at,
-	c.name AS customer_name, c.email AS customer_email, c.language AS customer_language,
-	(SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message
-	FROM tickets t
+const newTicketMailsPostgres = `SELECT ` + ticketColumns + newTicketMailColumns + ` FROM tickets t
 	JOIN subjects s ON s.id = t.subject_id
 	JOIN departments d ON d.id = COALESCE(t.department_id, s.department_id)
 	LEFT JOIN LATERAL (SELECT p.expires_at, p.purged_at FROM ticket_passwords p WHERE p.ticket_id = t.id OFFSET 0) p ON true
 	JOIN LATERAL (SELECT c.name, c.email, c.language FROM customers c WHERE c.id = t.customer_id OFFSET 0) c ON true
 	WHERE t.id = ANY($1::bigint[])`
+
+// newTicketMailColumns are what a new ticket's emails need beyond the ticket (ticketColumns).
+const newTicketMailColumns = `, c.name AS customer_name, c.email AS customer_email, c.language AS customer_language,
+	(SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`
 
 // recordReq is one ticket's part of a grouped RecordTicketProcessed.
 type recordReq struct {
