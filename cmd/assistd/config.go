@@ -37,7 +37,7 @@ var settings = []setting{
 	{"ASSISTD_MIGRATE", "true", "apply pending database migrations when serve starts"},
 	{"ASSISTD_WORKER_CONCURRENCY", "50", "tasks a worker runs at once"},
 	{"ASSISTD_SMTP_POOL", "8", "SMTP connections a worker keeps open"},
-	{"ASSISTD_DATABASE_POOL", "16", "Postgres connections per pool (a worker has two)"},
+	{"ASSISTD_DATABASE_POOL", "16", "Postgres connections per pool (a worker has two); each pool has 4 more for the grouped statements"},
 	{"ASSISTD_SHUTDOWN_TIMEOUT", "20s", "how long in-flight work may finish on SIGTERM"},
 	{"ASSISTD_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
