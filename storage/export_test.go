@@ -1,8 +1,10 @@
 package storage
 
+import "github.com/jmoiron/sqlx"
+
 // GroupedSession and GroupedStatements let tests check the plans Postgres keeps for the grouped
 // statements.
-const GroupedSession = groupedSession
+var GroupedSession = groupedSession
 
 var GroupedStatements = map[string]string{
 	"intake":           intakePostgres,
@@ -10,3 +12,6 @@ var GroupedStatements = map[string]string{
 	"new_ticket_read":  newTicketMailsPostgres,
 	"customer":         customersPostgres,
 }
+
+// GroupedDB is the pool the grouped statements run on.
+func (s *Store) GroupedDB() *sqlx.DB { return s.grouped }

@@ -30,9 +30,8 @@ func TestGroupedStatementsKeepPlansThatReachGrowingTablesByKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		for setting := range strings.SplitSeq(storage.GroupedSession, "&") {
-			name, value, _ := strings.Cut(setting, "=")
-			if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET %s = '%s'", name, value)); err != nil {
+		for _, q := range storage.GroupedSession {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -110,4 +109,52 @@ func unkeyedScans(n planNode, growingIndex map[string]bool, keyed *int) []string
 		bad = append(bad, unkeyedScans(c, growingIndex, keyed)...)
 	}
 	return bad
+}
+
+// Session settings are statements every connection runs when it opens (so that a pooler in
+// session mode passes them on): relaxed commits on the deliveries' pool, kept index-only plans
+// on the grouped statements' connections of either pool, and neither anywhere else.
+func TestConnectionsRunTheirSessionSettings(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		if b.Name != "postgres" {
+			continue
+		}
+		ctx := context.Background()
+		main := storagetest.Open(t, b)
+		relaxed, err := storage.Open(ctx, b.URL, storage.RelaxedCommit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer relaxed.Close()
+		show := func(db interface {
+			GetContext(context.Context, any, string, ...any) error
+		}, setting string) string {
+			t.Helper()
+			var v string
+			if err := db.GetContext(ctx, &v, "SHOW "+setting); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		for _, c := range []struct {
+			name                 string
+			got                  func(string) string
+			commit, plans, scans string
+		}{
+			{"main pool", func(s string) string { return show(main.DB(), s) }, "on", "auto", "on"},
+			{"grouped statements", func(s string) string { return show(main.GroupedDB(), s) }, "on", "force_generic_plan", "off"},
+			{"deliveries' pool", func(s string) string { return show(relaxed.DB(), s) }, "off", "auto", "on"},
+			{"deliveries' grouped statements", func(s string) string { return show(relaxed.GroupedDB(), s) }, "off", "force_generic_plan", "off"},
+		} {
+			if got := c.got("synchronous_commit"); got != c.commit {
+				t.Errorf("%s: synchronous_commit %s, want %s", c.name, got, c.commit)
+			}
+			if got := c.got("plan_cache_mode"); got != c.plans {
+				t.Errorf("%s: plan_cache_mode %s, want %s", c.name, got, c.plans)
+			}
+			if got := c.got("enable_seqscan"); got != c.scans {
+				t.Errorf("%s: enable_seqscan %s, want %s", c.name, got, c.scans)
+			}
+		}
+	}
 }

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -59,17 +61,10 @@ const (
 // once per connection and its plan kept (a generic plan), and that plan reaches tables through
 // their indexes only. Parsing and planning were 43 % of what Postgres spent in the ticket bench;
 // a generic plan made while the tables were small would otherwise read them whole, for as long
-// as it is kept, as they grow. The statements are written so that every table they touch is reached by key (an
-// array of ids, or a LATERAL lookup by the outer row), so an index path always exists.
-const groupedSession = "plan_cache_mode=force_generic_plan&enable_seqscan=off"
-
-// withParams adds query parameters to a postgres:// URL.
-func withParams(url, params string) string {
-	if strings.Contains(url, "?") {
-		return url + "&" + params
-	}
-	return url + "?" + params
-}
+// as it is kept, as they grow. The statements are written so that every table they touch is
+// reached by key (an array of ids, or a LATERAL lookup by the outer row), so an index path
+// always exists.
+var groupedSession = []string{"SET plan_cache_mode = force_generic_plan", "SET enable_seqscan = off"}
 
 // Option changes how Open connects.
 type Option func(*openConfig)
@@ -77,6 +72,7 @@ type Option func(*openConfig)
 type openConfig struct {
 	url      string
 	poolSize int
+	session  []string // statements every Postgres connection runs first
 }
 
 // DefaultPoolSize is how many Postgres connections a Store opens at most. Past a few per core,
@@ -98,12 +94,29 @@ func PoolSize(n int) Option {
 // or recording a durable new ticket processed and its two mails, under stable Message-IDs.
 // Changes a customer sees keep durable commits.
 func RelaxedCommit() Option {
-	return func(c *openConfig) {
-		if !strings.HasPrefix(c.url, "postgres") {
-			return
-		}
-		c.url = withParams(c.url, "synchronous_commit=off")
+	return func(c *openConfig) { c.session = append(c.session, "SET synchronous_commit = off") }
+}
+
+// openPostgres opens a pool of at most size connections, each of which runs the session
+// statements when it connects. They are statements rather than startup parameters of the URL, so
+// that a pooler in session mode (PgBouncer) passes them on without being told about them.
+func openPostgres(url string, size int, session []string) (*sqlx.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, err
 	}
+	db := sqlx.NewDb(stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
+		for _, q := range session {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})), "pgx")
+	db.SetMaxOpenConns(size)
+	db.SetMaxIdleConns(size)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
 }
 
 // Open connects to a database URL: postgres://… (or postgresql://…), or sqlite:PATH
@@ -122,12 +135,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		pg = true
-		db, err = sqlx.Open("pgx", url)
-		if err == nil {
-			db.SetMaxOpenConns(oc.poolSize)
-			db.SetMaxIdleConns(oc.poolSize)
-			db.SetConnMaxIdleTime(5 * time.Minute)
-		}
+		db, err = openPostgres(url, oc.poolSize, oc.session)
 	case strings.HasPrefix(url, "sqlite:"):
 		db, err = sqlx.Open("sqlite", sqliteDSN(strings.TrimPrefix(url, "sqlite:")))
 		if err == nil {
@@ -146,13 +154,10 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	// the transaction paths.
 	readMax := 1
 	if pg {
-		if s.grouped, err = sqlx.Open("pgx", withParams(url, groupedSession)); err != nil {
+		if s.grouped, err = openPostgres(url, groupConns, append(slices.Clone(oc.session), groupedSession...)); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("storage: open: %w", err)
 		}
-		s.grouped.SetMaxOpenConns(groupConns)
-		s.grouped.SetMaxIdleConns(groupConns)
-		s.grouped.SetConnMaxIdleTime(5 * time.Minute)
 		readMax = groupMax
 		s.intake = newCoalescer("intake", groupMax, groupInFlight, s.intakeStatement)
 		s.records = newCoalescer("ticket_processed", groupMax, groupInFlight, s.recordStatement)
