@@ -24,10 +24,17 @@ import (
 // alone, so that a call whose data the database refuses (a constraint, say) fails by itself and
 // the others go through. When the database cannot be reached, every call of the statement gets
 // that error at once.
+//
+// Under load, a statement that follows another of its kind (calls arrived while the previous one
+// ran) first waits linger for more calls, unless it is full already: statements carry more calls
+// each, and Postgres does less per call. The first statement of a burst never waits, so an idle
+// system answers as fast as before.
 type coalescer[Req, Res any] struct {
 	sizes    prometheus.Observer
 	max      int // calls per statement
 	inFlight int // statements running at once
+	linger   time.Duration
+	sleep    func(time.Duration) // time.Sleep; tests watch it
 	// run executes one statement for reqs and returns one result per request, in order.
 	run func(ctx context.Context, reqs []Req) ([]Res, error)
 
@@ -64,7 +71,8 @@ const coalescedTimeout = 30 * time.Second
 
 // newCoalescer groups calls to run; name labels its statements in metrics.DBGroupSize.
 func newCoalescer[Req, Res any](name string, max, inFlight int, run func(context.Context, []Req) ([]Res, error)) *coalescer[Req, Res] {
-	return &coalescer[Req, Res]{sizes: metrics.DBGroupSize.WithLabelValues(name), max: max, inFlight: inFlight, run: run}
+	return &coalescer[Req, Res]{sizes: metrics.DBGroupSize.WithLabelValues(name), max: max, inFlight: inFlight,
+		linger: groupLinger, sleep: time.Sleep, run: run}
 }
 
 // do runs req in the next statement and returns its result. When ctx ends first, do returns
@@ -96,8 +104,13 @@ func (c *coalescer[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 
 // drain runs statements until no call waits.
 func (c *coalescer[Req, Res]) drain(ctx context.Context) {
-	for {
+	for first := true; ; first = false {
 		c.mu.Lock()
+		if !first && c.linger > 0 && len(c.queue) > 0 && len(c.queue) < c.max {
+			c.mu.Unlock()
+			c.sleep(c.linger)
+			c.mu.Lock()
+		}
 		n := min(len(c.queue), c.max)
 		if n == 0 {
 			c.running--
@@ -149,3 +162,9 @@ func (c *coalescer[Req, Res]) runOnce(ctx context.Context, reqs []Req) ([]Res, e
 	}
 	return res, err
 }
+
+// groupLinger is how long a statement that follows another of its kind waits for more calls.
+// Measured with `assistd bench -n 6000 -c 32`, 3 runs each, alternated: none 1,189–1,221
+// tickets/s, 2 ms 1,259–1,512, 5 ms 1,250–1,313; at 500 tickets/s the end-to-end p99 stayed
+// 38–44 ms either way.
+const groupLinger = 2 * time.Millisecond

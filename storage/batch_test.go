@@ -188,3 +188,77 @@ func TestACallerWhoseContextEndsStopsWaitingWithoutHarmingTheOthers(t *testing.T
 		t.Fatalf("the other caller: %v", err)
 	}
 }
+
+// Under load a statement that follows another waits for more calls before it runs; the first
+// statement of a burst, and a full one, never wait.
+func TestAStatementFollowingAnotherWaitsForMoreCallsButTheFirstNeverDoes(t *testing.T) {
+	b := &blockingRun{release: make(chan struct{}), fail: -1}
+	c := newCoalescer("test_group", 4, 1, b.run)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	call := func(i int) {
+		defer wg.Done()
+		if got, err := c.do(ctx, i); err != nil || got != i*10 {
+			t.Errorf("call %d: %d, %v", i, got, err)
+		}
+	}
+	var waits []time.Duration
+	c.sleep = func(d time.Duration) {
+		waits = append(waits, d)
+		if len(waits) == 1 {
+			// Two calls arrive while the statement waits.
+			wg.Add(2)
+			go call(2)
+			go call(3)
+			waitQueued(t, c, 3)
+		}
+	}
+	wg.Add(1)
+	go call(0)
+	b.waitRuns(t, 1)
+	if len(waits) != 0 {
+		t.Fatalf("the first statement of a burst waited %v", waits)
+	}
+	wg.Add(1)
+	go call(1)
+	waitQueued(t, c, 1)
+	close(b.release)
+	wg.Wait()
+
+	var sizes []int
+	for _, r := range b.runs {
+		sizes = append(sizes, len(r))
+	}
+	if !slices.Equal(sizes, []int{1, 3}) || !slices.Equal(waits, []time.Duration{groupLinger}) {
+		t.Fatalf("statements carried %v calls after waits %v; want [1 3] after one wait of %v", sizes, waits, groupLinger)
+	}
+
+	// A burst that fills a statement runs it without waiting.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		idle := c.running == 0
+		c.mu.Unlock()
+		if idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the statements never stopped")
+		}
+	}
+	waits = nil
+	b2 := &blockingRun{release: make(chan struct{}), fail: -1}
+	c.run = b2.run
+	wg.Add(1)
+	go call(0)
+	b2.waitRuns(t, 1)
+	for i := 1; i <= 4; i++ {
+		wg.Add(1)
+		go call(i)
+	}
+	waitQueued(t, c, 4)
+	close(b2.release)
+	wg.Wait()
+	if len(waits) != 0 || len(b2.runs) != 2 || len(b2.runs[1]) != 4 {
+		t.Fatalf("a full statement waited %v; statements %v", waits, b2.runs)
+	}
+}
