@@ -36,29 +36,27 @@ func (b *blockingRun) run(_ context.Context, reqs []int) ([]int, error) {
 // waitRuns waits until n statements have started.
 func (b *blockingRun) waitRuns(t *testing.T, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		b.mu.Lock()
-		got := len(b.runs)
-		b.mu.Unlock()
-		if got >= n {
-			return
-		}
-	}
-	t.Fatalf("%d statements never started", n)
+	waitFor(t, fmt.Sprintf("%d statements started", n), &b.mu, func() bool { return len(b.runs) >= n })
 }
 
 // waitQueued waits until n calls wait for the next statement.
 func waitQueued[Req, Res any](t *testing.T, c *coalescer[Req, Res], n int) {
 	t.Helper()
+	waitFor(t, fmt.Sprintf("%d calls queued", n), &c.mu, func() bool { return len(c.queue) == n })
+}
+
+// waitFor waits until cond, checked under mu, holds.
+func waitFor(t *testing.T, what string, mu *sync.Mutex, cond func() bool) {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		c.mu.Lock()
-		got := len(c.queue)
-		c.mu.Unlock()
-		if got == n {
+		mu.Lock()
+		ok := cond()
+		mu.Unlock()
+		if ok {
 			return
 		}
 	}
-	t.Fatalf("%d calls never queued", n)
+	t.Fatalf("never: %s", what)
 }
 
 func TestCallsArrivingWhileAStatementRunsShareTheNextOneAndEachGetsItsOwnResult(t *testing.T) {
@@ -234,17 +232,7 @@ func TestAStatementFollowingAnotherWaitsForMoreCallsButTheFirstNeverDoes(t *test
 	}
 
 	// A burst that fills a statement runs it without waiting.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		c.mu.Lock()
-		idle := c.running == 0
-		c.mu.Unlock()
-		if idle {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the statements never stopped")
-		}
-	}
+	waitFor(t, "no statement running", &c.mu, func() bool { return c.running == 0 })
 	waits = nil
 	b2 := &blockingRun{release: make(chan struct{}), fail: -1}
 	c.run = b2.run
