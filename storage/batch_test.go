@@ -45,6 +45,22 @@ func waitQueued[Req, Res any](t *testing.T, c *coalescer[Req, Res], n int) {
 	waitFor(t, fmt.Sprintf("%d calls queued", n), &c.mu, func() bool { return len(c.queue) == n })
 }
 
+// burstBehindOne makes call 0, which runs alone at once, then calls 1 to n, which wait for it,
+// then lets the statements go and waits for every call.
+func burstBehindOne(t *testing.T, b *blockingRun, c *coalescer[int, int], wg *sync.WaitGroup, call func(int), n int) {
+	t.Helper()
+	wg.Add(1)
+	go call(0)
+	b.waitRuns(t, 1)
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go call(i)
+	}
+	waitQueued(t, c, n)
+	close(b.release)
+	wg.Wait()
+}
+
 // waitFor waits until cond, checked under mu, holds.
 func waitFor(t *testing.T, what string, mu *sync.Mutex, cond func() bool) {
 	t.Helper()
@@ -71,17 +87,7 @@ func TestCallsArrivingWhileAStatementRunsShareTheNextOneAndEachGetsItsOwnResult(
 		defer wg.Done()
 		results[i], errs[i] = c.do(ctx, i)
 	}
-	wg.Add(1)
-	go call(0)
-	// The first call runs alone at once; the ten that follow wait for it.
-	b.waitRuns(t, 1)
-	for i := 1; i <= 10; i++ {
-		wg.Add(1)
-		go call(i)
-	}
-	waitQueued(t, c, 10)
-	close(b.release)
-	wg.Wait()
+	burstBehindOne(t, b, c, &wg, call, 10)
 
 	for i := range results {
 		if errs[i] != nil || results[i] != i*10 {
@@ -236,16 +242,7 @@ func TestAStatementFollowingAnotherWaitsForMoreCallsButTheFirstNeverDoes(t *test
 	waits = nil
 	b2 := &blockingRun{release: make(chan struct{}), fail: -1}
 	c.run = b2.run
-	wg.Add(1)
-	go call(0)
-	b2.waitRuns(t, 1)
-	for i := 1; i <= 4; i++ {
-		wg.Add(1)
-		go call(i)
-	}
-	waitQueued(t, c, 4)
-	close(b2.release)
-	wg.Wait()
+	burstBehindOne(t, b2, c, &wg, call, 4)
 	if len(waits) != 0 || len(b2.runs) != 2 || len(b2.runs[1]) != 4 {
 		t.Fatalf("a full statement waited %v; statements %v", waits, b2.runs)
 	}
