@@ -163,7 +163,8 @@ func (c *coalescer[Req, Res]) runOnce(ctx context.Context, reqs []Req) ([]Res, e
 	return res, err
 }
 
-// groupLinger is how long a statement that follows another of its kind waits for more calls.
+// groupLinger is how long a statement that follows another of its kind waits for more calls
+// (SQLite's statements carry one call, are always full, and never wait).
 // Measured with `assistd bench -n 6000 -c 32`, 3 runs each, alternated: none 1,189–1,221
 // tickets/s, 2 ms 1,259–1,512, 5 ms 1,250–1,313; at 500 tickets/s the end-to-end p99 stayed
 // 38–44 ms either way.
