@@ -71,7 +71,6 @@ type Composer struct {
 	from      *mail.Address
 	publicURL string
 	ids       *IDSigner
-	secretTTL time.Duration
 	lisbon    *time.Location
 	wording   map[string]*texttemplate.Template // by language
 	fixed     map[string]map[string]string      // by language and name: phrases that use no ticket data, rendered once
@@ -202,7 +201,6 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 		from:      from,
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		ids:       cfg.IDs,
-		secretTTL: ttl,
 		lisbon:    lisbon,
 		wording:   make(map[string]*texttemplate.Template),
 		fixed:     make(map[string]map[string]string),
