@@ -35,22 +35,31 @@ const (
 // that is no longer in the ring. It never carries key or plaintext material.
 var ErrOpen = errors.New("secret: sealed password cannot be opened (tampered, moved, or its key is no longer in the ring)")
 
-// Password is a plaintext password. Its String, GoString, LogValue, MarshalJSON and MarshalText
-// all redact, so that a Password passed to a logger, an error or an encoder by mistake leaks
-// nothing. Only Reveal returns the text.
-type Password struct{ s string }
+// Password is a plaintext password. Its String, GoString, Format, LogValue, MarshalJSON and
+// MarshalText all redact, so that a Password passed to a logger, an error or an encoder by
+// mistake leaks nothing. Only Reveal returns the text.
+//
+// The text sits behind a pointer: fmt cannot call the methods of a value it reaches through an
+// unexported field (a Password kept in a private field of any struct) and prints its fields
+// instead, and a pointer field prints as an address.
+type Password struct{ s *string }
 
 // NewPassword wraps a plaintext.
-func NewPassword(s string) Password { return Password{s: s} }
+func NewPassword(s string) Password { return Password{s: &s} }
 
 // Reveal returns the plaintext. Call it only to hand the password to authorised staff.
-func (p Password) Reveal() string { return p.s }
+func (p Password) Reveal() string {
+	if p.s == nil {
+		return ""
+	}
+	return *p.s
+}
 
 // Empty reports whether no password was given.
-func (p Password) Empty() bool { return p.s == "" }
+func (p Password) Empty() bool { return p.Len() == 0 }
 
 // Len is the size in bytes of the plaintext.
-func (p Password) Len() int { return len(p.s) }
+func (p Password) Len() int { return len(p.Reveal()) }
 
 const redacted = "[REDACTED]"
 
@@ -130,7 +139,7 @@ func (r *Keyring) Seal(p Password, binding string) (Sealed, error) {
 	if err != nil {
 		return Sealed{}, err
 	}
-	return Sealed{Password: seal(aead, []byte{version}, []byte(p.s), aad("password", binding)), DataKey: sealedKey}, nil
+	return Sealed{Password: seal(aead, []byte{version}, []byte(p.Reveal()), aad("password", binding)), DataKey: sealedKey}, nil
 }
 
 // Open returns the password sealed for binding, or ErrOpen.
@@ -151,7 +160,7 @@ func (r *Keyring) Open(s Sealed, binding string) (Password, error) {
 	if err != nil {
 		return Password{}, ErrOpen
 	}
-	return Password{s: string(plain)}, nil
+	return NewPassword(string(plain)), nil
 }
 
 // Reseal re-seals a data key under the active ring key; the sealed password is untouched.

@@ -114,6 +114,46 @@ func TestAPasswordNeverPrints(t *testing.T) {
 	}
 }
 
+// Go's fmt cannot call the methods of a value it reaches through an unexported field: it prints
+// the fields of such a value itself. A password kept in a private field of any struct must still
+// not print.
+func TestAPasswordInAPrivateFieldNeverPrints(t *testing.T) {
+	type request struct {
+		staff    string
+		password secret.Password
+	}
+	r := request{staff: "joao", password: secret.NewPassword("hunter2")}
+	var text, js strings.Builder
+	slog.New(slog.NewTextHandler(&text, nil)).Info("x", "r", r, "p", &r)
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("x", "r", r)
+	for name, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", r), "%+v": fmt.Sprintf("%+v", r), "%#v": fmt.Sprintf("%#v", r),
+		"pointer %+v": fmt.Sprintf("%+v", &r),
+		"slice %v":    fmt.Sprintf("%v", []request{r}), "map %v": fmt.Sprintf("%v", map[string]request{"a": r}),
+		"error": fmt.Errorf("wrapped: %+v", r).Error(), "slog text": text.String(), "slog json": js.String(),
+	} {
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("%s prints the password: %s", name, out)
+		}
+	}
+	if got := r.password.Reveal(); got != "hunter2" {
+		t.Fatalf("Reveal = %q", got)
+	}
+}
+
+func TestAnEmptyPasswordIsEmpty(t *testing.T) {
+	var zero secret.Password
+	if !zero.Empty() || zero.Len() != 0 || zero.Reveal() != "" {
+		t.Fatal("the zero Password is not empty")
+	}
+	if p := secret.NewPassword(""); !p.Empty() || p.Reveal() != "" {
+		t.Fatal("an empty password is not empty")
+	}
+	if p := secret.NewPassword("x"); p.Empty() || p.Len() != 1 {
+		t.Fatal("a one-byte password is empty")
+	}
+}
+
 func TestBadKeysStopEverything(t *testing.T) {
 	for name, spec := range map[string]string{
 		"empty":       "",

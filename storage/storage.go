@@ -40,6 +40,7 @@ type Store struct {
 	grouped   *sqlx.DB // the grouped statements' own connections on Postgres (see groupedSession); db on SQLite
 	postgres  bool
 	ticketIDs idBlock
+	newNumber func() string // tickets.NewNumber unless a test forces collisions
 
 	// Statements that concurrent calls share (see coalescer); intake and records on Postgres only.
 	intake    *coalescer[intakeRow, bool]

@@ -131,7 +131,7 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 		}
 		var id int64
 		for attempt := 0; ; attempt++ {
-			number := tickets.NewNumber()
+			number := s.drawNumber()
 			var key *string
 			if nt.IdempotencyKey != "" {
 				key = &nt.IdempotencyKey
@@ -185,6 +185,15 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 	return out, err
 }
 
+// drawNumber draws a ticket number; uniqueness is the unique index's job, and callers draw again
+// on a collision.
+func (s *Store) drawNumber() string {
+	if s.newNumber != nil {
+		return s.newNumber()
+	}
+	return tickets.NewNumber()
+}
+
 // ticketIDBlock is how many ticket ids a store draws from the sequence at once.
 const ticketIDBlock = 64
 
@@ -232,7 +241,7 @@ func (s *Store) createTicketPostgres(ctx context.Context, nt NewTicket) (Created
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		number := tickets.NewNumber()
+		number := s.drawNumber()
 		inserted, err := s.intake.do(ctx, intakeRow{id: id, number: number, ticket: &nt, sealed: sealed})
 		if err != nil {
 			return Created{}, err
