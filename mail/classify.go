@@ -182,9 +182,13 @@ func resolve(v verdict, t storage.InboundTicket, found bool, sender string) verd
 	return v
 }
 
-// ours returns the Message-IDs of ours that a bounce quotes, and its status code.
+// ours returns the Message-IDs of ours that a bounce quotes, and its status code; none when
+// the report is a delay warning or a delivery notice.
 func (c *classifier) ours(m *Inbound) ([]string, string) {
-	ids, status := m.deliveryReport()
+	ids, status, failed := m.deliveryReport()
+	if !failed {
+		return nil, status
+	}
 	var mine []string
 	for _, id := range ids {
 		if _, ok := c.ids.Verify(id); ok && !slices.Contains(mine, id) {

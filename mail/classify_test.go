@@ -292,3 +292,66 @@ func TestBounceNamesOurMessageAndItsStatus(t *testing.T) {
 		t.Errorf("bounce %q status %q", v.bounce, v.bounceStatus)
 	}
 }
+
+// Mail servers that rewrite the returned headers (Exchange among them) fold a long Message-ID
+// onto its own line; RFC 5322 allows it, and the bounce must still find our mail.
+func TestABounceQuotingOurMessageIDFoldedStillNamesIt(t *testing.T) {
+	ids := testSigner()
+	ours := ids.New("31415926", "confirmation")
+	c := newClassifier([]string{"suporte@example.pt"}, ids)
+	for name, fold := range map[string]string{
+		"folded with a space": "Message-Id:\r\n " + ours,
+		"folded with a tab":   "Message-ID:\r\n\t" + ours,
+		"folded with bare LF": "Message-ID:\n " + ours,
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw := FillFixture(t, "dsn_bounce.eml", FixtureValues{Ticket: "31415926", OurID: ours})
+			raw = []byte(strings.Replace(string(raw), "Message-Id: "+ours, fold, 1))
+			m, err := ParseInbound(splitMessage(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := c.classify(m)
+			if len(v.bounce) != 1 || v.bounce[0] != ours || v.bounceStatus != "5.1.1" {
+				t.Errorf("bounce %q status %q, want %q 5.1.1", v.bounce, v.bounceStatus, ours)
+			}
+		})
+	}
+}
+
+// A delivery report is a bounce only when it says the delivery failed: a "delayed" warning
+// (the mail is still being retried) or a "delivered" notice must not mark our email bounced.
+// A failure after the queue's lifetime keeps the 4.x.x status of the last try.
+func TestOnlyAFailedDeliveryReportIsABounce(t *testing.T) {
+	ids := testSigner()
+	ours := ids.New("31415926", "confirmation")
+	c := newClassifier([]string{"suporte@example.pt"}, ids)
+	tests := []struct {
+		name, action, status string
+		bounce               bool
+	}{
+		{"a failure", "failed", "5.1.1", true},
+		{"a failure after the queue's lifetime", "failed", "4.4.1", true},
+		{"a delay warning", "delayed", "4.4.1", false},
+		{"a delivery notice", "delivered", "2.0.0", false},
+		{"a relay notice", "relayed", "2.0.0", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := string(FillFixture(t, "dsn_bounce.eml", FixtureValues{Ticket: "31415926", OurID: ours}))
+			raw = strings.Replace(raw, "Action: failed", "Action: "+tt.action, 1)
+			raw = strings.Replace(raw, "Status: 5.1.1", "Status: "+tt.status, 1)
+			m, err := ParseInbound(splitMessage([]byte(raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := c.classify(m)
+			if v.Outcome != storage.InboundIgnoredAutomatic || v.Reason != ReasonDeliveryReport {
+				t.Errorf("classified %s/%s", v.Outcome, v.Reason)
+			}
+			if got := len(v.bounce) > 0; got != tt.bounce {
+				t.Errorf("linked to our mail: %v, want %v (ids %q, status %q)", got, tt.bounce, v.bounce, v.bounceStatus)
+			}
+		})
+	}
+}

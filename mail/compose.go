@@ -213,7 +213,7 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 			return nil, fmt.Errorf("mail: parse %s wording: %w", lang, err)
 		}
 		c.wording[lang] = t
-		c.ttl[lang] = formatTTL(ttl, lang)
+		c.ttl[lang] = FormatTTL(ttl, lang)
 		if c.fixed[lang], err = fixedPhrases(t, &wordingData{TTL: c.ttl[lang]}); err != nil {
 			return nil, fmt.Errorf("mail: %s wording: %w", lang, err)
 		}
@@ -656,8 +656,8 @@ func (c *Composer) compose(e envelope, body renderedPage) (Outgoing, error) {
 	}
 	h.Set("Message-Id", msgID)
 	setSubject(&h, e.subject)
-	h.SetAddressList("To", []*mail.Address{{Name: headerText(e.name), Address: to}})
-	h.SetAddressList("From", []*mail.Address{c.from})
+	setAddress(&h, "To", &mail.Address{Name: headerText(e.name), Address: to})
+	setAddress(&h, "From", c.from)
 	h.SetDate(c.now())
 
 	var buf bytes.Buffer
@@ -797,9 +797,9 @@ func language(s string) string {
 	return LangPT
 }
 
-// formatTTL shows a duration in whole hours when it is one, else in whole
+// FormatTTL shows a duration in whole hours when it is one, else in whole
 // minutes, else in seconds: "72 horas", "6 seconds".
-func formatTTL(d time.Duration, lang string) string {
+func FormatTTL(d time.Duration, lang string) string {
 	units := []struct {
 		size time.Duration
 		pt   [2]string // singular, plural
@@ -901,6 +901,18 @@ func headerText(s string) string {
 	// A literal "=?" would let a decoder read the text as an encoded word.
 	s = strings.ReplaceAll(s, "=?", "= ?")
 	return truncate(s, maxHeaderRunes)
+}
+
+// setAddress writes a field of one address, whose name is cleaned and whose address is bare.
+// net/mail Q-encodes a non-ASCII name but leaves a backslash in the encoded word bare, which
+// RFC 2047 forbids in a phrase: the field would no longer parse as an address. Such a name is
+// B-encoded instead, whose words hold only letters, digits, "+", "/" and "=".
+func setAddress(h *mail.Header, key string, a *mail.Address) {
+	if strings.ContainsRune(a.Name, '\\') && strings.ContainsFunc(a.Name, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		h.Set(key, mime.BEncoding.Encode("utf-8", a.Name)+" <"+a.Address+">")
+		return
+	}
+	h.SetAddressList(key, []*mail.Address{a})
 }
 
 // bodyText cleans customer text for a body: valid UTF-8, LF line ends, no

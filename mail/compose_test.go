@@ -444,6 +444,35 @@ func TestHostileSubjectsStayOneHeader(t *testing.T) {
 	}
 }
 
+// Go's net/mail Q-encodes a non-ASCII display name but leaves a backslash in it bare, which
+// RFC 2047 forbids in a phrase: the To field would not parse as an address any more.
+func TestNamesWithABackslashStayOneParsableAddress(t *testing.T) {
+	c := testComposer(t)
+	for _, name := range []string{`João \ Silva`, `é\`, `📧?=\`, `Ana\Silva`, `"João" \"x\" <y@evil.example>`} {
+		t.Run("the name "+name+" gives one address", func(t *testing.T) {
+			tm := sampleTicket()
+			tm.CustomerName = name
+			for _, build := range []func() (Outgoing, error){
+				func() (Outgoing, error) { return c.Confirmation(tm) },
+				func() (Outgoing, error) { return c.Update(tm) },
+			} {
+				out, err := build()
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := parse(t, out.Raw)
+				to, err := p.header.AddressList("To")
+				if err != nil || len(to) != 1 {
+					t.Fatalf("To = %v, %v", to, err)
+				}
+				if to[0].Address != "ana@example.pt" || to[0].Name != headerText(name) {
+					t.Errorf("To = %q <%s>, want %q <ana@example.pt>", to[0].Name, to[0].Address, headerText(name))
+				}
+			}
+		})
+	}
+}
+
 func TestLongSubjectsAreTruncatedAndFolded(t *testing.T) {
 	c := testComposer(t)
 	tests := []struct {
@@ -816,8 +845,8 @@ func TestFormatTTL(t *testing.T) {
 		{1500 * time.Millisecond, LangEN, "2 seconds"},
 	}
 	for _, tt := range tests {
-		if got := formatTTL(tt.d, tt.lang); got != tt.expected {
-			t.Errorf("formatTTL(%v, %s) = %q, want %q", tt.d, tt.lang, got, tt.expected)
+		if got := FormatTTL(tt.d, tt.lang); got != tt.expected {
+			t.Errorf("FormatTTL(%v, %s) = %q, want %q", tt.d, tt.lang, got, tt.expected)
 		}
 	}
 }

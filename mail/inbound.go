@@ -210,14 +210,23 @@ func localPart(addr string) string {
 }
 
 var (
+	dsnActionPattern  = regexp.MustCompile(`(?im)^[ \t]*Action:[ \t]*([a-z]+)`)
 	dsnStatusPattern  = regexp.MustCompile(`(?im)^[ \t]*Status:[ \t]*([245]\.\d{1,3}\.\d{1,3})`)
 	textStatusPattern = regexp.MustCompile(`\b([45]\.\d{1,3}\.\d{1,3})\b`)
-	quotedIDPattern   = regexp.MustCompile(`(?im)^[ \t]*(?:Message-ID|X-Original-Message-ID)[ \t]*:[ \t]*(<[^<>\s]{1,248}>)`)
+	// The id may be folded onto the next line, as servers that rewrite returned headers do.
+	quotedIDPattern = regexp.MustCompile(`(?im)^[ \t]*(?:Message-ID|X-Original-Message-ID)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]{1,248}>)`)
 )
 
-// deliveryReport reads what a bounce says: the Message-IDs it quotes and its status code.
-// Bounces are read leniently from the start of the body, as their structure varies.
-func (m *Inbound) deliveryReport() (ids []string, status string) {
+// deliveryReport reads what a bounce says: the Message-IDs it quotes, its status code, and
+// whether it reports a failure: a report whose Action fields (RFC 3464) are all delayed,
+// delivered, relayed or expanded is a warning or a notice, not a bounce. Bounces are read
+// leniently from the start of the body, as their structure varies.
+func (m *Inbound) deliveryReport() (ids []string, status string, failed bool) {
+	actions := dsnActionPattern.FindAllSubmatch(m.body, -1)
+	failed = len(actions) == 0 // a bounce in free text says no Action
+	for _, a := range actions {
+		failed = failed || strings.EqualFold(string(a[1]), "failed")
+	}
 	for _, match := range quotedIDPattern.FindAllSubmatch(m.body, maxInboundIDs) {
 		ids = append(ids, string(match[1]))
 	}
@@ -227,5 +236,5 @@ func (m *Inbound) deliveryReport() (ids []string, status string) {
 	} else if s := textStatusPattern.FindSubmatch(m.body); s != nil {
 		status = string(s[1])
 	}
-	return ids, status
+	return ids, status, failed
 }

@@ -58,6 +58,10 @@ type PollerConfig struct {
 	// LeaseTTL is how long the mailbox stays held by an instance that stopped renewing; 0
 	// means 15s.
 	LeaseTTL time.Duration
+	// ServerSilence is how long the server may send nothing while the poller waits for it
+	// before the connection is dropped and made again; 0 means a minute more than the longest
+	// quiet a healthy session has (the IDLE recheck, or the poll interval if longer).
+	ServerSilence time.Duration
 	// TLSConfig is used for imaps and STARTTLS (e.g. a private CA); nil means the defaults.
 	TLSConfig *tls.Config
 }
@@ -147,6 +151,12 @@ func NewPoller(cfg PollerConfig, deps PollerDeps) (*Poller, error) {
 	}
 	if p.cfg.LeaseTTL <= 0 {
 		p.cfg.LeaseTTL = defaultLeaseTTL
+	}
+	switch {
+	case p.cfg.ServerSilence <= 0:
+		p.cfg.ServerSilence = max(idleRecheck, p.cfg.PollInterval) + time.Minute
+	case p.cfg.ServerSilence <= p.cfg.PollInterval:
+		return nil, errors.New("mail: the server's allowed silence must be longer than the poll interval")
 	}
 	p.cfg.Instance = orDefault(p.cfg.Instance, "assistd")
 	p.cls = newClassifier(cfg.OwnAddresses, deps.IDs)
@@ -322,9 +332,7 @@ func (p *Poller) session(ctx context.Context) error {
 
 func (p *Poller) dial(wake chan<- struct{}) (*imapclient.Client, error) {
 	opts := &imapclient.Options{
-		TLSConfig:   p.cfg.TLSConfig,
 		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
-		Dialer:      &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second},
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 				if d.NumMessages != nil {
@@ -336,14 +344,77 @@ func (p *Poller) dial(wake chan<- struct{}) (*imapclient.Client, error) {
 			},
 		},
 	}
-	switch p.security {
-	case imapTLS:
-		return imapclient.DialTLS(p.addr, opts)
-	case imapSTARTTLS:
-		return imapclient.DialStartTLS(p.addr, opts)
-	default:
-		return imapclient.DialInsecure(p.addr, opts)
+	// imapclient waits for a command's reply with no deadline of its own: a server that keeps
+	// the connection open and stops answering would hold the mailbox, and the lease, forever.
+	dialer := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	raw, err := dialer.Dial("tcp", p.addr)
+	if err != nil {
+		return nil, err
 	}
+	conn := &silenceLimit{Conn: raw, limit: p.cfg.ServerSilence}
+	if p.security == imapPlain {
+		return imapclient.New(conn, opts), nil
+	}
+	host, _, _ := net.SplitHostPort(p.addr)
+	cfg := &tls.Config{}
+	if p.cfg.TLSConfig != nil {
+		cfg = p.cfg.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	if p.security == imapSTARTTLS {
+		opts.TLSConfig = cfg
+		return imapclient.NewStartTLS(conn, opts)
+	}
+	if cfg.NextProtos == nil {
+		cfg.NextProtos = []string{"imap"}
+	}
+	tc := tls.Client(conn, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), dialer.Timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return imapclient.New(tc, opts), nil
+}
+
+// silenceLimit bounds every read by limit, on top of any deadline the IMAP client sets: the
+// connection fails once the server has said nothing for that long.
+type silenceLimit struct {
+	net.Conn
+	limit time.Duration
+
+	mu       sync.Mutex
+	deadline time.Time // the client's own read deadline; zero: none
+}
+
+func (c *silenceLimit) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	d := c.deadline
+	c.mu.Unlock()
+	if limit := time.Now().Add(c.limit); d.IsZero() || limit.Before(d) {
+		d = limit
+	}
+	if err := c.Conn.SetReadDeadline(d); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *silenceLimit) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *silenceLimit) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func ensureFolder(c *imapclient.Client, name string) error {
@@ -443,7 +514,8 @@ func (s *session) wait(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("idle: %w", err)
 	}
-	recheck := time.NewTimer(idleRecheck)
+	// IDLE is renewed well before the server's allowed silence runs out.
+	recheck := time.NewTimer(min(idleRecheck, s.p.cfg.ServerSilence/2))
 	defer recheck.Stop()
 	select {
 	case <-ctx.Done():
@@ -617,13 +689,15 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 		if buf.UID == 0 {
 			continue
 		}
-		if len(buf.BodySection) == 0 {
-			// Gone while we fetched it (moved by another session): nothing to record. Were it
-			// still there, it sits below the cursor and the next connection sweeps it.
+		header, body := buf.FindBodySection(headerSection), buf.FindBodySection(textSection)
+		if len(buf.BodySection) == 0 || (header == nil && answer[buf.UID]) {
+			// Gone while we fetched it (expunged or moved by another session): no section at all,
+			// or NIL for it, as Dovecot answers. Nothing to record. Were it still there, it sits
+			// below the cursor and the next connection sweeps it, recording it as unparseable
+			// if it still cannot be read.
 			p.log.Debug("fetched message had no content; skipped", "uid", buf.UID)
 			continue
 		}
-		header, body := buf.FindBodySection(headerSection), buf.FindBodySection(textSection)
 		m, perr := ParseInbound(header, body)
 		var v verdict
 		switch {

@@ -182,13 +182,13 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom, to string, raw []byte) 
 	defer cancel()
 	pc, reused, err := s.conn(ctx)
 	if err != nil {
-		return fmt.Errorf("mail: send to %s: connect to %s: %w", to, s.addr, err)
+		return fmt.Errorf("mail: send to %s: connect to %s: %w", to, s.addr, &sessionError{err})
 	}
 	started, err := s.transact(ctx, pc, envelopeFrom, to, raw)
 	if err != nil && !started && reused && ctx.Err() == nil {
 		// The relay dropped an idle connection; nothing was sent on it.
 		if pc, err = s.connect(ctx); err != nil {
-			return fmt.Errorf("mail: send to %s: connect to %s: %w", to, s.addr, err)
+			return fmt.Errorf("mail: send to %s: connect to %s: %w", to, s.addr, &sessionError{err})
 		}
 		_, err = s.transact(ctx, pc, envelopeFrom, to, raw)
 	}
@@ -368,10 +368,23 @@ func (s *Sender) Close() error {
 	}
 }
 
+// sessionError is a failure to open a session with the relay: the connection, its greeting,
+// EHLO, STARTTLS or our login. It says nothing about the message, whatever the reply code.
+type sessionError struct{ err error }
+
+func (e *sessionError) Error() string { return e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
+
 // IsPermanent reports whether err is a refusal that retrying will not
-// change: an SMTP 5xx reply, or an address that is not valid. 4xx replies,
-// network errors and timeouts are not permanent.
+// change: an SMTP 5xx reply to the message's transaction, or an address that
+// is not valid. 4xx replies, network errors, timeouts and a relay that
+// refuses the session itself (a 5xx greeting, EHLO or login: a relay down or
+// misconfigured, which would otherwise fail every email) are not permanent.
 func IsPermanent(err error) bool {
+	var session *sessionError
+	if errors.As(err, &session) {
+		return false
+	}
 	var smtpErr *smtp.SMTPError
 	if errors.As(err, &smtpErr) {
 		return smtpErr.Code >= 500

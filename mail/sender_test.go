@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -459,3 +461,76 @@ type nopLogger struct{}
 
 func (nopLogger) Printf(string, ...any) {}
 func (nopLogger) Println(...any)        {}
+
+// scriptedRelay is a relay that greets every connection with greeting and answers each command
+// by its verb from replies ("250 OK" for any other), enough to refuse a session before any mail.
+func scriptedRelay(t *testing.T, greeting string, replies map[string]string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fmt.Fprintf(c, "%s\r\n", greeting)
+				r := textproto.NewReader(bufio.NewReader(c))
+				for {
+					line, err := r.ReadLine()
+					if err != nil {
+						return
+					}
+					verb, _, _ := strings.Cut(strings.ToUpper(line), " ")
+					reply, ok := replies[verb]
+					if !ok {
+						reply = "250 OK"
+					}
+					fmt.Fprintf(c, "%s\r\n", reply)
+					if verb == "QUIT" || strings.HasPrefix(greeting, "5") {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// A relay that refuses the session (its greeting, EHLO or our login) says nothing about the
+// message: failing it for good would fail every email while the relay is misconfigured.
+func TestARelayRefusingTheSessionIsRetriedNotFailedForGood(t *testing.T) {
+	tests := []struct {
+		name     string
+		greeting string
+		replies  map[string]string
+		user     string
+	}{
+		{"a 554 greeting", "554 5.3.2 Service currently unavailable", nil, ""},
+		{"a refused EHLO", "220 relay.test ESMTP", map[string]string{"EHLO": "554 5.7.1 Access denied", "HELO": "554 5.7.1 Access denied"}, ""},
+		{"a refused login", "220 relay.test ESMTP", map[string]string{"EHLO": "250-relay.test\r\n250 AUTH PLAIN",
+			"AUTH": "535 5.7.8 Authentication credentials invalid"}, "assistd:wrong@"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is a temporary failure", func(t *testing.T) {
+			addr := scriptedRelay(t, tt.greeting, tt.replies)
+			s := newSender(t, SenderConfig{URL: "smtp://" + tt.user + addr, Timeout: 5 * time.Second})
+			err := s.Send(context.Background(), "suporte@example.pt", "ana@example.pt", []byte("Subject: x\r\n\r\n"+passwordSentinel+"\r\n"))
+			var smtpErr *smtp.SMTPError
+			if !errors.As(err, &smtpErr) || smtpErr.Code < 500 {
+				t.Fatalf("Send = %v, want the relay's 5xx", err)
+			}
+			if IsPermanent(err) {
+				t.Errorf("IsPermanent(%v) = true: the email would be failed for good", err)
+			}
+			if strings.Contains(err.Error(), passwordSentinel) || strings.Contains(err.Error(), "wrong") {
+				t.Errorf("the error holds the body or the password: %v", err)
+			}
+		})
+	}
+}
