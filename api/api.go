@@ -10,10 +10,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -270,19 +272,59 @@ func (s *Server) found(w http.ResponseWriter, r *http.Request, err error, code, 
 	return false
 }
 
+// storable reports whether a database can hold s as text: Postgres refuses a NUL character and
+// invalid UTF-8. An identifier that is not storable names nothing.
+func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// cleanText makes free text storable: invalid UTF-8 becomes U+FFFD, and NUL characters, which
+// show nothing to a reader, are dropped.
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
 const maxBody = 256 << 10
 
 // decodeJSON reads a JSON body into v; on failure it answers 400 and returns false.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var (
+			tooBig    *http.MaxBytesError
+			wrongType *json.UnmarshalTypeError
+		)
+		switch {
+		case errors.As(err, &tooBig):
 			validationFailed(w, map[string]string{"body": "the request body is larger than 256 KiB"})
-		} else {
+		case errors.As(err, &wrongType) && wrongType.Field != "":
+			// Value may quote the input ("number 1e999"): its first word says enough and echoes nothing.
+			sent, _, _ := strings.Cut(wrongType.Value, " ")
+			validationFailed(w, map[string]string{wrongType.Field: "must be " + jsonKind(wrongType.Type) + ", not " + sent})
+		default:
 			validationFailed(w, map[string]string{"body": "the request body is not valid JSON for this endpoint"})
 		}
 		return false
 	}
 	return true
+}
+
+// jsonKind names the JSON value a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a value of another type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	default:
+		return "an object"
+	}
 }

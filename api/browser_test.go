@@ -383,4 +383,14 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	b.page("phone-form")
 	b.open("/tickets/" + number)
 	b.page("phone-request")
+
+	// Sign out on all devices, from the header: this browser is signed out too.
+	b.follow("sign out on all devices", chromedp.Click(chromedp.CSS(`button[formaction="/logout/everywhere"]`)))
+	if h := b.text("h1"); h != "Sessão terminada em todos os dispositivos" {
+		t.Errorf("after signing out on all devices the page says %q", h)
+	}
+	b.page("phone-signed-out-everywhere")
+	if status := b.follow("reopen the history", chromedp.Navigate(env.Web.URL+"/tickets")); status != 401 {
+		t.Errorf("the history after signing out on all devices: %d, want 401", status)
+	}
 }

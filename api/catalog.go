@@ -21,6 +21,9 @@ type catalogCache struct {
 
 // subject returns a subject of the catalog, or storage.ErrNotFound.
 func (s *Server) subject(ctx context.Context, id string) (storage.Subject, error) {
+	if !storable(id) {
+		return storage.Subject{}, storage.ErrNotFound
+	}
 	c := &s.catalog
 	c.mu.Lock()
 	defer c.mu.Unlock()

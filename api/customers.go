@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/tickets"
@@ -50,7 +51,7 @@ func (s *Server) putCustomer(w http.ResponseWriter, r *http.Request) {
 		fields["id"] = "customer ids are 1 to 100 letters, digits, dots, dashes or underscores"
 	}
 	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" || len(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n\x00") {
+	if in.Name == "" || utf8.RuneCountInString(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n\x00") {
 		fields["name"] = "a name of 1 to 200 characters on one line is required"
 	}
 	if !validEmail(in.Email) {

@@ -63,10 +63,22 @@ func (s *Server) MountDemo(box DemoMailbox) {
 			}
 			rows = append(rows, row{m.Received, m.To, subject, body})
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
 		_ = demoMailPage.Execute(w, map[string]any{"Mails": rows, "LastNumber": last})
 	})
-	s.mux.HandleFunc("POST /demo/mail/reply", func(w http.ResponseWriter, r *http.Request) {
+	// The form has no session to carry a CSRF token: the browser's Sec-Fetch-Site and Origin
+	// headers keep other sites from posting it.
+	s.mux.Handle("POST /demo/mail/reply", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.demoReply(box))))
+}
+
+// demoReply drops a customer's email reply to a ticket into the support mailbox.
+func (s *Server) demoReply(box DemoMailbox) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		number := strings.TrimSpace(r.FormValue("number"))
 		var h mail.Header
 		h.SetDate(time.Now())
@@ -89,7 +101,7 @@ func (s *Server) MountDemo(box DemoMailbox) {
 			return
 		}
 		http.Redirect(w, r, "/demo/mail", http.StatusSeeOther)
-	})
+	}
 }
 
 // summarize decodes a mail's subject and its first text part, for display.

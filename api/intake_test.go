@@ -158,6 +158,10 @@ func TestBadInputIsRefusedWithTheFieldAtFault(t *testing.T) {
 		{"an oversized password", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "x", "password": strings.Repeat("p", 1025)}, "password"},
 		{"a related ticket of nobody", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "x", "related_ticket": "12345678"}, "related_ticket"},
 		{"malformed JSON", `{"subject_id": "email-account-setup",`, "body"},
+		{"a domain that is not a string", map[string]any{"subject_id": "email-account-setup", "domain": 5, "message": "x"}, "domain"},
+		{"a domain given as a list", map[string]any{"subject_id": "email-account-setup", "domain": []string{"example.pt"}, "message": "x"}, "domain"},
+		{"a password that is not a string", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "x", "password": 1234}, "password"},
+		{"a message that is not a string", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": []string{"x"}}, "message"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -217,4 +221,61 @@ func TestSubjectSearchIgnoresCaseAndAccentsAndRanksTheBestFirst(t *testing.T) {
 			t.Errorf("q=%q: got %+v, want %q first", q, out.Subjects, want)
 		}
 	}
+}
+
+func TestTheHistoryIsNewestFirstPagedFilteredAndLabelledInTheCustomersLanguage(t *testing.T) {
+	systemtest.Each(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "rui", "en")
+		s.PutCustomer(t, "ana", "pt-PT")
+		var numbers []string
+		for _, m := range []string{"first", "second", "third"} {
+			numbers = append(numbers, createTicket(t, s, "rui", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": m}))
+			time.Sleep(2 * time.Millisecond) // distinct creation times
+		}
+		createTicket(t, s, "ana", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "someone else's"})
+		if _, err := s.API.CustomerClose(context.Background(), "rui", numbers[0]); err != nil {
+			t.Fatal(err)
+		}
+		type page struct {
+			Tickets []struct {
+				Number      string `json:"number"`
+				Status      string `json:"status"`
+				StatusLabel string `json:"status_label"`
+				Subject     struct{ ID, Name string }
+				CreatedAt   time.Time `json:"created_at"`
+			} `json:"tickets"`
+			Page    int `json:"page"`
+			PerPage int `json:"per_page"`
+			Total   int `json:"total"`
+		}
+		var p page
+		if code := s.Do(t, "GET", "/api/v1/customers/rui/tickets?page=1&per_page=2", systemtest.APIToken, nil, &p); code != http.StatusOK ||
+			p.Total != 3 || p.Page != 1 || p.PerPage != 2 || len(p.Tickets) != 2 || p.Tickets[0].Number != numbers[2] || p.Tickets[1].Number != numbers[1] {
+			t.Fatalf("first page: %d %+v", code, p)
+		}
+		if p.Tickets[0].StatusLabel != "Open" || p.Tickets[0].Subject.ID != "email-account-setup" || p.Tickets[0].Subject.Name == "" ||
+			p.Tickets[0].CreatedAt.Location() != time.UTC {
+			t.Fatalf("an entry in English: %+v", p.Tickets[0])
+		}
+		p = page{}
+		if s.Do(t, "GET", "/api/v1/customers/rui/tickets?page=2&per_page=2", systemtest.APIToken, nil, &p); len(p.Tickets) != 1 || p.Tickets[0].Number != numbers[0] ||
+			p.Tickets[0].StatusLabel != "Closed" {
+			t.Fatalf("second page: %+v", p)
+		}
+		p = page{}
+		if s.Do(t, "GET", "/api/v1/customers/rui/tickets?status=closed", systemtest.APIToken, nil, &p); p.Total != 1 || len(p.Tickets) != 1 || p.Tickets[0].Number != numbers[0] {
+			t.Fatalf("closed only: %+v", p)
+		}
+		for _, q := range []string{"status=done", "page=0", "page=x", "per_page=101", "per_page=0"} {
+			var e errorReply
+			field, _, _ := strings.Cut(q, "=")
+			if code := s.Do(t, "GET", "/api/v1/customers/rui/tickets?"+q, systemtest.APIToken, nil, &e); code != 400 || e.Error.Fields[field] == "" {
+				t.Fatalf("?%s: %d %+v", q, code, e)
+			}
+		}
+		var e errorReply
+		if code := s.Do(t, "GET", "/api/v1/customers/nobody/tickets", systemtest.APIToken, nil, &e); code != 404 || e.Error.Code != "customer_not_found" {
+			t.Fatalf("an unknown customer's history: %d %+v", code, e)
+		}
+	})
 }

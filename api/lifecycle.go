@@ -53,6 +53,9 @@ func (s *Server) CustomerReply(ctx context.Context, customerID, number, text str
 	if err != nil {
 		return storage.Ticket{}, err
 	}
+	if !storable(customerID) || !storable(number) {
+		return storage.Ticket{}, storage.ErrNotFound
+	}
 	t, ids, err := s.store.AddCustomerMessage(ctx, customerID, number, body, s.customerReplyEmails)
 	if err != nil {
 		return storage.Ticket{}, err
@@ -63,6 +66,9 @@ func (s *Server) CustomerReply(ctx context.Context, customerID, number, text str
 
 // CustomerClose closes one of a customer's tickets; closing it again changes nothing.
 func (s *Server) CustomerClose(ctx context.Context, customerID, number string) (storage.Ticket, error) {
+	if !storable(customerID) || !storable(number) {
+		return storage.Ticket{}, storage.ErrNotFound
+	}
 	t, _, err := s.store.CloseByCustomer(ctx, customerID, number, nil)
 	return t, err
 }
@@ -83,6 +89,9 @@ func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, st
 	}
 	if len(fields) > 0 {
 		return storage.Ticket{}, &ValidationError{Fields: fields}
+	}
+	if !storable(number) {
+		return storage.Ticket{}, storage.ErrNotFound
 	}
 	t, ids, err := s.store.AddStaffMessage(ctx, number, staff, body, status, s.updateEmails)
 	if err != nil {
@@ -106,6 +115,9 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 	}
 	if len(fields) > 0 {
 		return storage.Ticket{}, &ValidationError{Fields: fields}
+	}
+	if !storable(number) {
+		return storage.Ticket{}, storage.ErrNotFound
 	}
 	t, ids, err := s.store.SetStatus(ctx, number, staff, status, s.updateEmails)
 	if err != nil {
@@ -138,6 +150,9 @@ func (s *Server) queuePage(ctx context.Context, departmentID string, status tick
 		limit = defaultQueueLimit
 	}
 	limit = min(limit, maxQueueLimit)
+	if !storable(departmentID) {
+		return queue{}, storage.ErrNotFound
+	}
 	var (
 		page queue
 		err  error
@@ -188,9 +203,9 @@ func outboxEmail(kind string, ticketID int64, o mail.Outgoing) storage.Email {
 	return storage.Email{Kind: kind, TicketID: &ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
 }
 
-// checkMessage trims a message and checks its length.
+// checkMessage cleans and trims a message and checks its length.
 func checkMessage(text string) (string, error) {
-	body := strings.TrimSpace(text)
+	body := strings.TrimSpace(cleanText(text))
 	switch n := utf8.RuneCountInString(body); {
 	case n == 0:
 		return "", &ValidationError{Fields: map[string]string{"message": "write the message; it cannot be empty"}}
@@ -203,7 +218,7 @@ func checkMessage(text string) (string, error) {
 // checkStaff trims a member of staff's name and says what is wrong with it, if anything.
 func checkStaff(name string) (string, string) {
 	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 100 || strings.ContainsAny(name, "\r\n\x00") {
+	if !validStaffName(name) {
 		return name, "name the member of staff (1 to 100 characters on one line)"
 	}
 	return name, ""
@@ -251,7 +266,7 @@ func (s *Server) lifecycleError(w http.ResponseWriter, r *http.Request, err erro
 
 // customerLanguage is the language of a customer's answers; pt-PT when the customer is unknown.
 func (s *Server) customerLanguage(ctx context.Context, customerID string) (string, error) {
-	c, err := s.store.Customer(ctx, customerID)
+	c, err := s.customer(ctx, customerID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return "pt-PT", nil
 	}

@@ -304,6 +304,8 @@ func TestLifecycleInputIsCheckedAndTicketsStayTheirCustomers(t *testing.T) {
 			map[string]string{"staff": "joao"}, 400, "validation_failed", "message"},
 		{"an answer with an unknown status is an invalid transition", "POST", "/api/v1/staff/tickets/" + number + "/messages", systemtest.StaffToken,
 			map[string]string{"staff": "joao", "message": "olá", "status": "done"}, 409, "invalid_transition", ""},
+		{"a status that is not a string is named", "POST", "/api/v1/staff/tickets/" + number + "/status", systemtest.StaffToken,
+			map[string]any{"staff": "joao", "status": 3}, 400, "validation_failed", "status"},
 		{"a status change names the status", "POST", "/api/v1/staff/tickets/" + number + "/status", systemtest.StaffToken,
 			map[string]string{"staff": "joao"}, 400, "validation_failed", "status"},
 		{"an unknown status is an invalid transition", "POST", "/api/v1/staff/tickets/" + number + "/status", systemtest.StaffToken,

@@ -42,7 +42,12 @@ func (s *Server) inbound(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ms, err := s.store.InboundMessages(r.Context(), limit, r.URL.Query().Get("outcome"))
+	outcome := r.URL.Query().Get("outcome")
+	if !storable(outcome) {
+		validationFailed(w, map[string]string{"outcome": "outcome is one of the outcomes the log lists, such as answered_ticket"})
+		return
+	}
+	ms, err := s.store.InboundMessages(r.Context(), limit, outcome)
 	if err != nil {
 		s.storeError(w, r, err)
 		return

@@ -116,6 +116,7 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	c.do("POST", "/api/v1/customers/%20ana/sessions/revoke", cl, nil, nil)
 	c.do("POST", "/api/v1/staff/members/joao/sessions/revoke", st, nil, nil)
 	c.do("POST", "/api/v1/staff/members/joao/sessions/revoke", cl, nil, nil)
+	c.do("GET", "/api/v1/openapi.yaml", "", nil, nil)
 	c.do("GET", "/healthz", "", nil, nil)
 	c.do("GET", "/readyz", "", nil, nil)
 	c.do("GET", "/metrics", "", nil, nil)

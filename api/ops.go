@@ -50,8 +50,14 @@ func (s *Server) requireStaff(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if _, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); bearer {
-			writeError(w, http.StatusForbidden, "forbidden", "This token may not use this endpoint.", nil)
+		if token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); bearer {
+			// As on every staff path: the client-area token is forbidden, any other is unknown.
+			if tokenEqual(token, s.cfg.APIToken) {
+				writeError(w, http.StatusForbidden, "forbidden", "This token may not use this endpoint.", nil)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="assistd"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "Missing or wrong bearer token.", nil)
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="assistd operations", charset="UTF-8"`)

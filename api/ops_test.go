@@ -22,6 +22,7 @@ func TestTheQueueDashboardIsForStaffOnly(t *testing.T) {
 	}{
 		{"no credentials are asked to sign in", "GET", "/ops/queues", nil, nil, http.StatusUnauthorized, "unauthorized"},
 		{"the client-area token is refused", "GET", "/ops/queues/", bearer(systemtest.APIToken), nil, http.StatusForbidden, "forbidden"},
+		{"a wrong bearer token is unauthorized, as on every staff path", "GET", "/ops/queues/", bearer("guess"), nil, http.StatusUnauthorized, "unauthorized"},
 		{"a wrong password is refused", "GET", "/ops/queues/", basic("staff", "guess"), nil, http.StatusUnauthorized, ""},
 		{"the staff token opens the dashboard", "GET", "/ops/queues/", bearer(systemtest.StaffToken), nil, http.StatusOK, "<html"},
 		{"a browser signs in with the staff token as password", "GET", "/ops/queues/api/queues", basic("ops", systemtest.StaffToken), nil, http.StatusOK, "queues"},

@@ -14,6 +14,7 @@ import (
 	"time"
 	_ "time/tzdata" // the pages show times in Lisbon even where the system has no zone files
 
+	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/tickets"
 )
@@ -74,7 +75,11 @@ type view struct {
 	Notice    string // a one-line confirmation of what was just done
 	Page      any
 	now       time.Time
+	secretTTL time.Duration
 }
+
+// PasswordLifetime says in the page's language how long a given password is kept: "72 horas".
+func (v *view) PasswordLifetime() string { return mail.FormatTTL(v.secretTTL, v.Lang) }
 
 // T translates a message key into the page's language.
 func (v *view) T(key string, args ...any) string {
@@ -144,6 +149,7 @@ func (s *Server) pageRoutes() {
 
 	m.HandleFunc("GET /login", s.login)
 	m.HandleFunc("POST /logout", s.logout)
+	m.Handle("POST /logout/everywhere", s.customerPage(s.logoutEverywhere))
 	m.Handle("GET /tickets", s.customerPage(s.historyPage))
 	m.Handle("GET /tickets/new", s.customerPage(s.newTicketPage))
 	m.Handle("POST /tickets/new", s.customerPage(s.submitTicketForm))
@@ -218,7 +224,7 @@ func (s *Server) pageLanguage(w http.ResponseWriter, r *http.Request, preferred 
 }
 
 func (s *Server) newView(q *request, title string, page any) *view {
-	v := &view{Lang: q.lang, Title: title, PortalURL: s.cfg.PortalURL, Page: page, now: s.now()}
+	v := &view{Lang: q.lang, Title: title, PortalURL: s.cfg.PortalURL, Page: page, now: s.now(), secretTTL: s.cfg.SecretTTL}
 	v.Title = v.T(title)
 	if q.session.Nonce != "" {
 		v.CSRF = s.csrfToken(q.session)
@@ -428,7 +434,28 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.endSession(w, customerCookie)
+	// A form posted from another site comes without the cookie (SameSite=Lax): clearing it then
+	// would let any site sign the customer out.
+	if _, err := r.Cookie(customerCookie); err == nil {
+		s.endSession(w, customerCookie)
+	}
 	q.session = session{}
 	s.showMessage(q, http.StatusOK, "signout.title", "signout.text", pageLink{"nav.portal", s.cfg.PortalURL})
+}
+
+// logoutEverywhere is the client area's "sign out on all devices": the cutoff the portal sets
+// through the API refuses every session of the customer begun before now, and this session is
+// also listed as signed out, so it ends whatever the clocks of the instances say.
+func (s *Server) logoutEverywhere(q *request) {
+	if _, err := s.revokeSessionsOf(q.ctx(), kindCustomer, q.customer.ID, "customer"); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if err := s.revokeSession(q.ctx(), q.session); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	s.endSession(q.w, customerCookie)
+	q.session, q.customer = session{}, storage.Customer{}
+	s.showMessage(q, http.StatusOK, "signout.everywhere.title", "signout.everywhere.text", pageLink{"nav.portal", s.cfg.PortalURL})
 }

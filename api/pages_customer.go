@@ -60,6 +60,11 @@ func (s *Server) historyPage(q *request) {
 		}
 		return "/tickets?" + v.Encode()
 	}
+	if len(list) == 0 && p.Page > p.Pages {
+		// Past the last page the list would read as "no requests at all".
+		http.Redirect(q.w, q.r, pageURL(p.Pages), http.StatusSeeOther)
+		return
+	}
 	if p.Page > 1 {
 		p.PrevURL = pageURL(min(p.Page-1, p.Pages))
 	}
@@ -79,6 +84,12 @@ type subjectsPage struct {
 	RelatedTicket string
 	Subjects      []subjectItem // the matches, best first, then the others
 	Matches       int
+}
+
+// ticketNumber reports whether an address can name a ticket: numbers are digits, and nothing
+// else (a NUL or bytes that are not UTF-8, which Postgres refuses in a query) reaches the database.
+func ticketNumber(v string) bool {
+	return v != "" && len(v) <= 20 && strings.Trim(v, "0123456789") == ""
 }
 
 // relatedParam keeps a "referring to #N" choice only when it is a plain number.
@@ -295,7 +306,12 @@ func (s *Server) confirmationPage(q *request) {
 // ownTicket loads the ticket of the URL if it is the signed-in customer's; any other number is
 // "not found", whoever it belongs to.
 func (s *Server) ownTicket(q *request) (storage.Ticket, bool) {
-	t, err := s.store.CustomerTicket(q.ctx(), q.customer.ID, q.r.PathValue("number"))
+	number := q.r.PathValue("number")
+	if !ticketNumber(number) {
+		s.notFound(q)
+		return storage.Ticket{}, false
+	}
+	t, err := s.store.CustomerTicket(q.ctx(), q.customer.ID, number)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return t, false
@@ -362,7 +378,8 @@ func (s *Server) customerReplyForm(q *request) {
 	case errors.Is(err, storage.ErrTicketClosed):
 		t.Status = tickets.Closed
 		v := s.newView(q, "", nil)
-		s.showCustomerTicket(q, http.StatusConflict, customerTicketPage{Ticket: t, ReplyError: v.T("ticket.closed.reply")})
+		// The text is given back, so that it can go into a new request referring to this one.
+		s.showCustomerTicket(q, http.StatusConflict, customerTicketPage{Ticket: t, Reply: text, ReplyError: v.T("ticket.closed.reply")})
 	case err != nil:
 		s.pageError(q, err)
 	default:

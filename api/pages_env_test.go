@@ -22,6 +22,7 @@ import (
 
 	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/internal/systemtest"
+	"github.com/assistd/assistd/storage/storagetest"
 )
 
 const pagesPortalSecret = "portal-secret-for-tests"
@@ -38,7 +39,13 @@ type webEnv struct {
 // the same store, key ring, composer and queue.
 func startWeb(t *testing.T, noWorker bool, change func(*api.Config)) *webEnv {
 	t.Helper()
-	sys := systemtest.Start(t, systemtestSQLite(t), systemtest.Options{NoWorker: noWorker})
+	return startWebOn(t, systemtestSQLite(t), noWorker, change)
+}
+
+// startWebOn is startWeb on a given database backend.
+func startWebOn(t *testing.T, b storagetest.Backend, noWorker bool, change func(*api.Config)) *webEnv {
+	t.Helper()
+	sys := systemtest.Start(t, b, systemtest.Options{NoWorker: noWorker})
 	env := &webEnv{System: sys}
 	env.Web = httptest.NewUnstartedServer(nil)
 	env.Config = api.Config{APIToken: systemtest.APIToken, StaffToken: systemtest.StaffToken, PublicURL: "http://" + env.Web.Listener.Addr().String(),

@@ -201,7 +201,12 @@ type revealedPassword struct {
 }
 
 func (s *Server) staffTicketOf(q *request) (storage.Ticket, bool) {
-	t, err := s.store.TicketByNumber(q.ctx(), q.r.PathValue("number"))
+	number := q.r.PathValue("number")
+	if !ticketNumber(number) {
+		s.notFound(q)
+		return storage.Ticket{}, false
+	}
+	t, err := s.store.TicketByNumber(q.ctx(), number)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return t, false

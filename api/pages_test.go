@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/internal/systemtest"
 	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/storage/storagetest"
 )
 
 func TestSignInTakesOnlyAValidPortalTokenAndSetsAGuardedCookie(t *testing.T) {
@@ -293,7 +295,7 @@ func TestTheFormShowsErrorsBesideTheFieldsKeepsTheInputAndNeverTheVisiblePasswor
 	for field, want := range map[string]string{
 		"message":        "a mensagem não pode ficar vazia",
 		"domain":         "Escolha um dos seus domínios",
-		"related_ticket": "Não encontramos esse número",
+		"related_ticket": "Não encontrámos esse número",
 	} {
 		re := regexp.MustCompile(`(?s)<p class="field-error" id="f-` + field + `-error">([^<]*)</p>\s*<(input|select|textarea)[^>]*id="f-` + field + `"[^>]*aria-invalid="true"`)
 		m := re.FindStringSubmatch(r.body)
@@ -685,5 +687,289 @@ func TestStaffQueuePagesThroughAFullDepartment(t *testing.T) {
 	// A cursor that does not parse shows the first page, not an error.
 	if r := joao.get("/staff/departments/" + pageTicket(t, env, number).DepartmentID + "?after=nonsense"); r.code != http.StatusOK || len(rowNumber.FindAllString(r.body, -1)) != 100 {
 		t.Errorf("a bad cursor: %d", r.code)
+	}
+}
+
+// The client area offers "sign out on all devices" itself: a POST with the session's CSRF token
+// that cuts off every session the customer began before, the current one included, through the
+// same storage call as the portal's API; other customers and a new sign-in go on.
+func TestACustomerSignsOutOnAllDevicesFromTheClientArea(t *testing.T) {
+	for _, tc := range []struct {
+		lang, button, heading, text string
+	}{
+		{"pt-PT", "Terminar sessão em todos os dispositivos", "Sessão terminada em todos os dispositivos", "Terminou a sessão dos Pedidos de Assistência em todos os dispositivos"},
+		{"en", "Sign out on all devices", "Signed out on all devices", "You signed out of Support requests on every device"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			env := startWeb(t, true, nil)
+			env.PutCustomer(t, "ana", tc.lang)
+			env.PutCustomer(t, "bruno", tc.lang)
+			u, _ := url.Parse(env.Web.URL)
+			here, phone, bruno := env.customer(t, "ana"), env.customer(t, "ana"), env.customer(t, "bruno")
+			copied := env.visitor(t)
+			copied.http.Jar.SetCookies(u, here.http.Jar.Cookies(u))
+
+			page := here.get("/tickets").body
+			checkPage(t, "history with the sign-out forms", page)
+			form := regexp.MustCompile(`(?s)<form method="post" action="/logout"[^>]*>.*?</form>`).FindString(page)
+			if !strings.Contains(form, `name="csrf"`) || !strings.Contains(form, `formaction="/logout/everywhere"`) || !strings.Contains(form, tc.button) {
+				t.Fatalf("the header offers no %q form with a CSRF token:\n%s", tc.button, form)
+			}
+			if r := here.get("/logout/everywhere"); r.code != http.StatusMethodNotAllowed {
+				t.Errorf("GET /logout/everywhere: %d, want 405", r.code)
+			}
+			for name, token := range map[string]string{"no token": "", "another customer's token": bruno.csrf("/tickets")} {
+				if r := here.post("/logout/everywhere", url.Values{"csrf": {token}}); r.code != http.StatusForbidden {
+					t.Errorf("%s: %d, want 403", name, r.code)
+				}
+			}
+			if r := phone.get("/tickets"); r.code != http.StatusOK {
+				t.Fatalf("the other device after refused forms: %d, want 200", r.code)
+			}
+
+			r := here.post("/logout/everywhere", url.Values{"csrf": {here.csrf("/tickets")}})
+			if r.code != http.StatusOK {
+				t.Fatalf("sign out on all devices: %d\n%s", r.code, r.body)
+			}
+			checkPage(t, "signed out on all devices", r.body)
+			for _, want := range []string{`<html lang="` + tc.lang + `">`, tc.heading, tc.text, "https://portal.example.pt/clientarea"} {
+				if !strings.Contains(r.body, want) {
+					t.Errorf("the answer lacks %q", want)
+				}
+			}
+			if strings.Contains(r.body, `action="/logout"`) {
+				t.Error("the answer still shows the customer as signed in")
+			}
+			if c := r.header.Get("Set-Cookie"); !strings.Contains(c, "assistd_session=;") || !strings.Contains(c, "Max-Age=0") {
+				t.Errorf("the session cookie is not cleared: %q", c)
+			}
+			for name, v := range map[string]*visitor{"this browser": here, "a copy of its cookie": copied, "the other device": phone} {
+				if r := v.get("/tickets"); r.code != http.StatusUnauthorized {
+					t.Errorf("%s afterwards: %d, want 401", name, r.code)
+				}
+			}
+			if revoked, err := env.Store.SessionRevoked(context.Background(), "none", "customer", "ana", time.Now().Add(-time.Second)); err != nil || !revoked {
+				t.Errorf("no cut-off recorded for ana's sessions: %v %v", revoked, err)
+			}
+			if r := bruno.get("/tickets"); r.code != http.StatusOK {
+				t.Errorf("another customer's session: %d, want 200", r.code)
+			}
+			if r := env.customer(t, "ana").get("/tickets"); r.code != http.StatusOK {
+				t.Errorf("signing in again: %d, want 200", r.code)
+			}
+			if !strings.Contains(env.Log.String(), "sessions revoked") {
+				t.Error("signing out on all devices is not logged")
+			}
+		})
+	}
+}
+
+// Under SameSite=Lax a form another site posts to /logout arrives without the session cookie:
+// it must not clear the cookie either, or any site could sign the customer out.
+func TestASignOutPostedWithoutTheSessionCookieLeavesTheCookieAlone(t *testing.T) {
+	env := startWeb(t, true, nil)
+	for _, path := range []string{"/logout", "/logout/everywhere"} {
+		r := env.visitor(t).post(path, url.Values{})
+		if c := r.header.Get("Set-Cookie"); strings.Contains(c, "assistd_session") {
+			t.Errorf("POST %s without a session cookie: %d sets %q", path, r.code, c)
+		}
+	}
+}
+
+// A history page past the last one (an old link, or tickets that left a status filter) is not
+// "you have no requests": the customer is sent to the last page that has some.
+func TestAHistoryPagePastTheLastOneLeadsToTheLastPageNotToAnEmptyHistory(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	for path, want := range map[string]string{
+		"/tickets?page=3":             "/tickets",
+		"/tickets?status=open&page=9": "/tickets?status=open",
+	} {
+		r := ana.get(path)
+		if r.code != http.StatusSeeOther || r.header.Get("Location") != want {
+			t.Errorf("%s: %d to %q, want 303 to %s", path, r.code, r.header.Get("Location"), want)
+			continue
+		}
+		if page := ana.get(r.header.Get("Location")).body; !strings.Contains(page, "#"+number) || strings.Contains(page, "Ainda não enviou") {
+			t.Errorf("%s leads to a page without #%s", path, number)
+		}
+	}
+	r := ana.get("/tickets?status=closed&page=2")
+	if r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets?status=closed" {
+		t.Fatalf("an empty filter past its first page: %d to %q, want 303 to its first page", r.code, r.header.Get("Location"))
+	}
+	if page := ana.get("/tickets?status=closed").body; !strings.Contains(page, "Não tem pedidos neste estado.") {
+		t.Error("an empty filter does not say that no request has that status")
+	}
+}
+
+// The demo's mail page is a page like the others (not framed, not cached, no script), and its
+// form, which drops a reply into the support mailbox, takes no post from another site.
+func TestTheDemoMailPageIsGuardedLikeThePages(t *testing.T) {
+	env := startWeb(t, true, nil)
+	var appended atomic.Int32
+	env.Server.MountDemo(api.DemoMailbox{
+		SupportAddr: "suporte@example.pt",
+		AppendReply: func([]byte) error { appended.Add(1); return nil },
+		Mails: func() []api.DemoMail {
+			return []api.DemoMail{{From: "suporte@example.pt", To: []string{"ana@example.pt"}, Received: time.Now(),
+				Data: []byte("From: suporte@example.pt\r\nTo: ana@example.pt\r\nSubject: <script>alert(1)</script>\r\n\r\nOlá\r\n")}}
+		},
+	})
+	v := env.visitor(t)
+	r := v.get("/demo/mail")
+	if r.code != http.StatusOK || strings.Contains(r.body, "<script>alert") || !strings.Contains(r.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Fatalf("demo mail page: %d, or the subject is not shown as text", r.code)
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("the demo page's Content-Security-Policy %q lacks %s", csp, want)
+		}
+	}
+	if r.header.Get("X-Frame-Options") != "DENY" || r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("the demo page has X-Frame-Options %q and Cache-Control %q", r.header.Get("X-Frame-Options"), r.header.Get("Cache-Control"))
+	}
+	for name, header := range map[string][2]string{
+		"a form posted from another site": {"Sec-Fetch-Site", "cross-site"},
+		"a form from another origin":      {"Origin", "https://evil.example"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, env.Web.URL+"/demo/mail/reply", strings.NewReader("number=12345678"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(header[0], header[1])
+		if r := v.do(req); r.code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", name, r.code)
+		}
+	}
+	if n := appended.Load(); n != 0 {
+		t.Fatalf("%d replies appended by posts from another site", n)
+	}
+	req, _ := http.NewRequest(http.MethodPost, env.Web.URL+"/demo/mail/reply", strings.NewReader("number=12345678"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if r := v.do(req); r.code != http.StatusSeeOther || appended.Load() != 1 {
+		t.Errorf("the demo's own form: %d, %d replies appended; want 303 and one", r.code, appended.Load())
+	}
+}
+
+// A reply sent while the ticket was being closed is refused, but not lost: the page gives the
+// text back, beside the way on (a new request referring to the closed one).
+func TestAReplyToATicketClosedMeanwhileIsGivenBackWithTheWayOn(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	token := ana.csrf("/tickets/" + number)
+	if _, err := env.Server.CustomerClose(context.Background(), "ana", number); err != nil {
+		t.Fatal(err)
+	}
+	r := ana.post("/tickets/"+number+"/reply", url.Values{"csrf": {token}, "message": {"Afinal o NIF da <fatura> está errado"}})
+	if r.code != http.StatusConflict {
+		t.Fatalf("a reply to a ticket closed meanwhile: %d, want 409", r.code)
+	}
+	checkPage(t, "reply refused on a closed ticket", r.body)
+	for _, want := range []string{"a mensagem não foi enviada", "Afinal o NIF da &lt;fatura&gt; está errado</textarea>", `href="/tickets/new?related_ticket=` + number + `"`} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(r.body, `name="message"`) || strings.Contains(r.body, `data-testid="reply"`) {
+		t.Error("the closed ticket still offers a reply form")
+	}
+	if msgs, _ := env.Store.Messages(context.Background(), pageTicket(t, env, number).ID); len(msgs) != 1 {
+		t.Errorf("the closed ticket has %d messages, want 1", len(msgs))
+	}
+}
+
+// The history offers to reply only where a reply is possible: a closed request is there to read.
+func TestTheHistoryOffersAReplyOnlyToRequestsThatTakeOne(t *testing.T) {
+	for _, tc := range []struct{ lang, open, closed string }{{"pt-PT", "Ver / Responder", "Ver"}, {"en", "View / Reply", "View"}} {
+		t.Run(tc.lang, func(t *testing.T) {
+			env := startWeb(t, true, nil)
+			env.PutCustomer(t, "ana", tc.lang)
+			ana := env.customer(t, "ana")
+			open := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+			closed := ana.newTicket("billing-invoice", url.Values{"message": {"Outra fatura"}, "domain": {"none"}})
+			if _, err := env.Server.CustomerClose(context.Background(), "ana", closed); err != nil {
+				t.Fatal(err)
+			}
+			page := ana.get("/tickets").body
+			for number, want := range map[string]string{open: tc.open, closed: tc.closed} {
+				link := regexp.MustCompile(`<a href="/tickets/` + number + `">([^<]*)<span`).FindStringSubmatch(page)
+				if link == nil || link[1] != want {
+					t.Errorf("the link to #%s reads %q, want %q", number, link, want)
+				}
+			}
+		})
+	}
+}
+
+// A NUL or a byte that is not UTF-8 in an address or a form, which Postgres refuses to compare
+// or store, names nothing: the pages answer "not found" or point at the field, never an error.
+func TestBytesADatabaseCannotHoldAreNotFoundOrAFieldErrorOnEveryBackend(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			env := startWebOn(t, b, true, nil)
+			env.PutCustomer(t, "ana", "pt-PT")
+			ana, joao := env.customer(t, "ana"), env.staff(t, "joao")
+			number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+			token, staffToken := ana.csrf("/tickets"), joao.csrf("/staff")
+			for _, bad := range []string{"%00", "%FF", "1234%00"} {
+				for _, check := range []struct {
+					who          *visitor
+					method, path string
+					form         url.Values
+				}{
+					{ana, "GET", "/tickets/" + bad, nil},
+					{ana, "GET", "/tickets/" + bad + "/confirmation", nil},
+					{ana, "POST", "/tickets/" + bad + "/reply", url.Values{"csrf": {token}, "message": {"Olá"}}},
+					{ana, "POST", "/tickets/" + bad + "/close", url.Values{"csrf": {token}}},
+					{ana, "GET", "/tickets/new?subject_id=" + bad, nil},
+					{joao, "GET", "/staff/tickets/" + bad, nil},
+					{joao, "GET", "/staff/departments/" + bad, nil},
+					{joao, "POST", "/staff/tickets/" + bad + "/answer", url.Values{"csrf": {staffToken}, "message": {"Olá"}}},
+					{joao, "POST", "/staff/tickets/" + bad + "/status", url.Values{"csrf": {staffToken}, "status": {"in_progress"}}},
+					{joao, "POST", "/staff/tickets/" + bad + "/password/reveal", url.Values{"csrf": {staffToken}}},
+				} {
+					var r response
+					if check.method == "GET" {
+						r = check.who.get(check.path)
+					} else {
+						r = check.who.post(check.path, check.form)
+					}
+					if r.code != http.StatusNotFound {
+						t.Errorf("%s %s: %d, want 404", check.method, check.path, r.code)
+					}
+				}
+			}
+			raw, _ := url.PathUnescape("%FF")
+			page := ana.get("/tickets/new?subject_id=billing-invoice").body
+			for field, value := range map[string]string{"subject_id": "billing\x00", "related_ticket": "1\x00", "domain": raw, "idempotency_key": "k\x00"} {
+				form := url.Values{"csrf": {token}, "subject_id": {"billing-invoice"}, "idempotency_key": {idempotencyField.FindStringSubmatch(page)[1]},
+					"message": {"Olá"}, "domain": {"none"}}
+				form.Set(field, value)
+				if r := ana.post("/tickets/new", form); r.code >= 500 || r.code == http.StatusSeeOther {
+					t.Errorf("the form with a bad %s: %d, want it refused as bad input", field, r.code)
+				}
+			}
+			if r := joao.get("/staff/tickets?number=" + number); r.code != http.StatusSeeOther {
+				t.Errorf("the console's search for #%s: %d", number, r.code)
+			}
+		})
+	}
+}
+
+// The form states the password's lifetime as configured, in the page's language.
+func TestTheTicketFormStatesThePasswordLifetimeAsConfigured(t *testing.T) {
+	env := startWeb(t, true, func(c *api.Config) { c.SecretTTL = 6 * time.Hour })
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	for lang, want := range map[string]string{"pt-PT": "eliminada ao fim de 6 horas", "en": "deleted after 6 hours"} {
+		page := ana.get("/tickets/new?subject_id=billing-invoice&lang=" + lang).body
+		if !strings.Contains(page, want) || strings.Contains(page, "72") {
+			t.Errorf("%s: the form does not say %q, or still says 72", lang, want)
+		}
 	}
 }

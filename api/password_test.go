@@ -3,7 +3,9 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,4 +229,66 @@ func TestAnEmptyPasswordIsNone(t *testing.T) {
 	if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/password/reveal", systemtest.StaffToken, map[string]string{"staff": "joao"}, &e); code != 404 || e.Error.Code != "no_password" {
 		t.Fatalf("reveal: %d %+v", code, e)
 	}
+}
+
+func TestAStaffNameIsCheckedForARevealAsForAnAnswer(t *testing.T) {
+	s := systemtest.Start(t, systemtestSQLite(t), systemtest.Options{NoWorker: true})
+	s.PutCustomer(t, "ana", "pt-PT")
+	number := createWithPassword(t, s, plaintext)
+	// 80 characters, 160 bytes: within the 100 characters every staff endpoint allows.
+	name := strings.Repeat("Ωλ", 40)
+	var d ticketDetail
+	if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/messages", systemtest.StaffToken, map[string]string{"staff": name, "message": "Já vimos."}, &d); code != http.StatusCreated {
+		t.Fatalf("answer: %d", code)
+	}
+	if code, r := reveal(t, s, number, "  "+name+" "); code != http.StatusOK || r.Password != plaintext {
+		t.Fatalf("reveal by the same member of staff: %d %+v", code, r)
+	}
+	for _, bad := range []string{"", "   ", strings.Repeat("Ω", 101), "joao\r\nX-Injected: 1"} {
+		var e errorReply
+		if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/password/reveal", systemtest.StaffToken, map[string]string{"staff": bad}, &e); code != 400 || e.Error.Fields["staff"] == "" {
+			t.Fatalf("reveal by %q: %d %+v", bad, code, e)
+		}
+	}
+	var audit struct {
+		PasswordReveals []struct{ Staff string } `json:"password_reveals"`
+	}
+	s.Do(t, "GET", "/api/v1/staff/tickets/"+number, systemtest.StaffToken, nil, &audit)
+	if len(audit.PasswordReveals) != 1 || audit.PasswordReveals[0].Staff != name {
+		t.Fatalf("audit %+v, want one reveal by the trimmed name", audit.PasswordReveals)
+	}
+}
+
+// The checklist's boundary, with the promised 72 hours and the API's own clock: revealed at
+// 71h59m, obfuscated at 72h00m, with no purge having run.
+func TestAPasswordIsRevealedAt71h59mAndObfuscatedAt72h(t *testing.T) {
+	systemtest.Each(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "ana", "pt-PT")
+		var clock atomic.Int64
+		created := time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
+		clock.Store(created.UnixNano())
+		s.HTTP.Config.Handler = api.New(api.Config{APIToken: systemtest.APIToken, StaffToken: systemtest.StaffToken, SecretTTL: 72 * time.Hour},
+			api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Deps.Enqueuer, Log: s.Deps.Log,
+				Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() }})
+		number := createWithPassword(t, s, plaintext)
+
+		clock.Store(created.Add(71*time.Hour + 59*time.Minute).UnixNano())
+		if code, r := reveal(t, s, number, "joao"); code != http.StatusOK || r.Password != plaintext || !r.ExpiresAt.Equal(created.Add(72*time.Hour)) {
+			t.Fatalf("at 71h59m: %d %+v", code, r)
+		}
+		if got := customerPasswordState(t, s, number); got != "provided" {
+			t.Fatalf("the customer sees %v at 71h59m", got)
+		}
+
+		clock.Store(created.Add(72 * time.Hour).UnixNano())
+		if code, r := reveal(t, s, number, "joao"); code != http.StatusGone || r.Error.Code != "password_expired" || r.Password != secret.Obfuscated {
+			t.Fatalf("at 72h00m: %d %+v", code, r)
+		}
+		if got := customerPasswordState(t, s, number); got != secret.Obfuscated {
+			t.Fatalf("the customer sees %v at 72h00m", got)
+		}
+		if ciphertextRows(t, s) != 1 {
+			t.Fatal("the test means to read before any purge")
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sign-in links.
@@ -32,7 +33,8 @@ import (
 // public URL is https. Signing out lists the session as revoked until its expiry, so that a copy
 // of the cookie stops working too. The portal can also sign a customer, or a member of staff,
 // out everywhere: every session of theirs that began before that moment is refused
-// (POST /api/v1/customers/{cid}/sessions/revoke, /api/v1/staff/members/{name}/sessions/revoke).
+// (POST /api/v1/customers/{cid}/sessions/revoke, /api/v1/staff/members/{name}/sessions/revoke),
+// and a customer can do the same from the client area (POST /logout/everywhere).
 
 // Kinds of signed values; the kind is inside the signed payload so that one kind is never
 // accepted as another.
@@ -258,7 +260,8 @@ func (s *Server) validCSRF(r *http.Request, ss session) bool {
 
 // validStaffName accepts the name staff act under in the audit and the thread.
 func validStaffName(name string) bool {
-	return name != "" && len(name) <= maxStaffName && !strings.ContainsAny(name, "\r\n\x00\t")
+	return name != "" && utf8.ValidString(name) && utf8.RuneCountInString(name) <= maxStaffName &&
+		!strings.ContainsAny(name, "\r\n\x00\t")
 }
 
 // localPath keeps a post-sign-in redirect on this site.
@@ -294,11 +297,21 @@ func (s *Server) revokeStaffSessions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeAll(w http.ResponseWriter, r *http.Request, kind, subject string) {
-	at, err := s.store.RevokeSessionsOf(r.Context(), kind, subject, max(customerLifetime, staffLifetime))
+	at, err := s.revokeSessionsOf(r.Context(), kind, subject, "api")
 	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
-	s.log.Info("sessions revoked", "kind", kind, "subject", subject)
 	writeJSON(w, http.StatusOK, map[string]time.Time{"revoked_before": at})
+}
+
+// revokeSessionsOf signs one person out everywhere, for the API and for the client area's own
+// "sign out on all devices": every session of theirs begun before the returned cutoff is refused.
+func (s *Server) revokeSessionsOf(ctx context.Context, kind, subject, by string) (time.Time, error) {
+	at, err := s.store.RevokeSessionsOf(ctx, kind, subject, max(customerLifetime, staffLifetime))
+	if err != nil {
+		return at, err
+	}
+	s.log.Info("sessions revoked", "kind", kind, "subject", subject, "by", by)
+	return at, nil
 }

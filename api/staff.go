@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/assistd/assistd/metrics"
@@ -20,7 +19,7 @@ type revealJSON struct {
 
 func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	t, err := s.store.TicketByNumber(ctx, r.PathValue("number"))
+	t, err := s.ticketByNumber(ctx, r.PathValue("number"))
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
@@ -70,16 +69,16 @@ func (s *Server) revealPassword(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	in.Staff = strings.TrimSpace(in.Staff)
-	if in.Staff == "" || len(in.Staff) > 100 || strings.ContainsAny(in.Staff, "\r\n\x00") {
-		validationFailed(w, map[string]string{"staff": "name the member of staff revealing the password (1 to 100 characters)"})
+	staff, problem := checkStaff(in.Staff)
+	if problem != "" {
+		validationFailed(w, map[string]string{"staff": problem})
 		return
 	}
-	t, err := s.store.TicketByNumber(ctx, r.PathValue("number"))
+	t, err := s.ticketByNumber(ctx, r.PathValue("number"))
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
-	rv, err := s.revealTicketPassword(ctx, t, in.Staff)
+	rv, err := s.revealTicketPassword(ctx, t, staff)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no_password", "No password was given with this ticket.", nil)

@@ -62,7 +62,7 @@ const (
 
 // apiProblemMessages words the problems of a ticketRequest for the JSON API.
 var apiProblemMessages = map[string]string{
-	problemIdempotencyKeyTooLong: "the Idempotency-Key header is limited to 200 characters",
+	problemIdempotencyKeyTooLong: "the Idempotency-Key header is limited to 200 characters of UTF-8 text on one line",
 	problemSubjectUnknown:        "unknown subject; choose one from GET /api/v1/subjects",
 	problemDomainNotOwned:        "choose one of the customer's domains, or null when the product is not associated with a domain",
 	problemMessageEmpty:          "describe the question; the message cannot be empty",
@@ -76,7 +76,7 @@ var apiProblemMessages = map[string]string{
 func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ticketRequest) (storage.NewTicket, map[string]string, error) {
 	problems := map[string]string{}
 	key := in.IdempotencyKey
-	if len(key) > 200 || strings.ContainsAny(key, "\r\n") {
+	if len(key) > 200 || strings.ContainsAny(key, "\r\n") || !storable(key) {
 		problems["Idempotency-Key"] = problemIdempotencyKeyTooLong
 	}
 	if _, err := s.subject(ctx, in.SubjectID); errors.Is(err, storage.ErrNotFound) {
@@ -92,7 +92,7 @@ func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ti
 		}
 		domain = &d
 	}
-	message := strings.TrimSpace(in.Message)
+	message := strings.TrimSpace(cleanText(in.Message))
 	switch n := utf8.RuneCountInString(message); {
 	case n == 0:
 		problems["message"] = problemMessageEmpty
@@ -109,7 +109,7 @@ func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ti
 	var related *string
 	if in.RelatedTicket != nil && *in.RelatedTicket != "" {
 		n := strings.TrimPrefix(strings.TrimSpace(*in.RelatedTicket), "#")
-		if _, err := s.store.CustomerTicket(ctx, cust.ID, n); errors.Is(err, storage.ErrNotFound) {
+		if _, err := s.ticketOf(ctx, cust.ID, n); errors.Is(err, storage.ErrNotFound) {
 			problems["related_ticket"] = problemRelatedUnknown
 		} else if err != nil {
 			return storage.NewTicket{}, nil, err
@@ -154,7 +154,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 		Password      *string        `json:"password"`
 		RelatedTicket *string        `json:"related_ticket"`
 	}
-	cust, err := s.store.Customer(ctx, cid)
+	cust, err := s.customer(ctx, cid)
 	if !s.found(w, r, err, "customer_not_found", "No such customer.") {
 		return
 	}
@@ -235,7 +235,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		validationFailed(w, fields)
 		return
 	}
-	cust, err := s.store.Customer(ctx, cid)
+	cust, err := s.customer(ctx, cid)
 	if !s.found(w, r, err, "customer_not_found", "No such customer.") {
 		return
 	}
@@ -295,11 +295,11 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 
 func (s *Server) customerTicket(w http.ResponseWriter, r *http.Request) {
 	cid := r.PathValue("cid")
-	cust, err := s.store.Customer(r.Context(), cid)
+	cust, err := s.customer(r.Context(), cid)
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
-	t, err := s.store.CustomerTicket(r.Context(), cid, r.PathValue("number"))
+	t, err := s.ticketOf(r.Context(), cid, r.PathValue("number"))
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
@@ -309,4 +309,29 @@ func (s *Server) customerTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// customer returns a customer, or storage.ErrNotFound; an id no database could hold names none.
+func (s *Server) customer(ctx context.Context, id string) (storage.Customer, error) {
+	if !storable(id) {
+		return storage.Customer{}, storage.ErrNotFound
+	}
+	return s.store.Customer(ctx, id)
+}
+
+// ticketOf returns one of a customer's tickets, or storage.ErrNotFound: another customer's
+// ticket, and a customer id or number no database could hold, name none.
+func (s *Server) ticketOf(ctx context.Context, customerID, number string) (storage.Ticket, error) {
+	if !storable(customerID) || !storable(number) {
+		return storage.Ticket{}, storage.ErrNotFound
+	}
+	return s.store.CustomerTicket(ctx, customerID, number)
+}
+
+// ticketByNumber returns any ticket, for staff, or storage.ErrNotFound.
+func (s *Server) ticketByNumber(ctx context.Context, number string) (storage.Ticket, error) {
+	if !storable(number) {
+		return storage.Ticket{}, storage.ErrNotFound
+	}
+	return s.store.TicketByNumber(ctx, number)
 }

@@ -47,6 +47,17 @@ func TestServeRefusesToStartWithoutAUsableKey(t *testing.T) {
 	}
 }
 
+func TestServeRefusesOneTokenForBothTheClientAreaAndStaff(t *testing.T) {
+	t.Setenv("ASSISTD_SECRET_KEYS", secret.GenerateKey())
+	t.Setenv("ASSISTD_API_TOKEN", "same-token")
+	t.Setenv("ASSISTD_STAFF_TOKEN", "same-token")
+	t.Setenv("ASSISTD_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "x.db"))
+	err := dispatch(context.Background(), []string{"serve", "--roles", "api"})
+	if err == nil || !strings.Contains(err.Error(), "must differ") {
+		t.Fatalf("err = %v, want a refusal saying the two tokens must differ", err)
+	}
+}
+
 func TestKeysGenerateGivesAKeyTheRingAccepts(t *testing.T) {
 	out := captureStdout(t, func() {
 		if err := dispatch(context.Background(), []string{"keys", "generate"}); err != nil {

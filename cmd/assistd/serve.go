@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,6 +110,10 @@ func (s *system) apiHandler() *api.Server {
 func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]bool) error {
 	if roles["api"] && (cfg.APIToken == "" || cfg.StaffToken == "") {
 		return errors.New("refusing to start the api role: set ASSISTD_API_TOKEN and ASSISTD_STAFF_TOKEN")
+	}
+	if roles["api"] && subtle.ConstantTimeCompare([]byte(cfg.APIToken), []byte(cfg.StaffToken)) == 1 {
+		// The client area's token would open every staff path.
+		return errors.New("refusing to start the api role: ASSISTD_API_TOKEN and ASSISTD_STAFF_TOKEN must differ")
 	}
 	sys, err := openSystem(ctx, cfg, log)
 	if err != nil {

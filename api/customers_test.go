@@ -1,0 +1,76 @@
+package api_test
+
+import (
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/assistd/assistd/internal/systemtest"
+)
+
+func TestThePortalKeepsACustomerInSyncAndBadValuesAreNamed(t *testing.T) {
+	s := systemtest.Start(t, systemtestSQLite(t), systemtest.Options{NoWorker: true})
+	var c struct {
+		ID       string   `json:"id"`
+		Name     string   `json:"name"`
+		Email    string   `json:"email"`
+		Language string   `json:"language"`
+		Domains  []string `json:"domains"`
+	}
+	// A long name in a script of several bytes a character is within 200 characters.
+	longName := strings.Repeat("Ωμέγα ", 30)[:len(strings.Repeat("Ωμέγα ", 30))-1]
+	if code := s.Do(t, "PUT", "/api/v1/customers/ana", systemtest.APIToken, map[string]any{"name": longName, "email": "ana@example.pt",
+		"language": "en", "domains": []string{" Example.PT ", "loja-exemplo.com", "example.pt"}}, &c); code != http.StatusOK {
+		t.Fatalf("put: %d", code)
+	}
+	if c.ID != "ana" || c.Name != longName || c.Email != "ana@example.pt" || c.Language != "en" || !reflect.DeepEqual(c.Domains, []string{"example.pt", "loja-exemplo.com"}) {
+		t.Fatalf("stored customer %+v", c)
+	}
+	if code := s.Do(t, "PUT", "/api/v1/customers/rui", systemtest.APIToken, map[string]any{"name": "Rui", "email": "rui@example.pt"}, &c); code != http.StatusOK ||
+		c.Language != "pt-PT" || c.Domains == nil || len(c.Domains) != 0 {
+		t.Fatalf("a customer without language or domains: %d %+v", code, c)
+	}
+
+	valid := func(change map[string]any) map[string]any {
+		b := map[string]any{"name": "Ana Silva", "email": "ana@example.pt", "language": "pt-PT", "domains": []string{"example.pt"}}
+		for k, v := range change {
+			b[k] = v
+		}
+		return b
+	}
+	cases := []struct {
+		name  string
+		cid   string
+		body  any
+		field string
+	}{
+		{"an address that is not one", "ana", valid(map[string]any{"email": "not an address"}), "email"},
+		{"an address with a display name", "ana", valid(map[string]any{"email": "Ana <ana@example.pt>"}), "email"},
+		{"two addresses", "ana", valid(map[string]any{"email": "ana@example.pt, rui@example.pt"}), "email"},
+		{"an address with a line break", "ana", valid(map[string]any{"email": "ana@example.pt\r\nBcc: x@evil.example"}), "email"},
+		{"an unknown language", "ana", valid(map[string]any{"language": "fr"}), "language"},
+		{"a language in another case", "ana", valid(map[string]any{"language": "pt-pt"}), "language"},
+		{"no name", "ana", valid(map[string]any{"name": "  "}), "name"},
+		{"a name of 201 characters", "ana", valid(map[string]any{"name": strings.Repeat("a", 201)}), "name"},
+		{"a name on two lines", "ana", valid(map[string]any{"name": "Ana\nBcc: x"}), "name"},
+		{"a domain that is not a host name", "ana", valid(map[string]any{"domains": []string{"example.pt", "not a domain"}}), "domains"},
+		{"a customer id with a slash", "ana%2Frui", valid(nil), "id"},
+		{"domains that are not a list", "ana", valid(map[string]any{"domains": "example.pt"}), "domains"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var e errorReply
+			code := s.Do(t, "PUT", "/api/v1/customers/"+tc.cid, systemtest.APIToken, tc.body, &e)
+			if code != http.StatusBadRequest || e.Error.Code != "validation_failed" || e.Error.Fields[tc.field] == "" {
+				t.Fatalf("%d %+v, want 400 validation_failed on %s", code, e, tc.field)
+			}
+		})
+	}
+	// Nothing refused was stored.
+	s.Do(t, "GET", "/api/v1/customers/ana/tickets", systemtest.APIToken, nil, nil)
+	var stored struct{ Email, Language string }
+	if err := s.Store.DB().Get(&stored, `SELECT email, language FROM customers WHERE id = 'ana'`); err != nil || stored.Email != "ana@example.pt" || stored.Language != "en" {
+		t.Fatalf("after the refusals: %+v %v", stored, err)
+	}
+}
