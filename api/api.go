@@ -109,6 +109,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		metrics.HTTPDuration.WithLabelValues(route, strconv.Itoa(rw.code)).Observe(time.Since(start).Seconds())
 	}()
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if s.secureCookies() {
+		// Served at an https address: browsers should never come back over plain http.
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	s.mux.ServeHTTP(rw, r)
 }
 

@@ -65,6 +65,12 @@ func TestSignInTakesOnlyAValidPortalTokenAndSetsAGuardedCookie(t *testing.T) {
 	if !strings.Contains(r.header.Get("Set-Cookie"), "Secure") {
 		t.Errorf("behind https the cookie %q is not Secure", r.header.Get("Set-Cookie"))
 	}
+	if hsts := r.header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=") {
+		t.Errorf("behind https the answer has Strict-Transport-Security %q, want browsers told to keep to https", hsts)
+	}
+	if hsts := anon.get("/tickets").header.Get("Strict-Transport-Security"); hsts != "" {
+		t.Errorf("on a plain-http public URL the answer has Strict-Transport-Security %q", hsts)
+	}
 }
 
 func TestATamperedSessionCookieIsNoSession(t *testing.T) {
