@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -275,13 +276,16 @@ func (p *Poller) hold(ctx context.Context) error {
 // lost, or ctx is done.
 func (p *Poller) session(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
-	c, err := p.dial(wake)
+	c, conn, err := p.dial(wake)
 	if err != nil {
 		metrics.IMAPErrors.WithLabelValues("connect").Inc()
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	// Ending the session fails the client's reading rather than closing the connection under it:
+	// imapclient closes a command's channel from a failed write while its reader may still be
+	// handing that command a message.
+	stop := context.AfterFunc(ctx, conn.interrupt)
 	defer stop()
 
 	if err := c.Login(p.user, p.pass).Wait(); err != nil {
@@ -330,7 +334,7 @@ func (p *Poller) session(ctx context.Context) error {
 	}
 }
 
-func (p *Poller) dial(wake chan<- struct{}) (*imapclient.Client, error) {
+func (p *Poller) dial(wake chan<- struct{}) (*imapclient.Client, *silenceLimit, error) {
 	opts := &imapclient.Options{
 		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
@@ -349,11 +353,11 @@ func (p *Poller) dial(wake chan<- struct{}) (*imapclient.Client, error) {
 	dialer := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
 	raw, err := dialer.Dial("tcp", p.addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conn := &silenceLimit{Conn: raw, limit: p.cfg.ServerSilence}
 	if p.security == imapPlain {
-		return imapclient.New(conn, opts), nil
+		return imapclient.New(conn, opts), conn, nil
 	}
 	host, _, _ := net.SplitHostPort(p.addr)
 	cfg := &tls.Config{}
@@ -365,7 +369,8 @@ func (p *Poller) dial(wake chan<- struct{}) (*imapclient.Client, error) {
 	}
 	if p.security == imapSTARTTLS {
 		opts.TLSConfig = cfg
-		return imapclient.NewStartTLS(conn, opts)
+		c, err := imapclient.NewStartTLS(conn, opts)
+		return c, conn, err
 	}
 	if cfg.NextProtos == nil {
 		cfg.NextProtos = []string{"imap"}
@@ -375,9 +380,9 @@ func (p *Poller) dial(wake chan<- struct{}) (*imapclient.Client, error) {
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return imapclient.New(tc, opts), nil
+	return imapclient.New(tc, opts), conn, nil
 }
 
 // silenceLimit bounds every read by limit, on top of any deadline the IMAP client sets: the
@@ -386,21 +391,36 @@ type silenceLimit struct {
 	net.Conn
 	limit time.Duration
 
-	mu       sync.Mutex
-	deadline time.Time // the client's own read deadline; zero: none
+	mu          sync.Mutex
+	deadline    time.Time // the client's own read deadline; zero: none
+	interrupted bool
 }
 
 func (c *silenceLimit) Read(b []byte) (int, error) {
+	// Under the lock, so that an interrupt cannot fall between the check and the deadline.
 	c.mu.Lock()
+	if c.interrupted {
+		c.mu.Unlock()
+		return 0, os.ErrDeadlineExceeded
+	}
 	d := c.deadline
-	c.mu.Unlock()
 	if limit := time.Now().Add(c.limit); d.IsZero() || limit.Before(d) {
 		d = limit
 	}
-	if err := c.Conn.SetReadDeadline(d); err != nil {
+	err := c.Conn.SetReadDeadline(d)
+	c.mu.Unlock()
+	if err != nil {
 		return 0, err
 	}
 	return c.Conn.Read(b)
+}
+
+// interrupt fails every read from now on, the one in progress included.
+func (c *silenceLimit) interrupt() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.interrupted = true
+	_ = c.Conn.SetReadDeadline(time.Unix(1, 0))
 }
 
 func (c *silenceLimit) SetReadDeadline(t time.Time) error {
