@@ -25,13 +25,14 @@ func (d *Deps) HandleAutoClose(ctx context.Context, _ *asynq.Task) error {
 		return nil
 	}
 	before := d.now().Add(-d.AutoCloseAfter)
-	closed := 0
+	closed, failed := 0, 0
 	for {
-		ids, err := d.Store.AnsweredBefore(ctx, before, autoCloseBatch)
+		// Closed tickets and those that no longer qualify leave the list; those that failed stay
+		// at its head, and are skipped.
+		ids, err := d.Store.AnsweredBefore(ctx, before, failed, autoCloseBatch)
 		if err != nil {
 			return fmt.Errorf("sweep:autoclose: %w", err)
 		}
-		progress := 0
 		for _, id := range ids {
 			emailIDs, ok, err := d.Store.AutoClose(ctx, id, before, d.autoClosedEmails)
 			if errors.Is(err, storage.ErrUnavailable) || ctx.Err() != nil {
@@ -40,9 +41,9 @@ func (d *Deps) HandleAutoClose(ctx context.Context, _ *asynq.Task) error {
 			if err != nil {
 				// One ticket whose notice cannot be built must not hold back the others.
 				d.Log.Error("ticket not auto-closed", "ticket_id", id, "err", err)
+				failed++
 				continue
 			}
-			progress++
 			if !ok {
 				continue
 			}
@@ -51,9 +52,7 @@ func (d *Deps) HandleAutoClose(ctx context.Context, _ *asynq.Task) error {
 				d.Log.Warn("emails left to the outbox relay", "ticket_id", id, "err", err)
 			}
 		}
-		// Closed tickets and those that no longer qualify leave the next query's answer; a short
-		// page, or a page of nothing but failures, ends the sweep.
-		if len(ids) < autoCloseBatch || progress == 0 {
+		if len(ids) < autoCloseBatch {
 			break
 		}
 	}

@@ -236,12 +236,12 @@ func (s *Store) StatusHistory(ctx context.Context, ticketID int64) ([]StatusChan
 	return out, nil
 }
 
-// AnsweredBefore lists tickets answered and untouched since before a time, oldest first: the
-// candidates for automatic closing.
-func (s *Store) AnsweredBefore(ctx context.Context, before time.Time, limit int) ([]int64, error) {
+// AnsweredBefore lists tickets answered and untouched since before a time, oldest first, past
+// the first skip of them: the candidates for automatic closing.
+func (s *Store) AnsweredBefore(ctx context.Context, before time.Time, skip, limit int) ([]int64, error) {
 	var ids []int64
-	err := s.db.SelectContext(ctx, &ids, s.q(`SELECT id FROM tickets WHERE status = 'answered' AND updated_at < ? ORDER BY updated_at, id LIMIT ?`),
-		before, limit)
+	err := s.db.SelectContext(ctx, &ids, s.q(`SELECT id FROM tickets WHERE status = 'answered' AND updated_at < ? ORDER BY updated_at, id LIMIT ? OFFSET ?`),
+		before, limit, skip)
 	return ids, wrapConn(err)
 }
 

@@ -210,11 +210,11 @@ func TestAutoCloseClosesOnlyAnsweredTicketsLeftAloneAndOnlyOnce(t *testing.T) {
 		if _, _, err := st.AddCustomerMessage(ctx, "ana", replied.Number, "Mais uma coisa.", fakeEmail("customer_reply")); err != nil {
 			t.Fatal(err)
 		}
-		if ids, err := st.AnsweredBefore(ctx, time.Now().Add(-time.Hour), 10); err != nil || len(ids) != 0 {
+		if ids, err := st.AnsweredBefore(ctx, time.Now().Add(-time.Hour), 0, 10); err != nil || len(ids) != 0 {
 			t.Fatalf("answered an hour ago: %v, %v; want none", ids, err)
 		}
 		before := time.Now().Add(time.Second)
-		ids, err := st.AnsweredBefore(ctx, before, 10)
+		ids, err := st.AnsweredBefore(ctx, before, 0, 10)
 		if err != nil || len(ids) != 1 || ids[0] != answered.ID {
 			t.Fatalf("candidates %v, %v; want only %d", ids, err, answered.ID)
 		}
