@@ -182,7 +182,10 @@ func (s *Server) enqueueEmails(ctx context.Context, ids []int64) {
 }
 
 func (s *Server) customerReplyEmails(m storage.ChangeMail) ([]storage.Email, error) {
-	o, err := s.composer.CustomerReplyNotification(jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now()), m.Ticket.DepartmentEmail)
+	tm := jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now())
+	// Staff mail is in Portuguese whatever the customer's language.
+	tm.SubjectName, tm.DepartmentName = m.Ticket.SubjectLabel(mail.LangPT), m.Ticket.DepartmentLabel(mail.LangPT)
+	o, err := s.composer.CustomerReplyNotification(tm, m.Ticket.DepartmentEmail)
 	if err != nil {
 		return nil, err
 	}

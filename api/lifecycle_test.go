@@ -379,3 +379,30 @@ func TestAStaffAnswerRacingACustomerCloseThroughTheServer(t *testing.T) {
 		}
 	})
 }
+
+func TestAnEnglishCustomersRequestAndAdditionAreAnnouncedToTheDepartmentInPortuguese(t *testing.T) {
+	systemtest.Each(t, systemtest.Options{}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "john", "en")
+		number := createTicket(t, s, "john", map[string]any{"subject_id": "domain-dns", "domain": "example.pt", "message": "The MX records are wrong."})
+		waitRouted(t, s, number)
+		// The department hears of the new request in Portuguese too.
+		subject, text := waitMail(t, s, "dominios@suporte.example.pt", "#"+number, "Novo Pedido de Assistência", 15*time.Second)
+		if !strings.Contains(subject, "Gestão de DNS") || !strings.Contains(text, "departamento Domínios") || strings.Contains(subject+text, "DNS management") ||
+			strings.Contains(text, "Domains") {
+			t.Fatalf("department mail about an English customer's new request %q:\n%s", subject, text)
+		}
+		if code := s.Do(t, "POST", "/api/v1/customers/john/tickets/"+number+"/messages", systemtest.APIToken,
+			map[string]string{"message": "Here is the zone file."}, nil); code != http.StatusCreated {
+			t.Fatalf("customer message: %d", code)
+		}
+		// Staff mail is in Portuguese: the subject and the department carry the names the console shows.
+		subject, text = waitMail(t, s, "dominios@suporte.example.pt", "Nova informação", "Here is the zone file.", 15*time.Second)
+		if !strings.Contains(subject, "Gestão de DNS") || !strings.Contains(text, "Assunto: Gestão de DNS") || strings.Contains(subject+text, "DNS management") {
+			t.Fatalf("department mail about an English customer's addition %q:\n%s", subject, text)
+		}
+		// The customer's own mail stays in English.
+		if subject, _ := waitMail(t, s, "john@example.pt", "#"+number+"]", "", 15*time.Second); !strings.Contains(subject, "DNS management") {
+			t.Fatalf("the customer's confirmation %q is not in English", subject)
+		}
+	})
+}

@@ -184,7 +184,7 @@ var messages = map[string][2]string{
 	"staff.author.system":           {"sistema", "system"},
 	"staff.password.none":           {"O cliente não indicou password.", "The customer gave no password."},
 	"staff.password.kept":           {"Guardada; é destruída dentro de %s (%s).", "Kept; it is destroyed in %s (%s)."},
-	"staff.password.gone":           {"A password foi guardada %s e depois destruída.", "The password was kept for %s and then destroyed."},
+	"staff.password.gone":           {"A password foi guardada durante %s e depois destruída.", "The password was kept for %s and then destroyed."},
 	"staff.reveal.button":           {"Revelar password", "Reveal password"},
 	"staff.reveal.audited":          {"A revelação fica registada com o seu nome.", "The reveal is recorded under your name."},
 	"staff.reveal.title":            {"Password do pedido #%s", "Password of request #%s"},

@@ -979,3 +979,32 @@ func TestTheTicketFormStatesThePasswordLifetimeAsConfigured(t *testing.T) {
 		}
 	}
 }
+
+func TestThePasswordTextsReadAsWholeSentencesInBothLanguages(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	// The "i" of the password field ends its explanation with the marker, as a sentence.
+	for lang, want := range map[string]string{
+		"pt-PT": "a partir daí o pedido mostra <code>***PASSWORD OBFUSCATED***</code>.</p>",
+		"en":    "from then on the request shows <code>***PASSWORD OBFUSCATED***</code>.</p>",
+	} {
+		if page := ana.get("/tickets/new?subject_id=email-account-setup&lang=" + lang).body; !strings.Contains(page, want) {
+			t.Errorf("the %s form's password explanation lacks %q", lang, want)
+		}
+	}
+
+	number := ana.newTicket("hosting-cpanel", url.Values{"message": {"Não consigo entrar."}, "domain": {"example.pt"}, "password": {"p4ss"}})
+	if _, err := env.Store.PurgePassword(context.Background(), pageTicket(t, env, number).ID, time.Now().Add(73*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	joao := env.staff(t, "joao")
+	for lang, want := range map[string]string{
+		"pt-PT": "A password foi guardada durante 72 horas e depois destruída.",
+		"en":    "The password was kept for 72 hours and then destroyed.",
+	} {
+		if page := joao.get("/staff/tickets/" + number + "?lang=" + lang).body; !strings.Contains(page, want) {
+			t.Errorf("the %s staff page of an expired password lacks %q", lang, want)
+		}
+	}
+}

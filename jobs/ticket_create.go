@@ -138,6 +138,8 @@ func (d *Deps) newTicketEmails(m storage.NewTicketMail) ([]storage.Email, error)
 		return nil, fmt.Errorf("compose confirmation: %w", err)
 	}
 	tm.MessageID = d.Composer.StableID(m.Ticket.Number, "department")
+	// Staff mail is in Portuguese whatever the customer's language.
+	tm.SubjectName, tm.DepartmentName = m.Ticket.SubjectLabel(mail.LangPT), m.Ticket.DepartmentLabel(mail.LangPT)
 	notification, err := d.Composer.DepartmentNotification(tm, m.Ticket.DepartmentEmail)
 	if err != nil {
 		return nil, fmt.Errorf("compose department notification: %w", err)

@@ -466,6 +466,12 @@ func (c *Composer) Update(t TicketMail) (Outgoing, error) {
 		p.MessageLabel = w.say("update.message")
 		p.Message = bodyText(t.Message)
 	}
+	if status == "closed" {
+		// A closed request takes no more information: the way on is a new request referring to it.
+		p.Notes = []string{w.say("update.closed")}
+		p.Links = []link{{w.say("link.new_related"), c.newRelatedURL(t.Number)}, p.Links[0]}
+		p.Footer = []string{w.say("noreply.closed")}
+	}
 	subject := w.say("update.subject")
 	if w.err != nil {
 		return Outgoing{}, w.err

@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"errors"
+	"html"
 	"io"
 	"net/textproto"
 	"strconv"
@@ -871,5 +872,54 @@ func TestPhrasesWithoutTicketDataAreRenderedOnce(t *testing.T) {
 	}
 	if c.fixed[LangEN]["field.number"] == pt["field.number"] {
 		t.Error("English and Portuguese share a rendered phrase")
+	}
+}
+
+func TestAnUpdateThatClosesARequestPointsToANewRequestReferringToIt(t *testing.T) {
+	c := testComposer(t)
+	for _, tt := range []struct {
+		lang          string
+		want, notWant []string
+	}{
+		{LangPT,
+			[]string{"«Fechado»", "Um pedido fechado já não pode ser respondido", "crie um novo pedido referente ao pedido #48213957",
+				"https://clientes.example.pt/tickets/new?related_ticket=48213957"},
+			[]string{"Para responder ou acrescentar informação ao seu pedido"}},
+		{LangEN,
+			[]string{"“Closed”", "A closed request can no longer be answered", "create a new request referring to request #48213957",
+				"https://clientes.example.pt/tickets/new?related_ticket=48213957"},
+			[]string{"To answer or add information to your request"}},
+	} {
+		t.Run(tt.lang, func(t *testing.T) {
+			tm := sampleTicket()
+			tm.Status, tm.Language = "closed", tt.lang
+			out, err := c.Update(tm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, out.Raw)
+			for _, part := range []struct{ name, body string }{{"text", p.text}, {"html", html.UnescapeString(p.html)}} {
+				for _, s := range tt.want {
+					if !strings.Contains(part.body, s) {
+						t.Errorf("%s part lacks %q:\n%s", part.name, s, part.body)
+					}
+				}
+				for _, s := range tt.notWant {
+					if strings.Contains(part.body, s) {
+						t.Errorf("%s part still invites a reply to a closed request (%q)", part.name, s)
+					}
+				}
+			}
+		})
+	}
+	// Any other status still says where to add information.
+	tm := sampleTicket()
+	tm.Status = "on_hold"
+	out, err := c.Update(tm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := parse(t, out.Raw); !strings.Contains(p.text, "Para responder ou acrescentar informação ao seu pedido") || strings.Contains(p.text, "related_ticket") {
+		t.Errorf("an update of an open request changed:\n%s", p.text)
 	}
 }

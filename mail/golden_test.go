@@ -23,6 +23,10 @@ func TestOutgoingSamples(t *testing.T) {
 	english.Language = LangEN
 	noDomain := sampleTicket()
 	noDomain.Domain = ""
+	closing := noDomain
+	closing.Status = "closed"
+	closingEnglish := closing
+	closingEnglish.Language = LangEN
 	samples := []struct {
 		file  string
 		build func() (Outgoing, error)
@@ -33,6 +37,8 @@ func TestOutgoingSamples(t *testing.T) {
 		{"customer-reply.pt-PT.txt", func() (Outgoing, error) { return c.CustomerReplyNotification(noDomain, "email@example.pt") }},
 		{"update.pt-PT.txt", func() (Outgoing, error) { return c.Update(noDomain) }},
 		{"update.en.txt", func() (Outgoing, error) { return c.Update(english) }},
+		{"update-closed.pt-PT.txt", func() (Outgoing, error) { return c.Update(closing) }},
+		{"update-closed.en.txt", func() (Outgoing, error) { return c.Update(closingEnglish) }},
 		{"autoclosed.pt-PT.txt", func() (Outgoing, error) { return c.AutoClosed(noDomain) }},
 		{"autoclosed.en.txt", func() (Outgoing, error) { return c.AutoClosed(english) }},
 		{"autoanswer-ticket.pt-PT.txt", func() (Outgoing, error) {
