@@ -42,5 +42,5 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(InboundMessages, AutoAnswers, InboundBounces, IMAPLastPoll, IMAPLag, IMAPBatch, IMAPErrors, IMAPLeaseHeld)
+	register(InboundMessages, AutoAnswers, InboundBounces, IMAPLastPoll, IMAPLag, IMAPBatch, IMAPErrors, IMAPLeaseHeld)
 }

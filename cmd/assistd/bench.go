@@ -100,9 +100,15 @@ func benchIMAP(ctx context.Context, args []string) error {
 		cfg.CPUProfile = f
 	}
 	if v, ok := os.LookupEnv("ASSISTD_DATABASE_URL"); ok {
+		if err := checkDatabaseURL(v); err != nil {
+			return fmt.Errorf("ASSISTD_DATABASE_URL: %w", err)
+		}
 		cfg.DatabaseURL = v
 	}
 	if v, ok := os.LookupEnv("ASSISTD_REDIS_URL"); ok {
+		if err := checkRedisURL(v); err != nil {
+			return fmt.Errorf("ASSISTD_REDIS_URL: %w", err)
+		}
 		cfg.RedisURL = v
 	}
 	rep, err := bench.RunIMAP(ctx, cfg)

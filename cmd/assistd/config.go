@@ -3,11 +3,19 @@ package main
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistd/assistd/mail"
 )
 
 // setting is one ASSISTD_* variable; the table below is both the loader and `assistd help`.
@@ -27,7 +35,7 @@ var settings = []setting{
 	{"ASSISTD_OPS_ADDR", "", "where a process without the api role serves /metrics, /healthz and /readyz (empty: nowhere)"},
 	{"ASSISTD_PUBLIC_URL", "http://127.0.0.1:8080", "base URL of the client area, used in links sent to customers"},
 	{"ASSISTD_PORTAL_URL", "http://127.0.0.1:8080/", "the hosting company's client-area management, linked from the pages"},
-	{"ASSISTD_PORTAL_SECRET", "", "HMAC-SHA256 key shared with the portal for /login?token=… sign-in links"},
+	{"ASSISTD_PORTAL_SECRET", "", "HMAC-SHA256 key shared with the portal for /login?token=… sign-in links, at least 32 characters"},
 	{"ASSISTD_MAIL_FROM", "Apoio ao Cliente <suporte@example.pt>", "From address of every email, and the support mailbox's own address"},
 	{"ASSISTD_SECRET_KEYS", "", "comma-separated base64 32-byte keys; the first seals, all open (`assistd keys generate`) — required"},
 	{"ASSISTD_SECRET_TTL", "72h", "how long a customer's password is kept before it is destroyed"},
@@ -105,10 +113,105 @@ func loadConfig() (config, error) {
 		APIToken: env("ASSISTD_API_TOKEN"), StaffToken: env("ASSISTD_STAFF_TOKEN"), Migrate: migrate,
 		WorkerConcurrency: num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), DatabasePool: num("ASSISTD_DATABASE_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
 	}
+	check := func(name string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Sprintf("ASSISTD_LOG_LEVEL=%q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	check("ASSISTD_DATABASE_URL", checkDatabaseURL(c.DatabaseURL))
+	check("ASSISTD_REDIS_URL", checkRedisURL(c.RedisURL))
+	if sender, err := mail.NewSender(mail.SenderConfig{URL: c.SMTPURL}); err != nil {
+		check("ASSISTD_SMTP_URL", err)
+	} else {
+		sender.Close() // it only checked the URL: it connects at its first send
+	}
+	if c.IMAPURL != "" {
+		_, err := mail.ParseIMAPURL(c.IMAPURL)
+		check("ASSISTD_IMAP_URL", err)
+	}
+	check("ASSISTD_HTTP_ADDR", checkListenAddr(c.HTTPAddr))
+	if c.OpsAddr != "" {
+		check("ASSISTD_OPS_ADDR", checkListenAddr(c.OpsAddr))
+	}
+	check("ASSISTD_PUBLIC_URL", checkWebURL(c.PublicURL, false))
+	check("ASSISTD_PORTAL_URL", checkWebURL(c.PortalURL, true))
+	if c.PortalSecret != "" && len(c.PortalSecret) < minPortalSecret {
+		// Session cookies are signed with a key derived from it: a short one can be found from any
+		// customer's cookie, and with it a staff session forged (RFC 2104 asks for the hash length).
+		errs = append(errs, fmt.Sprintf("ASSISTD_PORTAL_SECRET is %d characters; it must have at least %d (openssl rand -hex 32)", len(c.PortalSecret), minPortalSecret))
+	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// minPortalSecret is the shortest ASSISTD_PORTAL_SECRET accepted: HMAC-SHA256's output length.
+const minPortalSecret = 32
+
+// checkDatabaseURL accepts the forms storage.Open opens. Errors never repeat the URL: it may
+// hold a password.
+func checkDatabaseURL(raw string) error {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return fmt.Errorf("does not parse as a URL (%v)", unwrapURLError(err))
+		}
+		return nil
+	case strings.HasPrefix(raw, "sqlite:") && len(raw) > len("sqlite:"):
+		return nil
+	}
+	return errors.New("must be postgres://user:pass@host:5432/db?sslmode=… or sqlite:PATH")
+}
+
+// checkRedisURL parses as go-redis will. Errors never repeat the URL: it may hold a password.
+func checkRedisURL(raw string) error {
+	if _, err := redis.ParseURL(raw); err != nil {
+		return fmt.Errorf("must be redis://[user:pass@]host:port/db or rediss://… (%v)", unwrapURLError(err))
+	}
+	return nil
+}
+
+// unwrapURLError drops the quoted URL that url.Parse puts in its errors.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// checkListenAddr accepts what net.Listen("tcp", …) takes: host:port, where host may be empty.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return fmt.Errorf("%q is not host:port such as 127.0.0.1:8080 or :8080", addr)
+	}
+	return nil
+}
+
+// checkWebURL accepts an absolute http(s) URL; a query is allowed where withQuery says so.
+func checkWebURL(raw string, withQuery bool) error {
+	u, err := url.Parse(raw)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		(withQuery || (u.RawQuery == "" && u.Fragment == "")) {
+		return nil
+	}
+	shown := raw
+	if err == nil {
+		shown = u.Redacted()
+	}
+	if withQuery {
+		return fmt.Errorf("%q is not an absolute http(s) URL such as https://clientes.example.pt/", shown)
+	}
+	return fmt.Errorf("%q is not an absolute http(s) URL without query, such as https://clientes.example.pt", shown)
 }
 
 // messageIDKeys derives the keys that sign our Message-IDs from the secret key ring, one per

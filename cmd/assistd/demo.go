@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -101,15 +102,7 @@ func demo(ctx context.Context) error {
 	defer sender.Close()
 	sys.deps.Sender = sender
 
-	fmt.Printf(`assistd demo — everything in one process, no servers
-  client area:  %[1]s/  (you are the demo customer "demo")
-  sent mail:    %[1]s/demo/mail
-  staff:        %[5]s
-  API:          curl -H "Authorization: Bearer %[2]s" %[1]s/api/v1/customers/demo/tickets
-  database:     %[3]s
-  defaults used: %[4]v
-Stop with Ctrl-C.
-`, cfg.PublicURL, cfg.APIToken, cfg.DatabaseURL, notes, api.StaffLoginURL(cfg.PublicURL, cfg.PortalSecret, "demo-staff", 12*time.Hour))
+	fmt.Print(demoBanner(cfg, notes))
 
 	return sys.run(ctx, map[string]bool{"api": true, "worker": true, "poller": true}, func(srv *api.Server) {
 		srv.MountDemo(api.DemoMailbox{
@@ -124,4 +117,22 @@ Stop with Ctrl-C.
 			},
 		})
 	})
+}
+
+// demoBanner is what the demo prints at start: where everything is. The database URL is shown
+// without its password.
+func demoBanner(cfg config, notes []string) string {
+	database := cfg.DatabaseURL
+	if u, err := url.Parse(database); err == nil && u.User != nil {
+		database = u.Redacted()
+	}
+	return fmt.Sprintf(`assistd demo — everything in one process, no servers
+  client area:  %[1]s/  (you are the demo customer "demo")
+  sent mail:    %[1]s/demo/mail
+  staff:        %[5]s
+  API:          curl -H "Authorization: Bearer %[2]s" %[1]s/api/v1/customers/demo/tickets
+  database:     %[3]s
+  defaults used: %[4]v
+Stop with Ctrl-C.
+`, cfg.PublicURL, cfg.APIToken, database, notes, api.StaffLoginURL(cfg.PublicURL, cfg.PortalSecret, "demo-staff", 12*time.Hour))
 }

@@ -58,7 +58,7 @@ func dispatch(ctx context.Context, args []string) error {
 		}
 		return serve(ctx, cfg, log, roles)
 	case "migrate":
-		st, err := storage.Open(ctx, cfg.DatabaseURL)
+		st, err := openStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func dispatch(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		st, err := storage.Open(ctx, cfg.DatabaseURL)
+		st, err := openStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func keysCommand(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := storage.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
-	st, err := storage.Open(ctx, cfg.DatabaseURL, storage.PoolSize(cfg.DatabasePool))
+	st, err := openStore(ctx, cfg, storage.PoolSize(cfg.DatabasePool))
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	ropt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("ASSISTD_REDIS_URL: %w", err)
+		return nil, fmt.Errorf("ASSISTD_REDIS_URL: %w", unwrapURLError(err)) // the URL may hold a password
 	}
 	// Short timeouts: when Redis is away the API must keep answering from Postgres alone.
 	ropt.DialTimeout, ropt.ReadTimeout, ropt.WriteTimeout = time.Second, 3*time.Second, 3*time.Second
@@ -129,7 +129,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]b
 		sys.deps.Sender = sender
 		// Recording deliveries only ever resends after a database crash: it can skip waiting for
 		// the disk on every commit.
-		deliveries, err := storage.Open(ctx, cfg.DatabaseURL, storage.PoolSize(cfg.DatabasePool), storage.RelaxedCommit())
+		deliveries, err := openStore(ctx, cfg, storage.PoolSize(cfg.DatabasePool), storage.RelaxedCommit())
 		if err != nil {
 			return err
 		}
@@ -137,6 +137,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]b
 		sys.deps.Deliveries = deliveries
 	}
 	return sys.run(ctx, roles, nil)
+}
+
+// openStore opens the database of ASSISTD_DATABASE_URL; its errors name the variable.
+func openStore(ctx context.Context, cfg config, opts ...storage.Option) (*storage.Store, error) {
+	st, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("ASSISTD_DATABASE_URL: %w", err)
+	}
+	return st, nil
 }
 
 func newSender(cfg config) (*mail.Sender, error) {
@@ -154,11 +163,11 @@ func (s *system) run(ctx context.Context, roles map[string]bool, mount func(*api
 	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	listen := func(addr string, h http.Handler) error {
+	listen := func(setting, addr string, h http.Handler) error {
 		hs := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", setting, err)
 		}
 		s.log.Info("http listening", "addr", ln.Addr().String())
 		wg.Add(1)
@@ -186,12 +195,12 @@ func (s *system) run(ctx context.Context, roles map[string]bool, mount func(*api
 		if mount != nil {
 			mount(srv)
 		}
-		if err := listen(s.cfg.HTTPAddr, srv); err != nil {
+		if err := listen("ASSISTD_HTTP_ADDR", s.cfg.HTTPAddr, srv); err != nil {
 			return err
 		}
 	case s.cfg.OpsAddr != "":
 		// A worker's or a poller's own counters are only visible here.
-		if err := listen(s.cfg.OpsAddr, api.OpsHandler(s.store, func(ctx context.Context) error { return s.redis.Ping(ctx).Err() })); err != nil {
+		if err := listen("ASSISTD_OPS_ADDR", s.cfg.OpsAddr, api.OpsHandler(s.store, func(ctx context.Context) error { return s.redis.Ping(ctx).Err() })); err != nil {
 			return err
 		}
 	}
