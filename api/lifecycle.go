@@ -193,9 +193,8 @@ func (s *Server) customerReplyEmails(m storage.ChangeMail) ([]storage.Email, err
 }
 
 func (s *Server) updateEmails(m storage.ChangeMail) ([]storage.Email, error) {
-	tm := jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now())
-	tm.StaffName = m.Staff
-	o, err := s.composer.Update(tm)
+	// Customers read "our team", never the name staff act under, as on the pages and in the API.
+	o, err := s.composer.Update(jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now()))
 	if err != nil {
 		return nil, err
 	}

@@ -164,10 +164,12 @@ func TestATicketLivesFromAnswerToCloseAndAClosedOneIsFollowedByANewRequest(t *te
 			t.Fatalf("thread, oldest first, without staff names for the customer: %+v", d.Messages)
 		}
 
-		// The customer got the update: tagged subject, the answer, the status "Respondido", a link.
+		// The customer got the update: tagged subject, the answer from "our team" (never the name
+		// staff act under, as on the pages), the status "Respondido", a link.
 		subject, text := waitMail(t, s, "ana@example.pt", "Atualização", answer, 15*time.Second)
 		if !strings.HasPrefix(subject, "[Pedido #"+number+"]") || !strings.Contains(text, answer) || !strings.Contains(text, "Respondido") ||
-			!strings.Contains(text, "https://clientes.example.pt/tickets/"+number) {
+			!strings.Contains(text, "https://clientes.example.pt/tickets/"+number) || !strings.Contains(text, "Resposta da nossa equipa") ||
+			strings.Contains(text, "joao") {
 			t.Fatalf("update mail %q:\n%s", subject, text)
 		}
 		// The department was told of the customer's addition.

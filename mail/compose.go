@@ -150,8 +150,7 @@ type TicketMail struct {
 
 	CustomerID, CustomerName, CustomerEmail string
 
-	Status    string // status code, for updates: open, in_progress, answered, customer_reply, on_hold, closed
-	StaffName string // for updates
+	Status string // status code, for updates: open, in_progress, answered, customer_reply, on_hold, closed
 
 	// MessageID, when set, is used instead of minting a new one, so that a
 	// mail composed again for a retry keeps the id it was first sent with.
@@ -274,7 +273,7 @@ func (p *phrases) say(name string) string {
 // wordingData is what the wording templates may use; every value is cleaned.
 type wordingData struct {
 	Number, SubjectName, DepartmentName string
-	CustomerName, StaffName             string
+	CustomerName                        string
 	StatusLabel, TTL                    string
 }
 
@@ -284,7 +283,6 @@ func (c *Composer) phrases(lang string, t TicketMail) *phrases {
 		SubjectName:    headerText(t.SubjectName),
 		DepartmentName: headerText(t.DepartmentName),
 		CustomerName:   headerText(t.CustomerName),
-		StaffName:      headerText(t.StaffName),
 		TTL:            c.ttl[lang],
 	}}
 }

@@ -45,7 +45,6 @@ func sampleTicket() TicketMail {
 		CustomerName:   "Ana Silva",
 		CustomerEmail:  "ana@example.pt",
 		Status:         "answered",
-		StaffName:      "João",
 	}
 }
 
@@ -194,7 +193,7 @@ func TestTicketMails(t *testing.T) {
 			build:   c.Update,
 			to:      "ana@example.pt",
 			subject: "[Pedido #48213957] Atualização — Configuração Conta de Email",
-			contains: []string{"Respondido", "Resposta de João", "Já tentei reiniciar.",
+			contains: []string{"Respondido", "Resposta da nossa equipa", "Já tentei reiniciar.",
 				"https://clientes.example.pt/tickets/48213957", "as respostas por email não são aceites"},
 		},
 		{
@@ -857,7 +856,7 @@ func TestFormatTTL(t *testing.T) {
 func TestPhrasesWithoutTicketDataAreRenderedOnce(t *testing.T) {
 	c := testComposer(t)
 	pt := c.fixed[LangPT]
-	for _, name := range []string{"field.number", "signature", "noreply", "password", "status.closed"} {
+	for _, name := range []string{"field.number", "signature", "noreply", "password", "status.closed", "update.message"} {
 		if pt[name] == "" {
 			t.Errorf("%q is not among the phrases rendered once", name)
 		}
@@ -865,7 +864,7 @@ func TestPhrasesWithoutTicketDataAreRenderedOnce(t *testing.T) {
 	if !strings.Contains(pt["password"], "72 horas") {
 		t.Errorf("password phrase %q lacks the keeping time", pt["password"])
 	}
-	for _, name := range []string{"greeting", "confirmation.intro", "link.ticket", "confirmation.subject", "update.message"} {
+	for _, name := range []string{"greeting", "confirmation.intro", "link.ticket", "confirmation.subject"} {
 		if _, ok := pt[name]; ok {
 			t.Errorf("%q uses ticket data but was rendered once", name)
 		}
