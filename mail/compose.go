@@ -49,10 +49,12 @@ const (
 	maxHeaderRunes = 200 // customer-typed text kept in a header
 	maxReferences  = 20  // ids of theirs copied into References
 	maxLineBytes   = 998 // RFC 5322 hard limit, checked on every message built
-	dateLayout     = "02/01/2006 15:04"
 	defaultTTL     = 72 * time.Hour
 	ticketTag      = "[Pedido #%s] " // kept in both languages so replies are recognisable
 )
+
+// dateLayouts write a date the way each language does, as the pages do.
+var dateLayouts = map[string]string{LangPT: "02/01/2006 15:04", LangEN: "2 Jan 2006, 15:04"}
 
 // ErrInvalidAddress is returned for a recipient or sender that is not a
 // single, bare, well-formed address. Nothing is built or sent for it.
@@ -249,6 +251,7 @@ type link struct{ Label, URL string }
 // phrases renders the wording of one language; the first error sticks so
 // that building a page reads as a list of phrases.
 type phrases struct {
+	lang  string
 	t     *texttemplate.Template
 	fixed map[string]string
 	data  *wordingData
@@ -278,7 +281,7 @@ type wordingData struct {
 }
 
 func (c *Composer) phrases(lang string, t TicketMail) *phrases {
-	return &phrases{t: c.wording[lang], fixed: c.fixed[lang], data: &wordingData{
+	return &phrases{lang: lang, t: c.wording[lang], fixed: c.fixed[lang], data: &wordingData{
 		Number:         t.Number,
 		SubjectName:    headerText(t.SubjectName),
 		DepartmentName: headerText(t.DepartmentName),
@@ -752,7 +755,7 @@ func (c *Composer) ticketFields(w *phrases, t TicketMail) []field {
 		{w.say("field.domain"), domain},
 	}
 	if !t.CreatedAt.IsZero() {
-		fields = append(fields, field{w.say("field.date"), t.CreatedAt.In(c.lisbon).Format(dateLayout)})
+		fields = append(fields, field{w.say("field.date"), t.CreatedAt.In(c.lisbon).Format(dateLayouts[w.lang])})
 	}
 	if t.RelatedTicket != "" {
 		fields = append(fields, field{w.say("field.related"), "#" + t.RelatedTicket})

@@ -32,7 +32,7 @@ var descriptions = map[Status][2]string{
 	InProgress:    {"Um técnico está a tratar o pedido.", "A member of staff is working on the request."},
 	Answered:      {"O departamento respondeu; pode acrescentar informação na Área de Cliente.", "The department answered; you can add information in the client area."},
 	CustomerReply: {"Acrescentou informação; o departamento vai analisá-la.", "You added information; the department will look at it."},
-	OnHold:        {"O pedido aguarda um terceiro ou uma data combinada.", "The request waits for a third party or an agreed date."},
+	OnHold:        {"O pedido aguarda a resposta de terceiros ou uma data combinada.", "The request waits for a third party or an agreed date."},
 	Closed:        {"O pedido está fechado e já não pode ser respondido: crie um novo pedido referente a este.", "The request is closed and can no longer be answered: open a new request referring to it."},
 }
 
