@@ -3,7 +3,9 @@ package storage
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
+	"io"
 	"net/mail"
 	"sort"
 	"strings"
@@ -57,7 +59,9 @@ func ParseCatalog(data []byte) (Catalog, error) {
 	var c Catalog
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	if err := dec.Decode(&c); errors.Is(err, io.EOF) {
+		return c, errors.New("catalog: the file is empty")
+	} else if err != nil {
 		return c, fmt.Errorf("catalog: %w", err)
 	}
 	depts := map[string]bool{}
@@ -67,6 +71,9 @@ func ParseCatalog(data []byte) (Catalog, error) {
 		}
 		if _, err := mail.ParseAddress(d.Email); err != nil || strings.ContainsAny(d.Email, "<> ,") {
 			return c, fmt.Errorf("catalog: department %q needs a notification email (bare address), got %q", d.ID, d.Email)
+		}
+		if depts[d.ID] {
+			return c, fmt.Errorf("catalog: department %q appears twice", d.ID)
 		}
 		if d.NameEn == "" {
 			c.Departments[i].NameEn = d.Name
@@ -102,7 +109,7 @@ func (s *Store) ImportCatalog(ctx context.Context, c Catalog) error {
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_en = excluded.name_en, email = excluded.email`),
 				d.ID, d.Name, d.NameEn, d.Email)
 			if err != nil {
-				return fmt.Errorf("storage: import department %q: %w", d.ID, err)
+				return fmt.Errorf("storage: import department %q: %w", d.ID, wrapConn(err))
 			}
 		}
 		for _, sub := range c.Subjects {
@@ -111,7 +118,7 @@ func (s *Store) ImportCatalog(ctx context.Context, c Catalog) error {
 				keywords = excluded.keywords, position = excluded.position`),
 				sub.ID, sub.Name, sub.NameEn, sub.DepartmentID, sub.Keywords, sub.Position)
 			if err != nil {
-				return fmt.Errorf("storage: import subject %q: %w", sub.ID, err)
+				return fmt.Errorf("storage: import subject %q: %w", sub.ID, wrapConn(err))
 			}
 		}
 		return nil

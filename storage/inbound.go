@@ -212,7 +212,17 @@ func (s *Store) claimAnswers(ctx context.Context, tx *sqlx.Tx, recs []InboundRec
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM auto_answer_limits WHERE answered_at <= ?`), at.Add(-lim.PerKey)); err != nil {
+	if s.postgres {
+		// The hourly cap is a count and then an insert: two pollers (two mailboxes, or a lease
+		// taken over mid-batch) must not both count before either inserts. The lock, held until
+		// the batch commits, waits for other writers of the table (other batches only) and for
+		// no reader; an SQLite transaction already holds the database's write lock.
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE auto_answer_limits IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return nil, fmt.Errorf("storage: lock answer limits: %w", wrapConn(err))
+		}
+	}
+	// Rows are kept for the cap's hour even when the window per key is shorter.
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM auto_answer_limits WHERE answered_at <= ?`), at.Add(-max(lim.PerKey, time.Hour))); err != nil {
 		return nil, fmt.Errorf("storage: prune answer limits: %w", wrapConn(err))
 	}
 	// Keys answered within the window are held back before the cap counts them.

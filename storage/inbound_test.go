@@ -251,3 +251,81 @@ func TestTheImportLogNamesTheTicketOfEachMessage(t *testing.T) {
 		}
 	})
 }
+
+func TestTwoPollersRecordingAtOnceStayWithinTheHourlyCapTogether(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		if b.Name != "postgres" {
+			continue // an SQLite transaction holds the database's write lock from its start
+		}
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := storagetest.Open(t, b)
+			lim := storage.AnswerLimits{PerKey: 24 * time.Hour, PerHour: 1}
+			// Another transaction holds both senders' rows, so that each poller, having counted
+			// the answers of the last hour, waits at its claim until both are there.
+			hold, err := st.DB().BeginTxx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hold.Rollback()
+			if _, err := hold.ExecContext(ctx, `INSERT INTO auto_answer_limits (limit_key, answered_at) VALUES ('ana@x.example|', $1), ('rui@x.example|', $1)`,
+				time.Now().Add(-48*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			results := make([]storage.InboundResult, 2)
+			for i, sender := range []string{"ana@x.example", "rui@x.example"} {
+				wg.Go(func() {
+					var err error
+					results[i], err = st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "box-" + sender, UIDValidity: 1, LastUID: 1, Limits: lim,
+						Records: []storage.InboundRecord{answer("mid:"+sender, sender)}})
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				var waiting int
+				if err := st.DB().GetContext(ctx, &waiting, `SELECT COUNT(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+					t.Fatal(err)
+				}
+				if waiting >= 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d pollers waiting, want 2", waiting)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := hold.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			answered := len(results[0].OutboxIDs) + len(results[1].OutboxIDs)
+			if answered != 1 {
+				t.Fatalf("%d automatic answers queued in the hour, over a cap of 1 (outcomes %v and %v)", answered, results[0].Outcomes, results[1].Outcomes)
+			}
+		})
+	}
+}
+
+func TestTheHourlyCapCountsTheLastHourEvenWhenTheWindowPerSenderIsShorter(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		if _, err := st.DB().ExecContext(ctx, st.DB().Rebind(`INSERT INTO auto_answer_limits (limit_key, answered_at) VALUES ('ana@x.example|', ?)`),
+			time.Now().UTC().Add(-30*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		res, err := st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "box", UIDValidity: 1, LastUID: 1,
+			Limits:  storage.AnswerLimits{PerKey: 10 * time.Minute, PerHour: 1},
+			Records: []storage.InboundRecord{answer("mid:1@x", "rui@x.example")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.OutboxIDs) != 0 || res.Reasons[0] != storage.ReasonGlobalCap {
+			t.Fatalf("%d answers queued (%s/%s) with one answer 30 minutes ago and a cap of 1 an hour", len(res.OutboxIDs), res.Outcomes[0], res.Reasons[0])
+		}
+	})
+}

@@ -28,16 +28,23 @@ func (s *Store) RevokeSession(ctx context.Context, nonceHash string, expires tim
 }
 
 // RevokeSessionsOf signs out every session of one subject (kind "customer" or "staff") that began
-// before now, wherever it is; sessions begun afterwards are unaffected. Cutoffs older than
-// forgetAfter (the longest a session lives) are dropped at the same time. It returns the cutoff.
+// before now, wherever it is; sessions begun afterwards are unaffected, unless an earlier call
+// set a later cutoff. Cutoffs older than forgetAfter (the longest a session lives) are dropped at
+// the same time. It returns the cutoff.
 func (s *Store) RevokeSessionsOf(ctx context.Context, kind, subject string, forgetAfter time.Duration) (time.Time, error) {
 	at := now()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM session_cutoffs WHERE not_before < ?`), at.Add(-forgetAfter)); err != nil {
 			return fmt.Errorf("storage: forget old session cutoffs: %w", wrapConn(err))
 		}
+		// A cutoff only moves forward: a call that commits after a later one (another instance,
+		// a clock a little ahead) must not accept again the sessions that one refused.
+		greatest := "MAX"
+		if s.postgres {
+			greatest = "GREATEST"
+		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO session_cutoffs (kind, subject, not_before) VALUES (?, ?, ?)
-			ON CONFLICT (kind, subject) DO UPDATE SET not_before = excluded.not_before`), kind, subject, at)
+			ON CONFLICT (kind, subject) DO UPDATE SET not_before = `+greatest+`(session_cutoffs.not_before, excluded.not_before)`), kind, subject, at)
 		if err != nil {
 			return fmt.Errorf("storage: revoke sessions: %w", wrapConn(err))
 		}

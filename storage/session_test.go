@@ -94,3 +94,26 @@ func TestSigningOutEverywhereRefusesTheSubjectsEarlierSessionsOnly(t *testing.T)
 		}
 	})
 }
+
+func TestSigningOutEverywhereNeverMovesAnEarlierCallsCutoffBack(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		// Another instance, whose clock runs a second ahead, has just signed ana out everywhere.
+		ahead := time.Now().UTC().Add(time.Second).Truncate(time.Microsecond)
+		if _, err := st.DB().ExecContext(ctx, st.DB().Rebind(`INSERT INTO session_cutoffs (kind, subject, not_before) VALUES ('customer', 'ana', ?)`), ahead); err != nil {
+			t.Fatal(err)
+		}
+		cutoff, err := st.RevokeSessionsOf(ctx, "customer", "ana", 24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		between := cutoff.Add(ahead.Sub(cutoff) / 2)
+		revoked, err := st.SessionRevoked(ctx, "nonce", "customer", "ana", between)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !revoked {
+			t.Fatal("a session begun before the other instance's cutoff is valid again after a second sign-out")
+		}
+	})
+}

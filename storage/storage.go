@@ -9,14 +9,18 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
@@ -98,6 +102,10 @@ func RelaxedCommit() Option {
 	return func(c *openConfig) { c.session = append(c.session, "SET synchronous_commit = off") }
 }
 
+// connectTimeout bounds the making of a Postgres connection when the URL sets no
+// connect_timeout (or sets 0).
+const connectTimeout = 5 * time.Second
+
 // openPostgres opens a pool of at most size connections, each of which runs the session
 // statements when it connects. They are statements rather than startup parameters of the URL, so
 // that a pooler in session mode (PgBouncer) passes them on without being told about them.
@@ -105,6 +113,11 @@ func openPostgres(url string, size int, session []string) (*sqlx.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ConnectTimeout == 0 {
+		// Without a bound, a call that needs a new connection to a server that takes it and
+		// never answers (hung, or behind a dropped route) waits forever instead of failing.
+		cfg.ConnectTimeout = connectTimeout
 	}
 	db := sqlx.NewDb(stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
 		for _, q := range session {
@@ -182,7 +195,9 @@ func sqliteDSN(path string) string {
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return path + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+	// SQLite compares times as text: every time is written in UTC (_timezone), whatever zone the
+	// caller's time.Time is in, so that text order is time order, as timestamptz is on Postgres.
+	return path + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite&_timezone=UTC"
 }
 
 // Postgres reports whether the store runs on PostgreSQL.
@@ -196,7 +211,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
@@ -234,11 +249,11 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	}
 	p, err := goose.NewProvider(dialect, s.db.DB, fsys, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("storage: migrations: %w", err)
+		return nil, fmt.Errorf("storage: migrations: %w", wrapConn(err))
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("storage: migrate: %w", err)
+		return nil, fmt.Errorf("storage: migrate: %w", wrapConn(err))
 	}
 	var applied []string
 	for _, r := range results {
@@ -274,18 +289,45 @@ func (s *Store) forUpdate() string {
 	return ""
 }
 
-// wrapConn marks errors that mean the database cannot be reached.
+// wrapConn marks errors that mean the database cannot be reached, keeping the driver's error in
+// the chain.
 func wrapConn(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) {
+	if err == nil || errors.Is(err, ErrUnavailable) || !unreachable(err) {
 		return err
 	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// unreachable reports whether err says that the database could not be reached, rather than that
+// it refused what it was asked.
+func unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08 is a connection exception; 57P01–57P03 a server shutting down, crashed or
+		// starting up; 53300 a server with no connection left.
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", pgErr.Code == "53300":
+			return true
+		}
+		return false
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.Timeout(err),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	}
 	msg := err.Error()
-	for _, s := range []string{"connect", "connection refused", "broken pipe", "EOF", "timeout", "no such host", "the database system is"} {
+	for _, s := range []string{"connect", "connection refused", "broken pipe", "EOF", "timeout", "no such host", "the database system is", "conn closed"} {
 		if strings.Contains(msg, s) {
-			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return true
 		}
 	}
-	return err
+	return false
 }
 
 func notFound(err error) error {

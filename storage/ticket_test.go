@@ -350,3 +350,39 @@ func TestStoredEmailsStayInTheOutboxRow(t *testing.T) {
 		}
 	})
 }
+
+func TestTimesGivenInAnyZoneCompareAsTheInstantsTheyAre(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		west, east := time.FixedZone("UTC-5", -5*3600), time.FixedZone("UTC+5", 5*3600)
+		putCustomer(t, st, "ana")
+		nt := newTicket("ana", "")
+		nt.CreatedAt = time.Now().In(east).Truncate(time.Microsecond)
+		expires := nt.CreatedAt.Add(time.Minute)
+		nt.PasswordExpiresAt = &expires
+		nt.Seal = func(int64) (secret.Sealed, error) {
+			return secret.Sealed{Password: []byte("sealed"), DataKey: []byte("key")}, nil
+		}
+		c, err := st.CreateTicket(ctx, nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := st.PendingOutbox(ctx, time.Now().Add(time.Minute).In(west), 0, 10)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("pending before a minute from now, told in UTC-5: %d rows, %v; want the new ticket's", len(rows), err)
+		}
+		if rows, _ = st.PendingOutbox(ctx, time.Now().Add(-time.Minute).In(east), 0, 10); len(rows) != 0 {
+			t.Fatalf("pending before a minute ago, told in UTC+5: %d rows; want none", len(rows))
+		}
+		if n, err := st.PurgeExpiredPasswords(ctx, time.Now().In(east)); err != nil || n != 0 {
+			t.Fatalf("purged %d passwords, %v, a minute before their expiry", n, err)
+		}
+		if n, err := st.PurgeExpiredPasswords(ctx, time.Now().Add(2*time.Minute).In(west)); err != nil || n != 1 {
+			t.Fatalf("purged %d passwords, %v, after their expiry; want 1", n, err)
+		}
+		tk, err := st.TicketByID(ctx, c.TicketID)
+		if err != nil || tk.PasswordState(time.Now()) != secret.Obfuscated {
+			t.Fatalf("password state %q, %v", tk.PasswordState(time.Now()), err)
+		}
+	})
+}
