@@ -36,9 +36,14 @@ func NewQueueCollector(inspector *asynq.Inspector) *QueueCollector {
 	}
 }
 
-// RegisterQueues adds a QueueCollector over inspector to Registry.
-func RegisterQueues(inspector *asynq.Inspector) error {
-	return Registry.Register(NewQueueCollector(inspector))
+// RegisterQueues adds a QueueCollector over inspector to Registry; the function it returns
+// takes it away again, for a system that closes its Redis client.
+func RegisterQueues(inspector *asynq.Inspector) (unregister func(), err error) {
+	c := NewQueueCollector(inspector)
+	if err := Registry.Register(c); err != nil {
+		return func() {}, err
+	}
+	return func() { Registry.Unregister(c) }, nil
 }
 
 // Describe implements prometheus.Collector.

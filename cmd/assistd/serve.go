@@ -38,6 +38,8 @@ type system struct {
 	ids      *mail.IDSigner
 	composer *mail.Composer
 	deps     *jobs.Deps
+	// unregisterQueues takes the queue metrics, which read through redis, off the registry.
+	unregisterQueues func()
 	// demoCustomer signs every visitor in as this customer (assistd demo only).
 	demoCustomer string
 }
@@ -84,7 +86,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	client := asynq.NewClientFromRedisClient(rc)
 	enq := jobs.NewEnqueuer(client)
 	s := &system{cfg: cfg, log: log, store: st, redis: rc, client: client, enqueuer: enq, keys: keys, ids: ids, composer: composer}
-	if err := metrics.RegisterQueues(asynq.NewInspectorFromRedisClient(rc)); err != nil {
+	if s.unregisterQueues, err = metrics.RegisterQueues(asynq.NewInspectorFromRedisClient(rc)); err != nil {
 		log.Warn("queue metrics unavailable", "err", err)
 	}
 	s.deps = &jobs.Deps{Inspector: asynq.NewInspectorFromRedisClient(rc), Store: st, Composer: composer, Enqueuer: enq, Keys: keys, Log: log, SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter}
@@ -92,6 +94,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 }
 
 func (s *system) Close() {
+	s.unregisterQueues()
 	s.client.Close()
 	s.redis.Close()
 	s.store.Close()
