@@ -61,6 +61,23 @@ func plugCable(t *testing.T, target string) *cable {
 	return c
 }
 
+// openThroughCable opens a store on b's database through a cable of its own.
+func openThroughCable(t *testing.T, b storagetest.Backend) (*storage.Store, *cable) {
+	t.Helper()
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := plugCable(t, u.Host)
+	u.Host = c.ln.Addr().String()
+	st, err := storage.Open(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, c
+}
+
 func (c *cable) unplug() { c.sever(false) }
 
 // hush cuts every connection, and takes new ones without ever answering them.
@@ -87,17 +104,7 @@ func TestEveryCallMadeWhileTheDatabaseIsUnreachableFailsAsUnavailable(t *testing
 			putCustomer(t, direct, "ana")
 			tk := createTicket(t, direct, "ana")
 
-			u, err := url.Parse(b.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := plugCable(t, u.Host)
-			u.Host = c.ln.Addr().String()
-			st, err := storage.Open(ctx, u.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st, c := openThroughCable(t, b)
 			// Fill the pool with idle connections, which the cut then leaves dead.
 			var wg sync.WaitGroup
 			for range 8 {
@@ -181,17 +188,7 @@ func TestACallToADatabaseThatNeverAnswersFailsAsUnavailableInsteadOfHanging(t *t
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			storagetest.Open(t, b)
-			u, err := url.Parse(b.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := plugCable(t, u.Host)
-			u.Host = c.ln.Addr().String()
-			st, err := storage.Open(ctx, u.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st, c := openThroughCable(t, b)
 			c.hush()
 			done := make(chan error, 1)
 			go func() {
