@@ -283,6 +283,9 @@ func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRu
 // cleanText makes free text storable: invalid UTF-8 becomes U+FFFD, and NUL characters, which
 // show nothing to a reader, are dropped.
 func cleanText(s string) string {
+	if storable(s) {
+		return s
+	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 

@@ -279,3 +279,17 @@ func TestTheHistoryIsNewestFirstPagedFilteredAndLabelledInTheCustomersLanguage(t
 		}
 	})
 }
+
+// A request that leaves the domain out is the same as one that says null: no domain.
+func TestADomainLeftOutMeansNoDomain(t *testing.T) {
+	systemtest.Each(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "ana", "pt-PT")
+		number := createTicket(t, s, "ana", map[string]any{"subject_id": "email-account-setup", "message": "Ajuda."})
+		var got struct {
+			Domain *string `json:"domain"`
+		}
+		if code := s.Do(t, "GET", "/api/v1/customers/ana/tickets/"+number, systemtest.APIToken, nil, &got); code != http.StatusOK || got.Domain != nil {
+			t.Fatalf("%d, domain %v; want 200 and null", code, got.Domain)
+		}
+	})
+}

@@ -20,25 +20,6 @@ import (
 // MaxMessageRunes bounds a message's length.
 const MaxMessageRunes = 20000
 
-// optionalString tells a JSON null or a missing field apart from a string.
-type optionalString struct {
-	Set   bool
-	Value *string
-}
-
-func (o *optionalString) UnmarshalJSON(b []byte) error {
-	o.Set = true
-	if string(b) == "null" {
-		return nil
-	}
-	var s string
-	if err := jsonUnmarshal(b, &s); err != nil {
-		return err
-	}
-	o.Value = &s
-	return nil
-}
-
 // ticketRequest is a new ticket as the client area submits it, through the JSON API or the form.
 type ticketRequest struct {
 	SubjectID      string
@@ -148,11 +129,11 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	cid := r.PathValue("cid")
 	var in struct {
-		SubjectID     string         `json:"subject_id"`
-		Domain        optionalString `json:"domain"`
-		Message       string         `json:"message"`
-		Password      *string        `json:"password"`
-		RelatedTicket *string        `json:"related_ticket"`
+		SubjectID     string  `json:"subject_id"`
+		Domain        *string `json:"domain"` // null or missing: no domain
+		Message       string  `json:"message"`
+		Password      *string `json:"password"`
+		RelatedTicket *string `json:"related_ticket"`
 	}
 	cust, err := s.customer(ctx, cid)
 	if !s.found(w, r, err, "customer_not_found", "No such customer.") {
@@ -161,7 +142,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	nt, problems, err := s.prepareTicket(ctx, cust, ticketRequest{SubjectID: in.SubjectID, Domain: in.Domain.Value, Message: in.Message,
+	nt, problems, err := s.prepareTicket(ctx, cust, ticketRequest{SubjectID: in.SubjectID, Domain: in.Domain, Message: in.Message,
 		Password: in.Password, RelatedTicket: in.RelatedTicket, IdempotencyKey: r.Header.Get("Idempotency-Key")})
 	if err != nil {
 		s.storeError(w, r, err)

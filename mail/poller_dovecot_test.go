@@ -217,11 +217,7 @@ func TestDovecotWithoutIDLEIsPolled(t *testing.T) {
 		r.append(customerMail(fmt.Sprintf("n%d@exemplo.pt", i), "Olá", fmt.Sprintf("<nidle%d@exemplo.pt>", i)))
 		r.waitRecorded(i + 1)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := r.sink.Wait(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
+	r.waitAnswers(2)
 	if !strings.Contains(logs.String(), "wait=poll every=300ms") || strings.Contains(logs.String(), "session ended") {
 		t.Errorf("the poller did not poll in one session; log:\n%s", logs.String())
 	}

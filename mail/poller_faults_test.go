@@ -3,7 +3,6 @@ package mail_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,11 +60,7 @@ func TestPollerAnswersNothingWhileRedisIsDownAndEverythingOnceAfter(t *testing.T
 			t.Errorf("message %d recorded as %s/%s", m.UID, m.Outcome, m.Reason)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := r.sink.Wait(ctx, 4); err != nil {
-		t.Fatal(err)
-	}
+	r.waitAnswers(4)
 	eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 })
 	if r.sink.Total() != 4 {
 		t.Errorf("%d answers, want 4", r.sink.Total())
@@ -253,12 +248,7 @@ func TestPollerSurvivesAMessageDeletedUnderIt(t *testing.T) {
 			// The session goes on: the next message is answered.
 			r.append(customerMail("after@exemplo.pt", "Olá", "<after-delete@exemplo.pt>"))
 			r.waitRecorded(3)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			mails, err := r.sink.Wait(ctx, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mails := r.waitAnswers(3)
 			for _, m := range mails {
 				if m.To[0] == "d1@exemplo.pt" {
 					t.Error("the deleted message was answered")
@@ -308,12 +298,7 @@ func TestPollerAnswersMailInAnUnknownCharsetOrWithAHugeAttachmentAndKeepsGoing(t
 			t.Errorf("message %d (%s) recorded as %s/%s", m.UID, m.From, m.Outcome, m.Reason)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	mails, err := r.sink.Wait(ctx, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mails := r.waitAnswers(3)
 	for _, m := range mails {
 		checkAutoAnswer(t, m)
 		if len(m.Data) > 64<<10 {
@@ -355,11 +340,7 @@ func TestPollerLeavesAServerThatStopsAnsweringAndCarriesOn(t *testing.T) {
 			if len(ms) != 1 || ms[0].Outcome != storage.InboundAnsweredNoTicket {
 				t.Fatalf("recorded %+v, want one answered message", ms)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if _, err := r.sink.Wait(ctx, 1); err != nil {
-				t.Fatal(err)
-			}
+			r.waitAnswers(1)
 			if took := time.Since(stalled); took > 15*time.Second {
 				t.Errorf("the mail waited %v behind a silent server", took)
 			}

@@ -167,6 +167,18 @@ func (r *rig) start(p *assistdmail.Poller) (stop func()) {
 	return stop
 }
 
+// waitAnswers waits up to 30 s for n automatic answers in the sink and returns them.
+func (r *rig) waitAnswers(n int) []smtpsink.Mail {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mails, err := r.sink.Wait(ctx, n)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return mails
+}
+
 // eventually waits for cond, checking it often; it fails the test after a generous deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -370,12 +382,7 @@ func TestPollerRecordsTheMailOfAFirstConnectionWithoutAnswering(t *testing.T) {
 		}
 	}
 	r.append(customerMail("new@exemplo.pt", "Pergunta nova", "<new@exemplo.pt>"))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	mails, err := r.sink.Wait(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mails := r.waitAnswers(1)
 	if mails[0].To[0] != "new@exemplo.pt" {
 		t.Errorf("answered %q", mails[0].To)
 	}
@@ -466,11 +473,7 @@ func TestTwoPollersRacingOnOneMailboxAnswerEachMessageOnce(t *testing.T) {
 	}
 	r.waitRecorded(40)
 	eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := r.sink.Wait(ctx, 40); err != nil {
-		t.Fatal(err)
-	}
+	r.waitAnswers(40)
 	if len(r.inbound()) != 40 || r.sink.Total() != 40 {
 		t.Errorf("%d recorded, %d answers; want 40 and 40", len(r.inbound()), r.sink.Total())
 	}
@@ -615,11 +618,7 @@ func TestPollerPollsWithoutIDLE(t *testing.T) {
 	if slowest > 20*interval { // far below the 30 s default: the configured interval is the one used
 		t.Errorf("a delivery waited %v to be recorded with polls every %v", slowest, interval)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := r.sink.Wait(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	r.waitAnswers(3)
 	eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 && r.count("Processed") == 3 })
 	if n := imapUnseen(t, r.url, "Processed"); n != 0 {
 		t.Errorf("%d processed messages not \\Seen", n)
