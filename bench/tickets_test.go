@@ -76,3 +76,17 @@ func TestRunTicketsOnPostgresAndRedisReportsGroupedStatements(t *testing.T) {
 	}
 	t.Logf("\n%s", rep)
 }
+
+func TestTheSinkReadsTheMessageIDOfTheHeaderOnly(t *testing.T) {
+	msg := []byte("Date: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <pedido.20261126-AB12CD.confirmation.x.y@example.pt>\r\nSubject: s\r\n\r\nMessage-Id: <pedido.1.department.x.y@example.pt>\r\n")
+	number, kind, ok := messageIDParts(msg)
+	if !ok || number != "20261126-AB12CD" || kind != "confirmation" {
+		t.Fatalf("got %q %q %v", number, kind, ok)
+	}
+	if _, _, ok := messageIDParts([]byte("Subject: s\r\n\r\nMessage-Id: <pedido.1.confirmation.x.y@example.pt>\r\n")); ok {
+		t.Fatal("a Message-Id in the body was taken for the header's")
+	}
+	if _, _, ok := messageIDParts([]byte("Message-Id: <unrelated@example.pt>\r\n\r\n")); ok {
+		t.Fatal("a foreign Message-Id was read as a ticket's")
+	}
+}

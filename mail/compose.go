@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
 	"mime"
 	netmail "net/mail"
 	"net/url"
@@ -77,8 +76,6 @@ type Composer struct {
 	wording   map[string]*texttemplate.Template // by language
 	fixed     map[string]map[string]string      // by language and name: phrases that use no ticket data, rendered once
 	ttl       map[string]string                 // by language: the password's keeping time, in words
-	text      *texttemplate.Template
-	html      *htmltemplate.Template
 	now       func() time.Time
 	answers   answerCache
 }
@@ -218,15 +215,6 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 		if c.fixed[lang], err = fixedPhrases(t, &wordingData{TTL: c.ttl[lang]}); err != nil {
 			return nil, fmt.Errorf("mail: %s wording: %w", lang, err)
 		}
-	}
-	if c.text, err = texttemplate.ParseFS(templateFS, "templates/layout.txt"); err != nil {
-		return nil, fmt.Errorf("mail: parse text layout: %w", err)
-	}
-	c.html, err = htmltemplate.New("layout.html").Funcs(htmltemplate.FuncMap{
-		"lines": func(s string) []string { return strings.Split(s, "\n") },
-	}).ParseFS(templateFS, "templates/layout.html")
-	if err != nil {
-		return nil, fmt.Errorf("mail: parse html layout: %w", err)
 	}
 	return c, nil
 }
@@ -558,10 +546,7 @@ func (c *Composer) AutoAnswer(a AutoAnswer) (Outgoing, error) {
 			return Outgoing{}, w.err
 		}
 		p.Title = cached.subject // their subject is not repeated in the body
-		body, err := c.render(p)
-		if err != nil {
-			return Outgoing{}, err
-		}
+		body := c.render(p)
 		// The cache keeps the parts for good: their buffers never go back to the pool.
 		cached.body = renderedPage{text: body.text, html: body.html}
 		c.answers.put(key, cached)
@@ -597,10 +582,7 @@ func (c *Composer) composePage(e envelope, p page) (Outgoing, error) {
 	if p.Title == "" {
 		p.Title = e.subject
 	}
-	body, err := c.render(p)
-	if err != nil {
-		return Outgoing{}, err
-	}
+	body := c.render(p)
 	defer body.release()
 	return c.compose(e, body)
 }
@@ -614,23 +596,15 @@ var renderBuffers = sync.Pool{New: func() any {
 	return b
 }}
 
-// render runs a page through the text and HTML layouts. The caller releases the result once
-// it has copied the parts.
-func (c *Composer) render(p page) (renderedPage, error) {
+// render lays a page out in text and HTML (layout.go). The caller releases the result once it
+// has copied the parts.
+func (c *Composer) render(p page) renderedPage {
 	text, html := renderBuffers.Get().(*bytes.Buffer), renderBuffers.Get().(*bytes.Buffer)
 	text.Reset()
 	html.Reset()
-	r := renderedPage{text: text.Bytes(), html: html.Bytes(), buffers: [2]*bytes.Buffer{text, html}}
-	if err := c.text.Execute(text, p); err != nil {
-		r.release()
-		return renderedPage{}, fmt.Errorf("mail: render text/plain part: %w", err)
-	}
-	if err := c.html.Execute(html, p); err != nil {
-		r.release()
-		return renderedPage{}, fmt.Errorf("mail: render text/html part: %w", err)
-	}
-	r.text, r.html = text.Bytes(), html.Bytes()
-	return r, nil
+	writeText(text, &p)
+	writeHTML(html, &p)
+	return renderedPage{text: text.Bytes(), html: html.Bytes(), buffers: [2]*bytes.Buffer{text, html}}
 }
 
 func (c *Composer) compose(e envelope, body renderedPage) (Outgoing, error) {
