@@ -61,6 +61,18 @@ func (s *Store) insertOutbox(ctx context.Context, tx *sqlx.Tx, r OutboxRow, at t
 	return id, nil
 }
 
+// keptContent is what the outbox keeps of an email's content: all of it until the SMTP server
+// has accepted it, for the sends to come are byte for byte the same; nothing after. A delivered
+// email's row keeps its record (kind, recipient, Message-ID, when), which bounces and the staff
+// pages read; its content is the ticket's, rendered, and a copy kept for good would be one more
+// place customer text lives and 5 KB of table and WAL per email (10 KB per new ticket).
+func keptContent(raw []byte, sent bool) []byte {
+	if sent {
+		return nil
+	}
+	return raw
+}
+
 // insertEmails queues emails in the caller's transaction, in one statement per hundred, and
 // returns their outbox ids in the order of emails. An email whose sent flag is true is stored as
 // done; sent may be nil.
@@ -82,7 +94,7 @@ func (s *Store) insertEmails(ctx context.Context, tx *sqlx.Tx, emails []Email, s
 			if sent != nil && sent[start+i] {
 				state, attempts, doneAt = OutboxDone, 1, &at
 			}
-			args = append(args, TaskEmailSend, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, e.Raw, state, attempts, at, at, doneAt)
+			args = append(args, TaskEmailSend, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, keptContent(e.Raw, sent != nil && sent[start+i]), state, attempts, at, at, doneAt)
 		}
 		q.WriteString(` RETURNING id`)
 		var got []int64
@@ -124,7 +136,7 @@ func (s *Store) MarkOutboxDone(ctx context.Context, ids ...int64) error {
 		return nil
 	}
 	t := now()
-	query, args, err := sqlx.In(`UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = NULL, updated_at = ?, done_at = ?
+	query, args, err := sqlx.In(`UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = NULL, raw = NULL, updated_at = ?, done_at = ?
 		WHERE id IN (?) AND state = 'pending'`, t, t, ids)
 	if err != nil {
 		return err

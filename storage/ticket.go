@@ -568,7 +568,7 @@ func (s *Store) recordStatement(ctx context.Context, reqs []recordReq) ([]record
 			ord = append(ord, int32(len(ord)))
 			owners = append(owners, r.ticketID)
 			kinds, froms, rcpts, msgIDs = append(kinds, e.Kind), append(froms, e.EnvelopeFrom), append(rcpts, e.Recipient), append(msgIDs, e.MessageID)
-			raws, sent = append(raws, e.Raw), append(sent, r.sent[j])
+			raws, sent = append(raws, keptContent(e.Raw, r.sent[j])), append(sent, r.sent[j])
 		}
 	}
 	at := now() // one time for the whole statement

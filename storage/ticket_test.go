@@ -114,8 +114,14 @@ func TestProcessingRoutesOnceAndQueuesTheEmails(t *testing.T) {
 		if err != nil || claimed || len(again) != 0 {
 			t.Fatalf("second processing: ids=%v claimed=%v err=%v", again, claimed, err)
 		}
-		if sent, err := st.OutboxRowByID(ctx, ids[1]); err != nil || sent.State != storage.OutboxDone || sent.DoneAt == nil {
+		// An email the SMTP server accepted keeps its record but not its content; one still to
+		// send keeps its content, byte for byte, until it is accepted.
+		if sent, err := st.OutboxRowByID(ctx, ids[1]); err != nil || sent.State != storage.OutboxDone || sent.DoneAt == nil ||
+			sent.Raw != nil || deref(sent.MessageID) != "<b@x>" || deref(sent.Recipient) != m.Ticket.DepartmentEmail || sent.Kind != "department" {
 			t.Fatalf("the email recorded as sent: %+v, %v", sent, err)
+		}
+		if unsent, err := st.OutboxRowByID(ctx, ids[0]); err != nil || string(unsent.Raw) != "x" {
+			t.Fatalf("the email still to send: %+v, %v", unsent, err)
 		}
 		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 0, 10)
 		if len(pending) != 1 || pending[0].Task != storage.TaskEmailSend || pending[0].ID != ids[0] {
@@ -127,6 +133,9 @@ func TestProcessingRoutesOnceAndQueuesTheEmails(t *testing.T) {
 		pending, _ = st.PendingOutbox(ctx, time.Now().Add(time.Minute), 0, 10)
 		if len(pending) != 0 {
 			t.Fatalf("after sending, pending = %+v", pending)
+		}
+		if done, err := st.OutboxRowByID(ctx, ids[0]); err != nil || done.State != storage.OutboxDone || done.Raw != nil || deref(done.MessageID) != "<a@x>" {
+			t.Fatalf("the email once sent: %+v, %v", done, err)
 		}
 	})
 }
@@ -385,4 +394,11 @@ func TestTimesGivenInAnyZoneCompareAsTheInstantsTheyAre(t *testing.T) {
 			t.Fatalf("password state %q, %v", tk.PasswordState(time.Now()), err)
 		}
 	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
