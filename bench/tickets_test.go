@@ -23,7 +23,7 @@ func TestRunTicketsConfirmsEveryTicketAndReportsTheRatio(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, rep)
 	}
-	if rep.Accepted != 40 || rep.TicketsPerSecond <= 0 || rep.P50 <= 0 || rep.P99 < rep.P50 || rep.NoopPerSecond <= 0 || rep.Ratio <= 0 || rep.PeakRSS <= 0 {
+	if rep.Accepted != 40 || rep.TicketsPerSecond <= 0 || rep.P50 <= 0 || rep.P99 < rep.P50 || rep.NoopPerSecond <= 0 || rep.NoopBefore <= 0 || rep.NoopAfter <= 0 || rep.NoopPerSecond != max(rep.NoopBefore, rep.NoopAfter) || rep.Ratio <= 0 || rep.PeakRSS <= 0 {
 		t.Fatalf("report lacks figures:\n%s", rep)
 	}
 	if !strings.Contains(rep.String(), "ratio") {
