@@ -408,12 +408,14 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 // login signs a customer in with the portal's token and sends them on.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
-	cid, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, r.URL.Query().Get("token"), s.now())
+	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, r.URL.Query().Get("token"), s.now())
 	if err != nil {
 		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
 		return
 	}
-	s.startSession(w, customerCookie, kindCustomer, cid, customerLifetime)
+	if !s.signInOnce(q, link, customerCookie, kindCustomer, customerLifetime, "signin.used.text", pageLink{"nav.portal", s.cfg.PortalURL}) {
+		return
+	}
 	http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/tickets"), http.StatusSeeOther)
 }
 

@@ -27,12 +27,14 @@ func (s *Server) staffLoginPage(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
 	next := localPath(r.URL.Query().Get("next"), "/staff")
 	if token := r.URL.Query().Get("token"); token != "" {
-		name, err := verifyLoginToken(s.cfg.PortalSecret, kindStaff, token, s.now())
-		if err != nil || !validStaffName(name) {
+		link, err := verifyLoginToken(s.cfg.PortalSecret, kindStaff, token, s.now())
+		if err != nil || !validStaffName(link.subject) {
 			s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "staff.signin.bad", pageLink{"staff.signin", "/staff/login"})
 			return
 		}
-		s.startSession(w, staffCookie, kindStaff, name, staffLifetime)
+		if !s.signInOnce(q, link, staffCookie, kindStaff, staffLifetime, "staff.signin.used", pageLink{"staff.signin", "/staff/login"}) {
+			return
+		}
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}

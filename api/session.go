@@ -23,12 +23,13 @@ import (
 // The hosting company's portal keeps its own login and sends a signed-in customer to
 // PUBLIC_URL/login?token=TOKEN, where
 //
-//	payload = "customer" + "\n" + customerID + "\n" + expiry   (expiry: Unix seconds, decimal)
+//	payload = "customer" + "\n" + customerID + "\n" + expiry [+ "\n" + nonce]   (expiry: Unix seconds, decimal)
 //	TOKEN   = base64url(payload) + "." + base64url(HMAC-SHA256(ASSISTD_PORTAL_SECRET, payload))
 //
 // (base64url without padding). Staff links are the same with "staff" and the member of staff's
 // name, at PUBLIC_URL/staff/login?token=TOKEN. A token is refused after its expiry, so links
-// should live minutes. On success assistd sets its own session cookie: a signed, stateless
+// should live minutes, and signs in once (used links are listed until they expire); the
+// optional nonce (1 to 64 of A-Z a-z 0-9 - _) makes two links minted in the same second differ. On success assistd sets its own session cookie: a signed, stateless
 // value (kind, subject, expiry, CSRF nonce) that is HttpOnly, SameSite=Lax, and Secure when the
 // public URL is https. Signing out lists the session as revoked until its expiry, so that a copy
 // of the cookie stops working too. The portal can also sign a customer, or a member of staff,
@@ -63,9 +64,10 @@ var errBadToken = errors.New("api: invalid or expired sign-in token")
 const MaxLoginTTL = 24 * time.Hour
 
 // LoginToken signs a sign-in token for a customer (kind "customer") or a member of staff (kind
-// "staff") that is valid until expires.
+// "staff") that is valid until expires, once. It carries a random nonce, so that two links made
+// for the same person in the same second are two links.
 func LoginToken(secret, kind, subject string, expires time.Time) string {
-	payload := kind + "\n" + subject + "\n" + strconv.FormatInt(expires.Unix(), 10)
+	payload := kind + "\n" + subject + "\n" + strconv.FormatInt(expires.Unix(), 10) + "\n" + newNonce()
 	return b64(payload) + "." + b64(string(mac([]byte(secret), payload)))
 }
 
@@ -79,29 +81,75 @@ func StaffLoginURL(publicURL, secret, staff string, ttl time.Duration) string {
 	return strings.TrimRight(publicURL, "/") + "/staff/login?token=" + url.QueryEscape(LoginToken(secret, kindStaff, staff, time.Now().Add(ttl)))
 }
 
-// verifyLoginToken checks a token of the given kind and returns its subject.
-func verifyLoginToken(secret, kind, token string, now time.Time) (string, error) {
+// signInLink is what a verified sign-in token says.
+type signInLink struct {
+	subject string
+	expires time.Time
+	id      string // a hash of the token's signature: the link's identity once it is used
+}
+
+// verifyLoginToken checks a token of the given kind and returns what it says.
+func verifyLoginToken(secret, kind, token string, now time.Time) (signInLink, error) {
 	if secret == "" {
-		return "", errBadToken
+		return signInLink{}, errBadToken
 	}
 	p, sig, ok := strings.Cut(token, ".")
 	if !ok {
-		return "", errBadToken
+		return signInLink{}, errBadToken
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(p)
 	got, err2 := base64.RawURLEncoding.DecodeString(sig)
 	if err1 != nil || err2 != nil || !hmac.Equal(got, mac([]byte(secret), string(payload))) {
-		return "", errBadToken
+		return signInLink{}, errBadToken
 	}
 	parts := strings.Split(string(payload), "\n")
-	if len(parts) != 3 || parts[0] != kind || parts[1] == "" {
-		return "", errBadToken
+	if len(parts) < 3 || len(parts) > 4 || parts[0] != kind || parts[1] == "" || (len(parts) == 4 && !validLinkNonce(parts[3])) {
+		return signInLink{}, errBadToken
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil || !now.Before(time.Unix(exp, 0)) || time.Unix(exp, 0).After(now.Add(MaxLoginTTL+time.Minute)) {
-		return "", errBadToken
+		return signInLink{}, errBadToken
 	}
-	return parts[1], nil
+	// The signature's bytes, not the token's text, name the link: base64 lets one value be
+	// written in several ways, and each would otherwise be a fresh link.
+	id := sha256.Sum256(append([]byte(kind+"\n"), got...))
+	return signInLink{subject: parts[1], expires: time.Unix(exp, 0), id: hex.EncodeToString(id[:])}, nil
+}
+
+// signInOnce signs in with a verified link of the given kind, once: the link is recorded as used,
+// and a second use signs nobody in. The browser that used it already (a double click, a reload,
+// the portal's redirect followed twice) goes on signed in as before; any other is answered 401.
+// It reports whether the caller should send the visitor on; when not, it has answered.
+func (s *Server) signInOnce(q *request, link signInLink, cookie, kind string, lifetime time.Duration, usedText string, back pageLink) bool {
+	first, err := s.store.UseSignInLink(q.ctx(), link.id, link.expires)
+	if err != nil {
+		s.pageError(q, err)
+		return false
+	}
+	if first {
+		s.startSession(q.w, cookie, kind, link.subject, lifetime)
+		return true
+	}
+	if ss, ok, err := s.checkSession(q.r, cookie, kind); err == nil && ok && ss.Subject == link.subject {
+		return true
+	}
+	s.log.Warn("a used sign-in link was used again", "kind", kind, "subject", link.subject)
+	s.showMessage(q, http.StatusUnauthorized, "signin.used.title", usedText, back)
+	return false
+}
+
+// validLinkNonce accepts the optional fourth line of a sign-in token: 1 to 64 letters, digits,
+// dashes or underscores.
+func validLinkNonce(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func mac(key []byte, msg string) []byte {

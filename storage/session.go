@@ -65,3 +65,25 @@ func (s *Store) SessionRevoked(ctx context.Context, nonceHash, kind, subject str
 	}
 	return n > 0, nil
 }
+
+// UseSignInLink records the use of a sign-in link, known by the hash of its token, and reports
+// whether this is its first use; a link already used reports false until it would have expired,
+// when it is forgotten. Two uses at once, on any instances, are told apart by the table's key:
+// exactly one of them is first.
+func (s *Store) UseSignInLink(ctx context.Context, tokenHash string, expires time.Time) (first bool, err error) {
+	at := now()
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM used_sign_in_links WHERE expires_at <= ?`), at); err != nil {
+			return fmt.Errorf("storage: forget expired sign-in links: %w", wrapConn(err))
+		}
+		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO used_sign_in_links (token_hash, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING`),
+			tokenHash, expires.UTC().Truncate(time.Microsecond))
+		if err != nil {
+			return fmt.Errorf("storage: use sign-in link: %w", wrapConn(err))
+		}
+		n, err := res.RowsAffected()
+		first = n == 1
+		return err
+	})
+	return first, err
+}

@@ -1,0 +1,137 @@
+package api_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/assistd/assistd/api"
+)
+
+// TestASignInLinkSignsInOnce: the link a customer's browser followed signs nobody else in, however
+// it is copied (history, a proxy's log, a forwarded message) or re-encoded, while that browser
+// following it again goes on signed in.
+func TestASignInLinkSignsInOnce(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	link := "/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute)))
+
+	ana := env.visitor(t)
+	if r := ana.get(link); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" {
+		t.Fatalf("first use: %d to %q", r.code, r.header.Get("Location"))
+	}
+	if r := ana.get(link); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" || r.header.Get("Set-Cookie") != "" {
+		t.Fatalf("the same browser again: %d to %q, cookie %q; want 303 on, keeping its session", r.code, r.header.Get("Location"), r.header.Get("Set-Cookie"))
+	}
+	if r := ana.get("/tickets"); r.code != http.StatusOK {
+		t.Fatalf("the first browser afterwards: %d", r.code)
+	}
+
+	thief := env.visitor(t)
+	r := thief.get(link)
+	if r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" || !strings.Contains(r.body, "já foi utilizada") ||
+		!strings.Contains(r.body, "https://portal.example.pt/clientarea") {
+		t.Fatalf("another browser: %d, cookie %q; want 401 saying the link was used, with the way back to the portal:\n%s", r.code, r.header.Get("Set-Cookie"), r.body)
+	}
+	if r := thief.get("/tickets"); r.code != http.StatusUnauthorized {
+		t.Fatalf("the other browser then sees the history: %d", r.code)
+	}
+
+	// The signature's last character carries two bits base64 does not use: changed, it decodes
+	// to the same signature, and it is the same link.
+	token, _ := url.QueryUnescape(strings.TrimPrefix(link, "/login?token="))
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, token[len(token)-1])
+	twin := token[:len(token)-1] + string(alphabet[last^1])
+	sigOf := func(tok string) []byte {
+		_, sig, _ := strings.Cut(tok, ".")
+		b, err := base64.RawURLEncoding.DecodeString(sig)
+		if err != nil {
+			t.Fatalf("signature of %q: %v", tok, err)
+		}
+		return b
+	}
+	if twin == token || string(sigOf(twin)) != string(sigOf(token)) {
+		t.Fatal("the twin token is not another writing of the same signature")
+	}
+	if r := env.visitor(t).get("/login?token=" + url.QueryEscape(twin)); r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" {
+		t.Fatalf("the link written another way: %d, cookie %q; want 401", r.code, r.header.Get("Set-Cookie"))
+	}
+
+	// Two links made for the same customer in the same second are two links.
+	exp := time.Now().Add(5 * time.Minute)
+	one, two := api.LoginToken(pagesPortalSecret, "customer", "ana", exp), api.LoginToken(pagesPortalSecret, "customer", "ana", exp)
+	for _, tok := range []string{one, two} {
+		if r := env.visitor(t).get("/login?token=" + url.QueryEscape(tok)); r.code != http.StatusSeeOther {
+			t.Fatalf("a fresh link of the same second: %d", r.code)
+		}
+	}
+}
+
+// TestATokenWithoutNonceIsAcceptedOnce: the three-line token of docs/portal.md, without the
+// optional nonce, signs in once, like any other; a malformed nonce is refused.
+func TestATokenWithoutNonceIsAcceptedOnce(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	sign := func(payload string) string {
+		m := hmac.New(sha256.New, []byte(pagesPortalSecret))
+		m.Write([]byte(payload))
+		return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	exp := strconv.FormatInt(time.Now().Add(5*time.Minute).Unix(), 10)
+	plain := sign("customer\nana\n" + exp)
+	if r := env.visitor(t).get("/login?token=" + url.QueryEscape(plain)); r.code != http.StatusSeeOther {
+		t.Fatalf("a token without nonce: %d", r.code)
+	}
+	if r := env.visitor(t).get("/login?token=" + url.QueryEscape(plain)); r.code != http.StatusUnauthorized {
+		t.Fatalf("the same token again elsewhere: %d", r.code)
+	}
+	for _, nonce := range []string{"", "has space", "x\ny", strings.Repeat("n", 65), "ç"} {
+		if r := env.visitor(t).get("/login?token=" + url.QueryEscape(sign("customer\nana\n"+exp+"\n"+nonce))); r.code != http.StatusUnauthorized {
+			t.Errorf("nonce %q: %d, want 401", nonce, r.code)
+		}
+	}
+}
+
+// TestAStaffSignInLinkSignsInOnceEvenFollowedAtOnce: many browsers following one staff link at the
+// same moment, one is signed in.
+func TestAStaffSignInLinkSignsInOnceEvenFollowedAtOnce(t *testing.T) {
+	env := startWeb(t, true, nil)
+	link := strings.TrimPrefix(api.StaffLoginURL(env.Config.PublicURL, pagesPortalSecret, "Rita", 5*time.Minute), env.Config.PublicURL)
+	const browsers = 8
+	codes := make([]int, browsers)
+	var wg sync.WaitGroup
+	for i := range browsers {
+		v := env.visitor(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = v.get(link).code
+		}()
+	}
+	wg.Wait()
+	signedIn := 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusSeeOther:
+			signedIn++
+		case http.StatusUnauthorized:
+		default:
+			t.Errorf("a browser got %d", c)
+		}
+	}
+	if signedIn != 1 {
+		t.Fatalf("%d browsers signed in with one link (codes %v), want 1", signedIn, codes)
+	}
+	r := env.visitor(t).get(link)
+	if r.code != http.StatusUnauthorized || !strings.Contains(r.body, "Peça uma nova") {
+		t.Fatalf("a later browser: %d:\n%s", r.code, r.body)
+	}
+}
