@@ -18,8 +18,8 @@ import (
 func validEnv(t *testing.T) {
 	t.Helper()
 	t.Setenv("ASSISTD_SECRET_KEYS", secret.GenerateKey())
-	t.Setenv("ASSISTD_API_TOKEN", "client-area-token-for-the-tests")
-	t.Setenv("ASSISTD_STAFF_TOKEN", "staff-token-for-the-tests")
+	t.Setenv("ASSISTD_API_TOKEN", "client-area-token-for-the-tests-of-cmd")
+	t.Setenv("ASSISTD_STAFF_TOKEN", "staff-token-for-the-tests-of-the-command")
 	t.Setenv("ASSISTD_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "c.db"))
 	t.Setenv("ASSISTD_REDIS_URL", "redis://"+miniredis.RunT(t).Addr()+"/0")
 	t.Setenv("ASSISTD_HTTP_ADDR", "127.0.0.1:0")

@@ -21,8 +21,8 @@ import (
 // an in-process SMTP server and an in-memory IMAP mailbox.
 func demo(ctx context.Context) error {
 	defaults := map[string]string{
-		"ASSISTD_API_TOKEN":          "demo-api-token",
-		"ASSISTD_STAFF_TOKEN":        "demo-staff-token",
+		"ASSISTD_API_TOKEN":          "demo-client-area-token-of-this-machine",
+		"ASSISTD_STAFF_TOKEN":        "demo-staff-token-of-this-machine-only",
 		"ASSISTD_PORTAL_SECRET":      secret.GenerateKey(),
 		"ASSISTD_SECRET_TTL":         "72h",
 		"ASSISTD_IMAP_POLL_INTERVAL": "2s",

@@ -106,3 +106,22 @@ func TestLoginLinkRefusesALifetimeBeyondTheMaximum(t *testing.T) {
 		t.Fatalf("login-link --ttl 720h: %v, want a refusal", err)
 	}
 }
+
+func TestServeRefusesATokenShortEnoughToGuess(t *testing.T) {
+	long := strings.Repeat("k", minToken)
+	for name, tc := range map[string]struct{ api, staff, want string }{
+		"api":   {"short-client-area-token", long + "-staff", "ASSISTD_API_TOKEN is 23 characters"},
+		"staff": {long + "-api", "short", "ASSISTD_STAFF_TOKEN is 5 characters"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("ASSISTD_SECRET_KEYS", secret.GenerateKey())
+			t.Setenv("ASSISTD_API_TOKEN", tc.api)
+			t.Setenv("ASSISTD_STAFF_TOKEN", tc.staff)
+			t.Setenv("ASSISTD_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "x.db"))
+			err := dispatch(context.Background(), []string{"serve", "--roles", "api"})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "at least 32") {
+				t.Fatalf("err = %v, want a refusal saying %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -110,6 +110,10 @@ func (s *system) apiHandler() *api.Server {
 	return srv
 }
 
+// minToken is the shortest API or staff token the api role accepts: 32 characters of
+// `openssl rand -hex` are 128 bits, beyond any guessing over HTTP.
+const minToken = 32
+
 func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]bool) error {
 	if roles["api"] && (cfg.APIToken == "" || cfg.StaffToken == "") {
 		return errors.New("refusing to start the api role: set ASSISTD_API_TOKEN and ASSISTD_STAFF_TOKEN")
@@ -117,6 +121,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, roles map[string]b
 	if roles["api"] && subtle.ConstantTimeCompare([]byte(cfg.APIToken), []byte(cfg.StaffToken)) == 1 {
 		// The client area's token would open every staff path.
 		return errors.New("refusing to start the api role: ASSISTD_API_TOKEN and ASSISTD_STAFF_TOKEN must differ")
+	}
+	if roles["api"] {
+		// A bearer token is checked on every call, and the staff token also on the console's
+		// sign-in form: too short, it could be found by trying.
+		for _, tok := range []struct{ name, value string }{{"ASSISTD_API_TOKEN", cfg.APIToken}, {"ASSISTD_STAFF_TOKEN", cfg.StaffToken}} {
+			if len(tok.value) < minToken {
+				return fmt.Errorf("refusing to start the api role: %s is %d characters; it must have at least %d (openssl rand -hex 24)", tok.name, len(tok.value), minToken)
+			}
+		}
 	}
 	sys, err := openSystem(ctx, cfg, log)
 	if err != nil {

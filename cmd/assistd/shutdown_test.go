@@ -25,7 +25,7 @@ import (
 )
 
 const (
-	testAPIToken = "client-area-token-for-the-tests"
+	testAPIToken = "client-area-token-for-the-tests-of-cmd"
 	// shutdownBound is ASSISTD_SHUTDOWN_TIMEOUT in these tests; a process gets a few seconds
 	// more to close its connections.
 	shutdownBound = 5 * time.Second
@@ -106,7 +106,7 @@ func TestSIGTERMStopsEachRoleAloneAndTogetherAndExitsZero(t *testing.T) {
 				"ASSISTD_DATABASE_URL=" + backends[len(backends)-1].URL, "ASSISTD_REDIS_URL=" + redisURL,
 				"ASSISTD_SMTP_URL=" + sink.URL(), "ASSISTD_IMAP_URL=" + box.URL(), "ASSISTD_IMAP_POLL_INTERVAL=1s",
 				"ASSISTD_SECRET_KEYS=" + secret.GenerateKey(), "ASSISTD_API_TOKEN=" + testAPIToken,
-				"ASSISTD_STAFF_TOKEN=staff-token-for-the-tests", "ASSISTD_HTTP_ADDR=" + addr, "ASSISTD_OPS_ADDR=" + addr,
+				"ASSISTD_STAFF_TOKEN=staff-token-for-the-tests-of-the-command", "ASSISTD_HTTP_ADDR=" + addr, "ASSISTD_OPS_ADDR=" + addr,
 				"ASSISTD_SHUTDOWN_TIMEOUT=" + shutdownBound.String(), "ASSISTD_LOG_LEVEL=warn"}
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
