@@ -45,6 +45,12 @@ func startWeb(t *testing.T, noWorker bool, change func(*api.Config)) *webEnv {
 // startWebOn is startWeb on a given database backend.
 func startWebOn(t *testing.T, b storagetest.Backend, noWorker bool, change func(*api.Config)) *webEnv {
 	t.Helper()
+	return startWebClocked(t, b, noWorker, change, nil)
+}
+
+// startWebClocked is startWebOn with the server's clock (nil: the real one).
+func startWebClocked(t *testing.T, b storagetest.Backend, noWorker bool, change func(*api.Config), now func() time.Time) *webEnv {
+	t.Helper()
 	sys := systemtest.Start(t, b, systemtest.Options{NoWorker: noWorker})
 	env := &webEnv{System: sys}
 	env.Web = httptest.NewUnstartedServer(nil)
@@ -54,7 +60,7 @@ func startWebOn(t *testing.T, b storagetest.Backend, noWorker bool, change func(
 		change(&env.Config)
 	}
 	env.Server = api.New(env.Config, api.Deps{Store: sys.Store, Keys: sys.Keys, Composer: sys.Composer, Enqueuer: sys.Deps.Enqueuer,
-		Log: slog.New(slog.NewTextHandler(sys.Log, nil))})
+		Log: slog.New(slog.NewTextHandler(sys.Log, nil)), Now: now})
 	env.Web.Config.Handler = env.Server
 	env.Web.Start()
 	t.Cleanup(env.Web.Close)

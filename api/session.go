@@ -116,21 +116,31 @@ func verifyLoginToken(secret, kind, token string, now time.Time) (signInLink, er
 	return signInLink{subject: parts[1], expires: time.Unix(exp, 0), id: hex.EncodeToString(id[:])}, nil
 }
 
+// signInGrace is how long after its first use a sign-in link still signs in: the second request
+// of a double click leaves before the first one's answer, and its cookie, arrive.
+const signInGrace = 10 * time.Second
+
 // signInOnce signs in with a verified link of the given kind, once: the link is recorded as used,
-// and a second use signs nobody in. The browser that used it already (a double click, a reload,
-// the portal's redirect followed twice) goes on signed in as before; any other is answered 401.
-// It reports whether the caller should send the visitor on; when not, it has answered.
+// and afterwards it signs nobody in, but within signInGrace of its first use (a double click)
+// and for the browser already signed in with it (a reload, the back button). Anyone else is
+// answered 401. It reports whether the caller should send the visitor on; when not, it has
+// answered.
 func (s *Server) signInOnce(q *request, link signInLink, cookie, kind string, lifetime time.Duration, usedText string, back pageLink) bool {
-	first, err := s.store.UseSignInLink(q.ctx(), link.id, link.expires)
+	first, firstUsed, err := s.store.UseSignInLink(q.ctx(), link.id, link.expires)
 	if err != nil {
 		s.pageError(q, err)
 		return false
 	}
-	if first {
+	if first || s.now().Sub(firstUsed) < signInGrace {
 		s.startSession(q.w, cookie, kind, link.subject, lifetime)
 		return true
 	}
-	if ss, ok, err := s.checkSession(q.r, cookie, kind); err == nil && ok && ss.Subject == link.subject {
+	ss, ok, err := s.checkSession(q.r, cookie, kind)
+	if err != nil {
+		s.pageError(q, err)
+		return false
+	}
+	if ok && ss.Subject == link.subject {
 		return true
 	}
 	s.log.Warn("a used sign-in link was used again", "kind", kind, "subject", link.subject)

@@ -147,9 +147,7 @@ func escapeHTML(s string) string { return htmlEscaper.Replace(s) }
 // percent-encoded, and the result is escaped for the attribute.
 func escapeURL(u string) string {
 	if scheme, _, ok := strings.Cut(u, ":"); ok && !strings.Contains(scheme, "/") {
-		switch strings.ToLower(scheme) {
-		case "http", "https", "mailto":
-		default:
+		if !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") && !strings.EqualFold(scheme, "mailto") {
 			return "#ZgotmplZ"
 		}
 	}

@@ -31,7 +31,7 @@ func TestLayoutEscapesAsHTMLTemplateDoes(t *testing.T) {
 	urls := append([]string{
 		"https://clientes.example.pt/tickets/20261126-AB12CD", "http://h/tickets/new?related_ticket=1&x=2+3",
 		"javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,<b>", "mailto:a@b.pt", "/relative/path?q=ç",
-		"https://h/a b\"c'd<e>", "https://h/%41%zz", "https://h/%4", "https://h/%41", "https://h/(paren)`tick`{brace}|pipe^\\",
+		"https://h/a b\"c'd<e>", "https://h/%41%zz", "https://h/%4", "https://h/%41", "https://h/(paren)`tick`{brace}|pipe^\\", "httpſ://h/long-s", "HTTPS://h/", " javascript:x",
 	}, hostile...)
 	for _, u := range urls {
 		var want bytes.Buffer

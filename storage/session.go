@@ -67,23 +67,27 @@ func (s *Store) SessionRevoked(ctx context.Context, nonceHash, kind, subject str
 }
 
 // UseSignInLink records the use of a sign-in link, known by the hash of its token, and reports
-// whether this is its first use; a link already used reports false until it would have expired,
-// when it is forgotten. Two uses at once, on any instances, are told apart by the table's key:
-// exactly one of them is first.
-func (s *Store) UseSignInLink(ctx context.Context, tokenHash string, expires time.Time) (first bool, err error) {
+// whether this is its first use and when that was. A link is remembered until a minute after it
+// would have expired (a minute for clocks that differ between instances), then forgotten. Two
+// uses at once, on any instances, are told apart by the table's key: exactly one of them is
+// first. Each statement stands alone, so that two sign-ins never wait on each other's locks.
+func (s *Store) UseSignInLink(ctx context.Context, tokenHash string, expires time.Time) (first bool, firstUsed time.Time, err error) {
 	at := now()
-	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM used_sign_in_links WHERE expires_at <= ?`), at); err != nil {
-			return fmt.Errorf("storage: forget expired sign-in links: %w", wrapConn(err))
-		}
-		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO used_sign_in_links (token_hash, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING`),
-			tokenHash, expires.UTC().Truncate(time.Microsecond))
-		if err != nil {
-			return fmt.Errorf("storage: use sign-in link: %w", wrapConn(err))
-		}
-		n, err := res.RowsAffected()
-		first = n == 1
-		return err
-	})
-	return first, err
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM used_sign_in_links WHERE expires_at <= ?`), at.Add(-time.Minute)); err != nil {
+		return false, time.Time{}, fmt.Errorf("storage: forget expired sign-in links: %w", wrapConn(err))
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO used_sign_in_links (token_hash, used_at, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+		tokenHash, at, expires.UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("storage: use sign-in link: %w", wrapConn(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, time.Time{}, wrapConn(err)
+	} else if n == 1 {
+		return true, at, nil
+	}
+	if err := s.db.GetContext(ctx, &firstUsed, s.q(`SELECT used_at FROM used_sign_in_links WHERE token_hash = ?`), tokenHash); err != nil {
+		return false, time.Time{}, fmt.Errorf("storage: read sign-in link: %w", wrapConn(err))
+	}
+	return false, firstUsed, nil
 }

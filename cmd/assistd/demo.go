@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -17,12 +19,19 @@ import (
 	"github.com/assistd/assistd/storage"
 )
 
+// demoToken is a fresh random token for one demo run.
+func demoToken(prefix string) string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
 // demo runs every role in one process on embedded parts: SQLite in a local file, miniredis,
 // an in-process SMTP server and an in-memory IMAP mailbox.
 func demo(ctx context.Context) error {
 	defaults := map[string]string{
-		"ASSISTD_API_TOKEN":          "demo-client-area-token-of-this-machine",
-		"ASSISTD_STAFF_TOKEN":        "demo-staff-token-of-this-machine-only",
+		"ASSISTD_API_TOKEN":          demoToken("demo-api-"), // fresh each run, and printed: fixed ones would be known to all
+		"ASSISTD_STAFF_TOKEN":        demoToken("demo-staff-"),
 		"ASSISTD_PORTAL_SECRET":      secret.GenerateKey(),
 		"ASSISTD_SECRET_TTL":         "72h",
 		"ASSISTD_IMAP_POLL_INTERVAL": "2s",
