@@ -28,10 +28,10 @@ import (
 //
 // (base64url without padding). Staff links are the same with "staff" and the member of staff's
 // name, at PUBLIC_URL/staff/login?token=TOKEN. A token is refused after its expiry, so links
-// should live minutes, and signs in once (used links are listed until they expire); the
-// optional nonce (1 to 64 of A-Z a-z 0-9 - _) makes two links minted in the same second differ. On success assistd sets its own session cookie: a signed, stateless
-// value (kind, subject, expiry, CSRF nonce) that is HttpOnly, SameSite=Lax, and Secure when the
-// public URL is https. Signing out lists the session as revoked until its expiry, so that a copy
+// should live minutes, and it signs in once (see signInOnce); the optional nonce (1 to 64 of
+// A-Z a-z 0-9 - _) makes two links minted in the same second differ. On success assistd sets
+// its own session cookie: a signed, stateless value (kind, subject, expiry, CSRF nonce) that is
+// HttpOnly, SameSite=Lax, and Secure when the public URL is https. Signing out lists the session as revoked until its expiry, so that a copy
 // of the cookie stops working too. The portal can also sign a customer, or a member of staff,
 // out everywhere: every session of theirs that began before that moment is refused
 // (POST /api/v1/customers/{cid}/sessions/revoke, /api/v1/staff/members/{name}/sessions/revoke),

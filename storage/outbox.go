@@ -90,11 +90,12 @@ func (s *Store) insertEmails(ctx context.Context, tx *sqlx.Tx, emails []Email, s
 				q.WriteString(", ")
 			}
 			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			accepted := sent != nil && sent[start+i]
 			state, attempts, doneAt := OutboxPending, 0, (*time.Time)(nil)
-			if sent != nil && sent[start+i] {
+			if accepted {
 				state, attempts, doneAt = OutboxDone, 1, &at
 			}
-			args = append(args, TaskEmailSend, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, keptContent(e.Raw, sent != nil && sent[start+i]), state, attempts, at, at, doneAt)
+			args = append(args, TaskEmailSend, e.TicketID, e.Kind, e.EnvelopeFrom, e.Recipient, e.MessageID, keptContent(e.Raw, accepted), state, attempts, at, at, doneAt)
 		}
 		q.WriteString(` RETURNING id`)
 		var got []int64
