@@ -139,6 +139,7 @@ func demoBanner(cfg config, notes []string) string {
   client area:  %[1]s/  (you are the demo customer "demo")
   sent mail:    %[1]s/demo/mail
   staff:        %[5]s
+                (signs one browser in; or sign in at %[1]s/staff/login with ASSISTD_STAFF_TOKEN)
   API:          curl -H "Authorization: Bearer %[2]s" %[1]s/api/v1/customers/demo/tickets
   database:     %[3]s
   defaults used: %[4]v
