@@ -139,7 +139,6 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 	if cfg.SMTPAddr == "" {
 		cfg.SMTPAddr = "127.0.0.1:0"
 	}
-	rep := TicketsReport{NoopTasks: cfg.NoopTasks}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -172,8 +171,9 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 	// asynq's ceiling is measured before the tickets, on a quiet machine, and again after them,
 	// while Postgres may still be writing them out; the ratio is taken against the higher, the
 	// one a slow moment did not lower.
-	if rep.NoopBefore, err = noopRate(ctx, rc, cfg.NoopTasks, cfg.WorkerConcurrency); err != nil {
-		return rep, err
+	noopBefore, err := noopRate(ctx, rc, cfg.NoopTasks, cfg.WorkerConcurrency)
+	if err != nil {
+		return TicketsReport{}, err
 	}
 
 	sink, err := startSink(cfg.SMTPAddr)
@@ -239,9 +239,8 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 		}
 	}
 	groupedBefore := groupSums()
-	posted, err := postTickets(ctx, cfg, "http://"+ln.Addr().String(), token, sink)
-	posted.NoopTasks, posted.NoopBefore = rep.NoopTasks, rep.NoopBefore
-	rep = posted
+	rep, err := postTickets(ctx, cfg, "http://"+ln.Addr().String(), token, sink)
+	rep.NoopTasks, rep.NoopBefore = cfg.NoopTasks, noopBefore
 	if cfg.CPUProfile != nil {
 		pprof.StopCPUProfile()
 	}
