@@ -1,7 +1,9 @@
 package mail
 
 import (
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -109,5 +111,35 @@ func TestIDsSignedBeforeARotationStillVerify(t *testing.T) {
 	}
 	if _, ok := before.Verify(after.New("48213957", "update")); ok {
 		t.Fatal("the old signer accepts an id of the new key")
+	}
+}
+
+// The signer keeps its HMACs for reuse; goroutines sharing it must each get the MAC of their own
+// id, never one mixed with another's.
+func TestIDSignerSharedByGoroutines(t *testing.T) {
+	s := NewIDSigner([]byte("test key"), "example.pt")
+	want := map[string]string{}
+	for i := range 64 {
+		n := strconv.Itoa(10000000 + i)
+		want[n] = NewIDSigner([]byte("test key"), "example.pt").Stable(n, "confirmation")
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, len(want)*20)
+	for n, id := range want {
+		wg.Go(func() {
+			for range 20 {
+				if got := s.Stable(n, "confirmation"); got != id {
+					errs <- n + ": " + got + " != " + id
+				}
+				if fresh := s.New(n, "update"); func() bool { got, ok := s.Verify(fresh); return !ok || got != n }() {
+					errs <- n + ": " + fresh + " does not verify"
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
