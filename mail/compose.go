@@ -75,9 +75,10 @@ type Composer struct {
 	publicURL string
 	ids       *IDSigner
 	lisbon    *time.Location
-	wording   map[string]*texttemplate.Template // by language
-	fixed     map[string]map[string]string      // by language and name: phrases that use no ticket data, rendered once
-	ttl       map[string]string                 // by language: the password's keeping time, in words
+	wording   map[string]*texttemplate.Template    // by language
+	fixed     map[string]map[string]string         // by language and name: phrases that use no ticket data, rendered once
+	compiled  map[string]map[string]compiledPhrase // by language and name: the other phrases, where they compile (wording.go)
+	ttl       map[string]string                    // by language: the password's keeping time, in words
 	now       func() time.Time
 	answers   answerCache
 }
@@ -204,6 +205,7 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 		lisbon:    lisbon,
 		wording:   make(map[string]*texttemplate.Template),
 		fixed:     make(map[string]map[string]string),
+		compiled:  make(map[string]map[string]compiledPhrase),
 		ttl:       make(map[string]string),
 		now:       time.Now,
 	}
@@ -216,6 +218,15 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 		c.ttl[lang] = FormatTTL(ttl, lang)
 		if c.fixed[lang], err = fixedPhrases(t, &wordingData{TTL: c.ttl[lang]}); err != nil {
 			return nil, fmt.Errorf("mail: %s wording: %w", lang, err)
+		}
+		c.compiled[lang] = make(map[string]compiledPhrase)
+		for _, def := range t.Templates() {
+			if _, done := c.fixed[lang][def.Name()]; done || def.Tree == nil {
+				continue
+			}
+			if p, ok := compilePhrase(def.Tree.Root); ok {
+				c.compiled[lang][def.Name()] = p
+			}
 		}
 	}
 	return c, nil
@@ -241,11 +252,12 @@ type link struct{ Label, URL string }
 // phrases renders the wording of one language; the first error sticks so
 // that building a page reads as a list of phrases.
 type phrases struct {
-	lang  string
-	t     *texttemplate.Template
-	fixed map[string]string
-	data  *wordingData
-	err   error
+	lang     string
+	t        *texttemplate.Template
+	fixed    map[string]string
+	compiled map[string]compiledPhrase
+	data     *wordingData
+	err      error
 }
 
 func (p *phrases) say(name string) string {
@@ -256,6 +268,10 @@ func (p *phrases) say(name string) string {
 		return s
 	}
 	var b strings.Builder
+	if c, ok := p.compiled[name]; ok {
+		c.render(&b, p.data)
+		return strings.TrimSpace(b.String())
+	}
 	if err := p.t.ExecuteTemplate(&b, name, p.data); err != nil {
 		p.err = fmt.Errorf("mail: wording %q: %w", name, err)
 		return ""
@@ -271,7 +287,7 @@ type wordingData struct {
 }
 
 func (c *Composer) phrases(lang string, t TicketMail) *phrases {
-	return &phrases{lang: lang, t: c.wording[lang], fixed: c.fixed[lang], data: &wordingData{
+	return &phrases{lang: lang, t: c.wording[lang], fixed: c.fixed[lang], compiled: c.compiled[lang], data: &wordingData{
 		Number:         t.Number,
 		SubjectName:    headerText(t.SubjectName),
 		DepartmentName: headerText(t.DepartmentName),
