@@ -68,8 +68,10 @@ const (
 		"<body style=\"margin:0;padding:16px;background:#f4f5f7;font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.5;color:#222\">\n" +
 		"<div style=\"max-width:640px;margin:0 auto;background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:24px\">\n"
 	htmlTable   = "<table role=\"presentation\" style=\"border-collapse:collapse;margin:16px 0\">\n"
-	htmlLabel   = "<tr><th style=\"text-align:left;vertical-align:top;padding:4px 16px 4px 0;color:#555;font-weight:normal;white-space:nowrap\">"
-	htmlValue   = "</th><td style=\"padding:4px 0\">"
+	// Labels are cells like the values (a th would need its centring and bold undone on each
+	// row): the table is presentation only, and every byte of a row is repeated in every email.
+	htmlLabel   = "<tr><td style=\"vertical-align:top;padding:4px 16px 4px 0;color:#555;white-space:nowrap\">"
+	htmlValue   = "</td><td style=\"padding:4px 0\">"
 	htmlMessage = "<div style=\"border-left:3px solid #c5ccd6;padding:8px 12px;background:#f8f9fb;word-wrap:break-word\">"
 	htmlLink    = "\" style=\"display:inline-block;padding:8px 14px;background:#0b5cad;color:#fff;text-decoration:none;border-radius:4px\">"
 	htmlFoot    = "</div>\n</body>\n</html>\n"
