@@ -338,26 +338,36 @@ func postTickets(ctx context.Context, cfg TicketsConfig, base, token string, sin
 		results[i] = result{number: out.Number, start: start, post: time.Since(start)}
 	}
 
+	// cfg.Concurrency clients, each posting one ticket after another: a goroutine per ticket
+	// would grow a new stack for every request, charged to the tickets.
 	began := time.Now()
+	next := make(chan int)
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, cfg.Concurrency)
+	for range cfg.Concurrency {
+		wg.Go(func() {
+			for i := range next {
+				post(i)
+			}
+		})
+	}
+	var stopped error
+feed:
 	for i := range cfg.N {
 		if cfg.Rate > 0 {
 			time.Sleep(time.Until(began.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))))
 		}
 		select {
-		case slots <- struct{}{}:
+		case next <- i:
 		case <-ctx.Done():
-			return rep, ctx.Err()
+			stopped = ctx.Err()
+			break feed
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			post(i)
-		}()
 	}
+	close(next)
 	wg.Wait()
+	if stopped != nil {
+		return rep, stopped
+	}
 	rep.Failed = int(failed.Load())
 	rep.Accepted = cfg.N - rep.Failed
 	if rep.Failed > 0 {

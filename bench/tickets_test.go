@@ -31,6 +31,23 @@ func TestRunTicketsConfirmsEveryTicketAndReportsTheRatio(t *testing.T) {
 	}
 }
 
+// With -rate the tickets are offered on a schedule, not as fast as the clients go: 30 tickets at
+// 100 a second take at least 0.29 s however fast the system is.
+func TestRunTicketsAtARatePacesThePosts(t *testing.T) {
+	m := miniredis.RunT(t)
+	m.ClockTTL(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := RunTickets(ctx, TicketsConfig{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "bench.db"), RedisURL: "redis://" + m.Addr() + "/0",
+		N: 30, Concurrency: 2, Rate: 100, WorkerConcurrency: 4, SMTPPool: 2, NoopTasks: 50})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if rep.Accepted != 30 || rep.Elapsed < 290*time.Millisecond || !strings.Contains(rep.String(), "100 tickets/s offered") {
+		t.Fatalf("accepted %d in %v:\n%s", rep.Accepted, rep.Elapsed, rep)
+	}
+}
+
 func TestRunTicketsRefusesARedisDatabaseInUse(t *testing.T) {
 	m := miniredis.RunT(t)
 	m.Set("someone-else", "x")
