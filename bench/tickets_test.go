@@ -13,16 +13,23 @@ import (
 	"github.com/assistd/assistd/storage/storagetest"
 )
 
-func TestRunTicketsConfirmsEveryTicketAndReportsTheRatio(t *testing.T) {
+// runEmbedded runs the benchmark on SQLite and miniredis.
+func runEmbedded(t *testing.T, cfg TicketsConfig) TicketsReport {
+	t.Helper()
 	m := miniredis.RunT(t)
 	m.ClockTTL(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := RunTickets(ctx, TicketsConfig{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "bench.db"), RedisURL: "redis://" + m.Addr() + "/0",
-		N: 40, Concurrency: 4, WorkerConcurrency: 8, SMTPPool: 2, NoopTasks: 200})
+	cfg.DatabaseURL, cfg.RedisURL = "sqlite:"+filepath.Join(t.TempDir(), "bench.db"), "redis://"+m.Addr()+"/0"
+	rep, err := RunTickets(ctx, cfg)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, rep)
 	}
+	return rep
+}
+
+func TestRunTicketsConfirmsEveryTicketAndReportsTheRatio(t *testing.T) {
+	rep := runEmbedded(t, TicketsConfig{N: 40, Concurrency: 4, WorkerConcurrency: 8, SMTPPool: 2, NoopTasks: 200})
 	if rep.Accepted != 40 || rep.TicketsPerSecond <= 0 || rep.P50 <= 0 || rep.P99 < rep.P50 || rep.NoopPerSecond <= 0 || rep.NoopBefore <= 0 || rep.NoopAfter <= 0 || rep.NoopPerSecond != max(rep.NoopBefore, rep.NoopAfter) || rep.Ratio <= 0 || rep.PeakRSS <= 0 {
 		t.Fatalf("report lacks figures:\n%s", rep)
 	}
@@ -34,15 +41,7 @@ func TestRunTicketsConfirmsEveryTicketAndReportsTheRatio(t *testing.T) {
 // With -rate the tickets are offered on a schedule, not as fast as the clients go: 30 tickets at
 // 100 a second take at least 0.29 s however fast the system is.
 func TestRunTicketsAtARatePacesThePosts(t *testing.T) {
-	m := miniredis.RunT(t)
-	m.ClockTTL(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	rep, err := RunTickets(ctx, TicketsConfig{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "bench.db"), RedisURL: "redis://" + m.Addr() + "/0",
-		N: 30, Concurrency: 2, Rate: 100, WorkerConcurrency: 4, SMTPPool: 2, NoopTasks: 50})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, rep)
-	}
+	rep := runEmbedded(t, TicketsConfig{N: 30, Concurrency: 2, Rate: 100, WorkerConcurrency: 4, SMTPPool: 2, NoopTasks: 50})
 	if rep.Accepted != 30 || rep.Elapsed < 290*time.Millisecond || !strings.Contains(rep.String(), "100 tickets/s offered") {
 		t.Fatalf("accepted %d in %v:\n%s", rep.Accepted, rep.Elapsed, rep)
 	}
