@@ -98,10 +98,25 @@ func parse(t *testing.T, raw []byte) parsed {
 			t.Errorf("unexpected part %s", ct)
 		}
 	}
-	if p.text == "" || p.html == "" {
+	// Mail to customers is text and HTML; mail to staff is text alone.
+	ct, _, _ := p.header.ContentType()
+	switch {
+	case ct == "multipart/alternative" && (p.text == "" || p.html == ""):
 		t.Fatalf("want a text and an HTML part, got text=%t html=%t", p.text != "", p.html != "")
+	case ct == "text/plain" && p.text == "":
+		t.Fatal("an empty text message")
+	case ct != "multipart/alternative" && ct != "text/plain":
+		t.Fatalf("a %s message", ct)
 	}
 	return p
+}
+
+// parts are the message's parts: its text, and its HTML when it has some.
+func (p parsed) parts() []string {
+	if p.html == "" {
+		return []string{p.text}
+	}
+	return []string{p.text, p.html}
 }
 
 func (p parsed) subject(t *testing.T) string {
@@ -241,7 +256,10 @@ func TestTicketMails(t *testing.T) {
 			if _, err := p.header.Date(); err != nil {
 				t.Errorf("Date: %v", err)
 			}
-			for _, part := range []string{p.text, p.html} {
+			if staff := tt.to == "email@example.pt"; staff != (p.html == "") {
+				t.Errorf("an HTML part: %t; mail to staff is text alone, mail to customers text and HTML", p.html != "")
+			}
+			for _, part := range p.parts() {
 				for _, s := range tt.contains {
 					if !strings.Contains(part, s) {
 						t.Errorf("a part lacks %q", s)
@@ -278,8 +296,10 @@ func TestPasswordIsMentionedNeverShown(t *testing.T) {
 				t.Fatal("the raw message contains password text")
 			}
 			p := parse(t, out.Raw)
-			if !strings.Contains(p.text, "72 horas") || !strings.Contains(p.html, "72 horas") {
-				t.Errorf("the mail does not say the password is kept 72 horas:\n%s", p.text)
+			for _, part := range p.parts() {
+				if !strings.Contains(part, "72 horas") {
+					t.Errorf("the mail does not say the password is kept 72 horas:\n%s", part)
+				}
 			}
 			if !strings.Contains(p.text, "ferramenta segura") {
 				t.Errorf("the mail does not mention the secure tool")
@@ -545,8 +565,25 @@ func TestHTMLEscapesCustomerText(t *testing.T) {
 	tm.SubjectName = "<b>negrito</b>"
 	tm.Domain = `x" onmouseover="alert(6)`
 	for name, build := range map[string]func() (Outgoing, error){
+		"department":     func() (Outgoing, error) { return c.DepartmentNotification(tm, "email@example.pt") },
+		"customer reply": func() (Outgoing, error) { return c.CustomerReplyNotification(tm, "email@example.pt") },
+	} {
+		t.Run("the "+name+" notification shows customer text to staff as text only", func(t *testing.T) {
+			out, err := build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, out.Raw)
+			if p.html != "" {
+				t.Fatal("mail to staff has an HTML part")
+			}
+			if !strings.Contains(p.text, "<script>alert(1)</script>") {
+				t.Errorf("the text lacks the customer's message as typed:\n%s", p.text)
+			}
+		})
+	}
+	for name, build := range map[string]func() (Outgoing, error){
 		"confirmation": func() (Outgoing, error) { return c.Confirmation(tm) },
-		"department":   func() (Outgoing, error) { return c.DepartmentNotification(tm, "email@example.pt") },
 		"update":       func() (Outgoing, error) { return c.Update(tm) },
 	} {
 		t.Run("the "+name+" escapes markup and makes no links of customer text", func(t *testing.T) {

@@ -67,7 +67,7 @@ const (
 	htmlBody = "</title>\n</head>\n" +
 		"<body style=\"margin:0;padding:16px;background:#f4f5f7;font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.5;color:#222\">\n" +
 		"<div style=\"max-width:640px;margin:0 auto;background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:24px\">\n"
-	htmlTable   = "<table role=\"presentation\" style=\"border-collapse:collapse;margin:16px 0\">\n"
+	htmlTable = "<table role=\"presentation\" style=\"border-collapse:collapse;margin:16px 0\">\n"
 	// Labels are cells like the values (a th would need its centring and bold undone on each
 	// row): the table is presentation only, and every byte of a row is repeated in every email.
 	htmlLabel   = "<tr><td style=\"vertical-align:top;padding:4px 16px 4px 0;color:#555;white-space:nowrap\">"
