@@ -118,7 +118,7 @@ func (a *answerCache) put(key string, r renderedAnswer) {
 
 // renderedPage is a page run through both layouts.
 type renderedPage struct {
-	text, html []byte // html is nil for a message in text alone
+	text, html []byte           // html is nil for a message in text alone
 	buffers    [2]*bytes.Buffer // from renderBuffers, when rendered by render
 }
 
