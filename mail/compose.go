@@ -116,7 +116,7 @@ func (a *answerCache) put(key string, r renderedAnswer) {
 	a.m[key] = r
 }
 
-// renderedPage is a page run through both layouts.
+// renderedPage is a page run through the text layout and, unless it is for staff, the HTML one.
 type renderedPage struct {
 	text, html []byte           // html is nil for a message in text alone
 	buffers    [2]*bytes.Buffer // from renderBuffers, when rendered by render
