@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	texttemplate "text/template"
-	templateparse "text/template/parse"
 	"time"
 	_ "time/tzdata" // dates are shown in Europe/Lisbon even where the system has no zoneinfo
 	"unicode"
@@ -217,15 +216,21 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 		}
 		c.wording[lang] = t
 		c.ttl[lang] = FormatTTL(ttl, lang)
-		if c.fixed[lang], err = fixedPhrases(t, &wordingData{TTL: c.ttl[lang]}); err != nil {
-			return nil, fmt.Errorf("mail: %s wording: %w", lang, err)
-		}
-		c.compiled[lang] = make(map[string]compiledPhrase)
+		// Phrases that use nothing of a ticket (only literal text and the keeping time) are
+		// rendered once; the others that compile are rendered for each email from their compiled
+		// form (wording.go); the rest stay templates.
+		c.fixed[lang], c.compiled[lang] = make(map[string]string), make(map[string]compiledPhrase)
 		for _, def := range t.Templates() {
-			if _, done := c.fixed[lang][def.Name()]; done || def.Tree == nil {
+			if def.Tree == nil || def.Tree.Root == nil {
 				continue
 			}
-			if p, ok := compilePhrase(def.Tree.Root); ok {
+			p, ok := compilePhrase(def.Tree.Root)
+			switch {
+			case ok && p.fixed():
+				var b strings.Builder
+				p.render(&b, &wordingData{TTL: c.ttl[lang]})
+				c.fixed[lang][def.Name()] = strings.TrimSpace(b.String())
+			case ok:
 				c.compiled[lang][def.Name()] = p
 			}
 		}
@@ -295,45 +300,6 @@ func (c *Composer) phrases(lang string, t TicketMail) *phrases {
 		CustomerName:   headerText(t.CustomerName),
 		TTL:            c.ttl[lang],
 	}}
-}
-
-// fixedPhrases renders, once, the phrases of a wording whose text uses nothing of a ticket: only
-// literal text and the keeping time. The others are rendered for each email.
-func fixedPhrases(t *texttemplate.Template, data *wordingData) (map[string]string, error) {
-	out := make(map[string]string)
-	for _, def := range t.Templates() {
-		if def.Tree == nil || def.Tree.Root == nil || !fixedNode(def.Tree.Root) {
-			continue
-		}
-		var b strings.Builder
-		if err := def.Execute(&b, data); err != nil {
-			return nil, fmt.Errorf("phrase %q: %w", def.Name(), err)
-		}
-		out[def.Name()] = strings.TrimSpace(b.String())
-	}
-	return out, nil
-}
-
-// fixedNode reports whether a template's text is literal but for {{.TTL}}.
-func fixedNode(n templateparse.Node) bool {
-	switch n := n.(type) {
-	case *templateparse.ListNode:
-		for _, c := range n.Nodes {
-			if !fixedNode(c) {
-				return false
-			}
-		}
-		return true
-	case *templateparse.TextNode, *templateparse.CommentNode:
-		return true
-	case *templateparse.ActionNode:
-		if len(n.Pipe.Decl) != 0 || len(n.Pipe.Cmds) != 1 || len(n.Pipe.Cmds[0].Args) != 1 {
-			return false
-		}
-		f, ok := n.Pipe.Cmds[0].Args[0].(*templateparse.FieldNode)
-		return ok && len(f.Ident) == 1 && f.Ident[0] == "TTL"
-	}
-	return false
 }
 
 // StableID is the Message-ID of the one mail of a kind a ticket ever gets (see IDSigner.Stable);

@@ -95,6 +95,20 @@ func (d *wordingData) field(name string) (string, bool) {
 	return "", false
 }
 
+// fixed reports whether the phrase uses nothing of a ticket: only literal text and the keeping
+// time, the same in every email.
+func (p compiledPhrase) fixed() bool {
+	for _, part := range p {
+		if part.field != "" && part.field != "TTL" {
+			return false
+		}
+		if part.cond && !(part.then.fixed() && part.other.fixed()) {
+			return false
+		}
+	}
+	return true
+}
+
 func (p compiledPhrase) render(b *strings.Builder, d *wordingData) {
 	for _, part := range p {
 		switch {

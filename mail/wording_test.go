@@ -6,8 +6,8 @@ import (
 	texttemplate "text/template"
 )
 
-// Every phrase is either rendered once, compiled, or left to its template; a compiled phrase must
-// say exactly what its template says, whatever the ticket's values.
+// Every phrase is either rendered once, compiled, or left to its template; a phrase rendered once
+// or compiled must say exactly what its template says, whatever the ticket's values.
 func TestCompiledPhrasesSayWhatTheirTemplatesSay(t *testing.T) {
 	c := testComposer(t)
 	values := []wordingData{
@@ -25,6 +25,15 @@ func TestCompiledPhrasesSayWhatTheirTemplatesSay(t *testing.T) {
 			_, compiled := c.compiled[lang][name]
 			if fixed && compiled {
 				t.Errorf("%s %q is both rendered once and compiled", lang, name)
+			}
+			if fixed {
+				var want strings.Builder
+				if err := c.wording[lang].ExecuteTemplate(&want, name, &wordingData{TTL: c.ttl[lang]}); err != nil {
+					t.Fatalf("%s %q: %v", lang, name, err)
+				}
+				if got := c.fixed[lang][name]; got != strings.TrimSpace(want.String()) {
+					t.Errorf("%s %q rendered once:\n got %q\nwant %q", lang, name, got, strings.TrimSpace(want.String()))
+				}
 			}
 			if !compiled {
 				continue
