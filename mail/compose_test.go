@@ -174,6 +174,7 @@ func TestTicketMails(t *testing.T) {
 		name        string
 		build       func(TicketMail) (Outgoing, error)
 		to          string
+		staff       bool // text alone; mail to customers is text and HTML
 		subject     string
 		contains    []string
 		notContains []string
@@ -192,6 +193,7 @@ func TestTicketMails(t *testing.T) {
 			name:    "the department notification carries the customer and the staff link",
 			build:   func(t TicketMail) (Outgoing, error) { return c.DepartmentNotification(t, "email@example.pt") },
 			to:      "email@example.pt",
+			staff:   true,
 			subject: "[Pedido #48213957] Configuração Conta de Email — Ana Silva",
 			contains: []string{"#48213957", "Ana Silva", "1042", "ana@example.pt", "example.pt", "Já tentei reiniciar.",
 				"Não foi fornecida palavra-passe", "https://clientes.example.pt/staff/tickets/48213957"},
@@ -200,6 +202,7 @@ func TestTicketMails(t *testing.T) {
 			name:     "the customer reply notification carries the new text",
 			build:    func(t TicketMail) (Outgoing, error) { return c.CustomerReplyNotification(t, "email@example.pt") },
 			to:       "email@example.pt",
+			staff:    true,
 			subject:  "[Pedido #48213957] Nova informação do cliente — Configuração Conta de Email",
 			contains: []string{"acrescentou informação ao pedido #48213957", "Já tentei reiniciar.", "https://clientes.example.pt/staff/tickets/48213957"},
 		},
@@ -256,7 +259,7 @@ func TestTicketMails(t *testing.T) {
 			if _, err := p.header.Date(); err != nil {
 				t.Errorf("Date: %v", err)
 			}
-			if staff := tt.to == "email@example.pt"; staff != (p.html == "") {
+			if tt.staff != (p.html == "") {
 				t.Errorf("an HTML part: %t; mail to staff is text alone, mail to customers text and HTML", p.html != "")
 			}
 			for _, part := range p.parts() {

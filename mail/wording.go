@@ -13,8 +13,9 @@ import (
 type compiledPhrase []phrasePart
 
 type phrasePart struct {
-	text  string // literal text, when field is empty
-	field string // the wordingData field inserted, or tested when cond is set
+	text  string                    // literal text, when field is empty
+	field string                    // the wordingData field inserted, or tested when cond is set
+	value func(*wordingData) string // reads field
 	cond  bool
 	then  compiledPhrase
 	other compiledPhrase
@@ -41,13 +42,13 @@ func compilePhrase(n templateparse.Node) (compiledPhrase, bool) {
 	case *templateparse.CommentNode:
 		return nil, true
 	case *templateparse.ActionNode:
-		name, ok := phraseField(n.Pipe)
+		name, value, ok := phraseField(n.Pipe)
 		if !ok {
 			return nil, false
 		}
-		return compiledPhrase{{field: name}}, true
+		return compiledPhrase{{field: name, value: value}}, true
 	case *templateparse.IfNode:
-		name, ok := phraseField(n.Pipe)
+		name, value, ok := phraseField(n.Pipe)
 		if !ok {
 			return nil, false
 		}
@@ -59,40 +60,33 @@ func compilePhrase(n templateparse.Node) (compiledPhrase, bool) {
 		if !ok {
 			return nil, false
 		}
-		return compiledPhrase{{field: name, cond: true, then: then, other: other}}, true
+		return compiledPhrase{{field: name, value: value, cond: true, then: then, other: other}}, true
 	}
 	return nil, false
 }
 
-// phraseField returns the field a pipeline names when it is just {{.Field}} of wordingData.
-func phraseField(p *templateparse.PipeNode) (string, bool) {
+// phraseField returns the field a pipeline names, and how to read it, when the pipeline is just
+// {{.Field}} of wordingData.
+func phraseField(p *templateparse.PipeNode) (string, func(*wordingData) string, bool) {
 	if p == nil || len(p.Decl) != 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
-		return "", false
+		return "", nil, false
 	}
 	f, ok := p.Cmds[0].Args[0].(*templateparse.FieldNode)
 	if !ok || len(f.Ident) != 1 {
-		return "", false
+		return "", nil, false
 	}
-	_, known := (&wordingData{}).field(f.Ident[0])
-	return f.Ident[0], known
+	value, known := wordingFields[f.Ident[0]]
+	return f.Ident[0], value, known
 }
 
-func (d *wordingData) field(name string) (string, bool) {
-	switch name {
-	case "Number":
-		return d.Number, true
-	case "SubjectName":
-		return d.SubjectName, true
-	case "DepartmentName":
-		return d.DepartmentName, true
-	case "CustomerName":
-		return d.CustomerName, true
-	case "StatusLabel":
-		return d.StatusLabel, true
-	case "TTL":
-		return d.TTL, true
-	}
-	return "", false
+// wordingFields reads each field of wordingData by its name in the templates.
+var wordingFields = map[string]func(*wordingData) string{
+	"Number":         func(d *wordingData) string { return d.Number },
+	"SubjectName":    func(d *wordingData) string { return d.SubjectName },
+	"DepartmentName": func(d *wordingData) string { return d.DepartmentName },
+	"CustomerName":   func(d *wordingData) string { return d.CustomerName },
+	"StatusLabel":    func(d *wordingData) string { return d.StatusLabel },
+	"TTL":            func(d *wordingData) string { return d.TTL },
 }
 
 // fixed reports whether the phrase uses nothing of a ticket: only literal text and the keeping
@@ -113,14 +107,13 @@ func (p compiledPhrase) render(b *strings.Builder, d *wordingData) {
 	for _, part := range p {
 		switch {
 		case part.cond:
-			if v, _ := d.field(part.field); v != "" {
+			if part.value(d) != "" {
 				part.then.render(b, d)
 			} else {
 				part.other.render(b, d)
 			}
 		case part.field != "":
-			v, _ := d.field(part.field)
-			b.WriteString(v)
+			b.WriteString(part.value(d))
 		default:
 			b.WriteString(part.text)
 		}

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	texttemplate "text/template"
@@ -98,4 +99,26 @@ func TestPhrasesUsingMoreThanFieldsAndConditionsStayTemplates(t *testing.T) {
 
 func testTemplate(src string) (*texttemplate.Template, error) {
 	return texttemplate.New("t").Parse(src + `{{define "other"}}o{{end}}`)
+}
+
+// Each field of wordingData is read by its own name, so that a phrase using it compiles and reads
+// the right value.
+func TestWordingFieldsReadEveryFieldByItsName(t *testing.T) {
+	var d wordingData
+	v := reflect.ValueOf(&d).Elem()
+	if len(wordingFields) != v.NumField() {
+		t.Errorf("%d readers for %d fields", len(wordingFields), v.NumField())
+	}
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		v.Field(i).SetString("value of " + name)
+		read, ok := wordingFields[name]
+		if !ok {
+			t.Errorf("no reader for %s", name)
+			continue
+		}
+		if got := read(&d); got != "value of "+name {
+			t.Errorf("the reader of %s reads %q", name, got)
+		}
+	}
 }
