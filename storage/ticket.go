@@ -27,7 +27,6 @@ type Ticket struct {
 	DepartmentName    string         `db:"department_name"`
 	DepartmentNameEn  string         `db:"department_name_en"`
 	DepartmentEmail   string         `db:"department_email"`
-	Routed            bool           `db:"routed"`
 	Domain            *string        `db:"domain"`
 	Status            tickets.Status `db:"status"`
 	RelatedTicket     *string        `db:"related_ticket"`
@@ -73,10 +72,10 @@ func (t Ticket) DepartmentLabel(lang string) string {
 	return t.DepartmentName
 }
 
-// Until routed, a ticket shows the department its subject leads to.
+// A ticket stored before its department was (migration 9) shows the one its subject leads to.
 const ticketColumns = `t.id, t.number, t.customer_id, t.subject_id, s.name AS subject_name, s.name_en AS subject_name_en,
 	d.id AS department_id, d.name AS department_name, d.name_en AS department_name_en, d.email AS department_email,
-	t.department_id IS NOT NULL AS routed, t.domain, t.status, t.related_ticket, t.created_at, t.updated_at, t.processed_at,
+	t.domain, t.status, t.related_ticket, t.created_at, t.updated_at, t.processed_at,
 	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at`
 
 const ticketFrom = ` FROM tickets t
@@ -138,9 +137,10 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 			}
 			// ON CONFLICT DO NOTHING covers both a number collision and a concurrent request
 			// with the same idempotency key; which one it was is told apart below.
-			err := tx.GetContext(ctx, &id, s.q(`INSERT INTO tickets (number, customer_id, subject_id, domain, status, related_ticket,
-				idempotency_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
-				number, nt.CustomerID, nt.SubjectID, nt.Domain, tickets.Open, nt.RelatedTicket, key, nt.CreatedAt, nt.CreatedAt)
+			err := tx.GetContext(ctx, &id, s.q(`INSERT INTO tickets (number, customer_id, subject_id, department_id, domain, status,
+				related_ticket, idempotency_key, created_at, updated_at)
+				VALUES (?, ?, ?, (SELECT department_id FROM subjects WHERE id = ?), ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
+				number, nt.CustomerID, nt.SubjectID, nt.SubjectID, nt.Domain, tickets.Open, nt.RelatedTicket, key, nt.CreatedAt, nt.CreatedAt)
 			if err == nil {
 				out = Created{TicketID: id, Number: number, Status: tickets.Open}
 				break
@@ -275,9 +275,11 @@ const intakePostgres = `WITH v AS (
 			AS v (id, number, customer_id, subject_id, domain, related_ticket, idempotency_key, created_at, body,
 				password_sealed, data_key_sealed, expires_at)),
 		ticket AS (
-			INSERT INTO tickets (id, number, customer_id, subject_id, domain, status, related_ticket, idempotency_key, created_at, updated_at)
+			INSERT INTO tickets (id, number, customer_id, subject_id, department_id, domain, status, related_ticket, idempotency_key,
+				created_at, updated_at)
 			OVERRIDING SYSTEM VALUE
-			SELECT id, number, customer_id, subject_id, domain, $13, related_ticket, idempotency_key, created_at, created_at FROM v
+			SELECT id, number, customer_id, subject_id, (SELECT department_id FROM subjects WHERE subjects.id = v.subject_id), domain, $13,
+				related_ticket, idempotency_key, created_at, created_at FROM v
 			ON CONFLICT DO NOTHING RETURNING id),
 		message AS (
 			INSERT INTO messages (ticket_id, author, body, created_at) SELECT v.id, 'customer', v.body, v.created_at FROM v JOIN ticket USING (id)),
@@ -296,7 +298,8 @@ const intakePostgres = `WITH v AS (
 // outbox is reached by key only: a claimed ticket's rows by its id (the OFFSET 0 keeps that
 // lookup from becoming a join), then those rows by theirs. Asked for "the pending rows of these
 // tickets" at once, a plan made while the outbox was empty reads every pending row, thousands
-// in a backlog.
+// in a backlog. The ticket was filed in its department at intake, so routing it again changes no
+// indexed column unless its subject moved meanwhile: the update stays heap-only (migration 9).
 const recordPostgres = `WITH claimed AS (
 			UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id), processed_at = $1
 			WHERE id = ANY($2::bigint[]) AND processed_at IS NULL RETURNING id),
@@ -422,13 +425,7 @@ func (s *Store) NewTicketMail(ctx context.Context, ticketID int64) (m NewTicketM
 	if err != nil {
 		return NewTicketMail{}, false, err
 	}
-	m = r.m
-	if m.Ticket.ProcessedAt != nil {
-		return m, true, nil
-	}
-	// The emails show the ticket as RecordTicketProcessed leaves it.
-	m.Ticket.Routed = true
-	return m, false, nil
+	return r.m, r.m.Ticket.ProcessedAt != nil, nil
 }
 
 // RecordTicketProcessed routes a ticket to its subject's department, marks its processing outbox
@@ -493,7 +490,11 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 	case s.postgres:
 		err = s.grouped.SelectContext(ctx, &rows, newTicketMailsPostgres, ids)
 	case len(ids) == 1:
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+ticketColumns+newTicketMailColumns+ticketFrom+` JOIN customers c ON c.id = t.customer_id WHERE t.id = ?`, ids[0])
+		err = s.db.SelectContext(ctx, &rows, `SELECT `+ticketColumns+newTicketMailColumns+` FROM tickets t
+			JOIN subjects s ON s.id = t.subject_id
+			JOIN departments d ON d.id = `+routedDepartment+`
+			LEFT JOIN ticket_passwords p ON p.ticket_id = t.id
+			JOIN customers c ON c.id = t.customer_id WHERE t.id = ?`, ids[0])
 	default:
 		return nil, fmt.Errorf("storage: %d new tickets at once on SQLite", len(ids))
 	}
@@ -522,10 +523,15 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 // departments are the catalog: a few dozen rows.
 const newTicketMailsPostgres = `SELECT ` + ticketColumns + newTicketMailColumns + ` FROM tickets t
 	JOIN subjects s ON s.id = t.subject_id
-	JOIN departments d ON d.id = COALESCE(t.department_id, s.department_id)
+	JOIN departments d ON d.id = ` + routedDepartment + `
 	LEFT JOIN LATERAL (SELECT p.expires_at, p.purged_at FROM ticket_passwords p WHERE p.ticket_id = t.id OFFSET 0) p ON true
 	JOIN LATERAL (SELECT c.name, c.email, c.language FROM customers c WHERE c.id = t.customer_id OFFSET 0) c ON true
 	WHERE t.id = ANY($1::bigint[])`
+
+// routedDepartment is the department a new ticket's emails name: the one processing routes it to
+// (its subject's, which the subject may have changed since the ticket was filed), or, once
+// processed, the one it was routed to.
+const routedDepartment = `CASE WHEN t.processed_at IS NULL THEN s.department_id ELSE COALESCE(t.department_id, s.department_id) END`
 
 // newTicketMailColumns are what a new ticket's emails need beyond the ticket (ticketColumns).
 const newTicketMailColumns = `, c.name AS customer_name, c.email AS customer_email, c.language AS customer_language,
