@@ -148,6 +148,7 @@ func (s *Server) pageRoutes() {
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/tickets", http.StatusSeeOther) })
 
 	m.HandleFunc("GET /login", s.login)
+	m.HandleFunc("POST /login", s.loginForm)
 	m.HandleFunc("POST /logout", s.logout)
 	m.Handle("POST /logout/everywhere", s.customerPage(s.logoutEverywhere))
 	m.Handle("GET /tickets", s.customerPage(s.historyPage))
@@ -405,10 +406,58 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 	})
 }
 
-// login signs a customer in with the portal's token and sends them on.
+// login signs a customer in with the portal's token and sends them on. A link the browser
+// followed from the portal (its Referer is the portal's origin) signs in at once. Any other visit
+// (a link opened from an email or a chat, a preview or a scanner fetching it, another site
+// sending the browser there to sign it in to the account of whoever obtained the link) is shown
+// whose client area the link opens, with a button: the link is used when the button is pressed,
+// by a form that only this page can post (loginForm).
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
-	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, r.URL.Query().Get("token"), s.now())
+	token := r.URL.Query().Get("token")
+	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, token, s.now())
+	if err != nil {
+		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
+		return
+	}
+	next := localPath(r.URL.Query().Get("next"), "/tickets")
+	if !s.fromPortal(r) {
+		name := link.subject
+		if c, err := s.customer(r.Context(), link.subject); err == nil {
+			name = c.Name
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			s.pageError(q, err)
+			return
+		}
+		q.session = s.startSession(w, signInCookie, kindLogin, "", loginLifetime)
+		s.render(w, r, http.StatusOK, "login_confirm", s.newView(q, "signin.confirm.title", loginConfirmPage{Name: name, Token: token, Next: next}))
+		return
+	}
+	if !s.signInOnce(q, link, customerCookie, kindCustomer, customerLifetime, "signin.used.text", pageLink{"nav.portal", s.cfg.PortalURL}) {
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// loginConfirmPage is the page of a sign-in link not followed from the portal.
+type loginConfirmPage struct {
+	Name, Token, Next string
+}
+
+// loginForm signs in with the link of a loginConfirmPage. The form's CSRF token belongs to the
+// cookie that page set (SameSite, so another site's copy of the form comes without it).
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
+	ss, ok := s.readSession(r, signInCookie, kindLogin)
+	if !ok {
+		s.showMessage(q, http.StatusForbidden, "error.csrf.title", "error.csrf.text", pageLink{"nav.portal", s.cfg.PortalURL})
+		return
+	}
+	q.session = ss
+	if !s.parseForm(q) {
+		return
+	}
+	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, r.PostFormValue("token"), s.now())
 	if err != nil {
 		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
 		return
@@ -416,7 +465,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !s.signInOnce(q, link, customerCookie, kindCustomer, customerLifetime, "signin.used.text", pageLink{"nav.portal", s.cfg.PortalURL}) {
 		return
 	}
-	http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/tickets"), http.StatusSeeOther)
+	s.endSession(w, signInCookie)
+	http.Redirect(w, r, localPath(r.PostFormValue("next"), "/tickets"), http.StatusSeeOther)
+}
+
+// fromPortal reports whether a request was sent from a page of the portal (ASSISTD_PORTAL_URL),
+// by its Referer: a browser sends the page's origin at least (unless the page asks for none),
+// and no other site can make a browser send it.
+func (s *Server) fromPortal(r *http.Request) bool {
+	portal, err := url.Parse(s.cfg.PortalURL)
+	if err != nil || portal.Host == "" {
+		return false
+	}
+	ref, err := url.Parse(r.Referer())
+	return err == nil && ref.Host != "" && strings.EqualFold(ref.Scheme, portal.Scheme) && strings.EqualFold(ref.Host, portal.Host)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

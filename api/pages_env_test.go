@@ -80,10 +80,10 @@ func (e *webEnv) visitor(t testing.TB) *visitor {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-// customer signs a visitor in as a customer through the portal's link.
+// customer signs a visitor in as a customer through the portal's link, followed from the portal.
 func (e *webEnv) customer(t testing.TB, id string) *visitor {
 	v := e.visitor(t)
-	resp := v.get(strings.TrimPrefix(api.CustomerLoginURL(e.Config.PublicURL, pagesPortalSecret, id, 5*time.Minute), e.Config.PublicURL))
+	resp := v.fromPortal(strings.TrimPrefix(api.CustomerLoginURL(e.Config.PublicURL, pagesPortalSecret, id, 5*time.Minute), e.Config.PublicURL))
 	if resp.code != http.StatusSeeOther || resp.header.Get("Location") != "/tickets" {
 		t.Fatalf("sign-in of %s: %d %s", id, resp.code, resp.header.Get("Location"))
 	}
@@ -120,6 +120,19 @@ func (v *visitor) do(req *http.Request) response {
 func (v *visitor) get(path string) response {
 	v.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, v.env.Web.URL+path, nil)
+	return v.do(req)
+}
+
+// portalReferer is what a browser sends as the Referer of a link followed from the portal
+// (Config.PortalURL) under the default referrer policy: the portal's origin.
+const portalReferer = "https://portal.example.pt/"
+
+// fromPortal gets a page as a browser sent there from a page of the portal: a sign-in link
+// followed that way signs in at once.
+func (v *visitor) fromPortal(path string) response {
+	v.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, v.env.Web.URL+path, nil)
+	req.Header.Set("Referer", portalReferer)
 	return v.do(req)
 }
 

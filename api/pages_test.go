@@ -39,11 +39,11 @@ func TestSignInTakesOnlyAValidPortalTokenAndSetsAGuardedCookie(t *testing.T) {
 		"garbage":                      "not-a-token",
 		"nothing":                      "",
 	} {
-		if r := anon.get("/login?token=" + url.QueryEscape(token)); r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" {
+		if r := anon.fromPortal("/login?token=" + url.QueryEscape(token)); r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" {
 			t.Errorf("%s: %d, cookie %q; want 401 and no cookie", name, r.code, r.header.Get("Set-Cookie"))
 		}
 	}
-	r := anon.get("/login?token=" + url.QueryEscape(valid) + "&next=" + url.QueryEscape("https://evil.example/"))
+	r := anon.fromPortal("/login?token=" + url.QueryEscape(valid) + "&next=" + url.QueryEscape("https://evil.example/"))
 	if r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" {
 		t.Fatalf("valid token: %d to %q, want 303 to /tickets (never to another site)", r.code, r.header.Get("Location"))
 	}
@@ -61,7 +61,7 @@ func TestSignInTakesOnlyAValidPortalTokenAndSetsAGuardedCookie(t *testing.T) {
 	}
 
 	secure := startWeb(t, true, func(c *api.Config) { c.PublicURL = "https://clientes.example.pt" })
-	r = secure.visitor(t).get("/login?token=" + url.QueryEscape(valid))
+	r = secure.visitor(t).fromPortal("/login?token=" + url.QueryEscape(valid))
 	if !strings.Contains(r.header.Get("Set-Cookie"), "Secure") {
 		t.Errorf("behind https the cookie %q is not Secure", r.header.Get("Set-Cookie"))
 	}

@@ -42,14 +42,15 @@ import (
 const (
 	kindCustomer = "customer"
 	kindStaff    = "staff"
-	kindLogin    = "login" // the anonymous session of the staff sign-in form, for its CSRF token
+	kindLogin    = "login" // the anonymous session of a sign-in form, for its CSRF token
 )
 
 // Cookie names and lifetimes.
 const (
 	customerCookie   = "assistd_session"
 	staffCookie      = "assistd_staff"
-	loginCookie      = "assistd_login"
+	loginCookie      = "assistd_login"  // the staff sign-in form's
+	signInCookie     = "assistd_signin" // the page of a customer's sign-in link not followed from the portal
 	langCookie       = "assistd_lang"
 	customerLifetime = 8 * time.Hour
 	staffLifetime    = 12 * time.Hour
@@ -285,6 +286,8 @@ func cookiePath(name string) string {
 	switch name {
 	case loginCookie:
 		return "/staff/login"
+	case signInCookie:
+		return "/login"
 	}
 	return "/"
 }

@@ -26,15 +26,15 @@ func TestASignInLinkSignsInOnce(t *testing.T) {
 
 	// A double click: the first request's answer, and its cookie, never reach the browser,
 	// which shows the second one's.
-	if r := env.visitor(t).get(link); r.code != http.StatusSeeOther {
+	if r := env.visitor(t).fromPortal(link); r.code != http.StatusSeeOther {
 		t.Fatalf("first use: %d", r.code)
 	}
 	ana := env.visitor(t)
-	if r := ana.get(link); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" || !strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
+	if r := ana.fromPortal(link); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" || !strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
 		t.Fatalf("the second click of a double click: %d to %q, cookie %q; want signed in", r.code, r.header.Get("Location"), r.header.Get("Set-Cookie"))
 	}
 	ahead.Store(int64(11 * time.Second))
-	if r := ana.get(link); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" || r.header.Get("Set-Cookie") != "" {
+	if r := ana.fromPortal(link); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" || r.header.Get("Set-Cookie") != "" {
 		t.Fatalf("the same browser again: %d to %q, cookie %q; want 303 on, keeping its session", r.code, r.header.Get("Location"), r.header.Get("Set-Cookie"))
 	}
 	if r := ana.get("/tickets"); r.code != http.StatusOK {
@@ -42,7 +42,7 @@ func TestASignInLinkSignsInOnce(t *testing.T) {
 	}
 
 	thief := env.visitor(t)
-	r := thief.get(link)
+	r := thief.fromPortal(link)
 	if r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" || !strings.Contains(r.body, "já foi utilizada") ||
 		!strings.Contains(r.body, "https://portal.example.pt/clientarea") {
 		t.Fatalf("another browser: %d, cookie %q; want 401 saying the link was used, with the way back to the portal:\n%s", r.code, r.header.Get("Set-Cookie"), r.body)
@@ -68,7 +68,7 @@ func TestASignInLinkSignsInOnce(t *testing.T) {
 	if twin == token || string(sigOf(twin)) != string(sigOf(token)) {
 		t.Fatal("the twin token is not another writing of the same signature")
 	}
-	if r := env.visitor(t).get("/login?token=" + url.QueryEscape(twin)); r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" {
+	if r := env.visitor(t).fromPortal("/login?token=" + url.QueryEscape(twin)); r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" {
 		t.Fatalf("the link written another way: %d, cookie %q; want 401", r.code, r.header.Get("Set-Cookie"))
 	}
 
@@ -76,7 +76,7 @@ func TestASignInLinkSignsInOnce(t *testing.T) {
 	exp := time.Now().Add(5 * time.Minute)
 	one, two := api.LoginToken(pagesPortalSecret, "customer", "ana", exp), api.LoginToken(pagesPortalSecret, "customer", "ana", exp)
 	for _, tok := range []string{one, two} {
-		if r := env.visitor(t).get("/login?token=" + url.QueryEscape(tok)); r.code != http.StatusSeeOther {
+		if r := env.visitor(t).fromPortal("/login?token=" + url.QueryEscape(tok)); r.code != http.StatusSeeOther {
 			t.Fatalf("a fresh link of the same second: %d", r.code)
 		}
 	}
@@ -95,15 +95,15 @@ func TestATokenWithoutNonceIsAcceptedOnce(t *testing.T) {
 	}
 	exp := strconv.FormatInt(time.Now().Add(5*time.Minute).Unix(), 10)
 	plain := sign("customer\nana\n" + exp)
-	if r := env.visitor(t).get("/login?token=" + url.QueryEscape(plain)); r.code != http.StatusSeeOther {
+	if r := env.visitor(t).fromPortal("/login?token=" + url.QueryEscape(plain)); r.code != http.StatusSeeOther {
 		t.Fatalf("a token without nonce: %d", r.code)
 	}
 	ahead.Store(int64(11 * time.Second))
-	if r := env.visitor(t).get("/login?token=" + url.QueryEscape(plain)); r.code != http.StatusUnauthorized {
+	if r := env.visitor(t).fromPortal("/login?token=" + url.QueryEscape(plain)); r.code != http.StatusUnauthorized {
 		t.Fatalf("the same token again elsewhere: %d", r.code)
 	}
 	for _, nonce := range []string{"", "has space", "x\ny", strings.Repeat("n", 65), "ç"} {
-		if r := env.visitor(t).get("/login?token=" + url.QueryEscape(sign("customer\nana\n"+exp+"\n"+nonce))); r.code != http.StatusUnauthorized {
+		if r := env.visitor(t).fromPortal("/login?token=" + url.QueryEscape(sign("customer\nana\n"+exp+"\n"+nonce))); r.code != http.StatusUnauthorized {
 			t.Errorf("nonce %q: %d, want 401", nonce, r.code)
 		}
 	}
@@ -126,5 +126,113 @@ func TestAStaffSignInLinkSignsInOnce(t *testing.T) {
 	}
 	if r := rita.get(link); r.code != http.StatusSeeOther || r.header.Get("Set-Cookie") != "" {
 		t.Fatalf("the browser that used it, again: %d, cookie %q", r.code, r.header.Get("Set-Cookie"))
+	}
+}
+
+// TestASignInLinkOpenedOutsideThePortalAsksFirst: a link the browser did not follow from the
+// portal (opened from an email, fetched by a scanner, or sent to by another site to sign the
+// visitor in to someone else's account) signs nobody in by itself. It shows whose client area it
+// opens, and signs in at the press of a button, by a form no other site can post.
+func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
+	var ahead atomic.Int64 // how far the server's clock runs ahead
+	env := startWebClocked(t, systemtestSQLite(t), true, nil, func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+	env.PutCustomer(t, "ana", "pt-PT")
+	link := "/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute))) +
+		"&next=" + url.QueryEscape("/tickets/new")
+	getFrom := func(v *visitor, referer string) response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, env.Web.URL+link, nil)
+		if referer != "" {
+			req.Header.Set("Referer", referer)
+		}
+		return v.do(req)
+	}
+
+	// A scanner, another site, the portal's host over plain http, a look-alike host: each is
+	// shown the page, and none of them is signed in or uses the link up.
+	for name, referer := range map[string]string{
+		"no Referer (an email, a scanner)":   "",
+		"another site":                       "https://evil.example/portal",
+		"the portal's host over plain http":  "http://portal.example.pt/",
+		"a host ending like the portal's":    "https://notportal.example.pt/",
+		"the portal's name inside a subhost": "https://portal.example.pt.evil.example/",
+	} {
+		v := env.visitor(t)
+		r := getFrom(v, referer)
+		if r.code != http.StatusOK || !strings.Contains(r.body, "Área de Cliente de Ana Silva") || !strings.Contains(r.body, `action="/login"`) ||
+			strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
+			t.Fatalf("%s: %d, cookie %q; want the page naming the account and no session:\n%s", name, r.code, r.header.Get("Set-Cookie"), r.body)
+		}
+		if r := v.get("/tickets"); r.code != http.StatusUnauthorized {
+			t.Fatalf("%s: the visitor then sees the history: %d", name, r.code)
+		}
+	}
+
+	// Another site's copy of the form comes without the page's cookie (SameSite): refused.
+	csrfOf := func(body string) string {
+		m := csrfField.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no CSRF token on the page:\n%s", body)
+		}
+		return m[1]
+	}
+	token, _ := url.QueryUnescape(strings.TrimSuffix(strings.TrimPrefix(link, "/login?token="), "&next="+url.QueryEscape("/tickets/new")))
+	page := getFrom(env.visitor(t), "")
+	forged := url.Values{"csrf": {csrfOf(page.body)}, "token": {token}, "next": {"/tickets"}}
+	if r := env.visitor(t).post("/login", forged); r.code != http.StatusForbidden || strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
+		t.Fatalf("the form posted without the page's cookie: %d, cookie %q; want 403", r.code, r.header.Get("Set-Cookie"))
+	}
+	ana := env.visitor(t)
+	page = getFrom(ana, "")
+	if r := ana.post("/login", url.Values{"csrf": {"wrong"}, "token": {token}}); r.code != http.StatusForbidden {
+		t.Fatalf("the form with a wrong CSRF token: %d, want 403", r.code)
+	}
+	if r := ana.post("/login", url.Values{"csrf": {csrfOf(page.body)}, "token": {"not-a-token"}}); r.code != http.StatusUnauthorized {
+		t.Fatalf("the form with a forged sign-in token: %d, want 401", r.code)
+	}
+	// The button: signed in, sent on to the page the link named (never to another site).
+	r := ana.post("/login", url.Values{"csrf": {csrfOf(page.body)}, "token": {token}, "next": {"/tickets/new"}})
+	if r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets/new" || !strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
+		t.Fatalf("the button: %d to %q, cookie %q; want signed in and sent on", r.code, r.header.Get("Location"), r.header.Get("Set-Cookie"))
+	}
+	if r := ana.get("/tickets"); r.code != http.StatusOK {
+		t.Fatalf("signed in with the button, the history: %d", r.code)
+	}
+	// Past the few seconds of a double click, the used link signs nobody else in, through the
+	// page or from the portal.
+	ahead.Store(int64(11 * time.Second))
+	other := env.visitor(t)
+	page = getFrom(other, "")
+	if r := other.post("/login", url.Values{"csrf": {csrfOf(page.body)}, "token": {token}}); r.code != http.StatusUnauthorized ||
+		!strings.Contains(r.body, "já foi utilizada") || strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
+		t.Fatalf("the used link through the page: %d, cookie %q; want 401 saying it was used", r.code, r.header.Get("Set-Cookie"))
+	}
+	if r := getFrom(env.visitor(t), portalReferer); r.code != http.StatusUnauthorized {
+		t.Fatalf("the used link from the portal: %d, want 401", r.code)
+	}
+
+	// A form that names another site to go on to is sent to the history instead.
+	fresh := api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute))
+	rui := env.visitor(t)
+	page = getFrom(rui, "")
+	if r := rui.post("/login", url.Values{"csrf": {csrfOf(page.body)}, "token": {fresh}, "next": {"https://evil.example/"}}); r.code != http.StatusSeeOther ||
+		r.header.Get("Location") != "/tickets" {
+		t.Fatalf("next naming another site: %d to %q; want /tickets", r.code, r.header.Get("Location"))
+	}
+}
+
+// TestASignInLinkFollowedFromThePortalSignsInAtOnce: the portal's link, followed from one of the
+// portal's pages (its Referer, origin or full address), signs in without a further click.
+func TestASignInLinkFollowedFromThePortalSignsInAtOnce(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	for _, referer := range []string{"https://portal.example.pt/", "https://PORTAL.example.pt/clientarea/services?id=7"} {
+		link := "/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute)))
+		v := env.visitor(t)
+		req, _ := http.NewRequest(http.MethodGet, env.Web.URL+link, nil)
+		req.Header.Set("Referer", referer)
+		if r := v.do(req); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" || !strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
+			t.Fatalf("from %s: %d to %q; want signed in at once", referer, r.code, r.header.Get("Location"))
+		}
 	}
 }

@@ -34,7 +34,7 @@ var settings = []setting{
 	{"ASSISTD_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP server listens on"},
 	{"ASSISTD_OPS_ADDR", "", "where a process without the api role serves /metrics, /healthz and /readyz (empty: nowhere)"},
 	{"ASSISTD_PUBLIC_URL", "http://127.0.0.1:8080", "base URL of the client area, used in links sent to customers"},
-	{"ASSISTD_PORTAL_URL", "http://127.0.0.1:8080/", "the hosting company's client-area management, linked from the pages"},
+	{"ASSISTD_PORTAL_URL", "http://127.0.0.1:8080/", "the hosting company's client-area management, linked from the pages; sign-in links followed from it sign in at once"},
 	{"ASSISTD_PORTAL_SECRET", "", "HMAC-SHA256 key shared with the portal for /login?token=… sign-in links, at least 32 characters"},
 	{"ASSISTD_MAIL_FROM", "Apoio ao Cliente <suporte@example.pt>", "From address of every email, and the support mailbox's own address"},
 	{"ASSISTD_SECRET_KEYS", "", "comma-separated base64 32-byte keys; the first seals, all open (`assistd keys generate`) — required"},
