@@ -424,7 +424,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !s.fromPortal(r) {
 		name := link.subject
 		if c, err := s.customer(r.Context(), link.subject); err == nil {
-			name = c.Name
+			name, q.lang = c.Name, s.pageLanguage(w, r, c.Language)
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			s.pageError(q, err)
 			return

@@ -211,6 +211,14 @@ func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
 		t.Fatalf("the used link from the portal: %d, want 401", r.code)
 	}
 
+	// The page speaks the customer's language.
+	env.PutCustomer(t, "john", "en")
+	johnLink := "/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "john", time.Now().Add(5*time.Minute)))
+	if r := env.visitor(t).get(johnLink); r.code != http.StatusOK || !strings.Contains(r.body, "This link opens the client area of Ana Silva.") ||
+		!strings.Contains(r.body, ">Continue</button>") {
+		t.Fatalf("an English-speaking customer's link: %d\n%s", r.code, r.body)
+	}
+
 	// A form that names another site to go on to is sent to the history instead.
 	fresh := api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute))
 	rui := env.visitor(t)

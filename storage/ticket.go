@@ -72,7 +72,8 @@ func (t Ticket) DepartmentLabel(lang string) string {
 	return t.DepartmentName
 }
 
-// A ticket stored before its department was (migration 9) shows the one its subject leads to.
+// Every ticket is filed under a department when stored (migration 9 filed the older ones); one
+// without would show its subject's.
 const ticketColumns = `t.id, t.number, t.customer_id, t.subject_id, s.name AS subject_name, s.name_en AS subject_name_en,
 	d.id AS department_id, d.name AS department_name, d.name_en AS department_name_en, d.email AS department_email,
 	t.domain, t.status, t.related_ticket, t.created_at, t.updated_at, t.processed_at,
