@@ -317,7 +317,12 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	b.page("request-replied")
 
 	// Staff: sign in with a signed link, find the queue, reveal the password, answer.
-	b.follow("staff sign-in", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, pagesPortalSecret, "joao", 5*time.Minute)))
+	b.follow("open the staff sign-in link", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, pagesPortalSecret, "joao", 5*time.Minute)))
+	if !strings.Contains(b.text(`main .lead`), "em nome de joao") {
+		t.Fatalf("the staff link's page says %q; want the name it signs in", b.text(`main .lead`))
+	}
+	b.page("staff-sign-in-link")
+	b.follow("staff sign-in", chromedp.Click(chromedp.CSS(`main form[action="/staff/login"] button`)))
 	if p := b.path(); p != "/staff" {
 		t.Fatalf("after the staff sign-in the browser is at %s", p)
 	}

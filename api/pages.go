@@ -430,7 +430,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q.session = s.startSession(w, signInCookie, kindLogin, "", loginLifetime)
-		s.render(w, r, http.StatusOK, "login_confirm", s.newView(q, "signin.confirm.title", loginConfirmPage{Name: name, Token: token, Next: next}))
+		s.render(w, r, http.StatusOK, "login_confirm", s.newView(q, "signin.confirm.title", loginConfirmPage{Heading: "signin.confirm.title",
+			Whose: "signin.confirm.whose", Text: "signin.confirm.text", Button: "signin.confirm.button", Action: "/login", Field: "token",
+			Name: name, Token: token, Next: next, Portal: true}))
 		return
 	}
 	if !s.signInOnce(q, link, customerCookie, kindCustomer, customerLifetime, "signin.used.text", pageLink{"nav.portal", s.cfg.PortalURL}) {
@@ -439,9 +441,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// loginConfirmPage is the page of a sign-in link not followed from the portal.
+// loginConfirmPage is the page of a sign-in link that asks before it signs in: whom the link
+// signs in (Name, in the phrase Whose), and a button posting the link's Token, as Field, to
+// Action. Heading, Whose, Text and Button are message keys.
 type loginConfirmPage struct {
-	Name, Token, Next string
+	Heading, Whose, Text, Button string
+	Action, Field                string
+	Name, Token, Next            string
+	Portal                       bool // a link back to the portal
 }
 
 // loginForm signs in with the link of a loginConfirmPage. The form's CSRF token belongs to the

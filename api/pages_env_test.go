@@ -90,14 +90,27 @@ func (e *webEnv) customer(t testing.TB, id string) *visitor {
 	return v
 }
 
-// staff signs a visitor in to the console with a signed staff link.
+// staff signs a visitor in to the console with a signed staff link: it opens the link and
+// presses the button of the page it shows.
 func (e *webEnv) staff(t testing.TB, name string) *visitor {
 	v := e.visitor(t)
-	resp := v.get(strings.TrimPrefix(api.StaffLoginURL(e.Config.PublicURL, pagesPortalSecret, name, 5*time.Minute), e.Config.PublicURL))
-	if resp.code != http.StatusSeeOther {
+	if resp := v.staffLink(strings.TrimPrefix(api.StaffLoginURL(e.Config.PublicURL, pagesPortalSecret, name, 5*time.Minute), e.Config.PublicURL)); resp.code != http.StatusSeeOther {
 		t.Fatalf("staff sign-in of %s: %d", name, resp.code)
 	}
 	return v
+}
+
+var staffLinkField = regexp.MustCompile(`name="link" value="([^"]+)"`)
+
+// staffLink opens a staff sign-in link and, when it shows its page, presses its button.
+func (v *visitor) staffLink(path string) response {
+	v.t.Helper()
+	page := v.get(path)
+	csrf, link := csrfField.FindStringSubmatch(page.body), staffLinkField.FindStringSubmatch(page.body)
+	if page.code != http.StatusOK || csrf == nil || link == nil {
+		return page
+	}
+	return v.post("/staff/login", url.Values{"csrf": {html.UnescapeString(csrf[1])}, "link": {html.UnescapeString(link[1])}})
 }
 
 type response struct {

@@ -150,6 +150,8 @@ var messages = map[string][2]string{
 	"staff.signin.name.hint":        {"Fica registado nas respostas, nas mudanças de estado e nas revelações de password.", "It is recorded with answers, status changes and password reveals."},
 	"staff.signin.token":            {"Token da equipa", "Staff token"},
 	"staff.signin.button":           {"Entrar", "Sign in"},
+	"staff.signin.link.whose":       {"Esta ligação abre a consola de apoio em nome de %s.", "This link opens the support console as %s."},
+	"staff.signin.link.text":        {"Continue só se o nome for o seu. Se não pediu esta ligação, feche esta página: nada foi alterado.", "Continue only if that is your name. If you did not ask for this link, close this page: nothing was changed."},
 	"staff.signin.wrong":            {"O nome ou o token não estão corretos.", "The name or the token is not right."},
 	"staff.signin.link_only":        {"Nesta instalação entra-se apenas com uma ligação de acesso assinada (assistd login-link --staff NOME).", "This installation signs staff in with signed links only (assistd login-link --staff NAME)."},
 	"signin.confirm.title":          {"Entrar nos Pedidos de Assistência", "Sign in to Support requests"},

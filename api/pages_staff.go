@@ -21,25 +21,36 @@ type staffLoginPage struct {
 	Token bool // whether sign-in with the staff token is possible
 }
 
-// staffLoginPage signs a member of staff in with a signed link, or shows the form that takes the
-// staff token and a name.
+// staffLoginPage shows the form that takes the staff token and a name or, for a signed sign-in
+// link, the button that signs its member of staff in. Staff links are handed over by email or
+// chat, where previews and scanners open them: opening one signs nobody in and does not use it
+// up; the button, a form only this page can post, does.
 func (s *Server) staffLoginPage(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
 	next := localPath(r.URL.Query().Get("next"), "/staff")
 	if token := r.URL.Query().Get("token"); token != "" {
-		link, err := verifyLoginToken(s.cfg.PortalSecret, kindStaff, token, s.now())
-		if err != nil || !validStaffName(link.subject) {
-			s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "staff.signin.bad", pageLink{"staff.signin", "/staff/login"})
+		link, ok := s.staffLink(q, token)
+		if !ok {
 			return
 		}
-		if !s.signInOnce(q, link, staffCookie, kindStaff, staffLifetime, "staff.signin.used", pageLink{"staff.signin", "/staff/login"}) {
-			return
-		}
-		http.Redirect(w, r, next, http.StatusSeeOther)
+		q.session = s.startSession(w, loginCookie, kindLogin, "", loginLifetime)
+		s.render(w, r, http.StatusOK, "login_confirm", s.newView(q, "staff.signin", loginConfirmPage{Heading: "staff.signin",
+			Whose: "staff.signin.link.whose", Text: "staff.signin.link.text", Button: "staff.signin.button", Action: "/staff/login", Field: "link",
+			Name: link.subject, Token: token, Next: next}))
 		return
 	}
 	q.session = s.startSession(w, loginCookie, kindLogin, "", loginLifetime)
 	s.render(w, r, http.StatusOK, "staff_login", s.newView(q, "staff.signin", staffLoginPage{Next: next, Token: s.cfg.StaffToken != ""}))
+}
+
+// staffLink verifies a staff sign-in link's token; when it is not valid it has answered.
+func (s *Server) staffLink(q *request, token string) (signInLink, bool) {
+	link, err := verifyLoginToken(s.cfg.PortalSecret, kindStaff, token, s.now())
+	if err != nil || !validStaffName(link.subject) {
+		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "staff.signin.bad", pageLink{"staff.signin", "/staff/login"})
+		return signInLink{}, false
+	}
+	return link, true
 }
 
 func (s *Server) staffLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -54,8 +65,17 @@ func (s *Server) staffLoginForm(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	name := strings.TrimSpace(r.PostFormValue("name"))
 	next := localPath(r.PostFormValue("next"), "/staff")
+	if token := r.PostFormValue("link"); token != "" {
+		link, ok := s.staffLink(q, token)
+		if !ok || !s.signInOnce(q, link, staffCookie, kindStaff, staffLifetime, "staff.signin.used", pageLink{"staff.signin", "/staff/login"}) {
+			return
+		}
+		s.endSession(w, loginCookie)
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
 	if !validStaffName(name) || !tokenEqual(r.PostFormValue("token"), s.cfg.StaffToken) {
 		v := s.newView(q, "staff.signin", nil)
 		v.Page = staffLoginPage{Name: name, Next: next, Error: v.T("staff.signin.wrong"), Token: s.cfg.StaffToken != ""}

@@ -115,16 +115,40 @@ func TestAStaffSignInLinkSignsInOnce(t *testing.T) {
 	var ahead atomic.Int64
 	env := startWebClocked(t, systemtestSQLite(t), true, nil, func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
 	link := strings.TrimPrefix(api.StaffLoginURL(env.Config.PublicURL, pagesPortalSecret, "Rita", 5*time.Minute), env.Config.PublicURL)
+
+	// Opened (by a preview, a scanner, or Rita), the link signs nobody in and stays unused: its
+	// page names whom it signs in and asks.
+	for range 2 {
+		scanner := env.visitor(t)
+		r := scanner.get(link)
+		if r.code != http.StatusOK || !strings.Contains(r.body, "consola de apoio em nome de Rita") || !strings.Contains(r.body, `name="link"`) ||
+			strings.Contains(r.header.Get("Set-Cookie"), "assistd_staff=") {
+			t.Fatalf("the link opened: %d, cookie %q; want its page and no session:\n%s", r.code, r.header.Get("Set-Cookie"), r.body)
+		}
+		if r := scanner.get("/staff"); r.code != http.StatusSeeOther {
+			t.Fatalf("after opening the link, the console: %d, want the sign-in", r.code)
+		}
+	}
+	// Its form posted without the page's cookie (another site's copy) is refused.
+	page := env.visitor(t).get(link)
+	token, _ := url.QueryUnescape(strings.TrimPrefix(link, "/staff/login?token="))
+	if r := env.visitor(t).post("/staff/login", url.Values{"csrf": {csrfField.FindStringSubmatch(page.body)[1]}, "link": {token}}); r.code != http.StatusForbidden {
+		t.Fatalf("the form without the page's cookie: %d, want 403", r.code)
+	}
 	rita := env.visitor(t)
-	if r := rita.get(link); r.code != http.StatusSeeOther {
-		t.Fatalf("first use: %d", r.code)
+	if r := rita.staffLink(link); r.code != http.StatusSeeOther || r.header.Get("Location") != "/staff" {
+		t.Fatalf("first use: %d to %q", r.code, r.header.Get("Location"))
+	}
+	if r := rita.get("/staff"); r.code != http.StatusOK {
+		t.Fatalf("signed in, the console: %d", r.code)
 	}
 	ahead.Store(int64(11 * time.Second))
-	r := env.visitor(t).get(link)
-	if r.code != http.StatusUnauthorized || r.header.Get("Set-Cookie") != "" || !strings.Contains(r.body, "Peça uma nova") {
+	r := env.visitor(t).staffLink(link)
+	if r.code != http.StatusUnauthorized || strings.Contains(r.header.Get("Set-Cookie"), "assistd_staff=") ||
+		!strings.Contains(r.body, "Peça uma nova") {
 		t.Fatalf("a later browser: %d, cookie %q:\n%s", r.code, r.header.Get("Set-Cookie"), r.body)
 	}
-	if r := rita.get(link); r.code != http.StatusSeeOther || r.header.Get("Set-Cookie") != "" {
+	if r := rita.staffLink(link); r.code != http.StatusSeeOther || strings.Contains(r.header.Get("Set-Cookie"), "assistd_staff=") {
 		t.Fatalf("the browser that used it, again: %d, cookie %q", r.code, r.header.Get("Set-Cookie"))
 	}
 }
