@@ -239,6 +239,11 @@ func (s *Server) newView(q *request, title string, page any) *view {
 		v.Staff = q.staff
 		v.Section = "staff"
 	}
+	if v.Section == "" && (q.r.URL.Path == "/staff" || strings.HasPrefix(q.r.URL.Path, "/staff/")) {
+		// The console's sign-in and its messages: the console's name and footer, not the
+		// client area's.
+		v.Section = "staff"
+	}
 	v.OtherLang = "en"
 	if q.lang == "en" {
 		v.OtherLang = "pt-PT"

@@ -122,6 +122,7 @@ func TestAStaffSignInLinkSignsInOnce(t *testing.T) {
 		scanner := env.visitor(t)
 		r := scanner.get(link)
 		if r.code != http.StatusOK || !strings.Contains(r.body, "consola de apoio em nome de Rita") || !strings.Contains(r.body, `name="link"`) ||
+			!strings.Contains(r.body, "Cada revelação de password fica registada.") || strings.Contains(r.body, "as respostas por email não são aceites") ||
 			strings.Contains(r.header.Get("Set-Cookie"), "assistd_staff=") {
 			t.Fatalf("the link opened: %d, cookie %q; want its page and no session:\n%s", r.code, r.header.Get("Set-Cookie"), r.body)
 		}
