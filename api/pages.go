@@ -420,9 +420,8 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
 	token := r.URL.Query().Get("token")
-	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, token, s.now())
-	if err != nil {
-		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
+	link, ok := s.customerLink(q, token)
+	if !ok {
 		return
 	}
 	next := localPath(r.URL.Query().Get("next"), "/tickets")
@@ -469,16 +468,22 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(q) {
 		return
 	}
-	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, r.PostFormValue("token"), s.now())
-	if err != nil {
-		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
-		return
-	}
-	if !s.signInOnce(q, link, customerCookie, kindCustomer, customerLifetime, "signin.used.text", pageLink{"nav.portal", s.cfg.PortalURL}) {
+	link, ok := s.customerLink(q, r.PostFormValue("token"))
+	if !ok || !s.signInOnce(q, link, customerCookie, kindCustomer, customerLifetime, "signin.used.text", pageLink{"nav.portal", s.cfg.PortalURL}) {
 		return
 	}
 	s.endSession(w, signInCookie)
 	http.Redirect(w, r, localPath(r.PostFormValue("next"), "/tickets"), http.StatusSeeOther)
+}
+
+// customerLink verifies a customer's sign-in link token; when it is not valid it has answered.
+func (s *Server) customerLink(q *request, token string) (signInLink, bool) {
+	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, token, s.now())
+	if err != nil {
+		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
+		return signInLink{}, false
+	}
+	return link, true
 }
 
 // fromPortal reports whether a request was sent from a page of the portal (ASSISTD_PORTAL_URL),

@@ -144,8 +144,16 @@ const portalReferer = "https://portal.example.pt/"
 // followed that way signs in at once.
 func (v *visitor) fromPortal(path string) response {
 	v.t.Helper()
+	return v.getFrom(path, portalReferer)
+}
+
+// getFrom gets a page as a browser sent there from the page referer ("" for none).
+func (v *visitor) getFrom(path, referer string) response {
+	v.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, v.env.Web.URL+path, nil)
-	req.Header.Set("Referer", portalReferer)
+	if referer != "" {
+		req.Header.Set("Referer", referer)
+	}
 	return v.do(req)
 }
 

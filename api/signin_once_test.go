@@ -164,15 +164,6 @@ func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
 	env.PutCustomer(t, "ana", "pt-PT")
 	link := "/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute))) +
 		"&next=" + url.QueryEscape("/tickets/new")
-	getFrom := func(v *visitor, referer string) response {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, env.Web.URL+link, nil)
-		if referer != "" {
-			req.Header.Set("Referer", referer)
-		}
-		return v.do(req)
-	}
-
 	// A scanner, another site, the portal's host over plain http, a look-alike host: each is
 	// shown the page, and none of them is signed in or uses the link up.
 	for name, referer := range map[string]string{
@@ -183,7 +174,7 @@ func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
 		"the portal's name inside a subhost": "https://portal.example.pt.evil.example/",
 	} {
 		v := env.visitor(t)
-		r := getFrom(v, referer)
+		r := v.getFrom(link, referer)
 		if r.code != http.StatusOK || !strings.Contains(r.body, "Área de Cliente de Ana Silva") || !strings.Contains(r.body, `action="/login"`) ||
 			strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
 			t.Fatalf("%s: %d, cookie %q; want the page naming the account and no session:\n%s", name, r.code, r.header.Get("Set-Cookie"), r.body)
@@ -202,13 +193,13 @@ func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
 		return m[1]
 	}
 	token, _ := url.QueryUnescape(strings.TrimSuffix(strings.TrimPrefix(link, "/login?token="), "&next="+url.QueryEscape("/tickets/new")))
-	page := getFrom(env.visitor(t), "")
+	page := env.visitor(t).getFrom(link, "")
 	forged := url.Values{"csrf": {csrfOf(page.body)}, "token": {token}, "next": {"/tickets"}}
 	if r := env.visitor(t).post("/login", forged); r.code != http.StatusForbidden || strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
 		t.Fatalf("the form posted without the page's cookie: %d, cookie %q; want 403", r.code, r.header.Get("Set-Cookie"))
 	}
 	ana := env.visitor(t)
-	page = getFrom(ana, "")
+	page = ana.getFrom(link, "")
 	if r := ana.post("/login", url.Values{"csrf": {"wrong"}, "token": {token}}); r.code != http.StatusForbidden {
 		t.Fatalf("the form with a wrong CSRF token: %d, want 403", r.code)
 	}
@@ -227,12 +218,12 @@ func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
 	// page or from the portal.
 	ahead.Store(int64(11 * time.Second))
 	other := env.visitor(t)
-	page = getFrom(other, "")
+	page = other.getFrom(link, "")
 	if r := other.post("/login", url.Values{"csrf": {csrfOf(page.body)}, "token": {token}}); r.code != http.StatusUnauthorized ||
 		!strings.Contains(r.body, "já foi utilizada") || strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
 		t.Fatalf("the used link through the page: %d, cookie %q; want 401 saying it was used", r.code, r.header.Get("Set-Cookie"))
 	}
-	if r := getFrom(env.visitor(t), portalReferer); r.code != http.StatusUnauthorized {
+	if r := env.visitor(t).getFrom(link, portalReferer); r.code != http.StatusUnauthorized {
 		t.Fatalf("the used link from the portal: %d, want 401", r.code)
 	}
 
@@ -247,7 +238,7 @@ func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
 	// A form that names another site to go on to is sent to the history instead.
 	fresh := api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute))
 	rui := env.visitor(t)
-	page = getFrom(rui, "")
+	page = rui.getFrom(link, "")
 	if r := rui.post("/login", url.Values{"csrf": {csrfOf(page.body)}, "token": {fresh}, "next": {"https://evil.example/"}}); r.code != http.StatusSeeOther ||
 		r.header.Get("Location") != "/tickets" {
 		t.Fatalf("next naming another site: %d to %q; want /tickets", r.code, r.header.Get("Location"))
@@ -261,10 +252,7 @@ func TestASignInLinkFollowedFromThePortalSignsInAtOnce(t *testing.T) {
 	env.PutCustomer(t, "ana", "pt-PT")
 	for _, referer := range []string{"https://portal.example.pt/", "https://PORTAL.example.pt/clientarea/services?id=7"} {
 		link := "/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute)))
-		v := env.visitor(t)
-		req, _ := http.NewRequest(http.MethodGet, env.Web.URL+link, nil)
-		req.Header.Set("Referer", referer)
-		if r := v.do(req); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" || !strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
+		if r := env.visitor(t).getFrom(link, referer); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets" || !strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
 			t.Fatalf("from %s: %d to %q; want signed in at once", referer, r.code, r.header.Get("Location"))
 		}
 	}
