@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -301,13 +300,13 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	rep.AnswersSent = sink.Total()
 
 	time.Sleep(time.Second)
-	cpu0, wall0 := processCPU(), time.Now()
+	cpu0, wall0 := processCPUTotal(), time.Now()
 	select {
 	case <-ctx.Done():
 		return rep, ctx.Err()
 	case <-time.After(cfg.IdleFor):
 	}
-	rep.IdleCPU = (processCPU() - cpu0).Seconds() / time.Since(wall0).Seconds()
+	rep.IdleCPU = (processCPUTotal() - cpu0).Seconds() / time.Since(wall0).Seconds()
 	rep.PeakRSS = peakRSS()
 
 	// A mailbox reconnected after a weekend: N mails wait above the cursor when the poller
@@ -432,10 +431,4 @@ func waitMoved(ctx context.Context, c *imapclient.Client, n int, limit time.Dura
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -73,6 +73,7 @@ type TicketsReport struct {
 	P50, P95, P99, Max  time.Duration
 	PostP50, PostP99    time.Duration // the API's answer alone
 	PeakRSS             int64         // bytes, this process, during the ticket phase
+	CPU                 CPUUse        // this process's and the machine's CPU during the ticket phase
 	Worker              bool          // whether the worker ran in this process (and so in PeakRSS)
 	// Grouped is the mean number of calls per grouped database statement, by statement, in the
 	// ticket phase (metrics.DBGroupSize; only statements of this process).
@@ -81,6 +82,7 @@ type TicketsReport struct {
 	NoopBefore    float64 // asynq alone: no-op tasks processed per second on the same Redis, before the tickets
 	NoopAfter     float64 // the same, after the tickets
 	NoopPerSecond float64 // the higher of the two: the ceiling the ratio is taken against
+	NoopCPU       CPUUse  // CPU per no-op task while the higher of the two ran
 	Ratio         float64 // TicketsPerSecond / NoopPerSecond
 }
 
@@ -99,6 +101,13 @@ func (r TicketsReport) String() string {
 	fmt.Fprintf(&b, "latency            p50 %s  p95 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max))
 	fmt.Fprintf(&b, "POST alone         p50 %s  p99 %s\n", ms(r.PostP50), ms(r.PostP99))
 	fmt.Fprintf(&b, "peak RSS           %.1f MB (%s)\n", float64(r.PeakRSS)/(1<<20), where)
+	if c := r.CPU; c.User+c.Kernel > 0 {
+		fmt.Fprintf(&b, "CPU per ticket     %s in this process (user %s, kernel %s)", us(c.User+c.Kernel), us(c.User), us(c.Kernel))
+		if c.MachineBusy > 0 {
+			fmt.Fprintf(&b, "; the machine %.0f %% busy over its %d cores", 100*c.MachineBusy, c.Cores)
+		}
+		b.WriteString("\n")
+	}
 	if len(r.Grouped) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(r.Grouped)) {
@@ -108,8 +117,19 @@ func (r TicketsReport) String() string {
 	}
 	fmt.Fprintf(&b, "asynq no-op tasks  %.0f tasks/s (%d tasks, same Redis, the higher of %.0f before the tickets and %.0f after)\n",
 		r.NoopPerSecond, r.NoopTasks, r.NoopBefore, r.NoopAfter)
+	if c := r.NoopCPU; c.User+c.Kernel > 0 {
+		fmt.Fprintf(&b, "CPU per no-op task %s in this process (user %s, kernel %s)", us(c.User+c.Kernel), us(c.User), us(c.Kernel))
+		if c.MachineBusy > 0 {
+			fmt.Fprintf(&b, "; the machine %.0f %% busy", 100*c.MachineBusy)
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "ratio              %.3f tickets per no-op task\n", r.Ratio)
 	return b.String()
+}
+
+func us(d time.Duration) string {
+	return strconv.FormatInt(d.Microseconds(), 10) + "µs"
 }
 
 func ms(d time.Duration) string {
@@ -171,7 +191,7 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 	// asynq's ceiling is measured before the tickets, on a quiet machine, and again after them,
 	// while Postgres may still be writing them out; the ratio is taken against the higher, the
 	// one a slow moment did not lower.
-	noopBefore, err := noopRate(ctx, rc, cfg.NoopTasks, cfg.WorkerConcurrency)
+	noopBefore, noopCPUBefore, err := noopRate(ctx, rc, cfg.NoopTasks, cfg.WorkerConcurrency)
 	if err != nil {
 		return TicketsReport{}, err
 	}
@@ -239,7 +259,9 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 		}
 	}
 	groupedBefore := groupSums()
+	cpuBefore := sampleCPU()
 	rep, err := postTickets(ctx, cfg, "http://"+ln.Addr().String(), token, sink)
+	rep.CPU = cpuUse(cpuBefore, sampleCPU(), rep.Accepted)
 	rep.NoopTasks, rep.NoopBefore = cfg.NoopTasks, noopBefore
 	if cfg.CPUProfile != nil {
 		pprof.StopCPUProfile()
@@ -264,10 +286,14 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 	stopWorker()
 	stopWorker = func() {}
 
-	if rep.NoopAfter, err = noopRate(ctx, rc, cfg.NoopTasks, cfg.WorkerConcurrency); err != nil {
+	var noopCPUAfter CPUUse
+	if rep.NoopAfter, noopCPUAfter, err = noopRate(ctx, rc, cfg.NoopTasks, cfg.WorkerConcurrency); err != nil {
 		return rep, err
 	}
-	rep.NoopPerSecond = max(rep.NoopBefore, rep.NoopAfter)
+	rep.NoopPerSecond, rep.NoopCPU = rep.NoopBefore, noopCPUBefore
+	if rep.NoopAfter > rep.NoopBefore {
+		rep.NoopPerSecond, rep.NoopCPU = rep.NoopAfter, noopCPUAfter
+	}
 	if rep.NoopPerSecond > 0 {
 		rep.Ratio = rep.TicketsPerSecond / rep.NoopPerSecond
 	}
@@ -421,7 +447,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 
 // noopRate measures asynq alone: n no-op tasks queued, then processed by a server of the given
 // concurrency; it returns tasks per second of processing.
-func noopRate(ctx context.Context, rc *redis.Client, n, concurrency int) (float64, error) {
+func noopRate(ctx context.Context, rc *redis.Client, n, concurrency int) (float64, CPUUse, error) {
 	const queue = "bench-noop"
 	client := asynq.NewClientFromRedisClient(rc)
 	defer client.Close()
@@ -442,30 +468,33 @@ func noopRate(ctx context.Context, rc *redis.Client, n, concurrency int) (float6
 	}
 	wg.Wait()
 	if err, _ := enqErr.Load().(error); err != nil {
-		return 0, fmt.Errorf("bench: enqueue no-op tasks: %w", err)
+		return 0, CPUUse{}, fmt.Errorf("bench: enqueue no-op tasks: %w", err)
 	}
 	var done atomic.Int64
 	finished := make(chan struct{})
 	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{Concurrency: concurrency, Queues: map[string]int{queue: 1},
 		TaskCheckInterval: 100 * time.Millisecond, LogLevel: asynq.ErrorLevel})
-	start := time.Now()
-	var end time.Time
+	start, cpuStart := time.Now(), sampleCPU()
+	var (
+		end    time.Time
+		cpuEnd cpuSample
+	)
 	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
 		if done.Add(1) == int64(n) {
-			end = time.Now()
+			end, cpuEnd = time.Now(), sampleCPU()
 			close(finished)
 		}
 		return nil
 	})); err != nil {
-		return 0, fmt.Errorf("bench: asynq server: %w", err)
+		return 0, CPUUse{}, fmt.Errorf("bench: asynq server: %w", err)
 	}
 	defer srv.Shutdown()
 	select {
 	case <-finished:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, CPUUse{}, ctx.Err()
 	}
-	return float64(n) / end.Sub(start).Seconds(), nil
+	return float64(n) / end.Sub(start).Seconds(), cpuUse(cpuStart, cpuEnd, n), nil
 }
 
 // countingSink is an SMTP server that keeps nothing but when each ticket's confirmation was

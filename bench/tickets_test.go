@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,36 @@ func TestRunTicketsConfirmsEveryTicketAndReportsTheRatio(t *testing.T) {
 	}
 	if !strings.Contains(rep.String(), "ratio") {
 		t.Fatalf("report:\n%s", rep)
+	}
+	if runtime.GOOS == "linux" {
+		for name, c := range map[string]CPUUse{"tickets": rep.CPU, "no-op tasks": rep.NoopCPU} {
+			if c.User <= 0 || c.Kernel < 0 || c.MachineBusy < 0 || c.MachineBusy > 1 || c.Cores != runtime.NumCPU() {
+				t.Errorf("CPU of the %s: %+v", name, c)
+			}
+		}
+		if !strings.Contains(rep.String(), "CPU per ticket") || !strings.Contains(rep.String(), "CPU per no-op task") {
+			t.Errorf("report without its CPU lines:\n%s", rep)
+		}
+	}
+}
+
+func TestCPUUseIsPerItemAndTheMachineShareIsOfItsTicks(t *testing.T) {
+	before := cpuSample{user: time.Second, system: 2 * time.Second, busy: 100, total: 400}
+	after := cpuSample{user: 3 * time.Second, system: 3 * time.Second, busy: 250, total: 600}
+	u := cpuUse(before, after, 1000)
+	if u.User != 2*time.Millisecond || u.Kernel != time.Millisecond || u.MachineBusy != 0.75 {
+		t.Fatalf("%+v", u)
+	}
+	rep := TicketsReport{CPU: u}
+	if line := "CPU per ticket     3000µs in this process (user 2000µs, kernel 1000µs); the machine 75 % busy"; !strings.Contains(rep.String(), line) {
+		t.Fatalf("want %q in\n%s", line, rep)
+	}
+	// No ticket accepted, or a machine without /proc/stat: no figure rather than a division by zero.
+	if u := cpuUse(before, cpuSample{user: time.Second, system: 2 * time.Second}, 0); u.User != 0 || u.Kernel != 0 || u.MachineBusy != 0 {
+		t.Fatalf("%+v", u)
+	}
+	if strings.Contains(TicketsReport{}.String(), "CPU per") {
+		t.Fatalf("a report without CPU figures prints them:\n%s", TicketsReport{})
 	}
 }
 
