@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/mail"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -629,4 +631,29 @@ func TestPollerPollsWithoutIDLE(t *testing.T) {
 	if !strings.Contains(logs.String(), "wait=poll every=300ms") || strings.Contains(logs.String(), "wait=idle") {
 		t.Errorf("the session did not poll; log:\n%s", logs.String())
 	}
+}
+
+// A reply whose subject is long and accented is recorded and answered, and the mail after it
+// too: the subject is kept cut between characters, not in the middle of one, which Postgres would
+// refuse along with the whole batch, leaving the mailbox stuck on it.
+func TestPollerRecordsALongAccentedSubjectAndGoesOn(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		r := newRig(t, st)
+		_, number := r.ticket("ana", "ana@exemplo.pt", false)
+		p := r.poller(assistdmail.PollerConfig{Instance: "test", BatchSize: 20, AnswersPerHour: 10}, nil)
+		r.start(p)
+		r.waitCursor(p)
+		// 28 bytes, then "não " (5 bytes): byte 200 is the second of an "ã".
+		long := mime.QEncoding.Encode("utf-8", "Re: [Pedido #"+number+"] abcde"+strings.Repeat("não ", 60))
+		r.append(customerMail("ana@exemplo.pt", long, "<long@exemplo.pt>"))
+		r.append(customerMail("rui@exemplo.pt", "Olá", "<next@exemplo.pt>"))
+		ms := r.waitRecorded(2)
+		for _, m := range ms {
+			if !utf8.ValidString(m.Subject) || len(m.Subject) > 200 {
+				t.Errorf("subject kept as %q (%d bytes)", m.Subject, len(m.Subject))
+			}
+		}
+		r.waitAnswers(2)
+		eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 })
+	})
 }

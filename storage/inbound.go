@@ -309,7 +309,7 @@ func (s *Store) recordBounce(ctx context.Context, tx *sqlx.Tx, b InboundBounce, 
 	}
 	query, args, err := sqlx.In(`UPDATE outbox SET state = 'bounced', last_error = ?, updated_at = ?
 		WHERE task = ? AND message_id IN (?) AND state <> 'bounced' RETURNING id, ticket_id, recipient`,
-		truncate("bounced: "+b.Status, 500), at, TaskEmailSend, b.MessageIDs)
+		storableText("bounced: "+b.Status, 500), at, TaskEmailSend, b.MessageIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -358,8 +358,8 @@ func (s *Store) insertInbound(ctx context.Context, tx *sqlx.Tx, b InboundBatch, 
 		}
 		want++
 		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, b.Mailbox, r.DedupeKey, b.UIDValidity, r.UID, truncate(r.From, 254), truncate(r.Subject, 200),
-			r.Outcome, truncate(r.Reason, 100), r.TicketID, outboxIDs[i], at)
+		args = append(args, b.Mailbox, r.DedupeKey, b.UIDValidity, r.UID, storableText(r.From, 254), storableText(r.Subject, 200),
+			r.Outcome, storableText(r.Reason, 100), r.TicketID, outboxIDs[i], at)
 	}
 	if want == 0 {
 		return nil

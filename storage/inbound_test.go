@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
@@ -326,6 +328,66 @@ func TestTheHourlyCapCountsTheLastHourEvenWhenTheWindowPerSenderIsShorter(t *tes
 		}
 		if len(res.OutboxIDs) != 0 || res.Reasons[0] != storage.ReasonGlobalCap {
 			t.Fatalf("%d answers queued (%s/%s) with one answer 30 minutes ago and a cap of 1 an hour", len(res.OutboxIDs), res.Outcomes[0], res.Reasons[0])
+		}
+	})
+}
+
+// A subject of up to 200 characters reaches storage, which keeps 200 bytes of it: cut inside a
+// character, it would be text Postgres refuses, and the whole batch with it (the poller would
+// retry the same mail for ever).
+func TestALongAccentedSubjectIsKeptCutOnACharacter(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		rec := answer("mid:long@x", "long@x.example")
+		rec.Subject = "Re: a" + strings.Repeat("ã", 150) // byte 200 falls inside an "ã"
+		rec.From = strings.Repeat("é", 200)
+		if _, err := st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "box", UIDValidity: 1, LastUID: 1, Limits: dayLimits,
+			Records: []storage.InboundRecord{rec}}); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := st.InboundMessages(ctx, 10, "")
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("%d rows, %v", len(ms), err)
+		}
+		if s := ms[0].Subject; !utf8.ValidString(s) || len(s) > 200 || !strings.HasPrefix(s, "Re: aããã") || len(s) < 199 {
+			t.Errorf("subject kept as %q (%d bytes)", s, len(s))
+		}
+	})
+}
+
+// What an SMTP server answers is kept as the email's last error, whatever its bytes: a relay that
+// answers in Latin-1, or at length in Portuguese, must not keep its refusal from being recorded
+// (the email would be retried for ever and never listed as failed).
+func TestAnSMTPServersAnswerIsKeptAsTextWhateverItsBytes(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		var emails []storage.Email
+		for _, to := range []string{"a@example.pt", "b@example.pt"} {
+			emails = append(emails, storage.Email{Kind: "update", Recipient: to, MessageID: "<" + to + ">", Raw: []byte("x")})
+		}
+		ids, err := st.QueueEmails(ctx, emails)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latin1 := "smtp: 550 5.1.1 Utilizador n\xe3o existe\x00"
+		if err := st.MarkOutboxAttempt(ctx, ids[0], latin1); err != nil {
+			t.Fatal(err)
+		}
+		long := "smtp: 550 " + strings.Repeat("Caixa de correio inexistente; não é possível entregar. ", 12)
+		if err := st.MarkOutboxFailed(ctx, ids[1], long); err != nil {
+			t.Fatal(err)
+		}
+		const want = "smtp: 550 5.1.1 Utilizador n\uFFFDo existe"
+		row, err := st.OutboxRowByID(ctx, ids[0])
+		if err != nil || row.LastError == nil || *row.LastError != want || row.State != storage.OutboxPending || row.Attempts != 1 {
+			t.Fatalf("row %+v, %v; want pending after one attempt, last error %q", row, err, want)
+		}
+		row, err = st.OutboxRowByID(ctx, ids[1])
+		if err != nil || row.State != storage.OutboxFailed || row.LastError == nil {
+			t.Fatalf("row %+v, %v; want failed with its last error", row, err)
+		}
+		if e := *row.LastError; !utf8.ValidString(e) || len(e) > 500 || len(e) < 497 || !strings.HasPrefix(long, e) {
+			t.Fatalf("last error kept as %q (%d bytes)", e, len(e))
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -157,7 +158,7 @@ func (s *Store) PendingTicketEmails(ctx context.Context, ticketID int64) ([]int6
 // MarkOutboxAttempt records a failed attempt that will be retried.
 func (s *Store) MarkOutboxAttempt(ctx context.Context, id int64, reason string) error {
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'`),
-		truncate(reason, 500), now(), id)
+		storableText(reason, 500), now(), id)
 	return wrapConn(err)
 }
 
@@ -165,7 +166,7 @@ func (s *Store) MarkOutboxAttempt(ctx context.Context, id int64, reason string) 
 func (s *Store) MarkOutboxFailed(ctx context.Context, id int64, reason string) error {
 	t := now()
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ?, done_at = ?
-		WHERE id = ? AND state = 'pending'`), truncate(reason, 500), t, t, id)
+		WHERE id = ? AND state = 'pending'`), storableText(reason, 500), t, t, id)
 	return wrapConn(err)
 }
 
@@ -186,9 +187,19 @@ func (s *Store) FailedEmails(ctx context.Context, limit int) ([]OutboxRow, error
 	return rs, wrapConn(err)
 }
 
-func truncate(s string, n int) string {
+// storableText makes text that storage keeps on its own account (an SMTP server's answer, an
+// inbound mail's sender and subject) storable in n bytes: invalid UTF-8, which Postgres refuses
+// (and with it the whole statement), becomes U+FFFD, NUL characters go, and a cut falls between
+// characters.
+func storableText(s string, n int) string {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	}
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
