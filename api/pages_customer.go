@@ -114,7 +114,7 @@ func (s *Server) subjectsPage(q *request) {
 	query := q.r.URL.Query()
 	p := subjectsPage{Query: query.Get("q"), RelatedTicket: relatedParam(query.Get("related_ticket"))}
 	if len(p.Query) > 200 {
-		p.Query = p.Query[:200]
+		p.Query = strings.ToValidUTF8(p.Query[:200], "") // without a character cut in two
 	}
 	all, err := s.store.Subjects(q.ctx())
 	if err != nil {

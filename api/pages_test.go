@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 
@@ -443,6 +444,13 @@ func TestSubjectSearchWorksWithoutJavaScriptAndKeepsTheReference(t *testing.T) {
 	form := ana.get("/tickets/new?subject_id=email-account-setup&related_ticket=12345678").body
 	if !strings.Contains(form, `name="related_ticket" inputmode="numeric" autocomplete="off" maxlength="20" value="12345678"`) {
 		t.Error("the form does not carry the reference")
+	}
+	// A search longer than 200 bytes is cut to them, between characters: 199 bytes of "a" then
+	// "ç" would cut the "ç" in two.
+	long := strings.Repeat("a", 199) + strings.Repeat("ç", 10)
+	page := ana.get("/tickets/new?q=" + url.QueryEscape(long)).body
+	if !utf8.ValidString(page) || !strings.Contains(page, `value="`+strings.Repeat("a", 199)+`"`) {
+		t.Error("a long search is not kept as its first 199 bytes of whole characters")
 	}
 }
 
