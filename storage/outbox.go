@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -185,21 +184,4 @@ func (s *Store) FailedEmails(ctx context.Context, limit int) ([]OutboxRow, error
 	err := s.db.SelectContext(ctx, &rs, s.q(`SELECT id, task, ticket_id, kind, recipient, message_id, state, attempts, last_error, created_at, updated_at, done_at
 		FROM outbox WHERE state IN ('failed', 'bounced') ORDER BY updated_at DESC, id DESC LIMIT ?`), limit)
 	return rs, wrapConn(err)
-}
-
-// storableText makes text that storage keeps on its own account (an SMTP server's answer, an
-// inbound mail's sender and subject) storable in n bytes: invalid UTF-8, which Postgres refuses
-// (and with it the whole statement), becomes U+FFFD, NUL characters go, and a cut falls between
-// characters.
-func storableText(s string, n int) string {
-	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-		s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-	}
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

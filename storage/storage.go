@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -348,3 +349,20 @@ func isUniqueViolation(err error) bool {
 // now is the store's clock: UTC, truncated to microseconds so that both dialects keep the same
 // value.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// storableText makes text that storage keeps on its own account (an SMTP server's answer, an
+// inbound mail's sender and subject) storable in n bytes: invalid UTF-8, which Postgres refuses
+// (and with it the whole statement), becomes U+FFFD, NUL characters go, and a cut falls between
+// characters.
+func storableText(s string, n int) string {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	}
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
