@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,6 +182,40 @@ func TestRotatedKeysKeepLiveSecretsAndRetireTheOldKey(t *testing.T) {
 		s.HTTP.Config.Handler = srv
 		if code, r := reveal(t, s, number, "joao"); code != 200 || r.Password != plaintext {
 			t.Fatalf("after rotation, with only the new key: %d", code)
+		}
+	})
+}
+
+// A password whose data key no key of the ring opens does not stop a rotation: the others are
+// re-sealed, and the error names it.
+func TestRotationGoesPastAPasswordItCannotOpenAndNamesIt(t *testing.T) {
+	systemtest.Each(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "ana", "pt-PT")
+		broken := createWithPassword(t, s, plaintext)
+		good := createWithPassword(t, s, plaintext)
+		db := s.Store.DB()
+		var brokenID int64
+		var dataKey []byte
+		if err := db.QueryRow(db.Rebind(`SELECT p.ticket_id, p.data_key_sealed FROM ticket_passwords p JOIN tickets t ON t.id = p.ticket_id
+			WHERE t.number = ?`), broken).Scan(&brokenID, &dataKey); err != nil {
+			t.Fatal(err)
+		}
+		dataKey[len(dataKey)-1] ^= 0xff
+		if _, err := db.Exec(db.Rebind(`UPDATE ticket_passwords SET data_key_sealed = ? WHERE ticket_id = ?`), dataKey, brokenID); err != nil {
+			t.Fatal(err)
+		}
+		newKey := secret.GenerateKey()
+		n, err := s.Store.ResealPasswords(context.Background(), time.Now().UTC(), keyringWith(t, newKey, s).Reseal)
+		var unsealed *storage.UnsealedError
+		if n != 1 || !errors.As(err, &unsealed) || !slices.Equal(unsealed.TicketIDs, []int64{brokenID}) || !errors.Is(err, secret.ErrOpen) {
+			t.Fatalf("rotate: n=%d err=%v; want 1 re-sealed and ticket %d named", n, err, brokenID)
+		}
+		rotated, _ := secret.ParseKeyring(newKey)
+		srv := api.New(api.Config{APIToken: systemtest.APIToken, StaffToken: systemtest.StaffToken, SecretTTL: time.Hour},
+			api.Deps{Store: s.Store, Keys: rotated, Composer: s.Composer, Enqueuer: s.Deps.Enqueuer, Log: s.Deps.Log})
+		s.HTTP.Config.Handler = srv
+		if code, r := reveal(t, s, good, "joao"); code != 200 || r.Password != plaintext {
+			t.Fatalf("the other password, with only the new key: %d", code)
 		}
 	})
 }

@@ -112,10 +112,15 @@ func (s *Store) PurgeExpiredPasswords(ctx context.Context, at time.Time) (int64,
 }
 
 // ResealPasswords re-seals the data key of every live password with reseal (the key ring's
-// active key), in batches, and returns how many changed.
+// active key), in batches, and returns how many changed. A password reseal cannot open (its data
+// key tampered with, or sealed with a key no longer in the ring) keeps its old sealing and does
+// not stop the others: they are all re-sealed, and then an *UnsealedError names the tickets left.
 func (s *Store) ResealPasswords(ctx context.Context, at time.Time, reseal func(dataKey []byte, binding string) ([]byte, bool, error)) (int, error) {
 	changed := 0
-	var after int64
+	var (
+		after    int64
+		unsealed UnsealedError
+	)
 	for {
 		var batch []SealedPassword
 		err := s.db.SelectContext(ctx, &batch, s.q(`SELECT ticket_id, data_key_sealed, expires_at FROM ticket_passwords
@@ -124,6 +129,9 @@ func (s *Store) ResealPasswords(ctx context.Context, at time.Time, reseal func(d
 			return changed, wrapConn(err)
 		}
 		if len(batch) == 0 {
+			if len(unsealed.TicketIDs) > 0 {
+				return changed, &unsealed
+			}
 			return changed, nil
 		}
 		for _, p := range batch {
@@ -133,7 +141,11 @@ func (s *Store) ResealPasswords(ctx context.Context, at time.Time, reseal func(d
 			}
 			key, ok, err := reseal(p.DataKey, PasswordBinding(p.TicketID))
 			if err != nil {
-				return changed, fmt.Errorf("storage: reseal ticket %d: %w", p.TicketID, err)
+				unsealed.TicketIDs = append(unsealed.TicketIDs, p.TicketID)
+				if unsealed.Err == nil {
+					unsealed.Err = err
+				}
+				continue
 			}
 			if !ok {
 				continue
@@ -149,3 +161,16 @@ func (s *Store) ResealPasswords(ctx context.Context, at time.Time, reseal func(d
 		}
 	}
 }
+
+// UnsealedError names the live passwords a re-sealing could not open. Each keeps its old
+// sealing, and is destroyed at its deadline like any other.
+type UnsealedError struct {
+	TicketIDs []int64
+	Err       error // why the first of them could not be opened
+}
+
+func (e *UnsealedError) Error() string {
+	return fmt.Sprintf("storage: %d live password(s) could not be opened to re-seal (ticket ids %v): %v", len(e.TicketIDs), e.TicketIDs, e.Err)
+}
+
+func (e *UnsealedError) Unwrap() error { return e.Err }

@@ -162,10 +162,17 @@ func keysCommand(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	n, err := st.ResealPasswords(ctx, time.Now().UTC(), ring.Reseal)
-	if err != nil {
+	var unsealed *storage.UnsealedError
+	if err != nil && !errors.As(err, &unsealed) {
 		return err
 	}
-	fmt.Printf("%d live password(s) re-sealed with the first key; keys after it can be removed from ASSISTD_SECRET_KEYS once every instance runs with the new list\n", n)
+	fmt.Printf("%d live password(s) re-sealed with the first key\n", n)
+	if unsealed != nil {
+		// The others are done; these cannot be revealed with this ring either.
+		return fmt.Errorf("%w\nthose keep their old sealing and are destroyed at their deadline; if a key that sealed them "+
+			"is missing from ASSISTD_SECRET_KEYS, put it back after the first key and run keys rotate again", err)
+	}
+	fmt.Println("keys after the first can be removed from ASSISTD_SECRET_KEYS once every instance runs with the new list")
 	return nil
 }
 
