@@ -170,7 +170,12 @@ type UnsealedError struct {
 }
 
 func (e *UnsealedError) Error() string {
-	return fmt.Sprintf("storage: %d live password(s) could not be opened to re-seal (ticket ids %v): %v", len(e.TicketIDs), e.TicketIDs, e.Err)
+	const shown = 20 // a key removed too early leaves them all
+	ids := fmt.Sprint(e.TicketIDs)
+	if len(e.TicketIDs) > shown {
+		ids = fmt.Sprintf("%v and %d more", e.TicketIDs[:shown], len(e.TicketIDs)-shown)
+	}
+	return fmt.Sprintf("storage: %d live password(s) could not be opened to re-seal (ticket ids %s): %v", len(e.TicketIDs), ids, e.Err)
 }
 
 func (e *UnsealedError) Unwrap() error { return e.Err }
