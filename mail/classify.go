@@ -28,6 +28,9 @@ const (
 	ReasonOldMail          = "uidvalidity_changed"
 	ReasonMalformed        = "malformed"
 	ReasonBadReturnPath    = "invalid_return_path"
+	// ReasonRefused: the database refused what the message would have recorded; it is recorded
+	// bare (no sender, subject, bounce or answer) and set aside.
+	ReasonRefused = "refused_by_database"
 
 	// Why an answer names the ticket it names, or none.
 	ReasonByMessageID   = "message_id"

@@ -799,8 +799,12 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 		}
 	}
 
-	res, err := s.recordWithRetry(ctx, storage.InboundBatch{Mailbox: p.key, UIDValidity: s.uidValidity, LastUID: last, Records: recs,
-		Limits: storage.AnswerLimits{PerKey: p.cfg.AnswerWindow, PerHour: p.cfg.AnswersPerHour}})
+	record := storage.InboundBatch{Mailbox: p.key, UIDValidity: s.uidValidity, LastUID: last, Records: recs,
+		Limits: storage.AnswerLimits{PerKey: p.cfg.AnswerWindow, PerHour: p.cfg.AnswersPerHour}}
+	res, err := s.recordWithRetry(ctx, record)
+	if storage.Refused(err) {
+		res, err = s.recordOneByOne(ctx, record, err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("record batch: %w", err)
 	}
@@ -845,6 +849,38 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 		p.log.Debug("inbound message recorded", "uid", m.UID, "outcome", outcome, "reason", reason)
 	}
 	return done, rejected, nil
+}
+
+// recordOneByOne records a batch the database refused one message at a time, so that a message
+// it refuses does not hold back the others, nor the mailbox after them: that one is recorded
+// bare, as unparseable for ReasonRefused, and set aside. Its record in b.Records (the caller's)
+// is replaced by the bare one.
+func (s *session) recordOneByOne(ctx context.Context, b storage.InboundBatch, cause error) (storage.InboundResult, error) {
+	s.p.log.Warn("inbound batch refused by the database; recording its messages one by one", "messages", len(b.Records), "err", cause)
+	n := len(b.Records)
+	res := storage.InboundResult{Outcomes: make([]string, n), Reasons: make([]string, n), Linked: make([]bool, n)}
+	for i := range b.Records {
+		one := b
+		one.Records, one.LastUID = b.Records[i:i+1], min(b.Records[i].UID, b.LastUID)
+		r, err := s.recordWithRetry(ctx, one)
+		if storage.Refused(err) {
+			s.p.log.Error("inbound message refused by the database: recorded bare and set aside", "uid", b.Records[i].UID, "err", err)
+			b.Records[i] = storage.InboundRecord{DedupeKey: b.Records[i].DedupeKey, UID: b.Records[i].UID,
+				Outcome: storage.InboundUnparseable, Reason: ReasonRefused}
+			r, err = s.recordWithRetry(ctx, one)
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Outcomes[i], res.Reasons[i], res.Linked[i] = r.Outcomes[0], r.Reasons[0], r.Linked[0]
+		res.OutboxIDs = append(res.OutboxIDs, r.OutboxIDs...)
+	}
+	// The batch's cursor: it may lie past its last record (a message gone while it was fetched).
+	if _, err := s.recordWithRetry(ctx, storage.InboundBatch{Mailbox: b.Mailbox, UIDValidity: b.UIDValidity, LastUID: b.LastUID,
+		Limits: b.Limits}); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 // recordWithRetry records a batch again when another poller raced it: the second time the

@@ -657,3 +657,56 @@ func TestPollerRecordsALongAccentedSubjectAndGoesOn(t *testing.T) {
 		eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 })
 	})
 }
+
+// A message whose record the database refuses (here a trigger stands for whatever it may refuse)
+// does not stop the mailbox: the batch is recorded one message at a time, the others are recorded
+// and answered, and that one is recorded bare and set aside with the unparseable mail.
+func TestPollerSetsAsideAMessageTheDatabaseRefusesAndRecordsTheOthers(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		if b.Name != "postgres" {
+			continue // SQLite stores whatever it is given
+		}
+		t.Run(b.Name, func(t *testing.T) {
+			st := storagetest.Open(t, b)
+			if _, err := st.DB().Exec(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN RAISE EXCEPTION 'refused: %', NEW.subject USING ERRCODE = '22023'; END $$;
+				CREATE TRIGGER refuse_poison BEFORE INSERT ON inbound_messages FOR EACH ROW
+				WHEN (NEW.subject LIKE '%poison%') EXECUTE FUNCTION refuse_poison()`); err != nil {
+				t.Fatal(err)
+			}
+			r := newRig(t, st)
+			p := r.poller(assistdmail.PollerConfig{Instance: "test", BatchSize: 20, AnswersPerHour: 10}, nil)
+			r.start(p)
+			r.waitCursor(p)
+			r.append(customerMail("ana@exemplo.pt", "Olá", "<first@exemplo.pt>"))
+			r.append(customerMail("rui@exemplo.pt", "poison", "<poison@exemplo.pt>"))
+			r.append(customerMail("eva@exemplo.pt", "Bom dia", "<third@exemplo.pt>"))
+			ms := r.waitRecorded(3)
+			got := map[string]string{}
+			for _, m := range ms {
+				got[m.DedupeKey] = m.Outcome + "/" + m.Reason
+			}
+			want := map[string]string{
+				"mid:first@exemplo.pt":  storage.InboundAnsweredNoTicket + "/" + assistdmail.ReasonNoReference,
+				"mid:poison@exemplo.pt": storage.InboundUnparseable + "/" + assistdmail.ReasonRefused,
+				"mid:third@exemplo.pt":  storage.InboundAnsweredNoTicket + "/" + assistdmail.ReasonNoReference,
+			}
+			if len(got) != 3 || got["mid:first@exemplo.pt"] != want["mid:first@exemplo.pt"] ||
+				got["mid:poison@exemplo.pt"] != want["mid:poison@exemplo.pt"] || got["mid:third@exemplo.pt"] != want["mid:third@exemplo.pt"] {
+				t.Fatalf("recorded %v, want %v", got, want)
+			}
+			answers := r.waitAnswers(2)
+			for _, a := range answers {
+				if strings.Contains(strings.Join(a.To, ","), "rui@") {
+					t.Errorf("the refused message was answered")
+				}
+			}
+			eventually(t, "every message moved", func() bool {
+				return r.count("INBOX") == 0 && r.count("Processed") == 2 && r.count("Unparseable") == 1
+			})
+			if c, err := st.MailboxCursor(context.Background(), p.Mailbox()); err != nil || c.LastUID < 3 {
+				t.Errorf("cursor %+v, %v; want past the three messages", c, err)
+			}
+		})
+	}
+}

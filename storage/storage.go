@@ -299,6 +299,18 @@ func wrapConn(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
+// Refused reports whether the database answered err by refusing the data of a statement, so that
+// the same statement would be refused again: on Postgres a data exception (class 22: text it
+// cannot store, a value out of range), a program limit (class 54: a key too large for its index)
+// or an exception raised by a trigger (P0001).
+func Refused(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "54") || pgErr.Code == "P0001"
+}
+
 // unreachable reports whether err says that the database could not be reached, rather than that
 // it refused what it was asked.
 func unreachable(err error) bool {
