@@ -101,13 +101,7 @@ func (r TicketsReport) String() string {
 	fmt.Fprintf(&b, "latency            p50 %s  p95 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max))
 	fmt.Fprintf(&b, "POST alone         p50 %s  p99 %s\n", ms(r.PostP50), ms(r.PostP99))
 	fmt.Fprintf(&b, "peak RSS           %.1f MB (%s)\n", float64(r.PeakRSS)/(1<<20), where)
-	if c := r.CPU; c.User+c.Kernel > 0 {
-		fmt.Fprintf(&b, "CPU per ticket     %s in this process (user %s, kernel %s)", us(c.User+c.Kernel), us(c.User), us(c.Kernel))
-		if c.MachineBusy > 0 {
-			fmt.Fprintf(&b, "; the machine %.0f %% busy over its %d cores", 100*c.MachineBusy, c.Cores)
-		}
-		b.WriteString("\n")
-	}
+	r.CPU.writeLine(&b, "CPU per ticket    ", true)
 	if len(r.Grouped) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(r.Grouped)) {
@@ -117,15 +111,24 @@ func (r TicketsReport) String() string {
 	}
 	fmt.Fprintf(&b, "asynq no-op tasks  %.0f tasks/s (%d tasks, same Redis, the higher of %.0f before the tickets and %.0f after)\n",
 		r.NoopPerSecond, r.NoopTasks, r.NoopBefore, r.NoopAfter)
-	if c := r.NoopCPU; c.User+c.Kernel > 0 {
-		fmt.Fprintf(&b, "CPU per no-op task %s in this process (user %s, kernel %s)", us(c.User+c.Kernel), us(c.User), us(c.Kernel))
-		if c.MachineBusy > 0 {
-			fmt.Fprintf(&b, "; the machine %.0f %% busy", 100*c.MachineBusy)
-		}
-		b.WriteString("\n")
-	}
+	r.NoopCPU.writeLine(&b, "CPU per no-op task", false)
 	fmt.Fprintf(&b, "ratio              %.3f tickets per no-op task\n", r.Ratio)
 	return b.String()
+}
+
+// writeLine writes the CPU line of a phase, if it was measured.
+func (c CPUUse) writeLine(b *strings.Builder, label string, cores bool) {
+	if c.User+c.Kernel <= 0 {
+		return
+	}
+	fmt.Fprintf(b, "%s %s in this process (user %s, kernel %s)", label, us(c.User+c.Kernel), us(c.User), us(c.Kernel))
+	if c.MachineBusy > 0 {
+		fmt.Fprintf(b, "; the machine %.0f %% busy", 100*c.MachineBusy)
+		if cores {
+			fmt.Fprintf(b, " over its %d cores", c.Cores)
+		}
+	}
+	b.WriteString("\n")
 }
 
 func us(d time.Duration) string {
