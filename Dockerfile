@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # assistd in a small image: one static binary, run as an unprivileged user.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src

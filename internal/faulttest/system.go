@@ -191,13 +191,23 @@ func (s *System) CreateTicket(customer, key string) (int, string) {
 
 // Do sends a client-area request with a JSON body and returns the status and the answer.
 func (s *System) Do(method, path string, body any, headers ...string) (int, []byte) {
+	return Request(systemtest.APIToken, method, s.HTTP.URL+path, body, headers...)
+}
+
+// Request sends a request with a bearer token and a JSON body (none when body is nil), plus
+// headers given as name, value pairs, and returns the status and the answer; a request that
+// could not be sent answers 0 and the error's text.
+func Request(token, method, url string, body any, headers ...string) (int, []byte) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, s.HTTP.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+systemtest.APIToken)
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
@@ -223,14 +233,27 @@ type Deliveries struct {
 
 // Delivered reads the sink.
 func (s *System) Delivered() Deliveries {
-	d := Deliveries{Copies: map[string]int{}, Kinds: map[string]map[string]int{}}
+	var ids []string
 	for _, m := range s.Sink.Mails() {
-		d.Total++
 		msg, err := netmail.ReadMessage(bytes.NewReader(m.Data))
 		if err != nil {
+			ids = append(ids, "")
 			continue
 		}
-		id := msg.Header.Get("Message-Id")
+		ids = append(ids, msg.Header.Get("Message-Id"))
+	}
+	return DeliveriesOf(ids)
+}
+
+// DeliveriesOf counts mails by their Message-ID, one entry per mail received; an empty entry is
+// a mail that could not be read, counted in Total only.
+func DeliveriesOf(messageIDs []string) Deliveries {
+	d := Deliveries{Copies: map[string]int{}, Kinds: map[string]map[string]int{}}
+	for _, id := range messageIDs {
+		d.Total++
+		if id == "" {
+			continue
+		}
 		d.Copies[id]++
 		if d.Copies[id] > 1 {
 			continue
