@@ -47,8 +47,11 @@ type TicketsConfig struct {
 	Rate        float64 // tickets per second to post (open loop); 0 posts as fast as Concurrency allows
 
 	WorkerConcurrency int // tasks the in-process worker runs at once; 0 means 50
-	SMTPPool          int // SMTP connections of the worker; 0 means 8
-	DatabasePool      int // Postgres connections per pool; 0 means storage.DefaultPoolSize
+	// WorkerPollInterval is how long the in-process worker waits when its queues are empty;
+	// 0 means the worker's default.
+	WorkerPollInterval time.Duration
+	SMTPPool           int // SMTP connections of the worker; 0 means 8
+	DatabasePool       int // Postgres connections per pool; 0 means storage.DefaultPoolSize
 	// NoWorker runs no worker in this process: start `assistd serve --roles worker` elsewhere
 	// with ASSISTD_SMTP_URL=smtp://SMTPAddr, to measure a worker on its own.
 	NoWorker bool
@@ -245,7 +248,7 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 		defer sender.Close()
 		deps.Sender = sender
 		wctx, cancel := context.WithCancel(context.Background())
-		w := worker.New(rc, worker.Config{Concurrency: cfg.WorkerConcurrency, Periods: worker.DefaultPeriods()}, deps)
+		w := worker.New(rc, worker.Config{Concurrency: cfg.WorkerConcurrency, TaskCheckInterval: cfg.WorkerPollInterval, Periods: worker.DefaultPeriods()}, deps)
 		done := make(chan struct{})
 		go func() { _ = w.Run(wctx); close(done) }()
 		stopWorker = func() { cancel(); <-done }

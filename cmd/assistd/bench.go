@@ -46,7 +46,7 @@ func benchCommand(ctx context.Context, args []string) error {
 		return err
 	}
 	tc := bench.TicketsConfig{DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL, N: *n, Concurrency: *c, Rate: *rate,
-		WorkerConcurrency: cfg.WorkerConcurrency, SMTPPool: cfg.SMTPPool, DatabasePool: cfg.DatabasePool, NoWorker: *noWorker, SMTPAddr: *smtpAddr, NoopTasks: *noop,
+		WorkerConcurrency: cfg.WorkerConcurrency, WorkerPollInterval: cfg.WorkerPollInterval, SMTPPool: cfg.SMTPPool, DatabasePool: cfg.DatabasePool, NoWorker: *noWorker, SMTPAddr: *smtpAddr, NoopTasks: *noop,
 		Flush: *flush, Log: newLogger("warn")}
 	if *workerC > 0 {
 		tc.WorkerConcurrency = *workerC

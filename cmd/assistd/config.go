@@ -44,6 +44,7 @@ var settings = []setting{
 	{"ASSISTD_AUTOCLOSE_AFTER", "168h", "answered tickets with no customer activity for this long are closed"},
 	{"ASSISTD_MIGRATE", "true", "apply pending database migrations when serve starts"},
 	{"ASSISTD_WORKER_CONCURRENCY", "50", "tasks a worker runs at once"},
+	{"ASSISTD_WORKER_POLL_INTERVAL", "20ms", "how long a worker whose queues are empty waits before looking again: the most a new ticket waits to be picked up"},
 	{"ASSISTD_SMTP_POOL", "8", "SMTP connections a worker keeps open"},
 	{"ASSISTD_DATABASE_POOL", "16", "Postgres connections per pool (a worker has two); each pool has 4 more for the grouped statements"},
 	{"ASSISTD_SHUTDOWN_TIMEOUT", "20s", "how long in-flight work may finish on SIGTERM"},
@@ -61,6 +62,7 @@ type config struct {
 	MailFrom                                  string
 	SecretKeys                                string
 	SecretTTL, AutoCloseAfter, ShutdownAfter  time.Duration
+	WorkerPollInterval                        time.Duration
 	APIToken, StaffToken                      string
 	Migrate                                   bool
 	WorkerConcurrency, SMTPPool, DatabasePool int
@@ -111,7 +113,8 @@ func loadConfig() (config, error) {
 		PortalSecret: env("ASSISTD_PORTAL_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
 		SecretTTL: dur("ASSISTD_SECRET_TTL"), AutoCloseAfter: dur("ASSISTD_AUTOCLOSE_AFTER"), ShutdownAfter: dur("ASSISTD_SHUTDOWN_TIMEOUT"),
 		APIToken: env("ASSISTD_API_TOKEN"), StaffToken: env("ASSISTD_STAFF_TOKEN"), Migrate: migrate,
-		WorkerConcurrency: num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), DatabasePool: num("ASSISTD_DATABASE_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
+		WorkerPollInterval: dur("ASSISTD_WORKER_POLL_INTERVAL"),
+		WorkerConcurrency:  num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), DatabasePool: num("ASSISTD_DATABASE_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
 	}
 	check := func(name string, err error) {
 		if err != nil {

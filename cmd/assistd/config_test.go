@@ -50,6 +50,8 @@ func TestEveryBadSettingRefusesTheStartWithAMessageNamingIt(t *testing.T) {
 		{"ASSISTD_SHUTDOWN_TIMEOUT", "0"},
 		{"ASSISTD_MIGRATE", "yes please"},
 		{"ASSISTD_WORKER_CONCURRENCY", "0"},
+		{"ASSISTD_WORKER_POLL_INTERVAL", "0"},
+		{"ASSISTD_WORKER_POLL_INTERVAL", "20"},
 		{"ASSISTD_SMTP_POOL", "-1"},
 		{"ASSISTD_DATABASE_POOL", "many"},
 	} {
@@ -70,21 +72,26 @@ func TestEveryBadSettingRefusesTheStartWithAMessageNamingIt(t *testing.T) {
 func TestGoodSettingsAreAccepted(t *testing.T) {
 	validEnv(t)
 	for name, value := range map[string]string{
-		"ASSISTD_LOG_LEVEL":     "DEBUG",
-		"ASSISTD_HTTP_ADDR":     ":8080",
-		"ASSISTD_OPS_ADDR":      "0.0.0.0:9090",
-		"ASSISTD_PUBLIC_URL":    "https://clientes.example.pt/suporte/",
-		"ASSISTD_PORTAL_URL":    "https://clientes.example.pt/clientarea.php?action=services",
-		"ASSISTD_PORTAL_SECRET": strings.Repeat("k", minPortalSecret),
-		"ASSISTD_DATABASE_URL":  "postgresql://assistd:s%40cret@db.internal:5432/assistd?sslmode=require",
-		"ASSISTD_REDIS_URL":     "rediss://assistd:secret@redis.internal:6380/2",
-		"ASSISTD_SMTP_URL":      "smtps://user:pass@relay.example.pt:465",
-		"ASSISTD_IMAP_URL":      "imaps://suporte%40example.pt:secret@mail.example.pt:993/INBOX",
+		"ASSISTD_LOG_LEVEL":            "DEBUG",
+		"ASSISTD_HTTP_ADDR":            ":8080",
+		"ASSISTD_OPS_ADDR":             "0.0.0.0:9090",
+		"ASSISTD_PUBLIC_URL":           "https://clientes.example.pt/suporte/",
+		"ASSISTD_PORTAL_URL":           "https://clientes.example.pt/clientarea.php?action=services",
+		"ASSISTD_PORTAL_SECRET":        strings.Repeat("k", minPortalSecret),
+		"ASSISTD_DATABASE_URL":         "postgresql://assistd:s%40cret@db.internal:5432/assistd?sslmode=require",
+		"ASSISTD_REDIS_URL":            "rediss://assistd:secret@redis.internal:6380/2",
+		"ASSISTD_SMTP_URL":             "smtps://user:pass@relay.example.pt:465",
+		"ASSISTD_IMAP_URL":             "imaps://suporte%40example.pt:secret@mail.example.pt:993/INBOX",
+		"ASSISTD_WORKER_POLL_INTERVAL": "250ms",
 	} {
 		t.Setenv(name, value)
 	}
-	if _, err := loadConfig(); err != nil {
+	cfg, err := loadConfig()
+	if err != nil {
 		t.Fatalf("good settings refused: %v", err)
+	}
+	if cfg.WorkerPollInterval != 250*time.Millisecond {
+		t.Errorf("ASSISTD_WORKER_POLL_INTERVAL=250ms read as %s", cfg.WorkerPollInterval)
 	}
 }
 

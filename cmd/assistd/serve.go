@@ -221,7 +221,8 @@ func (s *system) run(ctx context.Context, roles map[string]bool, mount func(*api
 		}
 	}
 	if roles["worker"] {
-		w := worker.New(s.redis, worker.Config{Concurrency: s.cfg.WorkerConcurrency, ShutdownTimeout: s.cfg.ShutdownAfter, Periods: worker.DefaultPeriods()}, s.deps)
+		w := worker.New(s.redis, worker.Config{Concurrency: s.cfg.WorkerConcurrency, ShutdownTimeout: s.cfg.ShutdownAfter,
+			TaskCheckInterval: s.cfg.WorkerPollInterval, Periods: worker.DefaultPeriods()}, s.deps)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
