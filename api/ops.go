@@ -46,7 +46,13 @@ func (s *Server) MountOps(dashboard http.Handler) {
 func (s *Server) requireStaff(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.isStaff(r) {
-			w.Header().Set("Cache-Control", "no-store")
+			h := w.Header()
+			h.Set("Cache-Control", "no-store")
+			// No other site may frame the dashboard and have an operator click its buttons. Only
+			// frame-ancestors: asynqmon's own scripts and styles are left as they are.
+			h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "same-origin")
 			next.ServeHTTP(w, r)
 			return
 		}

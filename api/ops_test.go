@@ -47,6 +47,11 @@ func TestTheQueueDashboardIsForStaffOnly(t *testing.T) {
 			if resp.StatusCode != c.want || !strings.Contains(string(body), c.contains) {
 				t.Fatalf("%s %s: %d %.200s, want %d with %q", c.method, c.path, resp.StatusCode, body, c.want, c.contains)
 			}
+			if c.want == http.StatusOK && (resp.Header.Get("X-Frame-Options") != "DENY" ||
+				!strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")) {
+				t.Fatalf("the dashboard may be framed by another site: X-Frame-Options %q, Content-Security-Policy %q",
+					resp.Header.Get("X-Frame-Options"), resp.Header.Get("Content-Security-Policy"))
+			}
 			if c.want == http.StatusUnauthorized && c.auth == nil && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
 				t.Fatalf("WWW-Authenticate = %q, want a Basic challenge a browser answers", resp.Header.Get("WWW-Authenticate"))
 			}

@@ -169,6 +169,21 @@ func (s *Server) pageRoutes() {
 	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
+
+	// A form's address opened as a page (Enter in the address bar after a refused reply, say)
+	// shows the ticket the form belongs to; any other address a browser asks for gets the
+	// not-found page in the visitor's language, not Go's plain-text answers.
+	m.HandleFunc("GET /tickets/{number}/{form}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/tickets/"+url.PathEscape(r.PathValue("number")), http.StatusSeeOther)
+	})
+	m.HandleFunc("GET /staff/tickets/{number}/{form...}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/staff/tickets/"+url.PathEscape(r.PathValue("number")), http.StatusSeeOther)
+	})
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		q := &request{w: w, r: r}
+		q.lang = s.pageLanguage(w, r, "")
+		s.notFound(q)
+	})
 }
 
 // staticHandler serves the stylesheet and the script, cached for an hour, and lists nothing.

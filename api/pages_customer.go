@@ -349,9 +349,10 @@ func (s *Server) showCustomerTicket(q *request, code int, p customerTicketPage) 
 	s.render(q.w, q.r, code, "ticket", v)
 }
 
-// messageProblem checks a reply's text and returns the message key of what is wrong.
+// messageProblem checks a reply's text as checkMessage will store it (cleaned, then trimmed) and
+// returns the message key of what is wrong.
 func messageProblem(text string) string {
-	switch n := utf8.RuneCountInString(strings.TrimSpace(text)); {
+	switch n := utf8.RuneCountInString(strings.TrimSpace(cleanText(text))); {
 	case n == 0:
 		return "form.error.reply_empty"
 	case n > MaxMessageRunes:

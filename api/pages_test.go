@@ -20,6 +20,7 @@ import (
 	"github.com/assistd/assistd/internal/systemtest"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
+	"github.com/assistd/assistd/tickets"
 )
 
 func TestSignInTakesOnlyAValidPortalTokenAndSetsAGuardedCookie(t *testing.T) {
@@ -484,8 +485,10 @@ func TestStaffRevealThePasswordByAnAuditedPostOnAPageThatIsNeverCached(t *testin
 	if strings.Contains(page.body, "p@ss") || !strings.Contains(page.body, `data-testid="reveal-password"`) || !strings.Contains(page.body, "destruída dentro de 71 h") {
 		t.Fatalf("before the reveal the page shows the password, or no reveal button with the time left:\n%s", page.body)
 	}
-	if r := joao.get(staffPage + "/password/reveal"); r.code != http.StatusMethodNotAllowed {
-		t.Errorf("GET of the reveal: %d, want 405", r.code)
+	// A GET of the reveal's address (a link preview, a scanner, Enter in the address bar) reveals
+	// nothing: it is sent back to the ticket's page.
+	if r := joao.get(staffPage + "/password/reveal"); r.code != http.StatusSeeOther || r.header.Get("Location") != staffPage || strings.Contains(r.body, "p@ss") {
+		t.Errorf("GET of the reveal: %d to %q, want 303 to the ticket's page", r.code, r.header.Get("Location"))
 	}
 	r := joao.post(staffPage+"/password/reveal", url.Values{"csrf": {joao.csrf(staffPage)}})
 	if r.code != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
@@ -729,8 +732,8 @@ func TestACustomerSignsOutOnAllDevicesFromTheClientArea(t *testing.T) {
 			if !strings.Contains(form, `name="csrf"`) || !strings.Contains(form, `formaction="/logout/everywhere"`) || !strings.Contains(form, tc.button) {
 				t.Fatalf("the header offers no %q form with a CSRF token:\n%s", tc.button, form)
 			}
-			if r := here.get("/logout/everywhere"); r.code != http.StatusMethodNotAllowed {
-				t.Errorf("GET /logout/everywhere: %d, want 405", r.code)
+			if r := here.get("/logout/everywhere"); r.code != http.StatusNotFound {
+				t.Errorf("GET /logout/everywhere: %d, want 404 (only a POST signs out)", r.code)
 			}
 			for name, token := range map[string]string{"no token": "", "another customer's token": bruno.csrf("/tickets")} {
 				if r := here.post("/logout/everywhere", url.Values{"csrf": {token}}); r.code != http.StatusForbidden {
@@ -894,6 +897,64 @@ func TestAReplyToATicketClosedMeanwhileIsGivenBackWithTheWayOn(t *testing.T) {
 	}
 	if msgs, _ := env.Store.Messages(context.Background(), pageTicket(t, env, number).ID); len(msgs) != 1 {
 		t.Errorf("the closed ticket has %d messages, want 1", len(msgs))
+	}
+}
+
+// A reply of nothing but NUL and blanks is empty once cleaned: the page says so (422), as the API
+// does, instead of failing.
+func TestAReplyOfOnlyNULIsAnEmptyReplyOnBothForms(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	for _, text := range []string{"\x00", " \x00 \x00\n"} {
+		r := ana.post("/tickets/"+number+"/reply", url.Values{"csrf": {ana.csrf("/tickets/" + number)}, "message": {text}})
+		if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Escreva a mensagem: não pode ficar vazia.") {
+			t.Errorf("customer reply %q: %d, want 422 saying the message is empty", text, r.code)
+		}
+	}
+	joao := env.staff(t, "joao")
+	staffPage := "/staff/tickets/" + number
+	if r := joao.post(staffPage+"/answer", url.Values{"csrf": {joao.csrf(staffPage)}, "message": {"\x00 \x00"}, "status": {"answered"}}); r.code != http.StatusUnprocessableEntity {
+		t.Errorf("staff answer of NULs: %d, want 422", r.code)
+	}
+	if msgs, _ := env.Store.Messages(context.Background(), pageTicket(t, env, number).ID); len(msgs) != 1 {
+		t.Errorf("the ticket has %d messages, want 1", len(msgs))
+	}
+}
+
+// An address a browser may open that no page answers: a form's address (Enter in the address bar
+// after a refused reply) leads back to its ticket, and anything else gets the not-found page in
+// the visitor's language, never Go's plain-text "404 page not found" or "Method Not Allowed".
+func TestAFormsAddressOpenedAsAPageLeadsToItsTicketAndOtherAddressesToTheNotFoundPage(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	for _, form := range []string{"reply", "close"} {
+		if r := ana.get("/tickets/" + number + "/" + form); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets/"+number {
+			t.Errorf("GET of the %s form's address: %d to %q, want 303 to the ticket", form, r.code, r.header.Get("Location"))
+		}
+	}
+	joao := env.staff(t, "joao")
+	for _, form := range []string{"answer", "status", "password/reveal"} {
+		if r := joao.get("/staff/tickets/" + number + "/" + form); r.code != http.StatusSeeOther || r.header.Get("Location") != "/staff/tickets/"+number {
+			t.Errorf("GET of the staff %s form's address: %d to %q, want 303 to the ticket", form, r.code, r.header.Get("Location"))
+		}
+	}
+	for _, path := range []string{"/tickets/", "/nada", "/tickets/" + number + "/reply/x", "/staff/"} {
+		r := ana.get(path)
+		if r.code != http.StatusNotFound || !strings.Contains(r.body, "Página não encontrada") || r.header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("GET %s: %d, want 404 with the Portuguese not-found page", path, r.code)
+			continue
+		}
+		checkPage(t, "not found "+path, r.body)
+	}
+	if msgs, _ := env.Store.Messages(context.Background(), pageTicket(t, env, number).ID); len(msgs) != 1 {
+		t.Errorf("the ticket has %d messages, want 1", len(msgs))
+	}
+	if tk := pageTicket(t, env, number); tk.Status == tickets.Closed {
+		t.Error("a GET closed the ticket")
 	}
 }
 
