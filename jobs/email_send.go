@@ -30,8 +30,12 @@ type EmailSendPayload struct {
 func NewEmailSendTask(outboxID int64) *asynq.Task {
 	return asynq.NewTask(TypeEmailSend, mustJSON(EmailSendPayload{OutboxID: outboxID}),
 		asynq.TaskID(emailSendTaskID(outboxID)), asynq.Queue(QueueDefault),
-		asynq.MaxRetry(emailMaxRetry), asynq.Timeout(2*time.Minute))
+		asynq.MaxRetry(emailMaxRetry), asynq.Timeout(emailSendTimeout))
 }
+
+// emailSendTimeout covers a whole Send on serve's sender (30 s timeout): 4× that up to the end of
+// the data, and 30 s more for the relay's answer, which is awaited whatever the context.
+const emailSendTimeout = 3 * time.Minute
 
 func emailSendTaskID(outboxID int64) string { return "email:" + strconv.FormatInt(outboxID, 10) }
 

@@ -28,8 +28,13 @@ type TicketCreatePayload struct {
 func NewTicketCreateTask(ticketID int64) *asynq.Task {
 	return asynq.NewTask(TypeTicketCreate, mustJSON(TicketCreatePayload{TicketID: ticketID}),
 		asynq.TaskID(ticketCreateTaskID(ticketID)), asynq.Queue(QueueCritical),
-		asynq.MaxRetry(20), asynq.Timeout(30*time.Second))
+		asynq.MaxRetry(20), asynq.Timeout(ticketCreateTimeout))
 }
+
+// ticketCreateTimeout covers inlineSendBudget plus the relay's answer to the last email's data,
+// which the sender awaits whatever the budget (30 s at most in serve): a task timed out there
+// would send the ticket's emails again.
+const ticketCreateTimeout = time.Minute
 
 func ticketCreateTaskID(ticketID int64) string { return "ticket:" + strconv.FormatInt(ticketID, 10) }
 

@@ -25,7 +25,9 @@ import (
 type SenderConfig struct {
 	URL      string
 	PoolSize int           // connections kept open; 0 means 4
-	Timeout  time.Duration // dial and per-command timeout, 0 means 30s; a whole Send gets at most 4×
+	// Timeout is the dial and per-command timeout, 0 means 30s. A whole Send gets at most 4× up to
+	// the end of its data, and then Timeout again for the relay's answer to it (see transact).
+	Timeout time.Duration
 	// HelloName is the EHLO name; "" means "localhost".
 	HelloName string
 
@@ -201,23 +203,34 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom, to string, raw []byte) 
 // transact runs one mail transaction on pc and then pools or drops pc.
 // started reports whether the relay accepted MAIL FROM, i.e. whether the
 // failure may be about this message rather than about the connection.
+//
+// go-smtp has no context: closing the connection is what interrupts it, and ctx does so up to
+// the end of the data. Once the final dot is written the relay may already have queued the
+// message, so its answer is awaited whatever ctx says, for the submission timeout at most: a
+// transaction cut short there is reported as failed, retried, and the customer gets the same
+// email twice (RFC 5321 §4.5.3.2.6 gives a relay ten minutes for that answer because content
+// filters take their time).
 func (s *Sender) transact(ctx context.Context, pc *poolConn, from, to string, raw []byte) (started bool, err error) {
-	// go-smtp has no context: closing the connection is what interrupts it.
 	stop := context.AfterFunc(ctx, func() { pc.conn.Close() })
+	detached, interrupted := false, false
+	// detach ends ctx's hold on the connection and reports whether the connection is still open.
+	detach := func() bool {
+		if !detached {
+			detached, interrupted = true, !stop()
+		}
+		return !interrupted
+	}
 	err = pc.client.Mail(from, nil)
 	if err == nil {
 		started = true
-		err = s.deliver(pc.client, to, raw)
+		err = s.deliver(pc.client, to, raw, detach)
 	}
-	interrupted := !stop()
+	detach()
 	var smtpErr *smtp.SMTPError
 	switch {
 	case interrupted:
 		s.discard(pc)
-		if err != nil {
-			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
-		}
-		// else: sent, and ctx ended right after; the connection is gone, the mail is not.
+		err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 	case err == nil:
 		s.release(pc)
 	case errors.As(err, &smtpErr) && pc.client.Reset() == nil:
@@ -228,7 +241,13 @@ func (s *Sender) transact(ctx context.Context, pc *poolConn, from, to string, ra
 	return started, err
 }
 
-func (s *Sender) deliver(c *smtp.Client, to string, raw []byte) error {
+// errInterrupted is what deliver reports when ctx ended before the final dot: the dot is then
+// never written, and the relay drops the message.
+var errInterrupted = errors.New("interrupted before the end of the data")
+
+// deliver names the recipient and sends the data. detach is called before the final dot; when it
+// reports the connection already closed by ctx, the dot is not sent.
+func (s *Sender) deliver(c *smtp.Client, to string, raw []byte, detach func() bool) error {
 	if err := c.Rcpt(to, nil); err != nil {
 		return err
 	}
@@ -238,6 +257,9 @@ func (s *Sender) deliver(c *smtp.Client, to string, raw []byte) error {
 	}
 	if _, err := w.Write(raw); err != nil {
 		return err
+	}
+	if !detach() {
+		return errInterrupted
 	}
 	return w.Close()
 }

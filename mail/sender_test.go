@@ -275,6 +275,46 @@ func TestSenderStopsWithTheContext(t *testing.T) {
 	}
 }
 
+// Once the final dot is written the relay may have queued the mail: a caller's deadline that
+// ends while the relay thinks does not cut the answer short (the mail would be reported failed,
+// retried, and received twice). Before the dot, the deadline still stops the mail.
+func TestARelaySlowToAnswerTheDataIsAwaitedAndGetsTheMailOnce(t *testing.T) {
+	sink := startSink(t)
+	s := newSender(t, SenderConfig{URL: sink.URL(), Timeout: 5 * time.Second})
+	raw := []byte("Subject: x\r\n\r\ny\r\n")
+
+	sink.DelayAnswer(1500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := s.Send(ctx, "a@example.pt", "b@example.pt", raw)
+	cancel()
+	if err != nil {
+		t.Fatalf("Send to a relay answering the data 1.5 s after it, with a 300 ms deadline: %v, want the answer awaited", err)
+	}
+	if n := sink.Total(); n != 1 {
+		t.Fatalf("the relay has %d mails, want 1", n)
+	}
+
+	// The answer awaited is bounded by the sender's timeout, not by the relay.
+	slow := newSender(t, SenderConfig{URL: sink.URL(), Timeout: 300 * time.Millisecond})
+	if err := slow.Send(context.Background(), "a@example.pt", "b@example.pt", raw); err == nil || IsPermanent(err) {
+		t.Fatalf("Send with a 300 ms timeout to a relay answering after 1.5 s: %v, want a temporary error", err)
+	}
+
+	// A relay slow before the data ends: the deadline interrupts, and the mail is not sent.
+	sink.DelayAnswer(0)
+	sink.Reject(func(string, []string) *smtp.SMTPError { time.Sleep(time.Second); return nil })
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err = s.Send(ctx, "a@example.pt", "c@example.pt", raw)
+	cancel()
+	if err == nil || IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send with a 300 ms deadline to a relay slow at RCPT: %v, want the deadline", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := sink.Total(); n != 2 {
+		t.Fatalf("the relay has %d mails, want 2 (none for c@example.pt)", n)
+	}
+}
+
 func TestSenderAfterClose(t *testing.T) {
 	sink := startSink(t)
 	s, err := NewSender(SenderConfig{URL: sink.URL()})

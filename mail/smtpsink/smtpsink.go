@@ -49,6 +49,7 @@ type Sink struct {
 	arrived  chan struct{} // closed and replaced at every arrival
 	maxKept  int
 	reject   func(from string, to []string) *smtp.SMTPError
+	delay    time.Duration // between keeping a mail and answering its data
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves SMTP
@@ -141,6 +142,14 @@ func (s *Sink) Reject(fn func(from string, to []string) *smtp.SMTPError) {
 	s.reject = fn
 }
 
+// DelayAnswer makes the sink keep each mail as soon as its data ends and answer d later, as a
+// relay whose content filter is slow: a client that stops listening meanwhile has still sent it.
+func (s *Sink) DelayAnswer(d time.Duration) {
+	s.mu.Lock()
+	s.delay = d
+	s.mu.Unlock()
+}
+
 // Keep sets how many of the latest mails the sink keeps (MaxKept unless set): a benchmark keeps
 // a handful so that the sink weighs nothing on the memory it measures.
 func (s *Sink) Keep(n int) {
@@ -222,5 +231,9 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	ss.sink.keep(Mail{From: ss.from, To: slices.Clone(ss.to), Data: data, Received: time.Now()})
+	ss.sink.mu.Lock()
+	delay := ss.sink.delay
+	ss.sink.mu.Unlock()
+	time.Sleep(delay)
 	return nil
 }
