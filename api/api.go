@@ -252,6 +252,13 @@ func validationFailed(w http.ResponseWriter, fields map[string]string) {
 	writeError(w, http.StatusBadRequest, "validation_failed", "Some fields are invalid.", fields)
 }
 
+// customerValidationFailed is validationFailed for a customer's own request (a ticket, a reply),
+// whose texts a portal may show the customer as they are: they are in the customer's language,
+// pt-PT unless it is English.
+func customerValidationFailed(w http.ResponseWriter, lang string, fields map[string]string) {
+	writeError(w, http.StatusBadRequest, "validation_failed", translate(lang, "api.error.fields"), fields)
+}
+
 // storeError answers for a storage failure: 503 when the database is unreachable.
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {

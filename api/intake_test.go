@@ -142,6 +142,52 @@ func assertNowhere(t *testing.T, s *systemtest.System, needle string) {
 	}
 }
 
+// A portal may show the customer what is wrong with the customer's own request as assistd words
+// it: a ticket's and a reply's problems are in the customer's language, pt-PT unless English.
+// Staff calls keep their English texts.
+func TestACustomersOwnRequestIsRefusedInTheCustomersLanguage(t *testing.T) {
+	s := systemtest.Start(t, systemtestSQLite(t), systemtest.Options{NoWorker: true})
+	s.PutCustomer(t, "ana", "pt-PT")
+	s.PutCustomer(t, "rui", "en")
+	type apiError struct {
+		Error struct {
+			Code    string            `json:"code"`
+			Message string            `json:"message"`
+			Fields  map[string]string `json:"fields"`
+		} `json:"error"`
+	}
+	badTicket := map[string]any{"subject_id": "email-account-setup", "domain": "outro.pt", "message": "Olá", "related_ticket": "12345678"}
+	for _, c := range []struct{ customer, message, domain, related string }{
+		{"ana", "Há campos por corrigir.", "Escolha um dos seus domínios", "Não encontrámos esse número entre os seus pedidos."},
+		{"rui", "Some fields are invalid.", "Choose one of your domains", "That number is not one of your requests."},
+	} {
+		var e apiError
+		code := s.Do(t, "POST", "/api/v1/customers/"+c.customer+"/tickets", systemtest.APIToken, badTicket, &e)
+		if code != http.StatusBadRequest || e.Error.Code != "validation_failed" || e.Error.Message != c.message ||
+			!strings.HasPrefix(e.Error.Fields["domain"], c.domain) || e.Error.Fields["related_ticket"] != c.related {
+			t.Errorf("%s's bad ticket: %d %+v, want 400 validation_failed worded %q", c.customer, code, e.Error, c.message)
+		}
+	}
+
+	var created struct{ Number string }
+	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken,
+		map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá"}, &created); code != http.StatusAccepted {
+		t.Fatalf("ticket: %d", code)
+	}
+	var e apiError
+	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", systemtest.APIToken,
+		map[string]any{"message": " \x00 "}, &e); code != http.StatusBadRequest || e.Error.Message != "Há campos por corrigir." ||
+		e.Error.Fields["message"] != "Escreva a mensagem: não pode ficar vazia." {
+		t.Errorf("ana's empty reply: %d %+v", code, e.Error)
+	}
+	e = apiError{}
+	if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+created.Number+"/messages", systemtest.StaffToken,
+		map[string]any{"staff": "joao", "message": " "}, &e); code != http.StatusBadRequest || e.Error.Message != "Some fields are invalid." ||
+		e.Error.Fields["message"] != "write the message; it cannot be empty" {
+		t.Errorf("staff's empty answer: %d %+v", code, e.Error)
+	}
+}
+
 func TestBadInputIsRefusedWithTheFieldAtFault(t *testing.T) {
 	s := systemtest.Start(t, systemtestSQLite(t), systemtest.Options{NoWorker: true})
 	s.PutCustomer(t, "ana", "pt-PT")

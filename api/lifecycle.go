@@ -29,6 +29,9 @@ func (s *Server) lifecycleRoutes(client, staff func(http.HandlerFunc) http.Handl
 // ValidationError is bad input to a lifecycle operation: what is wrong, by field.
 type ValidationError struct {
 	Fields map[string]string
+	// Keys names, by field, the message (pages_i18n.go) that words the problem for a customer:
+	// a customer's call is answered in the customer's language.
+	Keys map[string]string
 }
 
 func (e *ValidationError) Error() string {
@@ -210,9 +213,11 @@ func checkMessage(text string) (string, error) {
 	body := strings.TrimSpace(cleanText(text))
 	switch n := utf8.RuneCountInString(body); {
 	case n == 0:
-		return "", &ValidationError{Fields: map[string]string{"message": "write the message; it cannot be empty"}}
+		return "", &ValidationError{Fields: map[string]string{"message": "write the message; it cannot be empty"},
+			Keys: map[string]string{"message": "form.error.reply_empty"}}
 	case n > MaxMessageRunes:
-		return "", &ValidationError{Fields: map[string]string{"message": "the message is limited to " + strconv.Itoa(MaxMessageRunes) + " characters"}}
+		return "", &ValidationError{Fields: map[string]string{"message": "the message is limited to " + strconv.Itoa(MaxMessageRunes) + " characters"},
+			Keys: map[string]string{"message": "form.error.message_long"}}
 	}
 	return body, nil
 }
@@ -252,6 +257,15 @@ func closedMessage(number, lang string) string {
 func (s *Server) lifecycleError(w http.ResponseWriter, r *http.Request, err error, number, lang string) {
 	var ve *ValidationError
 	switch {
+	case errors.As(err, &ve) && lang != "":
+		fields := make(map[string]string, len(ve.Fields))
+		for f, text := range ve.Fields {
+			if key, ok := ve.Keys[f]; ok {
+				text = translate(lang, key)
+			}
+			fields[f] = text
+		}
+		customerValidationFailed(w, lang, fields)
 	case errors.As(err, &ve):
 		validationFailed(w, ve.Fields)
 	case errors.Is(err, storage.ErrNotFound):

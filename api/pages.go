@@ -82,6 +82,11 @@ type view struct {
 func (v *view) PasswordLifetime() string { return mail.FormatTTL(v.secretTTL, v.Lang) }
 
 // T translates a message key into the page's language.
+// translate words a message in a language: English for "en", pt-PT otherwise.
+func translate(lang, key string, args ...any) string {
+	return (&view{Lang: lang}).T(key, args...)
+}
+
 func (v *view) T(key string, args ...any) string {
 	m, ok := messages[key]
 	if !ok {

@@ -207,7 +207,7 @@ func (s *Server) ticketFormPage(q *request) {
 	s.render(q.w, q.r, http.StatusOK, "ticket_form", s.newView(q, "form.title", f))
 }
 
-// formProblems words the problems of a ticketRequest for the form.
+// formProblems words the problems of a ticketRequest for the form and for the API.
 var formProblems = map[string]string{
 	problemIdempotencyKeyTooLong: "form.error.resubmit",
 	problemSubjectUnknown:        "form.error.subject",

@@ -86,6 +86,7 @@ var messages = map[string][2]string{
 	"form.error.message_long":       {"A mensagem pode ter no máximo 20 000 caracteres.", "The message can have at most 20,000 characters."},
 	"form.error.password_long":      {"A password pode ter no máximo 1024 bytes.", "The password can have at most 1024 bytes."},
 	"form.error.related":            {"Não encontrámos esse número entre os seus pedidos.", "That number is not one of your requests."},
+	"api.error.fields":              {"Há campos por corrigir.", "Some fields are invalid."},
 	"form.error.reply_empty":        {"Escreva a mensagem: não pode ficar vazia.", "Write the message: it cannot be empty."},
 	"form.error.unavailable":        {"O serviço está temporariamente indisponível e o pedido não foi registado. Tente novamente dentro de momentos.", "The service is temporarily unavailable and the request was not recorded. Please try again in a moment."},
 	"confirm.title":                 {"Pedido de Assistência enviado", "Support request sent"},

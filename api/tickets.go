@@ -30,7 +30,8 @@ type ticketRequest struct {
 	IdempotencyKey string
 }
 
-// Problems with a ticketRequest, by field; the API and the pages word them each their own way.
+// Problems with a ticketRequest, by field; the API and the pages word them alike, in the
+// customer's language (formProblems).
 const (
 	problemIdempotencyKeyTooLong = "idempotency_key_too_long"
 	problemSubjectUnknown        = "subject_unknown"
@@ -40,17 +41,6 @@ const (
 	problemPasswordTooLong       = "password_too_long"
 	problemRelatedUnknown        = "related_unknown"
 )
-
-// apiProblemMessages words the problems of a ticketRequest for the JSON API.
-var apiProblemMessages = map[string]string{
-	problemIdempotencyKeyTooLong: "the Idempotency-Key header is limited to 200 characters of UTF-8 text on one line",
-	problemSubjectUnknown:        "unknown subject; choose one from GET /api/v1/subjects",
-	problemDomainNotOwned:        "choose one of the customer's domains, or null when the product is not associated with a domain",
-	problemMessageEmpty:          "describe the question; the message cannot be empty",
-	problemMessageTooLong:        "the message is limited to " + strconv.Itoa(MaxMessageRunes) + " characters",
-	problemPasswordTooLong:       "the password is limited to 1024 bytes",
-	problemRelatedUnknown:        "not one of this customer's tickets",
-}
 
 // prepareTicket validates a customer's request and builds what storage creates. It returns the
 // problems found by field (none when the ticket may be created), or a storage error.
@@ -151,9 +141,9 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	if len(problems) > 0 {
 		fields := make(map[string]string, len(problems))
 		for f, p := range problems {
-			fields[f] = apiProblemMessages[p]
+			fields[f] = translate(cust.Language, formProblems[p])
 		}
-		validationFailed(w, fields)
+		customerValidationFailed(w, cust.Language, fields)
 		return
 	}
 	res, err := s.submitTicket(ctx, nt)
