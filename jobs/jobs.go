@@ -56,7 +56,11 @@ type Deps struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
+	// RelayPerRun caps the pending outbox rows one outbox relay run handles; 0 means 20,000.
+	RelayPerRun int
+
 	expirySlot atomic.Int64 // the last second whose secret:expire task this process queued
+	relayFrom  atomic.Int64 // the outbox id this process's next relay run starts after
 }
 
 func (d *Deps) deliveries() *storage.Store {

@@ -62,19 +62,52 @@ func (d *Deps) HandleOutboxRelay(ctx context.Context, _ *asynq.Task) error {
 // up (was archived): younger rows are in the normal path or its retries.
 const stuckAfter = 10 * time.Minute
 
-// RelayOutbox enqueues every pending outbox row created before a time, and returns how many.
+// relayPerRun is RelayPerRun's default: at a Redis round trip or two per row, well inside the
+// relay's 10 s period.
+const relayPerRun = 20_000
+
+// RelayOutbox enqueues the pending outbox rows created before a time, and returns how many.
 // A row whose task asynq archived after its last retry would otherwise wait forever behind the
 // archived task's id: an email is marked failed (staff see it), a ticket is queued afresh.
+//
+// A run handles at most RelayPerRun rows, and a run that stops early (its time is up, Redis or
+// the database fails) leaves the next run in this process to go on after the last row it
+// handled; the run that reaches the last row has the next one start again from the first. So
+// a backlog larger than a run can walk (hours of emails waiting on a relay that defers, when
+// Redis comes back empty) is walked over several runs, rather than its front being walked by
+// every run and the rows behind it never.
 func (d *Deps) RelayOutbox(ctx context.Context, before time.Time) (int, error) {
 	n := 0
-	var after int64
+	limit := d.RelayPerRun
+	if limit <= 0 {
+		limit = relayPerRun
+	}
+	start := d.relayFrom.Load()
+	after := start
+	handled := start // the last row handled: where the next run goes on
+	wrapped, stopAt := after == 0, int64(0)
+	defer func() { d.relayFrom.Store(handled) }()
 	stuck := d.now().Add(-stuckAfter)
 	for {
-		rows, err := d.Store.PendingOutbox(ctx, before, after, 1000)
+		rows, err := d.Store.PendingOutbox(ctx, before, after, min(1000, limit-n))
 		if err != nil {
 			return n, fmt.Errorf("sweep:outbox: %w", err)
 		}
+		if len(rows) == 0 {
+			if !wrapped {
+				// The end of a walk begun by an earlier run: go on from the first row, up to
+				// where this run began.
+				stopAt, after, wrapped = start, 0, true
+				continue
+			}
+			handled = 0
+			return n, nil
+		}
 		for _, r := range rows {
+			if stopAt != 0 && r.ID > stopAt {
+				handled = 0
+				return n, nil
+			}
 			after = r.ID
 			var (
 				t            *asynq.Task
@@ -96,6 +129,7 @@ func (d *Deps) RelayOutbox(ctx context.Context, before time.Time) (int, error) {
 						if err := d.Store.MarkOutboxFailed(ctx, r.ID, "gave up after its retries: "+info.LastErr); err != nil {
 							return n, fmt.Errorf("sweep:outbox: %w", err)
 						}
+						handled = r.ID
 						continue
 					}
 					_ = d.Inspector.DeleteTask(queue, field)
@@ -104,10 +138,11 @@ func (d *Deps) RelayOutbox(ctx context.Context, before time.Time) (int, error) {
 			if err := d.Enqueuer.Enqueue(ctx, t); err != nil {
 				return n, fmt.Errorf("sweep:outbox: %w", err)
 			}
+			handled = r.ID
 			n++
 			metrics.OutboxRelayed.Inc()
 		}
-		if len(rows) < 1000 {
+		if n >= limit {
 			return n, nil
 		}
 	}

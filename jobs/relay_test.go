@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -54,6 +55,80 @@ func TestTheRelayRevivesWhatAsynqGaveUpOn(t *testing.T) {
 		row, err := s.Store.OutboxRowByID(ctx, emailIDs[0])
 		if err != nil || row.State != storage.OutboxFailed {
 			t.Fatalf("the email's row after the relay: %+v, %v; want failed", row.State, err)
+		}
+	})
+}
+
+// A backlog longer than one relay run can walk is walked over several runs: each run goes on
+// after the last row the one before it handled, and the walk starts again from the first row
+// once it has reached the last. Without that, every run would walk the front of the backlog
+// and the rows behind it would never be queued again after Redis lost them.
+func TestTheRelayWalksALongBacklogOverSeveralRuns(t *testing.T) {
+	systemtest.Each(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
+		ctx := context.Background()
+		s.PutCustomer(t, "ana", "pt-PT")
+		var created struct{ Number string }
+		if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken,
+			map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá"}, &created); code != 202 {
+			t.Fatalf("create: %d", code)
+		}
+		tk, err := s.Store.TicketByNumber(ctx, created.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var emails []storage.Email
+		for i := range 5 {
+			emails = append(emails, storage.Email{Kind: "update", TicketID: &tk.ID, Recipient: "ana@example.pt",
+				MessageID: "<m" + strconv.Itoa(i) + "@y>", Raw: []byte("x")})
+		}
+		ids, err := s.Store.QueueEmails(ctx, emails)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins := asynq.NewInspectorFromRedisClient(s.Redis)
+		queued := func() []bool {
+			out := make([]bool, len(ids))
+			for i, id := range ids {
+				_, err := ins.GetTaskInfo(jobs.QueueDefault, "email:"+strconv.FormatInt(id, 10))
+				out[i] = err == nil
+			}
+			return out
+		}
+
+		// The ticket's own row and five emails, two rows a run.
+		s.Deps.RelayPerRun = 2
+		later := time.Now().Add(time.Minute)
+		want := [][]bool{
+			{true, false, false, false, false},
+			{true, true, true, false, false},
+			{true, true, true, true, true},
+		}
+		for run, w := range want {
+			n, err := s.Deps.RelayOutbox(ctx, later)
+			if err != nil || n != 2 {
+				t.Fatalf("run %d: %d rows, %v; want 2", run+1, n, err)
+			}
+			if got := queued(); !slices.Equal(got, w) {
+				t.Fatalf("after run %d the emails queued are %v, want %v", run+1, got, w)
+			}
+		}
+
+		// Redis loses everything: the next runs start again from the first row.
+		if err := s.Redis.FlushDB(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// What a running worker does within 10 s (worker.publishQueues), so that the inspector
+		// sees the queue again.
+		if err := s.Redis.SAdd(ctx, "asynq:queues", jobs.QueueCritical, jobs.QueueDefault).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for run := range 3 {
+			if n, err := s.Deps.RelayOutbox(ctx, later); err != nil || n != 2 {
+				t.Fatalf("run %d after the loss: %d rows, %v; want 2", run+1, n, err)
+			}
+		}
+		if got := queued(); !slices.Equal(got, want[2]) {
+			t.Fatalf("after the loss the emails queued are %v, want all", got)
 		}
 	})
 }

@@ -44,10 +44,24 @@ func DefaultPeriods() []jobs.Period {
 type Worker struct {
 	srv     *asynq.Server
 	mux     *asynq.ServeMux
+	rc      redis.UniversalClient
 	enq     *jobs.Enqueuer
 	periods []jobs.Period
 	log     *slog.Logger
 }
+
+// queues are the worker's queues and their weights.
+var queues = map[string]int{jobs.QueueCritical: 6, jobs.QueueDefault: 3, jobs.QueueLow: 1}
+
+// queueSetKey is where asynq lists the queues that exist (its base.AllQueues). asynq's client
+// adds a queue's name there at its first task only, and remembers having done so: after Redis
+// comes back without its data, nothing puts the names back until every process restarts, and
+// until then the queue metrics, the dashboard and the outbox relay's look for tasks asynq gave
+// up on (all through asynq's Inspector, which asks that set first) see no queue at all.
+const queueSetKey = "asynq:queues"
+
+// publishQueuesEvery is how often a worker puts its queues' names back in queueSetKey.
+const publishQueuesEvery = 10 * time.Second
 
 // New builds a worker on a Redis client.
 func New(rc redis.UniversalClient, cfg Config, d *jobs.Deps) *Worker {
@@ -66,7 +80,7 @@ func New(rc redis.UniversalClient, cfg Config, d *jobs.Deps) *Worker {
 	log := d.Log
 	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
 		Concurrency:              cfg.Concurrency,
-		Queues:                   map[string]int{jobs.QueueCritical: 6, jobs.QueueDefault: 3, jobs.QueueLow: 1},
+		Queues:                   queues,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
@@ -80,7 +94,7 @@ func New(rc redis.UniversalClient, cfg Config, d *jobs.Deps) *Worker {
 	mux := asynq.NewServeMux()
 	mux.Use(observe)
 	jobs.Register(mux, d)
-	return &Worker{srv: srv, mux: mux, enq: d.Enqueuer, periods: cfg.Periods, log: log}
+	return &Worker{srv: srv, mux: mux, rc: rc, enq: d.Enqueuer, periods: cfg.Periods, log: log}
 }
 
 // Run processes tasks until ctx is done, then shuts down gracefully.
@@ -92,13 +106,34 @@ func (w *Worker) Run(ctx context.Context) error {
 	for _, p := range w.periods {
 		go func() { w.schedule(ctx, p); done <- struct{}{} }()
 	}
+	go func() { w.publishQueues(ctx); done <- struct{}{} }()
 	<-ctx.Done()
 	w.srv.Stop() // stop taking new tasks
 	w.srv.Shutdown()
-	for range w.periods {
+	for range len(w.periods) + 1 {
 		<-done
 	}
 	return nil
+}
+
+// publishQueues keeps the worker's queues listed in queueSetKey (see there).
+func (w *Worker) publishQueues(ctx context.Context) {
+	names := make([]any, 0, len(queues))
+	for q := range queues {
+		names = append(names, q)
+	}
+	t := time.NewTicker(publishQueuesEvery)
+	defer t.Stop()
+	for {
+		if err := w.rc.SAdd(ctx, queueSetKey, names...).Err(); err != nil && ctx.Err() == nil {
+			w.log.Debug("queue names not published", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // schedule enqueues a periodic task at the start of every period. Every instance does so; the
