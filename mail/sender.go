@@ -24,7 +24,7 @@ import (
 //	smtps://user:pass@host:465             implicit TLS
 type SenderConfig struct {
 	URL      string
-	PoolSize int           // connections kept open; 0 means 4
+	PoolSize int // connections kept open; 0 means 4
 	// Timeout is the dial and per-command timeout, 0 means 30s. A whole Send gets at most 4× up to
 	// the end of its data, and then Timeout again for the relay's answer to it (see transact).
 	Timeout time.Duration
