@@ -71,7 +71,11 @@ func (d *Deps) HandleEmailSend(ctx context.Context, t *asynq.Task) error {
 	sendErr := d.Sender.Send(ctx, from, deref(row.Recipient), row.Raw)
 	if sendErr == nil {
 		metrics.EmailsSent.WithLabelValues(row.Kind, "sent").Inc()
-		return st.MarkOutboxDone(ctx, row.ID)
+		// The relay has the mail: record it even if the task's time ran out while the relay
+		// answered (the sender awaits that answer whatever ctx says), or a retry sends it again.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return st.MarkOutboxDone(rctx, row.ID)
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
@@ -84,7 +88,10 @@ func (d *Deps) HandleEmailSend(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("email:send %d: %v: %w", row.ID, sendErr, asynq.SkipRetry)
 	}
 	metrics.EmailsSent.WithLabelValues(row.Kind, "retry").Inc()
-	_ = st.MarkOutboxAttempt(ctx, row.ID, sendErr.Error())
+	if err := st.MarkOutboxAttempt(ctx, row.ID, sendErr.Error()); err != nil {
+		// Only the attempt count and the relay's answer that staff see are lost; the retry goes on.
+		d.Log.Warn("email attempt not recorded", "outbox_id", row.ID, "err", err)
+	}
 	return fmt.Errorf("email:send %d: %w", row.ID, sendErr)
 }
 

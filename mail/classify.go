@@ -105,7 +105,8 @@ func (c *classifier) classify(m *Inbound) verdict {
 		v.bounce, v.bounceStatus = c.ours(m)
 		return v
 	}
-	if a := headerWord(m.Header("Auto-Submitted")); a != "" && a != "no" {
+	// Any value but "no", an empty one included: a malformed field is not a person saying so.
+	if m.header.Has("Auto-Submitted") && headerWord(m.Header("Auto-Submitted")) != "no" {
 		return auto(ReasonAutoSubmitted)
 	}
 	for v := range strings.SplitSeq(m.Header("X-Auto-Response-Suppress"), ",") {
@@ -217,7 +218,9 @@ func isRobot(addr string) bool {
 	if local == "" {
 		return false
 	}
-	return slices.Contains(robotLocalParts, local) || strings.HasPrefix(local, "owner-") ||
+	// noreply+newsletter@ is noreply@ with a tag (RFC 5233 subaddressing).
+	base, _, _ := strings.Cut(local, "+")
+	return slices.Contains(robotLocalParts, base) || strings.HasPrefix(local, "owner-") ||
 		strings.HasSuffix(local, "-request") || strings.HasPrefix(local, "bounce-") || strings.HasPrefix(local, "bounces+")
 }
 
