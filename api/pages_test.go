@@ -796,10 +796,7 @@ func TestASignOutPostedWithoutTheSessionCookieLeavesTheCookieAlone(t *testing.T)
 // A history page past the last one (an old link, or tickets that left a status filter) is not
 // "you have no requests": the customer is sent to the last page that has some.
 func TestAHistoryPagePastTheLastOneLeadsToTheLastPageNotToAnEmptyHistory(t *testing.T) {
-	env := startWeb(t, true, nil)
-	env.PutCustomer(t, "ana", "pt-PT")
-	ana := env.customer(t, "ana")
-	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	_, ana, number := anaWithATicket(t)
 	for path, want := range map[string]string{
 		"/tickets?page=3":             "/tickets",
 		"/tickets?status=open&page=9": "/tickets?status=open",
@@ -874,10 +871,7 @@ func TestTheDemoMailPageIsGuardedLikeThePages(t *testing.T) {
 // A reply sent while the ticket was being closed is refused, but not lost: the page gives the
 // text back, beside the way on (a new request referring to the closed one).
 func TestAReplyToATicketClosedMeanwhileIsGivenBackWithTheWayOn(t *testing.T) {
-	env := startWeb(t, true, nil)
-	env.PutCustomer(t, "ana", "pt-PT")
-	ana := env.customer(t, "ana")
-	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	env, ana, number := anaWithATicket(t)
 	token := ana.csrf("/tickets/" + number)
 	if _, err := env.Server.CustomerClose(context.Background(), "ana", number); err != nil {
 		t.Fatal(err)
@@ -895,18 +889,30 @@ func TestAReplyToATicketClosedMeanwhileIsGivenBackWithTheWayOn(t *testing.T) {
 	if strings.Contains(r.body, `name="message"`) || strings.Contains(r.body, `data-testid="reply"`) {
 		t.Error("the closed ticket still offers a reply form")
 	}
+	onlyTheFirstMessage(t, env, number)
+}
+
+// anaWithATicket starts the pages with Ana signed in, and one request of hers.
+func anaWithATicket(t *testing.T) (*webEnv, *visitor, string) {
+	t.Helper()
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ana := env.customer(t, "ana")
+	return env, ana, ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+}
+
+// onlyTheFirstMessage fails the test unless the ticket holds its first message alone.
+func onlyTheFirstMessage(t *testing.T, env *webEnv, number string) {
+	t.Helper()
 	if msgs, _ := env.Store.Messages(context.Background(), pageTicket(t, env, number).ID); len(msgs) != 1 {
-		t.Errorf("the closed ticket has %d messages, want 1", len(msgs))
+		t.Errorf("ticket %s has %d messages, want 1", number, len(msgs))
 	}
 }
 
 // A reply of nothing but NUL and blanks is empty once cleaned: the page says so (422), as the API
 // does, instead of failing.
 func TestAReplyOfOnlyNULIsAnEmptyReplyOnBothForms(t *testing.T) {
-	env := startWeb(t, true, nil)
-	env.PutCustomer(t, "ana", "pt-PT")
-	ana := env.customer(t, "ana")
-	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	env, ana, number := anaWithATicket(t)
 	for _, text := range []string{"\x00", " \x00 \x00\n"} {
 		r := ana.post("/tickets/"+number+"/reply", url.Values{"csrf": {ana.csrf("/tickets/" + number)}, "message": {text}})
 		if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Escreva a mensagem: não pode ficar vazia.") {
@@ -918,19 +924,14 @@ func TestAReplyOfOnlyNULIsAnEmptyReplyOnBothForms(t *testing.T) {
 	if r := joao.post(staffPage+"/answer", url.Values{"csrf": {joao.csrf(staffPage)}, "message": {"\x00 \x00"}, "status": {"answered"}}); r.code != http.StatusUnprocessableEntity {
 		t.Errorf("staff answer of NULs: %d, want 422", r.code)
 	}
-	if msgs, _ := env.Store.Messages(context.Background(), pageTicket(t, env, number).ID); len(msgs) != 1 {
-		t.Errorf("the ticket has %d messages, want 1", len(msgs))
-	}
+	onlyTheFirstMessage(t, env, number)
 }
 
 // An address a browser may open that no page answers: a form's address (Enter in the address bar
 // after a refused reply) leads back to its ticket, and anything else gets the not-found page in
 // the visitor's language, never Go's plain-text "404 page not found" or "Method Not Allowed".
 func TestAFormsAddressOpenedAsAPageLeadsToItsTicketAndOtherAddressesToTheNotFoundPage(t *testing.T) {
-	env := startWeb(t, true, nil)
-	env.PutCustomer(t, "ana", "pt-PT")
-	ana := env.customer(t, "ana")
-	number := ana.newTicket("billing-invoice", url.Values{"message": {"Fatura"}, "domain": {"none"}})
+	env, ana, number := anaWithATicket(t)
 	for _, form := range []string{"reply", "close"} {
 		if r := ana.get("/tickets/" + number + "/" + form); r.code != http.StatusSeeOther || r.header.Get("Location") != "/tickets/"+number {
 			t.Errorf("GET of the %s form's address: %d to %q, want 303 to the ticket", form, r.code, r.header.Get("Location"))
@@ -950,9 +951,7 @@ func TestAFormsAddressOpenedAsAPageLeadsToItsTicketAndOtherAddressesToTheNotFoun
 		}
 		checkPage(t, "not found "+path, r.body)
 	}
-	if msgs, _ := env.Store.Messages(context.Background(), pageTicket(t, env, number).ID); len(msgs) != 1 {
-		t.Errorf("the ticket has %d messages, want 1", len(msgs))
-	}
+	onlyTheFirstMessage(t, env, number)
 	if tk := pageTicket(t, env, number); tk.Status == tickets.Closed {
 		t.Error("a GET closed the ticket")
 	}
