@@ -22,6 +22,7 @@ import (
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/dovecottest"
+	"github.com/assistd/assistd/mail/inbound"
 	"github.com/assistd/assistd/mail/smtpsink"
 	"github.com/assistd/assistd/storage"
 )
@@ -223,9 +224,9 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 		}()
 	}
 	defer func() { close(queue); senders.Wait() }()
-	poller, err := mail.NewPoller(mail.PollerConfig{URL: d.URL(), OwnAddresses: []string{benchSupport}, Instance: "bench",
+	poller, err := inbound.NewPoller(inbound.Config{URL: d.URL(), OwnAddresses: []string{benchSupport}, Instance: "bench",
 		AnswersPerHour: 2*cfg.Mails + cfg.AtRest + 100},
-		mail.PollerDeps{Store: st, Composer: composer, IDs: ids, Redis: rdb, Log: log,
+		inbound.Deps{Store: st, Composer: composer, IDs: ids, Redis: rdb, Log: log,
 			Enqueue: func(_ context.Context, ids []int64) error {
 				for _, id := range ids {
 					queue <- id
@@ -359,7 +360,7 @@ func benchMail(tag string) func(i int) []byte {
 }
 
 func dialBench(url string) (*imapclient.Client, error) {
-	ep, err := mail.ParseIMAPURL(url)
+	ep, err := inbound.ParseIMAPURL(url)
 	if err != nil {
 		return nil, err
 	}

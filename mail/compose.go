@@ -182,7 +182,7 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 	if _, err := bareAddress(from.Address); err != nil {
 		return nil, fmt.Errorf("mail: from address %q: %w", cfg.From, err)
 	}
-	from.Name = headerText(from.Name)
+	from.Name = HeaderText(from.Name)
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("mail: public URL %q must be an absolute http(s) URL without query", cfg.PublicURL)
@@ -295,9 +295,9 @@ type wordingData struct {
 func (c *Composer) phrases(lang string, t TicketMail) *phrases {
 	return &phrases{lang: lang, t: c.wording[lang], fixed: c.fixed[lang], compiled: c.compiled[lang], data: &wordingData{
 		Number:         t.Number,
-		SubjectName:    headerText(t.SubjectName),
-		DepartmentName: headerText(t.DepartmentName),
-		CustomerName:   headerText(t.CustomerName),
+		SubjectName:    HeaderText(t.SubjectName),
+		DepartmentName: HeaderText(t.DepartmentName),
+		CustomerName:   HeaderText(t.CustomerName),
 		TTL:            c.ttl[lang],
 	}}
 }
@@ -348,9 +348,9 @@ func (c *Composer) DepartmentNotification(t TicketMail, deptEmail string) (Outgo
 	w := c.phrases(LangPT, t)
 	fields := []field{
 		{w.say("field.number"), "#" + t.Number},
-		{w.say("field.customer"), headerText(t.CustomerName)},
-		{w.say("field.customer_id"), headerText(t.CustomerID)},
-		{w.say("field.customer_email"), headerText(t.CustomerEmail)},
+		{w.say("field.customer"), HeaderText(t.CustomerName)},
+		{w.say("field.customer_id"), HeaderText(t.CustomerID)},
+		{w.say("field.customer_email"), HeaderText(t.CustomerEmail)},
 	}
 	fields = append(fields, c.ticketFields(w, t)[1:]...) // the number is already first
 	passwordNote := w.say("department.no_password")
@@ -388,9 +388,9 @@ func (c *Composer) CustomerReplyNotification(t TicketMail, deptEmail string) (Ou
 		Intro: []string{w.say("customer_reply.intro")},
 		Fields: []field{
 			{w.say("field.number"), "#" + t.Number},
-			{w.say("field.subject"), headerText(t.SubjectName)},
-			{w.say("field.customer"), headerText(t.CustomerName)},
-			{w.say("field.customer_id"), headerText(t.CustomerID)},
+			{w.say("field.subject"), HeaderText(t.SubjectName)},
+			{w.say("field.customer"), HeaderText(t.CustomerName)},
+			{w.say("field.customer_id"), HeaderText(t.CustomerID)},
 		},
 		MessageLabel: w.say("customer_reply.message"),
 		Message:      bodyText(t.Message),
@@ -429,7 +429,7 @@ func (c *Composer) Update(t TicketMail) (Outgoing, error) {
 		Intro:    []string{w.say("update.intro")},
 		Fields: []field{
 			{w.say("field.number"), "#" + t.Number},
-			{w.say("field.subject"), headerText(t.SubjectName)},
+			{w.say("field.subject"), HeaderText(t.SubjectName)},
 			{w.say("field.status"), label},
 		},
 		Links:     []link{{w.say("link.ticket"), c.ticketURL(t.Number)}},
@@ -470,7 +470,7 @@ func (c *Composer) AutoClosed(t TicketMail) (Outgoing, error) {
 		Intro:    []string{w.say("autoclosed.intro")},
 		Fields: []field{
 			{w.say("field.number"), "#" + t.Number},
-			{w.say("field.subject"), headerText(t.SubjectName)},
+			{w.say("field.subject"), HeaderText(t.SubjectName)},
 			{w.say("field.status"), w.say("status.closed")},
 		},
 		Notes: []string{w.say("autoclosed.note")},
@@ -537,7 +537,7 @@ func (c *Composer) AutoAnswer(a AutoAnswer) (Outgoing, error) {
 		c.answers.put(key, cached)
 	}
 	subject := cached.subject
-	if original := headerText(a.OriginalSubject); original != "" {
+	if original := HeaderText(a.OriginalSubject); original != "" {
 		subject = "Auto: " + original
 	}
 	inReplyTo := ""
@@ -630,7 +630,7 @@ func (c *Composer) compose(e envelope, body renderedPage) (Outgoing, error) {
 	}
 	h.Set("Message-Id", msgID)
 	setSubject(&h, e.subject)
-	setAddress(&h, "To", &mail.Address{Name: headerText(e.name), Address: to})
+	setAddress(&h, "To", &mail.Address{Name: HeaderText(e.name), Address: to})
 	setAddress(&h, "From", c.from)
 	h.SetDate(c.now())
 
@@ -738,14 +738,14 @@ func checkLines(raw []byte) error {
 
 // ticketFields are the facts of a new request, the number first.
 func (c *Composer) ticketFields(w *phrases, t TicketMail) []field {
-	domain := headerText(t.Domain)
+	domain := HeaderText(t.Domain)
 	if domain == "" {
 		domain = w.say("no_domain")
 	}
 	fields := []field{
 		{w.say("field.number"), "#" + t.Number},
-		{w.say("field.subject"), headerText(t.SubjectName)},
-		{w.say("field.department"), headerText(t.DepartmentName)},
+		{w.say("field.subject"), HeaderText(t.SubjectName)},
+		{w.say("field.department"), HeaderText(t.DepartmentName)},
 		{w.say("field.domain"), domain},
 	}
 	if !t.CreatedAt.IsZero() {
@@ -884,10 +884,10 @@ func references(theirs []string, inReplyTo string) []string {
 	return ids
 }
 
-// headerText makes customer-typed text safe for a header (or a one-line
+// HeaderText makes customer-typed text safe for a header (or a one-line
 // field): valid UTF-8, no control, bidi or zero-width characters, runs of
 // whitespace collapsed, at most maxHeaderRunes runes.
-func headerText(s string) string {
+func HeaderText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		switch {

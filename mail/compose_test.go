@@ -488,8 +488,8 @@ func TestNamesWithABackslashStayOneParsableAddress(t *testing.T) {
 				if err != nil || len(to) != 1 {
 					t.Fatalf("To = %v, %v", to, err)
 				}
-				if to[0].Address != "ana@example.pt" || to[0].Name != headerText(name) {
-					t.Errorf("To = %q <%s>, want %q <ana@example.pt>", to[0].Name, to[0].Address, headerText(name))
+				if to[0].Address != "ana@example.pt" || to[0].Name != HeaderText(name) {
+					t.Errorf("To = %q <%s>, want %q <ana@example.pt>", to[0].Name, to[0].Address, HeaderText(name))
 				}
 			}
 		})

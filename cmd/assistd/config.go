@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/mail/inbound"
 )
 
 // setting is one ASSISTD_* variable; the table below is both the loader and `assistd help`.
@@ -133,7 +134,7 @@ func loadConfig() (config, error) {
 		sender.Close() // it only checked the URL: it connects at its first send
 	}
 	if c.IMAPURL != "" {
-		_, err := mail.ParseIMAPURL(c.IMAPURL)
+		_, err := inbound.ParseIMAPURL(c.IMAPURL)
 		check("ASSISTD_IMAP_URL", err)
 	}
 	check("ASSISTD_HTTP_ADDR", checkListenAddr(c.HTTPAddr))

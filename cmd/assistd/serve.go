@@ -20,6 +20,7 @@ import (
 	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/mail/inbound"
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
@@ -258,9 +259,9 @@ func (s *system) runPoller(ctx context.Context) error {
 		return nil
 	}
 	host, _ := os.Hostname()
-	p, err := mail.NewPoller(mail.PollerConfig{URL: s.cfg.IMAPURL, PollInterval: s.cfg.IMAPPollInterval, NoIDLE: s.cfg.IMAPNoIDLE, DoneFolder: s.cfg.IMAPDoneFolder,
+	p, err := inbound.NewPoller(inbound.Config{URL: s.cfg.IMAPURL, PollInterval: s.cfg.IMAPPollInterval, NoIDLE: s.cfg.IMAPNoIDLE, DoneFolder: s.cfg.IMAPDoneFolder,
 		OwnAddresses: []string{addressOf(s.cfg.MailFrom)}, Instance: fmt.Sprintf("%s:%d", host, os.Getpid())},
-		mail.PollerDeps{Store: s.store, Composer: s.composer, IDs: s.ids, Redis: s.redis, Enqueue: s.enqueuer.EnqueueEmails, Log: s.log})
+		inbound.Deps{Store: s.store, Composer: s.composer, IDs: s.ids, Redis: s.redis, Enqueue: s.enqueuer.EnqueueEmails, Log: s.log})
 	if err != nil {
 		return fmt.Errorf("ASSISTD_IMAP_URL: %w", err)
 	}

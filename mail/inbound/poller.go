@@ -1,4 +1,4 @@
-package mail
+package inbound
 
 import (
 	"context"
@@ -26,12 +26,13 @@ import (
 	"github.com/emersion/go-message/charset"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/storage"
 )
 
-// PollerConfig says which mailbox the poller watches and how.
-type PollerConfig struct {
+// Config says which mailbox the poller watches and how.
+type Config struct {
 	// URL is the mailbox: imaps://user:pass@host:993/INBOX, imap://…?starttls=true, or plain
 	// imap:// (password login refused unless the host is loopback).
 	URL string
@@ -76,11 +77,11 @@ const (
 	imapTLS
 )
 
-// PollerDeps is what the poller works with.
-type PollerDeps struct {
+// Deps is what the poller works with.
+type Deps struct {
 	Store    *storage.Store
-	Composer *Composer
-	IDs      *IDSigner
+	Composer *mail.Composer
+	IDs      *mail.IDSigner
 	Redis    redis.UniversalClient // holds the single-active lease
 	// Enqueue queues the email:send tasks of outbox rows (jobs.Enqueuer.EnqueueEmails). An
 	// error is logged: the outbox relay sends the rows later.
@@ -91,8 +92,8 @@ type PollerDeps struct {
 // Poller watches the support mailbox and answers customers who reply by email. One instance
 // holds a mailbox at a time; the others wait for its lease.
 type Poller struct {
-	cfg      PollerConfig
-	deps     PollerDeps
+	cfg      Config
+	deps     Deps
 	log      *slog.Logger
 	cls      *classifier
 	addr     string // host:port
@@ -119,12 +120,12 @@ const (
 )
 
 // NewPoller checks the configuration.
-func NewPoller(cfg PollerConfig, deps PollerDeps) (*Poller, error) {
+func NewPoller(cfg Config, deps Deps) (*Poller, error) {
 	if deps.Store == nil || deps.Composer == nil || deps.IDs == nil || deps.Redis == nil || deps.Enqueue == nil {
-		return nil, errors.New("mail: poller needs a store, a composer, an id signer, redis and an enqueue function")
+		return nil, errors.New("inbound: poller needs a store, a composer, an id signer, redis and an enqueue function")
 	}
 	if len(cfg.OwnAddresses) == 0 {
-		return nil, errors.New("mail: poller needs our own address (OwnAddresses)")
+		return nil, errors.New("inbound: poller needs our own address (OwnAddresses)")
 	}
 	ep, err := ParseIMAPURL(cfg.URL)
 	if err != nil {
@@ -157,7 +158,7 @@ func NewPoller(cfg PollerConfig, deps PollerDeps) (*Poller, error) {
 	case p.cfg.ServerSilence <= 0:
 		p.cfg.ServerSilence = max(idleRecheck, p.cfg.PollInterval) + time.Minute
 	case p.cfg.ServerSilence <= p.cfg.PollInterval:
-		return nil, errors.New("mail: the server's allowed silence must be longer than the poll interval")
+		return nil, errors.New("inbound: the server's allowed silence must be longer than the poll interval")
 	}
 	p.cfg.Instance = orDefault(p.cfg.Instance, "assistd")
 	p.cls = newClassifier(cfg.OwnAddresses, deps.IDs)
@@ -179,7 +180,7 @@ type IMAPEndpoint struct {
 func ParseIMAPURL(raw string) (IMAPEndpoint, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return IMAPEndpoint{}, errors.New("mail: invalid IMAP URL") // the URL holds a password: not echoed
+		return IMAPEndpoint{}, errors.New("inbound: invalid IMAP URL") // the URL holds a password: not echoed
 	}
 	var ep IMAPEndpoint
 	host, port := u.Hostname(), u.Port()
@@ -191,13 +192,13 @@ func ParseIMAPURL(raw string) (IMAPEndpoint, error) {
 	case u.Scheme == "imap":
 		ep.security, port = imapPlain, orDefault(port, "143")
 		if !loopbackHost(host) {
-			return IMAPEndpoint{}, fmt.Errorf("mail: plain imap:// to %s would send the password in clear: use imaps:// or ?starttls=true", host)
+			return IMAPEndpoint{}, fmt.Errorf("inbound: plain imap:// to %s would send the password in clear: use imaps:// or ?starttls=true", host)
 		}
 	default:
-		return IMAPEndpoint{}, fmt.Errorf("mail: IMAP URL scheme %q (want imaps or imap)", u.Scheme)
+		return IMAPEndpoint{}, fmt.Errorf("inbound: IMAP URL scheme %q (want imaps or imap)", u.Scheme)
 	}
 	if host == "" || u.User == nil || u.User.Username() == "" {
-		return IMAPEndpoint{}, errors.New("mail: IMAP URL needs a user and a host")
+		return IMAPEndpoint{}, errors.New("inbound: IMAP URL needs a user and a host")
 	}
 	ep.Addr = net.JoinHostPort(host, port)
 	ep.User = u.User.Username()
@@ -639,9 +640,9 @@ func chunk(todo []pending, n int) [][]pending {
 
 var (
 	headerSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true,
-		Partial: &imap.SectionPartial{Offset: 0, Size: maxInboundHeader}}
+		Partial: &imap.SectionPartial{Offset: 0, Size: mail.MaxInboundHeader}}
 	textSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierText, Peek: true,
-		Partial: &imap.SectionPartial{Offset: 0, Size: maxInboundBody}}
+		Partial: &imap.SectionPartial{Offset: 0, Size: mail.MaxInboundBody}}
 	fetchOptions = &imap.FetchOptions{UID: true, InternalDate: true,
 		BodySection: []*imap.FetchItemBodySection{headerSection, textSection}}
 )
@@ -667,7 +668,7 @@ func collect(cmd *imapclient.FetchCommand) ([]*imapclient.FetchMessageBuffer, er
 				if item.Literal != nil {
 					var err error
 					// The server honours the partial size; the limit guards against one that does not.
-					if b, err = io.ReadAll(io.LimitReader(item.Literal, maxInboundHeader+maxInboundBody)); err != nil {
+					if b, err = io.ReadAll(io.LimitReader(item.Literal, mail.MaxInboundHeader+mail.MaxInboundBody)); err != nil {
 						return nil, err
 					}
 				}
@@ -698,7 +699,7 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 		answer[m.uid] = m.answer
 	}
 	type item struct {
-		msg     *Inbound
+		msg     *mail.Inbound
 		verdict verdict
 		arrived time.Time
 	}
@@ -718,11 +719,11 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 			p.log.Debug("fetched message had no content; skipped", "uid", buf.UID)
 			continue
 		}
-		m, perr := ParseInbound(header, body)
+		m, perr := mail.ParseInbound(header, body)
 		var v verdict
 		switch {
 		case perr != nil:
-			m = &Inbound{DedupeKey: dedupeKey("", header, body)}
+			m = &mail.Inbound{DedupeKey: mail.UnreadableKey(header, body)}
 			v = verdict{Outcome: storage.InboundUnparseable, Reason: ReasonMalformed}
 		case !answer[buf.UID]:
 			v = p.cls.classify(m)
@@ -753,9 +754,9 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 		m := it.msg
 		t, ok := found[it.verdict.Number]
 		it.verdict = resolve(it.verdict, t, ok, m.ReturnPath)
-		rec := storage.InboundRecord{DedupeKey: m.DedupeKey, UID: m.UID, From: headerText(m.From),
-			Subject: headerText(m.Subject), Outcome: it.verdict.Outcome, Reason: it.verdict.Reason}
-		if ok && it.verdict.Variant != AutoAnswerNoTicket {
+		rec := storage.InboundRecord{DedupeKey: m.DedupeKey, UID: m.UID, From: mail.HeaderText(m.From),
+			Subject: mail.HeaderText(m.Subject), Outcome: it.verdict.Outcome, Reason: it.verdict.Reason}
+		if ok && it.verdict.Variant != mail.AutoAnswerNoTicket {
 			rec.TicketID = &t.ID
 		}
 		if len(it.verdict.bounce) > 0 {
@@ -765,16 +766,16 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 		recs = append(recs, rec)
 	}
 	// Rendering the answers is the batch's CPU work: spread it over the cores.
-	answers := make([]AutoAnswer, len(items))
+	answers := make([]mail.AutoAnswer, len(items))
 	for i, it := range items {
 		if it.verdict.Variant == "" {
 			continue
 		}
 		number := ""
-		if it.verdict.Variant != AutoAnswerNoTicket {
+		if it.verdict.Variant != mail.AutoAnswerNoTicket {
 			number = it.verdict.Number
 		}
-		answers[i] = AutoAnswer{Variant: it.verdict.Variant, Number: number, Language: found[it.verdict.Number].Language,
+		answers[i] = mail.AutoAnswer{Variant: it.verdict.Variant, Number: number, Language: found[it.verdict.Number].Language,
 			To: it.msg.ReturnPath, InReplyTo: it.msg.MessageID, References: it.msg.References, OriginalSubject: it.msg.Subject}
 	}
 	outs, errs := p.composeAll(answers)
@@ -784,7 +785,7 @@ func (s *session) record(ctx context.Context, batch []pending, msgs []*imapclien
 			continue
 		}
 		switch cerr := errs[i]; {
-		case errors.Is(cerr, ErrInvalidAddress):
+		case errors.Is(cerr, mail.ErrInvalidAddress):
 			rec.Outcome, rec.Reason = storage.InboundUnparseable, ReasonBadReturnPath
 			it.verdict.Outcome = rec.Outcome
 		case cerr != nil:
@@ -915,8 +916,8 @@ func (s *session) dispose(uids []imap.UID, folder string) *disposal {
 }
 
 // composeAll renders automatic answers in parallel; an entry with no Variant is skipped.
-func (p *Poller) composeAll(answers []AutoAnswer) ([]Outgoing, []error) {
-	outs, errs := make([]Outgoing, len(answers)), make([]error, len(answers))
+func (p *Poller) composeAll(answers []mail.AutoAnswer) ([]mail.Outgoing, []error) {
+	outs, errs := make([]mail.Outgoing, len(answers)), make([]error, len(answers))
 	var (
 		wg   sync.WaitGroup
 		next atomic.Int64

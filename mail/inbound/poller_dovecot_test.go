@@ -1,4 +1,4 @@
-package mail_test
+package inbound_test
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/assistd/assistd/internal/systemtest"
-	assistdmail "github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/dovecottest"
+	"github.com/assistd/assistd/mail/inbound"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
 )
@@ -34,7 +34,7 @@ func dovecotRig(t *testing.T, st *storage.Store) *rig {
 }
 
 func imapDial(url string) (*imapclient.Client, error) {
-	p, err := assistdmail.ParseIMAPURL(url)
+	p, err := inbound.ParseIMAPURL(url)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		r := dovecotRig(t, st)
 		ctx := context.Background()
-		v := assistdmail.FixtureValues{}
+		v := inbound.FixtureValues{}
 		_, v.Ticket = r.ticket("ana", "ana.silva@gmail.com", false)
 		v.OurID = r.ids.New(v.Ticket, "confirmation")
 		_, v.Ticket2 = r.ticket("rui", "rui.costa@outlook.pt", false)
@@ -114,14 +114,14 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 		// runs and drained by two. (With doveadm saving into the maildir while a MOVE runs,
 		// Dovecot was seen to leave a moved message listed in INBOX, or to move it without its
 		// \Seen flag: a race in the server that this test is not about.)
-		first := r.poller(assistdmail.PollerConfig{Instance: "first"}, nil)
+		first := r.poller(inbound.Config{Instance: "first"}, nil)
 		stopFirst := r.start(first)
 		r.waitCursor(first)
 		stopFirst()
 
 		answers := 0
-		for _, f := range assistdmail.InboundFixtures {
-			if err := r.deliver(assistdmail.FillFixture(t, f.File, v)); err != nil {
+		for _, f := range inbound.InboundFixtures {
+			if err := r.deliver(inbound.FillFixture(t, f.File, v)); err != nil {
 				t.Fatal(err)
 			}
 			if strings.HasPrefix(f.Outcome, "answered_") {
@@ -136,9 +136,9 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 			r.append(customerMail(fmt.Sprintf("c%d@exemplo.pt", i), "Olá", fmt.Sprintf("<burst%d@exemplo.pt>", i)))
 		}
 		answers += 20 // ana has her answer about the ticket from gmail_reply already
-		total := len(assistdmail.InboundFixtures) + 70
+		total := len(inbound.InboundFixtures) + 70
 
-		cfg := assistdmail.PollerConfig{BatchSize: 5}
+		cfg := inbound.Config{BatchSize: 5}
 		cfg.Instance = "one"
 		a := r.poller(cfg, nil)
 		cfg.Instance = "two"
@@ -173,7 +173,7 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 		// delivered after the restart shows it has read everything.
 		stopA()
 		stopB()
-		r.start(r.poller(assistdmail.PollerConfig{Instance: "three"}, nil))
+		r.start(r.poller(inbound.Config{Instance: "three"}, nil))
 		r.append(customerMail("no-reply@loja.example", "Promo", "<marker@loja.example>"))
 		r.waitRecorded(total + 1)
 		eventually(t, "the marker moved", func() bool { return r.count("INBOX") == 0 })
@@ -210,7 +210,7 @@ func TestDovecotWithoutIDLEIsPolled(t *testing.T) {
 		func(mailbox string) (int, error) { return imapCount(d.URL(), mailbox) })
 	var logs systemtest.LogBuffer
 	r.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	p := r.poller(assistdmail.PollerConfig{Instance: "nidle", PollInterval: 300 * time.Millisecond}, nil)
+	p := r.poller(inbound.Config{Instance: "nidle", PollInterval: 300 * time.Millisecond}, nil)
 	r.start(p)
 	r.waitCursor(p)
 	for i := range 2 {

@@ -19,12 +19,14 @@ import (
 	"github.com/emersion/go-message/textproto"
 )
 
-// What the poller fetches of each message: never the whole of it.
+// What the poller fetches of each message, never the whole of it: the start of its header
+// section and of its body.
 const (
-	maxInboundHeader = 64 << 10
-	maxInboundBody   = 24 << 10
-	maxInboundIDs    = 50 // ids of In-Reply-To and References looked at
+	MaxInboundHeader = 64 << 10
+	MaxInboundBody   = 24 << 10
 )
+
+const maxInboundIDs = 50 // ids of In-Reply-To and References looked at
 
 // ErrUnparseable is wrapped by ParseInbound for mail that cannot be read: it is moved aside
 // and never answered.
@@ -56,6 +58,21 @@ type Inbound struct {
 
 // Header returns the value of a header field, "" when absent.
 func (m *Inbound) Header(key string) string { return m.header.Get(key) }
+
+// HasHeader reports whether the message has a header field, empty or not.
+func (m *Inbound) HasHeader(key string) bool { return m.header.Has(key) }
+
+// HasHeaderPrefix reports whether the name of any header field starts with prefix, in any case
+// (List- for the fields of RFC 2369 and RFC 2919).
+func (m *Inbound) HasHeaderPrefix(prefix string) bool {
+	prefix = strings.ToLower(prefix)
+	for f := m.header.Fields(); f.Next(); {
+		if strings.HasPrefix(strings.ToLower(f.Key()), prefix) {
+			return true
+		}
+	}
+	return false
+}
 
 // ParseInbound reads a message from its header section and the start of its body, as fetched.
 // An error wrapping ErrUnparseable means the mail is malformed beyond use.
@@ -90,7 +107,7 @@ func ParseInbound(header, body []byte) (*Inbound, error) {
 	m.References = msgIDs(m.header.Get("References"))
 	if rp := m.header.Values("Return-Path"); len(rp) > 0 {
 		m.HasReturnPath = true
-		m.ReturnPath = addressIn(rp[0])
+		m.ReturnPath = AddressIn(rp[0])
 	}
 	m.From = firstAddress(&m.header, "From")
 	if s, err := m.header.Subject(); err == nil {
@@ -115,6 +132,9 @@ func completeHeader(b []byte) []byte {
 	}
 	return append(b[:len(b):len(b)], "\r\n"...)
 }
+
+// UnreadableKey is the identity of a message ParseInbound refused: a hash of what was fetched.
+func UnreadableKey(header, body []byte) string { return dedupeKey("", header, body) }
 
 // dedupeKey is the message's identity across UIDs and pollers.
 func dedupeKey(msgID string, header, body []byte) string {
@@ -154,7 +174,7 @@ func firstMsgID(v string) string {
 }
 
 // addressIn extracts one bare address from a header value, "" when there is none (<>).
-func addressIn(v string) string {
+func AddressIn(v string) string {
 	v = strings.TrimSpace(v)
 	if a, err := addressParser.Parse(v); err == nil {
 		return normAddress(a.Address)
@@ -182,7 +202,7 @@ func addresses(h *mail.Header, key string) []string {
 			continue
 		}
 		for part := range strings.SplitSeq(v, ",") {
-			if a := addressIn(part); a != "" {
+			if a := AddressIn(part); a != "" {
 				out = append(out, a)
 			}
 		}
@@ -204,11 +224,6 @@ func firstAddress(h *mail.Header, key string) string {
 // practice; comparing them folded is what every mail provider does.
 func normAddress(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
 
-func localPart(addr string) string {
-	local, _, _ := strings.Cut(addr, "@")
-	return local
-}
-
 var (
 	dsnActionPattern  = regexp.MustCompile(`(?im)^[ \t]*Action:[ \t]*([a-z]+)`)
 	dsnStatusPattern  = regexp.MustCompile(`(?im)^[ \t]*Status:[ \t]*([245]\.\d{1,3}\.\d{1,3})`)
@@ -217,11 +232,11 @@ var (
 	quotedIDPattern = regexp.MustCompile(`(?im)^[ \t]*(?:Message-ID|X-Original-Message-ID)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]{1,248}>)`)
 )
 
-// deliveryReport reads what a bounce says: the Message-IDs it quotes, its status code, and
+// DeliveryReport reads what a bounce says: the Message-IDs it quotes, its status code, and
 // whether it reports a failure: a report whose Action fields (RFC 3464) are all delayed,
 // delivered, relayed or expanded is a warning or a notice, not a bounce. Bounces are read
 // leniently from the start of the body, as their structure varies.
-func (m *Inbound) deliveryReport() (ids []string, status string, failed bool) {
+func (m *Inbound) DeliveryReport() (ids []string, status string, failed bool) {
 	actions := dsnActionPattern.FindAllSubmatch(m.body, -1)
 	failed = len(actions) == 0 // a bounce in free text says no Action
 	for _, a := range actions {

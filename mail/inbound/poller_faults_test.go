@@ -1,4 +1,4 @@
-package mail_test
+package inbound_test
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/assistd/assistd/internal/systemtest"
-	assistdmail "github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/mail/inbound"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
 )
@@ -31,7 +31,7 @@ func TestPollerAnswersNothingWhileRedisIsDownAndEverythingOnceAfter(t *testing.T
 	}
 	var logs systemtest.LogBuffer
 	r.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	p := r.poller(assistdmail.PollerConfig{Instance: "test"}, nil)
+	p := r.poller(inbound.Config{Instance: "test"}, nil)
 	r.start(p)
 	r.waitCursor(p)
 	r.append(customerMail("before@exemplo.pt", "Olá", "<before@exemplo.pt>"))
@@ -210,7 +210,7 @@ func TestPollerSurvivesAMessageDeletedUnderIt(t *testing.T) {
 			r.url = u.String()
 			var logs systemtest.LogBuffer
 			r.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			first := r.poller(assistdmail.PollerConfig{Instance: "first"}, nil)
+			first := r.poller(inbound.Config{Instance: "first"}, nil)
 			stop := r.start(first)
 			r.waitCursor(first)
 			stop()
@@ -234,7 +234,7 @@ func TestPollerSurvivesAMessageDeletedUnderIt(t *testing.T) {
 			}
 			victim := data.AllUIDs()[1]
 			proxy.arm(func() { expunge(t, direct, victim) })
-			r.start(r.poller(assistdmail.PollerConfig{Instance: "second"}, nil))
+			r.start(r.poller(inbound.Config{Instance: "second"}, nil))
 
 			ms := r.waitRecorded(2)
 			for _, m := range ms {
@@ -270,7 +270,7 @@ func TestPollerSurvivesAMessageDeletedUnderIt(t *testing.T) {
 // and the start of the body are ever fetched.
 func TestPollerAnswersMailInAnUnknownCharsetOrWithAHugeAttachmentAndKeepsGoing(t *testing.T) {
 	r := newRig(t, storagetest.Open(t, storagetest.Backends(t)[0]))
-	p := r.poller(assistdmail.PollerConfig{Instance: "test"}, nil)
+	p := r.poller(inbound.Config{Instance: "test"}, nil)
 	r.start(p)
 	r.waitCursor(p)
 
@@ -328,7 +328,7 @@ func TestPollerLeavesAServerThatStopsAnsweringAndCarriesOn(t *testing.T) {
 			r.url = u.String()
 			var logs systemtest.LogBuffer
 			r.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			p := r.poller(assistdmail.PollerConfig{Instance: "stalled", NoIDLE: noIdle, PollInterval: 100 * time.Millisecond,
+			p := r.poller(inbound.Config{Instance: "stalled", NoIDLE: noIdle, PollInterval: 100 * time.Millisecond,
 				ServerSilence: 800 * time.Millisecond}, nil)
 			r.start(p)
 			r.waitCursor(p)
@@ -357,8 +357,8 @@ func TestPollerLeavesAServerThatStopsAnsweringAndCarriesOn(t *testing.T) {
 
 func TestAServerSilenceNoLongerThanThePollIntervalIsRefused(t *testing.T) {
 	r := newRig(t, storagetest.Open(t, storagetest.Backends(t)[0]))
-	_, err := assistdmail.NewPoller(assistdmail.PollerConfig{URL: r.url, OwnAddresses: []string{support}, PollInterval: time.Minute,
-		ServerSilence: time.Minute}, assistdmail.PollerDeps{Store: r.st, Composer: r.composer, IDs: r.ids, Redis: r.redis,
+	_, err := inbound.NewPoller(inbound.Config{URL: r.url, OwnAddresses: []string{support}, PollInterval: time.Minute,
+		ServerSilence: time.Minute}, inbound.Deps{Store: r.st, Composer: r.composer, IDs: r.ids, Redis: r.redis,
 		Enqueue: r.send, Log: r.log})
 	if err == nil || !strings.Contains(err.Error(), "silence") {
 		t.Fatalf("err = %v, want a refusal of a silence the poll interval would always exceed", err)

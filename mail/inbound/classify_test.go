@@ -1,11 +1,13 @@
-package mail
+package inbound
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/tickets"
 )
@@ -48,10 +50,11 @@ type FixtureValues struct {
 	Closed, ClosedID string // a closed ticket of ana.silva@gmail.com and one of our Message-IDs about it
 }
 
-// FillFixture reads a sample and fills its placeholders.
+// FillFixture reads a sample and fills its placeholders. The samples are mail as received, kept
+// beside the parser in mail/testdata/inbound.
 func FillFixture(t testing.TB, file string, v FixtureValues) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "inbound", file))
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "inbound", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,16 +62,19 @@ func FillFixture(t testing.TB, file string, v FixtureValues) []byte {
 		"{{CLOSED}}", v.Closed, "{{CLOSED_ID}}", v.ClosedID).Replace(string(raw)))
 }
 
-// splitMessage cuts a raw message as IMAP serves it: BODY[HEADER] and BODY[TEXT].
-func splitMessage(raw []byte) (header, body []byte) {
-	s := string(raw)
-	if i := strings.Index(s, "\r\n\r\n"); i >= 0 {
-		return []byte(s[:i+4]), []byte(s[i+4:])
+// parseSample parses a raw message as the poller does once IMAP served it as BODY[HEADER] and
+// BODY[TEXT].
+func parseSample(raw []byte) (*mail.Inbound, error) {
+	header, body, found := bytes.Cut(raw, []byte("\r\n\r\n"))
+	if !found {
+		return mail.ParseInbound(raw, nil)
 	}
-	return raw, nil
+	return mail.ParseInbound(raw[:len(header)+4], body)
 }
 
-func testSigner() *IDSigner { return NewIDSigner([]byte("test key for message ids"), "example.pt") }
+func testSigner() *mail.IDSigner {
+	return mail.NewIDSigner([]byte("test key for message ids"), "example.pt")
+}
 
 func TestClassifyFixtures(t *testing.T) {
 	ids := testSigner()
@@ -83,7 +89,7 @@ func TestClassifyFixtures(t *testing.T) {
 	c := newClassifier([]string{"Apoio ao Cliente <suporte@example.pt>"}, ids)
 	for _, f := range InboundFixtures {
 		t.Run(strings.TrimSuffix(f.File, ".eml"), func(t *testing.T) {
-			m, err := ParseInbound(splitMessage(FillFixture(t, f.File, v)))
+			m, err := parseSample(FillFixture(t, f.File, v))
 			if f.Outcome == storage.InboundUnparseable {
 				if err == nil {
 					t.Fatalf("parsed a malformed message")
@@ -100,68 +106,6 @@ func TestClassifyFixtures(t *testing.T) {
 				t.Errorf("got %s/%s, want %s/%s", got.Outcome, got.Reason, f.Outcome, f.Reason)
 			}
 		})
-	}
-}
-
-func TestParseInboundDecodesWhatCustomersSend(t *testing.T) {
-	v := FixtureValues{Ticket: "31415926", OurID: "<x@y>"}
-	m, err := ParseInbound(splitMessage(FillFixture(t, "iso8859_new.eml", v)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Subject != "Pedido de informação sobre faturação" {
-		t.Errorf("ISO-8859-1 subject decoded as %q", m.Subject)
-	}
-	if m.ReturnPath != "jose.araujo@sapo.pt" || m.From != "jose.araujo@sapo.pt" {
-		t.Errorf("return path %q, from %q", m.ReturnPath, m.From)
-	}
-	if m.DedupeKey != "mid:20261104100000.12345@sapo.pt" {
-		t.Errorf("dedupe key %q", m.DedupeKey)
-	}
-	m, err = ParseInbound(splitMessage(FillFixture(t, "base64_new.eml", v)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Recipients) != 2 || m.Recipients[0] != "suporte@example.pt" {
-		t.Errorf("recipients %q", m.Recipients)
-	}
-}
-
-func TestParseInboundWithoutMessageIDHashesTheMessage(t *testing.T) {
-	raw := "Return-Path: <a@b.example>\r\nFrom: a@b.example\r\nTo: suporte@example.pt\r\nSubject: x\r\n\r\nbody\r\n"
-	m1, err := ParseInbound(splitMessage([]byte(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, _ := ParseInbound(splitMessage([]byte(strings.Replace(raw, "body", "other body", 1))))
-	if !strings.HasPrefix(m1.DedupeKey, "sha256:") || m1.DedupeKey == m2.DedupeKey {
-		t.Errorf("keys %q and %q", m1.DedupeKey, m2.DedupeKey)
-	}
-}
-
-func TestParseInboundRejectsMalformedMail(t *testing.T) {
-	for name, raw := range map[string]string{
-		"empty":                 "",
-		"garbage header":        "this is not a header\r\nnor this\r\n\r\nbody",
-		"multipart no boundary": "From: a@b.example\r\nContent-Type: multipart/mixed\r\n\r\nbody",
-		"bad content type":      "From: a@b.example\r\nContent-Type: text/plain; charset=\"unterminated\r\n\r\nbody",
-	} {
-		t.Run(name, func(t *testing.T) {
-			if _, err := ParseInbound(splitMessage([]byte(raw))); err == nil {
-				t.Error("parsed")
-			}
-		})
-	}
-}
-
-func TestParseInboundSurvivesAHeaderCutByTheFetchLimit(t *testing.T) {
-	h := "Return-Path: <a@b.example>\r\nFrom: a@b.example\r\nTo: suporte@example.pt\r\nSubject: x\r\nReceived: from somewhere very long"
-	m, err := ParseInbound([]byte(h), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.From != "a@b.example" {
-		t.Errorf("from %q", m.From)
 	}
 }
 
@@ -256,7 +200,7 @@ func TestClassifyRules(t *testing.T) {
 				}
 			}
 			b.WriteString("\r\nbody\r\n")
-			m, err := ParseInbound(splitMessage([]byte(b.String())))
+			m, err := parseSample([]byte(b.String()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,15 +213,15 @@ func TestClassifyRules(t *testing.T) {
 }
 
 func TestResolveNeverTrustsASubjectTagFromAStranger(t *testing.T) {
-	v := verdict{Outcome: storage.InboundAnsweredTicket, Variant: AutoAnswerTicket, Number: "12345678", byTag: true}
+	v := verdict{Outcome: storage.InboundAnsweredTicket, Variant: mail.AutoAnswerTicket, Number: "12345678", byTag: true}
 	tk := storage.InboundTicket{ID: 7, Number: "12345678", Status: tickets.Closed, CustomerEmail: "Ana@Exemplo.pt"}
-	if got := resolve(v, tk, true, "ana@exemplo.pt"); got.Variant != AutoAnswerClosed {
+	if got := resolve(v, tk, true, "ana@exemplo.pt"); got.Variant != mail.AutoAnswerClosed {
 		t.Errorf("customer's own tag: %+v", got)
 	}
-	if got := resolve(v, tk, true, "outro@exemplo.pt"); got.Variant != AutoAnswerNoTicket || got.Reason != ReasonOtherSender {
+	if got := resolve(v, tk, true, "outro@exemplo.pt"); got.Variant != mail.AutoAnswerNoTicket || got.Reason != ReasonOtherSender {
 		t.Errorf("stranger's tag: %+v", got)
 	}
-	if got := resolve(v, tk, false, "ana@exemplo.pt"); got.Variant != AutoAnswerNoTicket || got.Reason != ReasonUnknownTicket {
+	if got := resolve(v, tk, false, "ana@exemplo.pt"); got.Variant != mail.AutoAnswerNoTicket || got.Reason != ReasonUnknownTicket {
 		t.Errorf("unknown ticket: %+v", got)
 	}
 }
@@ -286,7 +230,7 @@ func TestBounceNamesOurMessageAndItsStatus(t *testing.T) {
 	ids := testSigner()
 	ours := ids.New("31415926", "confirmation")
 	c := newClassifier([]string{"suporte@example.pt"}, ids)
-	m, err := ParseInbound(splitMessage(FillFixture(t, "dsn_bounce.eml", FixtureValues{Ticket: "31415926", OurID: ours})))
+	m, err := parseSample(FillFixture(t, "dsn_bounce.eml", FixtureValues{Ticket: "31415926", OurID: ours}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +254,7 @@ func TestABounceQuotingOurMessageIDFoldedStillNamesIt(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			raw := FillFixture(t, "dsn_bounce.eml", FixtureValues{Ticket: "31415926", OurID: ours})
 			raw = []byte(strings.Replace(string(raw), "Message-Id: "+ours, fold, 1))
-			m, err := ParseInbound(splitMessage(raw))
+			m, err := parseSample(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -344,7 +288,7 @@ func TestOnlyAFailedDeliveryReportIsABounce(t *testing.T) {
 			raw := string(FillFixture(t, "dsn_bounce.eml", FixtureValues{Ticket: "31415926", OurID: ours}))
 			raw = strings.Replace(raw, "Action: failed", "Action: "+tt.action, 1)
 			raw = strings.Replace(raw, "Status: 5.1.1", "Status: "+tt.status, 1)
-			m, err := ParseInbound(splitMessage([]byte(raw)))
+			m, err := parseSample([]byte(raw))
 			if err != nil {
 				t.Fatal(err)
 			}

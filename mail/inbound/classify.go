@@ -1,10 +1,11 @@
-package mail
+package inbound
 
 import (
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/tickets"
 )
@@ -44,7 +45,7 @@ const (
 type verdict struct {
 	Outcome string
 	Reason  string
-	Variant string // an AutoAnswer variant when an answer is due
+	Variant string // a mail.AutoAnswer variant when an answer is due
 	Number  string // the ticket the message refers to, "" for none
 	// byTag says the number came from the subject, which anyone can type: it only counts if
 	// the sender is the ticket's customer.
@@ -57,13 +58,13 @@ type verdict struct {
 // classifier applies the rules that need no database.
 type classifier struct {
 	own map[string]bool // our addresses, lower case
-	ids *IDSigner
+	ids *mail.IDSigner
 }
 
-func newClassifier(own []string, ids *IDSigner) *classifier {
+func newClassifier(own []string, ids *mail.IDSigner) *classifier {
 	c := &classifier{own: make(map[string]bool, len(own)), ids: ids}
 	for _, a := range own {
-		if a = addressIn(a); a != "" {
+		if a = mail.AddressIn(a); a != "" {
 			c.own[a] = true
 		}
 	}
@@ -81,7 +82,7 @@ var (
 )
 
 // classify applies every rule to one message.
-func (c *classifier) classify(m *Inbound) verdict {
+func (c *classifier) classify(m *mail.Inbound) verdict {
 	auto := func(reason string) verdict {
 		return verdict{Outcome: storage.InboundIgnoredAutomatic, Reason: reason}
 	}
@@ -106,7 +107,7 @@ func (c *classifier) classify(m *Inbound) verdict {
 		return v
 	}
 	// Any value but "no", an empty one included: a malformed field is not a person saying so.
-	if m.header.Has("Auto-Submitted") && headerWord(m.Header("Auto-Submitted")) != "no" {
+	if m.HasHeader("Auto-Submitted") && headerWord(m.Header("Auto-Submitted")) != "no" {
 		return auto(ReasonAutoSubmitted)
 	}
 	for v := range strings.SplitSeq(m.Header("X-Auto-Response-Suppress"), ",") {
@@ -115,10 +116,8 @@ func (c *classifier) classify(m *Inbound) verdict {
 			return auto(ReasonSuppress)
 		}
 	}
-	for f := m.header.Fields(); f.Next(); {
-		if strings.HasPrefix(strings.ToLower(f.Key()), "list-") {
-			return auto(ReasonListHeader)
-		}
+	if m.HasHeaderPrefix("List-") {
+		return auto(ReasonListHeader)
 	}
 	for _, key := range []string{"Precedence", "X-Precedence"} {
 		switch headerWord(m.Header(key)) {
@@ -127,7 +126,7 @@ func (c *classifier) classify(m *Inbound) verdict {
 		}
 	}
 	for _, key := range autoresponderHeaders {
-		if m.header.Has(key) {
+		if m.HasHeader(key) {
 			return auto(ReasonAutoresponder)
 		}
 	}
@@ -145,27 +144,28 @@ func (c *classifier) classify(m *Inbound) verdict {
 
 // reference finds the ticket a person's mail is about: our signed Message-IDs in In-Reply-To
 // and References first (newest first), then a tag in the subject.
-func (c *classifier) reference(m *Inbound) verdict {
+func (c *classifier) reference(m *mail.Inbound) verdict {
 	refs := append(slices.Clone(m.References), m.InReplyTo...)
 	for _, id := range slices.Backward(refs) {
 		if number, ok := c.ids.Verify(id); ok {
 			if number == "" {
 				break // a reply to mail of ours about no ticket
 			}
-			return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonByMessageID, Variant: AutoAnswerTicket, Number: number}
+			return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonByMessageID, Variant: mail.AutoAnswerTicket, Number: number}
 		}
 	}
-	if s := subjectTagPattern.FindStringSubmatch(m.Subject); s != nil && validNumber(s[1]) {
-		return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonBySubjectTag, Variant: AutoAnswerTicket, Number: s[1], byTag: true}
+	// Both patterns match only ASCII digits, at most 32 of them: a number mail may carry.
+	if s := subjectTagPattern.FindStringSubmatch(m.Subject); s != nil {
+		return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonBySubjectTag, Variant: mail.AutoAnswerTicket, Number: s[1], byTag: true}
 	}
 	if s := subjectHashPattern.FindStringSubmatch(m.Subject); s != nil {
-		return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonBySubjectTag, Variant: AutoAnswerTicket, Number: s[1], byTag: true}
+		return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonBySubjectTag, Variant: mail.AutoAnswerTicket, Number: s[1], byTag: true}
 	}
 	return noTicket(ReasonNoReference)
 }
 
 func noTicket(reason string) verdict {
-	return verdict{Outcome: storage.InboundAnsweredNoTicket, Reason: reason, Variant: AutoAnswerNoTicket}
+	return verdict{Outcome: storage.InboundAnsweredNoTicket, Reason: reason, Variant: mail.AutoAnswerNoTicket}
 }
 
 // resolve settles a verdict that names a ticket against what the database knows: a closed
@@ -181,15 +181,15 @@ func resolve(v verdict, t storage.InboundTicket, found bool, sender string) verd
 	case v.byTag && !strings.EqualFold(t.CustomerEmail, sender):
 		return noTicket(ReasonOtherSender)
 	case t.Status == tickets.Closed:
-		v.Outcome, v.Variant = storage.InboundAnsweredClosed, AutoAnswerClosed
+		v.Outcome, v.Variant = storage.InboundAnsweredClosed, mail.AutoAnswerClosed
 	}
 	return v
 }
 
 // ours returns the Message-IDs of ours that a bounce quotes, and its status code; none when
 // the report is a delay warning or a delivery notice.
-func (c *classifier) ours(m *Inbound) ([]string, string) {
-	ids, status, failed := m.deliveryReport()
+func (c *classifier) ours(m *mail.Inbound) ([]string, string) {
+	ids, status, failed := m.DeliveryReport()
 	if !failed {
 		return nil, status
 	}
@@ -202,7 +202,7 @@ func (c *classifier) ours(m *Inbound) ([]string, string) {
 	return mine, status
 }
 
-func isBounceSender(m *Inbound) bool {
+func isBounceSender(m *mail.Inbound) bool {
 	if m.ReturnPath != "" {
 		return false
 	}
@@ -222,6 +222,11 @@ func isRobot(addr string) bool {
 	base, _, _ := strings.Cut(local, "+")
 	return slices.Contains(robotLocalParts, base) || strings.HasPrefix(local, "owner-") ||
 		strings.HasSuffix(local, "-request") || strings.HasPrefix(local, "bounce-") || strings.HasPrefix(local, "bounces+")
+}
+
+func localPart(addr string) string {
+	local, _, _ := strings.Cut(addr, "@")
+	return local
 }
 
 // headerWord is the first word of a structured header value, lower case, without parameters

@@ -1,4 +1,4 @@
-package mail_test
+package inbound_test
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/assistd/assistd/internal/systemtest"
 	assistdmail "github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/mail/inbound"
 	"github.com/assistd/assistd/mail/memimap"
 	"github.com/assistd/assistd/mail/smtpsink"
 	"github.com/assistd/assistd/storage"
@@ -132,7 +133,7 @@ func (r *rig) send(ctx context.Context, ids []int64) error {
 	return nil
 }
 
-func (r *rig) poller(cfg assistdmail.PollerConfig, enqueue func(context.Context, []int64) error) *assistdmail.Poller {
+func (r *rig) poller(cfg inbound.Config, enqueue func(context.Context, []int64) error) *inbound.Poller {
 	r.t.Helper()
 	cfg.URL = r.url
 	if cfg.OwnAddresses == nil {
@@ -145,7 +146,7 @@ func (r *rig) poller(cfg assistdmail.PollerConfig, enqueue func(context.Context,
 	if enqueue == nil {
 		enqueue = r.send
 	}
-	p, err := assistdmail.NewPoller(cfg, assistdmail.PollerDeps{Store: r.st, Composer: r.composer, IDs: r.ids, Redis: r.redis,
+	p, err := inbound.NewPoller(cfg, inbound.Deps{Store: r.st, Composer: r.composer, IDs: r.ids, Redis: r.redis,
 		Enqueue: enqueue, Log: r.log})
 	if err != nil {
 		r.t.Fatal(err)
@@ -154,7 +155,7 @@ func (r *rig) poller(cfg assistdmail.PollerConfig, enqueue func(context.Context,
 }
 
 // start runs a poller until the returned stop is called (or the test ends).
-func (r *rig) start(p *assistdmail.Poller) (stop func()) {
+func (r *rig) start(p *inbound.Poller) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -212,7 +213,7 @@ func (r *rig) waitRecorded(n int) []storage.InboundMessage {
 	return ms
 }
 
-func (r *rig) waitCursor(p *assistdmail.Poller) {
+func (r *rig) waitCursor(p *inbound.Poller) {
 	r.t.Helper()
 	eventually(r.t, "the mailbox cursor", func() bool {
 		_, err := r.st.MailboxCursor(context.Background(), p.Mailbox())
@@ -272,7 +273,7 @@ func TestPollerClassifiesEveryFixtureAndAnswersCustomersOnce(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		r := newRig(t, st)
 		ctx := context.Background()
-		v := assistdmail.FixtureValues{}
+		v := inbound.FixtureValues{}
 		ticketID, number := r.ticket("ana", "ana.silva@gmail.com", false)
 		v.Ticket = number
 		_, v.Ticket2 = r.ticket("rui", "rui.costa@outlook.pt", false)
@@ -294,13 +295,13 @@ func TestPollerClassifiesEveryFixtureAndAnswersCustomersOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		p := r.poller(assistdmail.PollerConfig{Instance: "test"}, nil)
+		p := r.poller(inbound.Config{Instance: "test"}, nil)
 		r.start(p)
 		r.waitCursor(p)
-		want := map[uint32]assistdmail.InboundFixture{}
+		want := map[uint32]inbound.InboundFixture{}
 		answers := 0
-		for i, f := range assistdmail.InboundFixtures {
-			r.append(assistdmail.FillFixture(t, f.File, v))
+		for i, f := range inbound.InboundFixtures {
+			r.append(inbound.FillFixture(t, f.File, v))
 			want[uint32(i+1)] = f
 			if strings.HasPrefix(f.Outcome, "answered_") {
 				answers++
@@ -376,10 +377,10 @@ func TestPollerRecordsTheMailOfAFirstConnectionWithoutAnswering(t *testing.T) {
 	for i := range 20 {
 		r.append(customerMail(fmt.Sprintf("old%d@exemplo.pt", i), "Pergunta antiga", fmt.Sprintf("<old%d@exemplo.pt>", i)))
 	}
-	p := r.poller(assistdmail.PollerConfig{Instance: "test", BatchSize: 7}, nil)
+	p := r.poller(inbound.Config{Instance: "test", BatchSize: 7}, nil)
 	r.start(p)
 	for _, m := range r.waitRecorded(20) {
-		if m.Outcome != storage.InboundBacklog || m.Reason != assistdmail.ReasonBacklog {
+		if m.Outcome != storage.InboundBacklog || m.Reason != inbound.ReasonBacklog {
 			t.Errorf("old mail %d recorded as %s/%s", m.UID, m.Outcome, m.Reason)
 		}
 	}
@@ -397,7 +398,7 @@ func TestPollerRecordsTheMailOfAFirstConnectionWithoutAnswering(t *testing.T) {
 func TestPollerAnswersOneSenderOncePerTicketAndHonoursTheHourlyCap(t *testing.T) {
 	r := newRig(t, storagetest.Open(t, storagetest.Backends(t)[0]))
 	_, number := r.ticket("ana", "ana@exemplo.pt", false)
-	p := r.poller(assistdmail.PollerConfig{Instance: "test", BatchSize: 20, AnswersPerHour: 4}, nil)
+	p := r.poller(inbound.Config{Instance: "test", BatchSize: 20, AnswersPerHour: 4}, nil)
 	r.start(p)
 	r.waitCursor(p)
 	for i := range 50 {
@@ -412,10 +413,10 @@ func TestPollerAnswersOneSenderOncePerTicketAndHonoursTheHourlyCap(t *testing.T)
 		counts[m.Outcome+"/"+m.Reason]++
 	}
 	want := map[string]int{
-		storage.InboundAnsweredTicket + "/" + assistdmail.ReasonBySubjectTag:  1,
-		storage.InboundRateLimited + "/" + storage.ReasonSenderLimit:          49,
-		storage.InboundAnsweredNoTicket + "/" + assistdmail.ReasonNoReference: 3,
-		storage.InboundRateLimited + "/" + storage.ReasonGlobalCap:            2,
+		storage.InboundAnsweredTicket + "/" + inbound.ReasonBySubjectTag:  1,
+		storage.InboundRateLimited + "/" + storage.ReasonSenderLimit:      49,
+		storage.InboundAnsweredNoTicket + "/" + inbound.ReasonNoReference: 3,
+		storage.InboundRateLimited + "/" + storage.ReasonGlobalCap:        2,
 	}
 	for k, n := range want {
 		if counts[k] != n {
@@ -430,7 +431,7 @@ func TestPollerAnswersOneSenderOncePerTicketAndHonoursTheHourlyCap(t *testing.T)
 
 func TestPollerAfterAUIDValidityChangeAnswersNoOldMail(t *testing.T) {
 	r := newRig(t, storagetest.Open(t, storagetest.Backends(t)[0]))
-	p := r.poller(assistdmail.PollerConfig{Instance: "test"}, nil)
+	p := r.poller(inbound.Config{Instance: "test"}, nil)
 	stop := r.start(p)
 	r.waitCursor(p)
 	first := customerMail("ana@exemplo.pt", "Olá", "<first@exemplo.pt>")
@@ -445,9 +446,9 @@ func TestPollerAfterAUIDValidityChangeAnswersNoOldMail(t *testing.T) {
 	}
 	r.append(first)
 	r.append(customerMail("rui@exemplo.pt", "Olá", "<restored@exemplo.pt>"))
-	r.start(r.poller(assistdmail.PollerConfig{Instance: "test"}, nil))
+	r.start(r.poller(inbound.Config{Instance: "test"}, nil))
 	ms := r.waitRecorded(2)
-	if ms[0].Outcome != storage.InboundBacklog || ms[0].Reason != assistdmail.ReasonOldMail {
+	if ms[0].Outcome != storage.InboundBacklog || ms[0].Reason != inbound.ReasonOldMail {
 		t.Errorf("mail of the rebuilt mailbox recorded as %s/%s", ms[0].Outcome, ms[0].Reason)
 	}
 	r.append(customerMail("new@exemplo.pt", "Olá", "<after@exemplo.pt>"))
@@ -465,8 +466,8 @@ func TestTwoPollersRacingOnOneMailboxAnswerEachMessageOnce(t *testing.T) {
 	// record of each message does.
 	other := *r
 	other.redis = redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
-	a := r.poller(assistdmail.PollerConfig{Instance: "a", BatchSize: 5}, nil)
-	b := other.poller(assistdmail.PollerConfig{Instance: "b", BatchSize: 5}, nil)
+	a := r.poller(inbound.Config{Instance: "a", BatchSize: 5}, nil)
+	b := other.poller(inbound.Config{Instance: "b", BatchSize: 5}, nil)
 	r.start(a)
 	r.waitCursor(a)
 	r.start(b)
@@ -486,8 +487,8 @@ func TestASecondPollerTakesOverWhenTheHolderDies(t *testing.T) {
 	if r.mini == nil {
 		t.Skip("needs miniredis to move its clock")
 	}
-	a := r.poller(assistdmail.PollerConfig{Instance: "a"}, nil)
-	b := r.poller(assistdmail.PollerConfig{Instance: "b"}, nil)
+	a := r.poller(inbound.Config{Instance: "a"}, nil)
+	b := r.poller(inbound.Config{Instance: "b"}, nil)
 	// A holder that died without releasing the lease.
 	key := "assistd:imap:lease:" + a.Mailbox()
 	if err := r.redis.Set(context.Background(), key, "dead/1", 600*time.Millisecond).Err(); err != nil {
@@ -517,7 +518,7 @@ func TestPollerKilledMidBatchRecordsAndAnswersEveryMailOnce(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		const n = 300
 		r := newRig(t, st)
-		cfg := assistdmail.PollerConfig{Instance: "test", BatchSize: 40, AnswersPerHour: 1000}
+		cfg := inbound.Config{Instance: "test", BatchSize: 40, AnswersPerHour: 1000}
 		p := r.poller(cfg, nil)
 		stop := r.start(p)
 		r.waitCursor(p)
@@ -605,7 +606,7 @@ func TestPollerPollsWithoutIDLE(t *testing.T) {
 	var logs systemtest.LogBuffer
 	r.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const interval = 300 * time.Millisecond
-	p := r.poller(assistdmail.PollerConfig{Instance: "poll", PollInterval: interval, NoIDLE: true}, nil)
+	p := r.poller(inbound.Config{Instance: "poll", PollInterval: interval, NoIDLE: true}, nil)
 	r.start(p)
 	r.waitCursor(p)
 	// Delivered one at a time while the poller waits between polls: each is found by a poll,
@@ -640,7 +641,7 @@ func TestPollerRecordsALongAccentedSubjectAndGoesOn(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		r := newRig(t, st)
 		_, number := r.ticket("ana", "ana@exemplo.pt", false)
-		p := r.poller(assistdmail.PollerConfig{Instance: "test", BatchSize: 20, AnswersPerHour: 10}, nil)
+		p := r.poller(inbound.Config{Instance: "test", BatchSize: 20, AnswersPerHour: 10}, nil)
 		r.start(p)
 		r.waitCursor(p)
 		// 28 bytes, then "não " (5 bytes): byte 200 is the second of an "ã".
@@ -675,7 +676,7 @@ func TestPollerSetsAsideAMessageTheDatabaseRefusesAndRecordsTheOthers(t *testing
 				t.Fatal(err)
 			}
 			r := newRig(t, st)
-			p := r.poller(assistdmail.PollerConfig{Instance: "test", BatchSize: 20, AnswersPerHour: 10}, nil)
+			p := r.poller(inbound.Config{Instance: "test", BatchSize: 20, AnswersPerHour: 10}, nil)
 			r.start(p)
 			r.waitCursor(p)
 			r.append(customerMail("ana@exemplo.pt", "Olá", "<first@exemplo.pt>"))
@@ -687,9 +688,9 @@ func TestPollerSetsAsideAMessageTheDatabaseRefusesAndRecordsTheOthers(t *testing
 				got[m.DedupeKey] = m.Outcome + "/" + m.Reason
 			}
 			want := map[string]string{
-				"mid:first@exemplo.pt":  storage.InboundAnsweredNoTicket + "/" + assistdmail.ReasonNoReference,
-				"mid:poison@exemplo.pt": storage.InboundUnparseable + "/" + assistdmail.ReasonRefused,
-				"mid:third@exemplo.pt":  storage.InboundAnsweredNoTicket + "/" + assistdmail.ReasonNoReference,
+				"mid:first@exemplo.pt":  storage.InboundAnsweredNoTicket + "/" + inbound.ReasonNoReference,
+				"mid:poison@exemplo.pt": storage.InboundUnparseable + "/" + inbound.ReasonRefused,
+				"mid:third@exemplo.pt":  storage.InboundAnsweredNoTicket + "/" + inbound.ReasonNoReference,
 			}
 			if len(got) != 3 || got["mid:first@exemplo.pt"] != want["mid:first@exemplo.pt"] ||
 				got["mid:poison@exemplo.pt"] != want["mid:poison@exemplo.pt"] || got["mid:third@exemplo.pt"] != want["mid:third@exemplo.pt"] {
