@@ -9,9 +9,9 @@ import (
 // The two layouts every email is laid out in, text and HTML. They are written in Go rather than
 // as templates: a ticket sends two emails, and executing text/template and html/template took
 // half of the time spent composing them (reflection on every field, an escaper called through
-// reflect for every value). Every value written into the HTML goes through escapeHTML, or
-// through escapeURL for an href, which escape as html/template does in those contexts
-// (TestLayoutEscapesAsHTMLTemplateDoes keeps them equal).
+// reflect for every value). Every value written into the HTML goes through htmlEscaper
+// (element, writeLines), or through escapeURL for an href, which escape as html/template does in
+// those contexts (TestLayoutEscapesAsHTMLTemplateDoes keeps them equal).
 
 const rule = "------------------------------------------------------------"
 
