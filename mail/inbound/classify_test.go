@@ -12,16 +12,16 @@ import (
 	"github.com/assistd/assistd/tickets"
 )
 
-// InboundFixture is a sample of real-world-shaped mail in testdata/inbound and what the poller
+// Fixture is a sample of real-world-shaped mail in mail/testdata/inbound and what the poller
 // must make of it. Its placeholders are filled by FillFixture.
-type InboundFixture struct {
+type Fixture struct {
 	File    string
 	Outcome string
 	Reason  string
 }
 
-// InboundFixtures lists every sample; the poller tests run them through a real IMAP server.
-var InboundFixtures = []InboundFixture{
+// Fixtures lists every sample; the poller tests run them through a real IMAP server.
+var Fixtures = []Fixture{
 	{"gmail_reply.eml", storage.InboundAnsweredTicket, ReasonByMessageID},
 	{"outlook_reply.eml", storage.InboundAnsweredTicket, ReasonBySubjectTag},
 	{"closed_reply.eml", storage.InboundAnsweredClosed, ReasonByMessageID},
@@ -87,7 +87,7 @@ func TestClassifyFixtures(t *testing.T) {
 		v.Closed:  {ID: 3, Number: v.Closed, Status: tickets.Closed, CustomerEmail: "ana.silva@gmail.com", Language: "pt-PT"},
 	}
 	c := newClassifier([]string{"Apoio ao Cliente <suporte@example.pt>"}, ids)
-	for _, f := range InboundFixtures {
+	for _, f := range Fixtures {
 		t.Run(strings.TrimSuffix(f.File, ".eml"), func(t *testing.T) {
 			m, err := parseSample(FillFixture(t, f.File, v))
 			if f.Outcome == storage.InboundUnparseable {

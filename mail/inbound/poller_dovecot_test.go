@@ -1,7 +1,6 @@
 package inbound_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -102,7 +101,6 @@ func imapUnseen(t *testing.T, url, mailbox string) int {
 func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		r := dovecotRig(t, st)
-		ctx := context.Background()
 		v := inbound.FixtureValues{}
 		_, v.Ticket = r.ticket("ana", "ana.silva@gmail.com", false)
 		v.OurID = r.ids.New(v.Ticket, "confirmation")
@@ -120,7 +118,7 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 		stopFirst()
 
 		answers := 0
-		for _, f := range inbound.InboundFixtures {
+		for _, f := range inbound.Fixtures {
 			if err := r.deliver(inbound.FillFixture(t, f.File, v)); err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +134,7 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 			r.append(customerMail(fmt.Sprintf("c%d@exemplo.pt", i), "Olá", fmt.Sprintf("<burst%d@exemplo.pt>", i)))
 		}
 		answers += 20 // ana has her answer about the ticket from gmail_reply already
-		total := len(inbound.InboundFixtures) + 70
+		total := len(inbound.Fixtures) + 70
 
 		cfg := inbound.Config{BatchSize: 5}
 		cfg.Instance = "one"
@@ -153,13 +151,7 @@ func TestDovecotTwoPollersAnswerEachReplyOnce(t *testing.T) {
 		if byOutcome[storage.InboundRateLimited] != 50 {
 			t.Errorf("outcomes %v: want the 50 repeated replies rate limited", byOutcome)
 		}
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		mails, err := r.sink.Wait(wctx, answers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range mails {
+		for _, m := range r.waitAnswers(answers) {
 			checkAutoAnswer(t, m)
 		}
 		eventually(t, "every message moved", func() bool {

@@ -298,9 +298,9 @@ func TestPollerClassifiesEveryFixtureAndAnswersCustomersOnce(t *testing.T) {
 		p := r.poller(inbound.Config{Instance: "test"}, nil)
 		r.start(p)
 		r.waitCursor(p)
-		want := map[uint32]inbound.InboundFixture{}
+		want := map[uint32]inbound.Fixture{}
 		answers := 0
-		for i, f := range inbound.InboundFixtures {
+		for i, f := range inbound.Fixtures {
 			r.append(inbound.FillFixture(t, f.File, v))
 			want[uint32(i+1)] = f
 			if strings.HasPrefix(f.Outcome, "answered_") {
@@ -317,13 +317,7 @@ func TestPollerClassifiesEveryFixtureAndAnswersCustomersOnce(t *testing.T) {
 				t.Errorf("%s: outbox id %v", f.File, m.OutboxID)
 			}
 		}
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		mails, err := r.sink.Wait(wctx, answers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range mails {
+		for _, m := range r.waitAnswers(answers) {
 			checkAutoAnswer(t, m)
 		}
 		eventually(t, "every message moved", func() bool {
