@@ -162,6 +162,28 @@ func (p *Poller) composeRecords(items []fetched, found map[string]storage.Inboun
 	return recs
 }
 
+// composeAll renders automatic answers in parallel; an entry with no Variant is skipped.
+func (p *Poller) composeAll(answers []mail.AutoAnswer) ([]mail.Outgoing, []error) {
+	outs, errs := make([]mail.Outgoing, len(answers)), make([]error, len(answers))
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(answers); i = int(next.Add(1) - 1) {
+				if answers[i].Variant != "" {
+					outs[i], errs[i] = p.deps.Composer.AutoAnswer(answers[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return outs, errs
+}
+
 // store records a batch's messages, their answers and the cursor past the batch in one
 // transaction. A batch the database refuses is recorded one message at a time.
 func (s *session) store(ctx context.Context, batch []pending, recs []storage.InboundRecord) (storage.InboundResult, error) {
@@ -181,6 +203,49 @@ func (s *session) store(ctx context.Context, batch []pending, recs []storage.Inb
 	}
 	s.last = max(s.last, last)
 	return res, nil
+}
+
+// recordOneByOne records a batch the database refused one message at a time, so that a message
+// it refuses does not hold back the others, nor the mailbox after them: that one is recorded
+// bare, as unparseable for ReasonRefused, and set aside. Its record in b.Records (the caller's)
+// is replaced by the bare one.
+func (s *session) recordOneByOne(ctx context.Context, b storage.InboundBatch, cause error) (storage.InboundResult, error) {
+	s.p.log.Warn("inbound batch refused by the database; recording its messages one by one", "messages", len(b.Records), "err", cause)
+	n := len(b.Records)
+	res := storage.InboundResult{Outcomes: make([]string, n), Reasons: make([]string, n), Linked: make([]bool, n)}
+	for i := range b.Records {
+		one := b
+		one.Records, one.LastUID = b.Records[i:i+1], min(b.Records[i].UID, b.LastUID)
+		r, err := s.recordWithRetry(ctx, one)
+		if storage.Refused(err) {
+			s.p.log.Error("inbound message refused by the database: recorded bare and set aside", "uid", b.Records[i].UID, "err", err)
+			b.Records[i] = storage.InboundRecord{DedupeKey: b.Records[i].DedupeKey, UID: b.Records[i].UID,
+				Outcome: storage.InboundUnparseable, Reason: ReasonRefused}
+			r, err = s.recordWithRetry(ctx, one)
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Outcomes[i], res.Reasons[i], res.Linked[i] = r.Outcomes[0], r.Reasons[0], r.Linked[0]
+		res.OutboxIDs = append(res.OutboxIDs, r.OutboxIDs...)
+	}
+	// The batch's cursor: it may lie past its last record (a message gone while it was fetched).
+	if _, err := s.recordWithRetry(ctx, storage.InboundBatch{Mailbox: b.Mailbox, UIDValidity: b.UIDValidity, LastUID: b.LastUID,
+		Limits: b.Limits}); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// recordWithRetry records a batch again when another poller raced it: the second time the
+// messages it recorded are known and skipped.
+func (s *session) recordWithRetry(ctx context.Context, b storage.InboundBatch) (storage.InboundResult, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := s.p.deps.Store.RecordInbound(ctx, b)
+		if !errors.Is(err, storage.ErrInboundRace) || attempt == 3 {
+			return res, err
+		}
+	}
 }
 
 // enqueue hands the answers' outbox rows to the queue; the outbox relay sends those it cannot.
@@ -231,69 +296,4 @@ func (p *Poller) count(items []fetched, recs []storage.InboundRecord, res storag
 		p.log.Debug("inbound message recorded", "uid", m.UID, "outcome", outcome, "reason", reason)
 	}
 	return done, rejected
-}
-
-// recordOneByOne records a batch the database refused one message at a time, so that a message
-// it refuses does not hold back the others, nor the mailbox after them: that one is recorded
-// bare, as unparseable for ReasonRefused, and set aside. Its record in b.Records (the caller's)
-// is replaced by the bare one.
-func (s *session) recordOneByOne(ctx context.Context, b storage.InboundBatch, cause error) (storage.InboundResult, error) {
-	s.p.log.Warn("inbound batch refused by the database; recording its messages one by one", "messages", len(b.Records), "err", cause)
-	n := len(b.Records)
-	res := storage.InboundResult{Outcomes: make([]string, n), Reasons: make([]string, n), Linked: make([]bool, n)}
-	for i := range b.Records {
-		one := b
-		one.Records, one.LastUID = b.Records[i:i+1], min(b.Records[i].UID, b.LastUID)
-		r, err := s.recordWithRetry(ctx, one)
-		if storage.Refused(err) {
-			s.p.log.Error("inbound message refused by the database: recorded bare and set aside", "uid", b.Records[i].UID, "err", err)
-			b.Records[i] = storage.InboundRecord{DedupeKey: b.Records[i].DedupeKey, UID: b.Records[i].UID,
-				Outcome: storage.InboundUnparseable, Reason: ReasonRefused}
-			r, err = s.recordWithRetry(ctx, one)
-		}
-		if err != nil {
-			return res, err
-		}
-		res.Outcomes[i], res.Reasons[i], res.Linked[i] = r.Outcomes[0], r.Reasons[0], r.Linked[0]
-		res.OutboxIDs = append(res.OutboxIDs, r.OutboxIDs...)
-	}
-	// The batch's cursor: it may lie past its last record (a message gone while it was fetched).
-	if _, err := s.recordWithRetry(ctx, storage.InboundBatch{Mailbox: b.Mailbox, UIDValidity: b.UIDValidity, LastUID: b.LastUID,
-		Limits: b.Limits}); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// recordWithRetry records a batch again when another poller raced it: the second time the
-// messages it recorded are known and skipped.
-func (s *session) recordWithRetry(ctx context.Context, b storage.InboundBatch) (storage.InboundResult, error) {
-	for attempt := 0; ; attempt++ {
-		res, err := s.p.deps.Store.RecordInbound(ctx, b)
-		if !errors.Is(err, storage.ErrInboundRace) || attempt == 3 {
-			return res, err
-		}
-	}
-}
-
-// composeAll renders automatic answers in parallel; an entry with no Variant is skipped.
-func (p *Poller) composeAll(answers []mail.AutoAnswer) ([]mail.Outgoing, []error) {
-	outs, errs := make([]mail.Outgoing, len(answers)), make([]error, len(answers))
-	var (
-		wg   sync.WaitGroup
-		next atomic.Int64
-	)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(answers); i = int(next.Add(1) - 1) {
-				if answers[i].Variant != "" {
-					outs[i], errs[i] = p.deps.Composer.AutoAnswer(answers[i])
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return outs, errs
 }
