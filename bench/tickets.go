@@ -29,7 +29,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistd/assistd/api"
-	"github.com/assistd/assistd/jobs"
+	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/secret"
@@ -170,25 +170,6 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 
-	st, err := storage.Open(ctx, cfg.DatabaseURL, storage.PoolSize(cfg.DatabasePool))
-	if err != nil {
-		return TicketsReport{}, err
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return TicketsReport{}, err
-	}
-	if err := st.EnsureCatalog(ctx); err != nil {
-		return TicketsReport{}, err
-	}
-	for i := range benchCustomers {
-		id := fmt.Sprintf("bench-%02d", i)
-		if _, err := st.PutCustomer(ctx, storage.Customer{ID: id, Name: "Cliente " + id, Email: id + "@bench.example.pt", Language: "pt-PT",
-			Domains: []string{"bench.example.pt"}}); err != nil {
-			return TicketsReport{}, err
-		}
-	}
-
 	rc, err := openRedis(ctx, cfg.RedisURL, cfg.Flush)
 	if err != nil {
 		return TicketsReport{}, err
@@ -208,47 +189,40 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 	}
 	defer sink.close()
 
-	keys, err := secret.ParseKeyring(secret.GenerateKey())
-	if err != nil {
-		return TicketsReport{}, err
-	}
-	ids := mail.NewIDSigner([]byte("bench message-id key"), "suporte.example.pt")
-	composer, err := mail.NewComposer(mail.ComposerConfig{From: "Apoio ao Cliente <suporte@suporte.example.pt>", PublicURL: "https://clientes.example.pt", IDs: ids})
-	if err != nil {
-		return TicketsReport{}, err
-	}
-	client := asynq.NewClientFromRedisClient(rc)
-	defer client.Close()
-	deps := &jobs.Deps{Store: st, Composer: composer, Enqueuer: jobs.NewEnqueuer(client), Keys: keys, Log: log,
-		SecretTTL: 72 * time.Hour, AutoCloseAfter: 168 * time.Hour}
 	const token = "bench-token"
-	srv := api.New(api.Config{APIToken: token, StaffToken: token + "-staff", PublicURL: "https://clientes.example.pt", SecretTTL: 72 * time.Hour},
-		api.Deps{Store: st, Keys: keys, Composer: composer, Enqueuer: deps.Enqueuer, Log: log})
+	set := assembly.Settings{DatabaseURL: cfg.DatabaseURL, DatabasePool: cfg.DatabasePool, Migrate: true,
+		SecretKeys: secret.GenerateKey(), MailFrom: "Apoio ao Cliente <suporte@suporte.example.pt>", PublicURL: "https://clientes.example.pt",
+		API:    api.Config{APIToken: token, StaffToken: token + "-staff"},
+		Worker: worker.Config{Concurrency: cfg.WorkerConcurrency, TaskCheckInterval: cfg.WorkerPollInterval}}
+	if !cfg.NoWorker {
+		// As `assistd serve` does: deliveries are recorded without waiting for the disk.
+		set.RelaxedDeliveries = true
+		set.SMTP = mail.SenderConfig{URL: "smtp://" + sink.addr(), PoolSize: cfg.SMTPPool, Timeout: 30 * time.Second}
+	}
+	sys, err := assembly.New(ctx, set, assembly.WithRedis(rc), assembly.WithLog(log))
+	if err != nil {
+		return TicketsReport{}, err
+	}
+	defer sys.Close()
+	for i := range benchCustomers {
+		id := fmt.Sprintf("bench-%02d", i)
+		if _, err := sys.Store.PutCustomer(ctx, storage.Customer{ID: id, Name: "Cliente " + id, Email: id + "@bench.example.pt", Language: "pt-PT",
+			Domains: []string{"bench.example.pt"}}); err != nil {
+			return TicketsReport{}, err
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return TicketsReport{}, err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: sys.NewAPI(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
 
 	stopWorker := func() {}
 	if !cfg.NoWorker {
-		// As `assistd serve` does: deliveries are recorded without waiting for the disk.
-		deliveries, err := storage.Open(ctx, cfg.DatabaseURL, storage.PoolSize(cfg.DatabasePool), storage.RelaxedCommit())
-		if err != nil {
-			return TicketsReport{}, err
-		}
-		defer deliveries.Close()
-		deps.Deliveries = deliveries
-		sender, err := mail.NewSender(mail.SenderConfig{URL: "smtp://" + sink.addr(), PoolSize: cfg.SMTPPool, Timeout: 30 * time.Second})
-		if err != nil {
-			return TicketsReport{}, err
-		}
-		defer sender.Close()
-		deps.Sender = sender
 		wctx, cancel := context.WithCancel(context.Background())
-		w := worker.New(rc, worker.Config{Concurrency: cfg.WorkerConcurrency, TaskCheckInterval: cfg.WorkerPollInterval, Periods: worker.DefaultPeriods()}, deps)
+		w := sys.NewWorker()
 		done := make(chan struct{})
 		go func() { _ = w.Run(wctx); close(done) }()
 		stopWorker = func() { cancel(); <-done }
@@ -307,12 +281,10 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 }
 
 func openRedis(ctx context.Context, url string, flush bool) (*redis.Client, error) {
-	opt, err := redis.ParseURL(url)
+	rc, err := assembly.NewRedis(url)
 	if err != nil {
 		return nil, fmt.Errorf("bench: redis URL: %w", err)
 	}
-	opt.PoolSize = 64
-	rc := redis.NewClient(opt)
 	n, err := rc.DBSize(ctx).Result()
 	if err != nil {
 		rc.Close()

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -216,22 +214,6 @@ func checkWebURL(raw string, withQuery bool) error {
 		return fmt.Errorf("%q is not an absolute http(s) URL such as https://clientes.example.pt/", shown)
 	}
 	return fmt.Errorf("%q is not an absolute http(s) URL without query, such as https://clientes.example.pt", shown)
-}
-
-// messageIDKeys derives the keys that sign our Message-IDs from the secret key ring, one per
-// ring key and in the same order, so that no further secret has to be configured and mail sent
-// before a rotation is still recognised after it (the first signs, all verify).
-func (c config) messageIDKeys() [][]byte {
-	var keys [][]byte
-	for _, k := range strings.Split(c.SecretKeys, ",") {
-		if k = strings.TrimSpace(k); k == "" {
-			continue
-		}
-		m := hmac.New(sha256.New, []byte(k))
-		m.Write([]byte("assistd message-id key"))
-		keys = append(keys, m.Sum(nil))
-	}
-	return keys
 }
 
 func printHelp() {

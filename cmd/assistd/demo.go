@@ -13,6 +13,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/mail/memimap"
 	"github.com/assistd/assistd/mail/smtpsink"
 	"github.com/assistd/assistd/secret"
@@ -94,28 +95,21 @@ func demo(ctx context.Context) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel)
-	sys, err := openSystem(ctx, cfg, log)
+	sys, err := openSystem(ctx, cfg, log, true, "demo")
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
-	if _, err := sys.store.PutCustomer(ctx, storage.Customer{ID: "demo", Name: "Cliente Demonstração", Email: "demo@example.pt",
+	if _, err := sys.Store.PutCustomer(ctx, storage.Customer{ID: "demo", Name: "Cliente Demonstração", Email: "demo@example.pt",
 		Language: "pt-PT", Domains: []string{"exemplo-demo.pt", "loja-demo.com"}}); err != nil {
 		return err
 	}
-	sys.demoCustomer = "demo"
-	sender, err := newSender(cfg)
-	if err != nil {
-		return err
-	}
-	defer sender.Close()
-	sys.deps.Sender = sender
 
 	fmt.Print(demoBanner(cfg, notes))
 
-	return sys.run(ctx, map[string]bool{"api": true, "worker": true, "poller": true}, func(srv *api.Server) {
+	return run(ctx, sys, cfg, map[string]bool{"api": true, "worker": true, "poller": true}, func(srv *api.Server) {
 		srv.MountDemo(api.DemoMailbox{
-			SupportAddr: addressOf(cfg.MailFrom),
+			SupportAddr: assembly.AddressOf(cfg.MailFrom),
 			AppendReply: box.Append,
 			Mails: func() []api.DemoMail {
 				var out []api.DemoMail

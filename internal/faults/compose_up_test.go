@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/assistd/assistd/internal/faulttest"
+	"github.com/assistd/assistd/internal/systemtest"
 	"github.com/assistd/assistd/secret"
 )
 
@@ -79,7 +80,7 @@ func TestComposeUpScaledToThreeWorkersConfirmsEveryTicketOnce(t *testing.T) {
 	start := time.Now()
 	p.run(20*time.Minute, "up", "--build", "--detach", "--wait", "--scale", "worker=3")
 	t.Logf("up with three workers in %s", time.Since(start).Round(time.Second))
-	faulttest.Eventually(t, time.Minute, "the api container to be ready", func() bool {
+	systemtest.Eventually(t, time.Minute, "the api container to be ready", func() bool {
 		code, _ := faulttest.Request(apiToken, "GET", composeAPI+"/readyz", nil)
 		return code == http.StatusOK
 	})
@@ -96,7 +97,7 @@ func TestComposeUpScaledToThreeWorkersConfirmsEveryTicketOnce(t *testing.T) {
 	// Phase 1: a worker is killed with SIGKILL while the mail goes out.
 	const n = 1000
 	posted := composePost(t, apiToken, "kill", n)
-	faulttest.Eventually(t, time.Minute, "a third of the first mail to arrive", func() bool { return mailpitTotal(t) >= 2*n/3 })
+	systemtest.Eventually(t, time.Minute, "a third of the first mail to arrive", func() bool { return mailpitTotal(t) >= 2*n/3 })
 	docker(t, "kill", "--signal", "KILL", workers[0])
 	sentAtKill := mailpitTotal(t)
 	if sentAtKill >= 2*n {
@@ -107,7 +108,7 @@ func TestComposeUpScaledToThreeWorkersConfirmsEveryTicketOnce(t *testing.T) {
 	// Phase 2: another worker is stopped as docker stops it, with SIGTERM: it must exit 0 within
 	// its shutdown bound, long before compose's stop_grace_period would send SIGKILL.
 	posted = composePost(t, apiToken, "stop", n)
-	faulttest.Eventually(t, time.Minute, "a third of the second mail to arrive", func() bool { return mailpitTotal(t) >= 2*n+2*n/3 })
+	systemtest.Eventually(t, time.Minute, "a third of the second mail to arrive", func() bool { return mailpitTotal(t) >= 2*n+2*n/3 })
 	stopStart := time.Now()
 	docker(t, "stop", workers[1])
 	stopTook := time.Since(stopStart)
@@ -122,7 +123,7 @@ func TestComposeUpScaledToThreeWorkersConfirmsEveryTicketOnce(t *testing.T) {
 	// The last worker finishes everything: the killed worker's tasks come back when their lease
 	// runs out and asynq's recoverer sees them.
 	var d faulttest.Deliveries
-	faulttest.Eventually(t, 4*time.Minute, "every ticket to be confirmed", func() bool {
+	systemtest.Eventually(t, 4*time.Minute, "every ticket to be confirmed", func() bool {
 		d = faulttest.DeliveriesOf(mailpitMessageIDs(t))
 		ok, _ := d.Confirmed(numbers)
 		return ok

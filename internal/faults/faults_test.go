@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/assistd/assistd/internal/faulttest"
+	"github.com/assistd/assistd/internal/systemtest"
 	"github.com/assistd/assistd/metrics"
 )
 
@@ -90,7 +91,7 @@ func TestSMTPDeferringForAWhileDeliversEveryEmailOnceAfterwards(t *testing.T) {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
 	})
 	numbers := createTickets(t, s, "ana", "deferred", 10)
-	faulttest.Eventually(t, 20*time.Second, "every email to be deferred once", func() bool {
+	systemtest.Eventually(t, 20*time.Second, "every email to be deferred once", func() bool {
 		return outboxCount(t, s, `task = 'email:send' AND state = 'pending' AND attempts > 0`) == 20
 	})
 	s.Sink.Reject(nil)
@@ -111,7 +112,7 @@ func TestSMTPDownFor30sDeliversEveryEmailOnceAfterwards(t *testing.T) {
 	s.SMTPProxy.Cut()
 	start := time.Now()
 	numbers := createTickets(t, s, "ana", "down", 10)
-	faulttest.Eventually(t, 20*time.Second, "every email to fail once", func() bool {
+	systemtest.Eventually(t, 20*time.Second, "every email to fail once", func() bool {
 		return outboxCount(t, s, `task = 'email:send' AND attempts > 0`) == 20
 	})
 	time.Sleep(time.Until(start.Add(outage)))
@@ -138,12 +139,12 @@ func TestSMTPRefusingOneAddressFailsThatEmailOnly(t *testing.T) {
 	failedBefore := emailsFailed(t, "confirmation")
 	good := createTickets(t, s, "ana", "good", 3)
 	bad := createTickets(t, s, "rui", "bad", 1)[0]
-	faulttest.Eventually(t, 30*time.Second, "the other customer's tickets to be confirmed", func() bool {
+	systemtest.Eventually(t, 30*time.Second, "the other customer's tickets to be confirmed", func() bool {
 		ok, _ := s.Delivered().Confirmed(good)
 		return ok
 	})
 
-	faulttest.Eventually(t, 30*time.Second, "the refused confirmation to be marked failed", func() bool {
+	systemtest.Eventually(t, 30*time.Second, "the refused confirmation to be marked failed", func() bool {
 		return outboxCount(t, s, `kind = 'confirmation' AND state = 'failed'`) == 1
 	})
 	failed, err := s.Check.FailedEmails(context.Background(), 10)
@@ -158,7 +159,7 @@ func TestSMTPRefusingOneAddressFailsThatEmailOnly(t *testing.T) {
 		t.Fatalf("assistd_emails_total{kind=confirmation,result=failed} rose by %v, want 1", got)
 	}
 	// The department still hears of rui's ticket; the others are untouched.
-	faulttest.Eventually(t, 10*time.Second, "the department notification of the refused customer's ticket", func() bool {
+	systemtest.Eventually(t, 10*time.Second, "the department notification of the refused customer's ticket", func() bool {
 		return s.Delivered().Kinds[bad]["department"] == 1
 	})
 	if d := s.Delivered(); d.Kinds[bad]["confirmation"] != 0 || d.Total != 7 || d.Duplicates() != 0 {
@@ -233,17 +234,17 @@ func TestRedisRestartedWithoutItsDataLosesNoTicket(t *testing.T) {
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Busy"}
 	})
 	numbers := createTickets(t, s, "ana", "retrying", 5)
-	faulttest.Eventually(t, 20*time.Second, "the emails to be in asynq's retry set", func() bool {
+	systemtest.Eventually(t, 20*time.Second, "the emails to be in asynq's retry set", func() bool {
 		return outboxCount(t, s, `task = 'email:send' AND attempts > 0`) == 10
 	})
 	s.StopWorker()
 	numbers = append(numbers, createTickets(t, s, "ana", "pending", 5)...)
 
-	s.Redis.Stop()
+	s.RedisServer.Stop()
 	numbers = append(numbers, createTickets(t, s, "ana", "down", 5)...)
-	s.Redis.Start(t)
+	s.RedisServer.Start(t)
 	s.Sink.Reject(nil)
-	s.StartWorker()
+	s.StartWorker(t)
 	numbers = append(numbers, createTickets(t, s, "ana", "after", 5)...)
 	waitConfirmed(t, s, numbers, 90*time.Second)
 	s.AssertNoMessageInLogs(t)
@@ -256,7 +257,7 @@ func TestPostgresDownAnswers503AndLosesNothingAcknowledged(t *testing.T) {
 	numbers := createTickets(t, s, "ana", "acknowledged", 10)
 
 	s.PostgresProxy.Cut()
-	s.StartWorker() // finds Postgres away: its tasks fail and are retried
+	s.StartWorker(t) // finds Postgres away: its tasks fail and are retried
 	for i := range 5 {
 		t0 := time.Now()
 		code, body := s.Do("POST", "/api/v1/customers/ana/tickets", map[string]any{"subject_id": "hosting-site-down", "domain": "example.pt",
@@ -325,7 +326,7 @@ func TestAWorkerKilledMidRunLosesNoTicket(t *testing.T) {
 		}
 		numbers = append(numbers, number)
 	}
-	faulttest.Eventually(t, time.Minute, "a third of the mail to arrive", func() bool { return s.Sink.Total() >= 2*n/3 })
+	systemtest.Eventually(t, time.Minute, "a third of the mail to arrive", func() bool { return s.Sink.Total() >= 2*n/3 })
 	if err := workers[0].Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +356,7 @@ func TestAWorkerKilledMidRunLosesNoTicket(t *testing.T) {
 
 	// The killed worker's tasks come back when their lease runs out (30 s) and a recoverer
 	// sees them (every minute).
-	faulttest.Eventually(t, 3*time.Minute, "every ticket to be confirmed", func() bool {
+	systemtest.Eventually(t, 3*time.Minute, "every ticket to be confirmed", func() bool {
 		ok, _ := s.Delivered().Confirmed(numbers)
 		return ok
 	})
@@ -390,8 +391,8 @@ func startWorker(t *testing.T, bin string, s *faulttest.System, i, smtpPool int)
 	cmd := exec.Command(bin, "serve", "--roles", "worker")
 	cmd.Env = append(os.Environ(),
 		"ASSISTD_DATABASE_URL="+s.DatabaseURL, "ASSISTD_REDIS_URL="+s.RedisURL, "ASSISTD_SMTP_URL="+s.Sink.URL(),
-		"ASSISTD_SECRET_KEYS="+s.SecretKeys, "ASSISTD_MIGRATE=false", "ASSISTD_MAIL_FROM="+faulttest.MailFrom,
-		"ASSISTD_PUBLIC_URL="+faulttest.PublicURL, "ASSISTD_WORKER_CONCURRENCY="+strconv.Itoa(workerConcurrency), fmt.Sprintf("ASSISTD_SMTP_POOL=%d", smtpPool),
+		"ASSISTD_SECRET_KEYS="+s.KeySpec, "ASSISTD_MIGRATE=false", "ASSISTD_MAIL_FROM="+systemtest.MailFrom,
+		"ASSISTD_PUBLIC_URL="+systemtest.PublicURL, "ASSISTD_WORKER_CONCURRENCY="+strconv.Itoa(workerConcurrency), fmt.Sprintf("ASSISTD_SMTP_POOL=%d", smtpPool),
 		"ASSISTD_SHUTDOWN_TIMEOUT=5s", "ASSISTD_LOG_LEVEL=info")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -95,18 +95,6 @@ func Services(t testing.TB) string {
 	return pg
 }
 
-// Eventually polls cond every 50 ms until it holds, failing the test after timeout.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // BuildAssistd compiles cmd/assistd into a temporary folder and returns the binary's path.
 func BuildAssistd(t testing.TB) string {
 	t.Helper()

@@ -2,62 +2,36 @@ package faulttest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	netmail "net/mail"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/internal/systemtest"
-	"github.com/assistd/assistd/jobs"
-	"github.com/assistd/assistd/mail"
-	"github.com/assistd/assistd/mail/smtpsink"
-	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
 	"github.com/assistd/assistd/worker"
 )
 
-// Settings of every fault system, shared with worker processes started by the tests.
-const (
-	MailFrom  = "Apoio ao Cliente <suporte@suporte.example.pt>"
-	PublicURL = "https://clientes.example.pt"
-)
-
-// System is an assistd whose Postgres, Redis and SMTP relay are each reached through a Proxy.
+// System is a systemtest.System whose Postgres, Redis and SMTP relay are each reached through a
+// Proxy, on a private redis-server that a test may stop and start empty.
 type System struct {
+	*systemtest.System
 	// DatabaseURL and RedisURL name the services directly, not through the proxies.
 	DatabaseURL, RedisURL string
 	// Check is a direct connection to the database for the test's own queries, usable while
 	// the system's way to Postgres is cut.
 	Check *storage.Store
-	Store *storage.Store // the system's, through PostgresProxy
 
 	PostgresProxy, RedisProxy, SMTPProxy *Proxy
 
-	Redis      *Redis
-	RedisConn  *redis.Client // the system's, through RedisProxy
-	Sink       *smtpsink.Sink
-	SecretKeys string
-	Deps       *jobs.Deps
-	API        *api.Server
-	HTTP       *httptest.Server
-	Log        *systemtest.LogBuffer
-
-	mu         sync.Mutex
-	stopWorker func()
+	RedisServer *Redis
 }
 
 // Options change a fault system.
@@ -77,7 +51,7 @@ func Start(t *testing.T, opts Options) *System {
 			b = bb
 		}
 	}
-	s := &System{DatabaseURL: b.URL, Log: &systemtest.LogBuffer{}, SecretKeys: secret.GenerateKey()}
+	s := &System{DatabaseURL: b.URL}
 	s.Check = storagetest.Open(t, b)
 
 	pgURL, err := url.Parse(b.URL)
@@ -86,84 +60,26 @@ func Start(t *testing.T, opts Options) *System {
 	}
 	s.PostgresProxy = StartProxy(t, pgURL.Host)
 	pgURL.Host = s.PostgresProxy.Addr()
-	ctx := context.Background()
-	if s.Store, err = storage.Open(ctx, pgURL.String()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Store.Close() })
 
-	s.Redis = StartRedis(t)
-	s.RedisURL = s.Redis.URL()
-	s.RedisProxy = StartProxy(t, s.Redis.Addr())
-	// The same short timeouts as `assistd serve`: an absent Redis must cost requests little.
-	s.RedisConn = redis.NewClient(&redis.Options{Addr: s.RedisProxy.Addr(), DialTimeout: time.Second,
-		ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second, PoolSize: 64})
-	t.Cleanup(func() { s.RedisConn.Close() })
-
-	if s.Sink, err = smtpsink.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Sink.Close() })
-	s.SMTPProxy = StartProxy(t, s.Sink.Addr())
-	sender, err := mail.NewSender(mail.SenderConfig{URL: "smtp://" + s.SMTPProxy.Addr(), PoolSize: 4, Timeout: 5 * time.Second})
+	s.RedisServer = StartRedis(t)
+	s.RedisURL = s.RedisServer.URL()
+	s.RedisProxy = StartProxy(t, s.RedisServer.Addr())
+	// The same client as `assistd serve`'s: an absent Redis must cost requests little.
+	rc, err := assembly.NewRedis("redis://" + s.RedisProxy.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sender.Close() })
+	t.Cleanup(func() { rc.Close() })
 
-	keys, err := secret.ParseKeyring(s.SecretKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := mail.NewIDSigner([]byte("fault test message-id key"), "suporte.example.pt")
-	composer, err := mail.NewComposer(mail.ComposerConfig{From: MailFrom, PublicURL: PublicURL, IDs: ids, SecretTTL: 72 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := asynq.NewClientFromRedisClient(s.RedisConn)
-	t.Cleanup(func() { client.Close() })
-	log := slog.New(slog.NewTextHandler(s.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Deps = &jobs.Deps{Store: s.Store, Composer: composer, Sender: sender, Enqueuer: jobs.NewEnqueuer(client), Keys: keys, Log: log,
-		SecretTTL: 72 * time.Hour, AutoCloseAfter: 168 * time.Hour}
-	s.API = api.New(api.Config{APIToken: systemtest.APIToken, StaffToken: systemtest.StaffToken, PublicURL: PublicURL, SecretTTL: 72 * time.Hour},
-		api.Deps{Store: s.Store, Keys: keys, Composer: composer, Enqueuer: s.Deps.Enqueuer, Log: log,
-			RedisReady: func(ctx context.Context) error { return s.RedisConn.Ping(ctx).Err() }})
-	s.HTTP = httptest.NewServer(s.API)
-	t.Cleanup(s.HTTP.Close)
-	if !opts.NoWorker {
-		s.StartWorker()
-	}
-	t.Cleanup(s.StopWorker)
+	s.System = systemtest.Start(t, storagetest.Backend{Name: b.Name, URL: pgURL.String()}, systemtest.Options{
+		NoWorker: opts.NoWorker, Redis: rc, SMTPTimeout: 5 * time.Second,
+		SMTPVia: func(addr string) string { s.SMTPProxy = StartProxy(t, addr); return s.SMTPProxy.Addr() },
+		Worker:  worker.Config{Concurrency: 20, DelayedTaskCheckInterval: 500 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond},
+	})
 	return s
 }
 
-// StartWorker runs an in-process worker on the system's Redis connection.
-func (s *System) StartWorker() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopWorker != nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w := worker.New(s.RedisConn, worker.Config{Concurrency: 20, ShutdownTimeout: 5 * time.Second, DelayedTaskCheckInterval: 500 * time.Millisecond,
-		TaskCheckInterval: 50 * time.Millisecond, Periods: worker.DefaultPeriods()}, s.Deps)
-	done := make(chan struct{})
-	go func() { _ = w.Run(ctx); close(done) }()
-	s.stopWorker = func() { cancel(); <-done }
-}
-
-// StopWorker stops the in-process worker gracefully.
-func (s *System) StopWorker() {
-	s.mu.Lock()
-	stop := s.stopWorker
-	s.stopWorker = nil
-	s.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-}
-
-// PutCustomer creates a customer with the domain example.pt.
+// PutCustomer creates a customer with the given email address and the domain example.pt.
 func (s *System) PutCustomer(t testing.TB, id, email string) {
 	t.Helper()
 	if code, body := s.Do("PUT", "/api/v1/customers/"+id, map[string]any{"name": "Cliente " + id, "email": email,
@@ -189,7 +105,8 @@ func (s *System) CreateTicket(customer, key string) (int, string) {
 	return code, out.Number
 }
 
-// Do sends a client-area request with a JSON body and returns the status and the answer.
+// Do sends a client-area request with a JSON body and returns the status and the answer; unlike
+// systemtest's, it needs no test, for goroutines that outlive one.
 func (s *System) Do(method, path string, body any, headers ...string) (int, []byte) {
 	return Request(systemtest.APIToken, method, s.HTTP.URL+path, body, headers...)
 }

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/smtpsink"
@@ -37,6 +37,12 @@ const (
 	StaffToken = "test-staff-token"
 )
 
+// Settings of every test system, shared with assistd processes started by the tests.
+const (
+	MailFrom  = "Apoio ao Cliente <suporte@suporte.example.pt>"
+	PublicURL = "https://clientes.example.pt"
+)
+
 // Options change the defaults of a test system.
 type Options struct {
 	SecretTTL      time.Duration
@@ -44,6 +50,17 @@ type Options struct {
 	Periods        []jobs.Period
 	// NoWorker starts only the API (tests that run the worker themselves or without Redis).
 	NoWorker bool
+
+	// Redis, when set, is the system's Redis instead of NewRedis's.
+	Redis *redis.Client
+	// SMTPVia, when set, gives the address the sender dials to reach the sink at addr (a
+	// proxy's).
+	SMTPVia func(addr string) string
+	// SMTPTimeout is the sender's; 0 means 10s.
+	SMTPTimeout time.Duration
+	// Worker is the worker's concurrency and intervals; zero means 10 tasks at once, delayed
+	// tasks checked every 200 ms and queues every 50 ms. Its Periods are Options.Periods.
+	Worker worker.Config
 }
 
 // System is a running assistd.
@@ -62,8 +79,10 @@ type System struct {
 	HTTP     *httptest.Server
 	Log      *LogBuffer
 
-	stopWorker func()
+	assembly   *assembly.System
 	opts       Options
+	mu         sync.Mutex
+	stopWorker func()
 }
 
 // Each runs fn on a fresh system per database backend.
@@ -85,35 +104,41 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	if opts.Periods == nil {
 		opts.Periods = worker.DefaultPeriods()
 	}
+	if opts.SMTPTimeout == 0 {
+		opts.SMTPTimeout = 10 * time.Second
+	}
+	if opts.Worker.Concurrency == 0 {
+		opts.Worker = worker.Config{Concurrency: 10, DelayedTaskCheckInterval: 200 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond}
+	}
+	opts.Worker.ShutdownTimeout, opts.Worker.Periods = 5*time.Second, opts.Periods
 	s := &System{Backend: b.Name, Store: storagetest.Open(t, b), Log: &LogBuffer{}, opts: opts}
-	s.Redis, s.Mini = NewRedis(t)
+	if s.Redis = opts.Redis; s.Redis == nil {
+		s.Redis, s.Mini = NewRedis(t)
+	}
 	sink, err := smtpsink.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
 	s.Sink = sink
+	smtpAddr := sink.Addr()
+	if opts.SMTPVia != nil {
+		smtpAddr = opts.SMTPVia(smtpAddr)
+	}
 	s.KeySpec = secret.GenerateKey()
-	s.Keys, _ = secret.ParseKeyring(s.KeySpec)
-	s.IDs = mail.NewIDSigner([]byte("test message-id key"), "suporte.example.pt")
-	s.Composer, err = mail.NewComposer(mail.ComposerConfig{From: "Apoio ao Cliente <suporte@suporte.example.pt>", PublicURL: "https://clientes.example.pt",
-		IDs: s.IDs, SecretTTL: opts.SecretTTL})
+	sys, err := assembly.New(context.Background(), assembly.Settings{SecretKeys: s.KeySpec, MailFrom: MailFrom, PublicURL: PublicURL,
+		SecretTTL: opts.SecretTTL, AutoCloseAfter: opts.AutoCloseAfter,
+		SMTP:   mail.SenderConfig{URL: "smtp://" + smtpAddr, PoolSize: 4, Timeout: opts.SMTPTimeout},
+		API:    api.Config{APIToken: APIToken, StaffToken: StaffToken},
+		Worker: opts.Worker,
+	}, assembly.WithStore(s.Store), assembly.WithRedis(s.Redis),
+		assembly.WithLog(slog.New(slog.NewTextHandler(s.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sender, err := mail.NewSender(mail.SenderConfig{URL: sink.URL(), PoolSize: 4, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sender.Close() })
-	client := asynq.NewClientFromRedisClient(s.Redis)
-	t.Cleanup(func() { client.Close() })
-	log := slog.New(slog.NewTextHandler(s.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Deps = &jobs.Deps{Store: s.Store, Composer: s.Composer, Sender: sender, Enqueuer: jobs.NewEnqueuer(client), Inspector: asynq.NewInspectorFromRedisClient(s.Redis), Keys: s.Keys, Log: log,
-		SecretTTL: opts.SecretTTL, AutoCloseAfter: opts.AutoCloseAfter}
-	s.API = api.New(api.Config{APIToken: APIToken, StaffToken: StaffToken, PublicURL: "https://clientes.example.pt", SecretTTL: opts.SecretTTL},
-		api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Deps.Enqueuer, Log: log,
-			RedisReady: func(ctx context.Context) error { return s.Redis.Ping(ctx).Err() }})
+	t.Cleanup(sys.Close)
+	s.assembly, s.Keys, s.IDs, s.Composer, s.Deps = sys, sys.Keys, sys.IDs, sys.Composer, sys.Deps
+	s.API = sys.NewAPI()
 	s.HTTP = httptest.NewServer(s.API)
 	t.Cleanup(s.HTTP.Close)
 	if !opts.NoWorker {
@@ -122,11 +147,16 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	return s
 }
 
-// StartWorker runs a worker until StopWorker or cleanup.
-func (s *System) StartWorker(t *testing.T) {
+// StartWorker runs a worker until StopWorker or cleanup; a second call while one runs does
+// nothing.
+func (s *System) StartWorker(t testing.TB) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopWorker != nil {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := worker.New(s.Redis, worker.Config{Concurrency: 10, ShutdownTimeout: 5 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
-		TaskCheckInterval: 50 * time.Millisecond, Periods: s.opts.Periods}, s.Deps)
+	w := s.assembly.NewWorker()
 	done := make(chan struct{})
 	go func() { _ = w.Run(ctx); close(done) }()
 	s.stopWorker = func() { cancel(); <-done }
@@ -135,9 +165,12 @@ func (s *System) StartWorker(t *testing.T) {
 
 // StopWorker stops the worker gracefully.
 func (s *System) StopWorker() {
-	if s.stopWorker != nil {
-		s.stopWorker()
-		s.stopWorker = nil
+	s.mu.Lock()
+	stop := s.stopWorker
+	s.stopWorker = nil
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
 	}
 }
 
