@@ -56,7 +56,8 @@ func processCPU() (user, system time.Duration) {
 	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
-func processCPUTotal() time.Duration {
+// ProcessCPU is the CPU this process has used so far, user space and kernel together.
+func ProcessCPU() time.Duration {
 	user, system := processCPU()
 	return user + system
 }
@@ -86,4 +87,22 @@ func machineCPU() (busy, total uint64) {
 		}
 	}
 	return busy, total
+}
+
+// ResetPeakRSS starts the kernel's peak resident size afresh (Linux; elsewhere a no-op).
+func ResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// PeakRSS is the process's peak resident size since the last reset, in bytes (Linux only).
+func PeakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

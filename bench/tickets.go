@@ -232,7 +232,7 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 	defer func() { stopWorker() }()
 
 	runtime.GC()
-	resetPeakRSS()
+	ResetPeakRSS()
 	if cfg.CPUProfile != nil {
 		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
 			return TicketsReport{}, err
@@ -253,7 +253,7 @@ func RunTickets(ctx context.Context, cfg TicketsConfig) (TicketsReport, error) {
 			rep.Grouped[name] = (after[0] - before[0]) / n
 		}
 	}
-	rep.PeakRSS = peakRSS()
+	rep.PeakRSS = PeakRSS()
 	rep.Worker = !cfg.NoWorker
 	if err != nil {
 		return rep, err
@@ -609,22 +609,4 @@ func groupSums() map[string][2]float64 {
 		}
 	}
 	return out
-}
-
-// resetPeakRSS starts the kernel's peak resident size afresh (Linux; elsewhere a no-op).
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSS is the process's peak resident size since the last reset, in bytes (Linux only).
-func peakRSS() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -6,16 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/assistd/assistd/bench"
 )
 
-// benchCommand runs `assistd bench [flags]` against the configured Postgres and Redis, or
-// `assistd bench imap [flags]`.
+// benchCommand runs `assistd bench [flags]` against the configured Postgres and Redis.
 func benchCommand(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "imap" {
-		return benchIMAP(ctx, args[1:])
+		// Its Dovecot harness is kept out of this binary.
+		return errors.New("the IMAP bench is a command of its own: go run ./cmd/assistd-bench-imap [flags]")
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	n := fs.Int("n", 5000, "tickets to create")
@@ -68,50 +67,6 @@ func benchCommand(ctx context.Context, args []string) error {
 		tc.HeapProfile = f
 	}
 	rep, err := bench.RunTickets(ctx, tc)
-	fmt.Print(rep.String())
-	return err
-}
-
-// benchIMAP runs `assistd bench imap`: the poller draining a Dovecot started on loopback. It uses
-// ASSISTD_DATABASE_URL and ASSISTD_REDIS_URL when they are set, else SQLite and an in-process
-// Redis.
-func benchIMAP(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("bench imap", flag.ContinueOnError)
-	n := fs.Int("n", 2000, "mails delivered at once")
-	atRest := fs.Int("at-rest", 5, "single deliveries timed to their automatic answer")
-	idle := fs.Duration("idle", 30*time.Second, "how long the idle CPU is measured")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the drain to this file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench imap: unexpected argument %q", fs.Arg(0))
-	}
-	cfg := bench.IMAPConfig{Mails: *n, AtRest: *atRest, IdleFor: *idle, Log: newLogger("warn")}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cfg.CPUProfile = f
-	}
-	if v, ok := os.LookupEnv("ASSISTD_DATABASE_URL"); ok {
-		if err := checkDatabaseURL(v); err != nil {
-			return fmt.Errorf("ASSISTD_DATABASE_URL: %w", err)
-		}
-		cfg.DatabaseURL = v
-	}
-	if v, ok := os.LookupEnv("ASSISTD_REDIS_URL"); ok {
-		if err := checkRedisURL(v); err != nil {
-			return fmt.Errorf("ASSISTD_REDIS_URL: %w", err)
-		}
-		cfg.RedisURL = v
-	}
-	rep, err := bench.RunIMAP(ctx, cfg)
 	fmt.Print(rep.String())
 	return err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/inbound"
 )
@@ -124,8 +122,8 @@ func loadConfig() (config, error) {
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, fmt.Sprintf("ASSISTD_LOG_LEVEL=%q is not one of debug, info, warn, error", c.LogLevel))
 	}
-	check("ASSISTD_DATABASE_URL", checkDatabaseURL(c.DatabaseURL))
-	check("ASSISTD_REDIS_URL", checkRedisURL(c.RedisURL))
+	check("ASSISTD_DATABASE_URL", assembly.CheckDatabaseURL(c.DatabaseURL))
+	check("ASSISTD_REDIS_URL", assembly.CheckRedisURL(c.RedisURL))
 	if sender, err := mail.NewSender(mail.SenderConfig{URL: c.SMTPURL}); err != nil {
 		check("ASSISTD_SMTP_URL", err)
 	} else {
@@ -154,38 +152,6 @@ func loadConfig() (config, error) {
 
 // minPortalSecret is the shortest ASSISTD_PORTAL_SECRET accepted: HMAC-SHA256's output length.
 const minPortalSecret = 32
-
-// checkDatabaseURL accepts the forms storage.Open opens. Errors never repeat the URL: it may
-// hold a password.
-func checkDatabaseURL(raw string) error {
-	switch {
-	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		if _, err := url.Parse(raw); err != nil {
-			return fmt.Errorf("does not parse as a URL (%v)", unwrapURLError(err))
-		}
-		return nil
-	case strings.HasPrefix(raw, "sqlite:") && len(raw) > len("sqlite:"):
-		return nil
-	}
-	return errors.New("must be postgres://user:pass@host:5432/db?sslmode=… or sqlite:PATH")
-}
-
-// checkRedisURL parses as go-redis will. Errors never repeat the URL: it may hold a password.
-func checkRedisURL(raw string) error {
-	if _, err := redis.ParseURL(raw); err != nil {
-		return fmt.Errorf("must be redis://[user:pass@]host:port/db or rediss://… (%v)", unwrapURLError(err))
-	}
-	return nil
-}
-
-// unwrapURLError drops the quoted URL that url.Parse puts in its errors.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
 
 // checkListenAddr accepts what net.Listen("tcp", …) takes: host:port, where host may be empty.
 func checkListenAddr(addr string) error {
@@ -228,7 +194,7 @@ Commands:
   assistd keys rotate                         re-seal every live password with the first key
   assistd login-link CUSTOMER [--staff NAME]  print a sign-in link signed with ASSISTD_PORTAL_SECRET
   assistd bench [flags]                       end-to-end tickets/s against the configured Postgres + Redis
-  assistd bench imap [flags]                  inbound mail drain against a Dovecot started on loopback
+  (the IMAP drain bench is a command of its own: go run ./cmd/assistd-bench-imap [flags])
   assistd help                                this text
 
 Environment (default in brackets):

@@ -50,7 +50,7 @@ func named(err error) error {
 	case "DatabaseURL":
 		return fmt.Errorf("ASSISTD_DATABASE_URL: %w", bad.Err)
 	case "RedisURL":
-		return fmt.Errorf("ASSISTD_REDIS_URL: %w", unwrapURLError(bad.Err)) // the URL may hold a password
+		return fmt.Errorf("ASSISTD_REDIS_URL: %w", bad.Err)
 	case "MailFrom/PublicURL":
 		return fmt.Errorf("ASSISTD_MAIL_FROM / ASSISTD_PUBLIC_URL: %w", bad.Err)
 	case "SMTP":

@@ -264,7 +264,7 @@ func (s *System) NewPoller() (*inbound.Poller, error) {
 func NewRedis(url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, err
+		return nil, CheckRedisURL(url)
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, 3*time.Second, 3*time.Second
 	opt.PoolSize = 64

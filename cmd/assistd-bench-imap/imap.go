@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"context"
@@ -20,10 +20,13 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistd/assistd/bench"
+	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/dovecottest"
 	"github.com/assistd/assistd/mail/inbound"
 	"github.com/assistd/assistd/mail/smtpsink"
+	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
 
@@ -141,34 +144,17 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 		dbURL = "sqlite:" + filepath.Join(tmp, "bench.db")
 	}
 	rep.Database = strings.SplitN(dbURL, ":", 2)[0]
-	st, err := storage.Open(ctx, dbURL)
-	if err != nil {
-		return rep, err
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return rep, err
-	}
-	if err := st.EnsureCatalog(ctx); err != nil {
-		return rep, err
-	}
-
-	var rdb redis.UniversalClient
-	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return rep, err
-		}
-		rdb = redis.NewClient(opt)
-	} else {
+	var opts []assembly.Option
+	if cfg.RedisURL == "" {
 		m, err := miniredis.Run()
 		if err != nil {
 			return rep, err
 		}
 		defer m.Close()
-		rdb = redis.NewClient(&redis.Options{Addr: m.Addr()})
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		defer rdb.Close()
+		opts = append(opts, assembly.WithRedis(rdb))
 	}
-	defer rdb.Close()
 
 	sink, err := smtpsink.Start("127.0.0.1:0")
 	if err != nil {
@@ -176,16 +162,25 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	}
 	defer sink.Close()
 	sink.Keep(16)
-	sender, err := mail.NewSender(mail.SenderConfig{URL: sink.URL(), PoolSize: 4})
+
+	// The answers the poller queues go to the bench's own senders below.
+	queue := make(chan int64, 2*cfg.Mails+cfg.AtRest+16)
+	opts = append(opts, assembly.WithLog(log), assembly.WithPollerQueue(func(_ context.Context, ids []int64) error {
+		for _, id := range ids {
+			queue <- id
+		}
+		return nil
+	}))
+	sys, err := assembly.New(ctx, assembly.Settings{DatabaseURL: dbURL, Migrate: true, RedisURL: cfg.RedisURL,
+		SecretKeys: secret.GenerateKey(), MailFrom: "Apoio ao Cliente <" + benchSupport + ">", PublicURL: "https://clientes.example.pt",
+		SMTP:   mail.SenderConfig{URL: sink.URL(), PoolSize: 4},
+		Poller: inbound.Config{URL: d.URL(), Instance: "bench", AnswersPerHour: 2*cfg.Mails + cfg.AtRest + 100},
+	}, opts...)
 	if err != nil {
 		return rep, err
 	}
-	ids := mail.NewIDSigner([]byte("bench key"), "example.pt")
-	composer, err := mail.NewComposer(mail.ComposerConfig{From: "Apoio ao Cliente <" + benchSupport + ">",
-		PublicURL: "https://clientes.example.pt", IDs: ids})
-	if err != nil {
-		return rep, err
-	}
+	defer sys.Close()
+	st, sender := sys.Store, sys.Sender
 
 	// The ceiling: a bare client, same fetch items, one UID FETCH and one UID STORE.
 	if err := d.DeliverMany(cfg.Mails, benchMail("bare")); err != nil {
@@ -197,10 +192,9 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	// From here on the peak is the poller's (with the SMTP sink and the database driver): give
 	// back what the bare client held before measuring.
 	debug.FreeOSMemory()
-	resetPeakRSS()
+	bench.ResetPeakRSS()
 
 	// The poller, idle on its mailbox before the burst arrives.
-	queue := make(chan int64, 2*cfg.Mails+cfg.AtRest+16)
 	var senders sync.WaitGroup
 	for range 4 {
 		senders.Add(1)
@@ -224,15 +218,7 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 		}()
 	}
 	defer func() { close(queue); senders.Wait() }()
-	poller, err := inbound.NewPoller(inbound.Config{URL: d.URL(), OwnAddresses: []string{benchSupport}, Instance: "bench",
-		AnswersPerHour: 2*cfg.Mails + cfg.AtRest + 100},
-		inbound.Deps{Store: st, Composer: composer, IDs: ids, Redis: rdb, Log: log,
-			Enqueue: func(_ context.Context, ids []int64) error {
-				for _, id := range ids {
-					queue <- id
-				}
-				return nil
-			}})
+	poller, err := sys.NewPoller()
 	if err != nil {
 		return rep, err
 	}
@@ -261,7 +247,7 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 		return rep, err
 	}
 	debug.FreeOSMemory() // what staging the files held is the harness's, not the poller's
-	resetPeakRSS()
+	bench.ResetPeakRSS()
 	if cfg.CPUProfile != nil {
 		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
 			return rep, err
@@ -301,14 +287,14 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	rep.AnswersSent = sink.Total()
 
 	time.Sleep(time.Second)
-	cpu0, wall0 := processCPUTotal(), time.Now()
+	cpu0, wall0 := bench.ProcessCPU(), time.Now()
 	select {
 	case <-ctx.Done():
 		return rep, ctx.Err()
 	case <-time.After(cfg.IdleFor):
 	}
-	rep.IdleCPU = (processCPUTotal() - cpu0).Seconds() / time.Since(wall0).Seconds()
-	rep.PeakRSS = peakRSS()
+	rep.IdleCPU = (bench.ProcessCPU() - cpu0).Seconds() / time.Since(wall0).Seconds()
+	rep.PeakRSS = bench.PeakRSS()
 
 	// A mailbox reconnected after a weekend: N mails wait above the cursor when the poller
 	// starts, and every one is new, so every one is answered.
@@ -319,7 +305,7 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	}
 	sent := sink.Total()
 	debug.FreeOSMemory()
-	resetPeakRSS()
+	bench.ResetPeakRSS()
 	began = time.Now()
 	stop = start()
 	if err := waitMoved(ctx, watch, 3*cfg.Mails+cfg.AtRest, 10*time.Minute); err != nil {
@@ -331,7 +317,7 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	}
 	rep.Answered = sink.Total() - sent
 	rep.AnswersSent = sink.Total()
-	rep.BacklogRSS = peakRSS()
+	rep.BacklogRSS = bench.PeakRSS()
 	return rep, nil
 }
 
