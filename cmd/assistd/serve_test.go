@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -19,12 +18,7 @@ import (
 // it serves /metrics, /healthz and /readyz there, and nothing else.
 func TestAWorkerServesItsMetricsOnTheOpsAddress(t *testing.T) {
 	m := miniredis.RunT(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	t.Setenv("ASSISTD_SECRET_KEYS", secret.GenerateKey())
 	t.Setenv("ASSISTD_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "w.db"))
 	t.Setenv("ASSISTD_REDIS_URL", "redis://"+m.Addr()+"/0")

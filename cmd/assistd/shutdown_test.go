@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/emersion/go-smtp"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/assistd/assistd/internal/systemtest"
 	"github.com/assistd/assistd/mail/memimap"
 	"github.com/assistd/assistd/mail/smtpsink"
 	"github.com/assistd/assistd/secret"
@@ -44,27 +43,6 @@ func buildAssistd(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// testRedis is ASSISTD_TEST_REDIS_URL (flushed) or a miniredis whose TTLs follow the clock.
-func testRedis(t *testing.T) (string, *redis.Client) {
-	t.Helper()
-	u := os.Getenv("ASSISTD_TEST_REDIS_URL")
-	if u == "" {
-		m := miniredis.RunT(t)
-		m.ClockTTL(true)
-		u = "redis://" + m.Addr() + "/0"
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opt)
-	t.Cleanup(func() { rc.Close() })
-	if err := rc.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	return u, rc
 }
 
 func freeAddr(t *testing.T) string {
@@ -99,7 +77,7 @@ func TestSIGTERMStopsEachRoleAloneAndTogetherAndExitsZero(t *testing.T) {
 	for _, roles := range []string{"api", "worker", "poller", "api,worker,poller"} {
 		t.Run(roles, func(t *testing.T) {
 			backends := storagetest.Backends(t)
-			redisURL, rc := testRedis(t)
+			redisURL, rc := systemtest.RedisURL(t)
 			addr := freeAddr(t)
 			cmd := exec.Command(bin, "serve", "--roles", roles)
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),

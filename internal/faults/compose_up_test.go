@@ -81,7 +81,7 @@ func TestComposeUpScaledToThreeWorkersConfirmsEveryTicketOnce(t *testing.T) {
 	p.run(20*time.Minute, "up", "--build", "--detach", "--wait", "--scale", "worker=3")
 	t.Logf("up with three workers in %s", time.Since(start).Round(time.Second))
 	systemtest.Eventually(t, time.Minute, "the api container to be ready", func() bool {
-		code, _ := faulttest.Request(apiToken, "GET", composeAPI+"/readyz", nil)
+		code, _ := systemtest.Request(apiToken, "GET", composeAPI+"/readyz", nil)
 		return code == http.StatusOK
 	})
 	workers := strings.Fields(p.run(time.Minute, "ps", "--quiet", "worker"))
@@ -89,7 +89,7 @@ func TestComposeUpScaledToThreeWorkersConfirmsEveryTicketOnce(t *testing.T) {
 		t.Fatalf("%d worker containers running, want 3", len(workers))
 	}
 
-	if code, body := faulttest.Request(apiToken, "PUT", composeAPI+"/api/v1/customers/ana", map[string]any{"name": "Ana Silva",
+	if code, body := systemtest.Request(apiToken, "PUT", composeAPI+"/api/v1/customers/ana", map[string]any{"name": "Ana Silva",
 		"email": "ana@example.pt", "language": "pt-PT", "domains": []string{"example.pt"}}); code != http.StatusOK {
 		t.Fatalf("put customer: %d %s", code, body)
 	}
@@ -156,7 +156,7 @@ func composePost(t *testing.T, token, prefix string, n int) (wait func() []strin
 	for range 16 {
 		wg.Go(func() {
 			for i := range next {
-				code, body := faulttest.Request(token, "POST", composeAPI+"/api/v1/customers/ana/tickets", map[string]any{
+				code, body := systemtest.Request(token, "POST", composeAPI+"/api/v1/customers/ana/tickets", map[string]any{
 					"subject_id": "hosting-site-down", "domain": "example.pt", "message": faulttest.Message,
 					"password": "s3gredo-de-teste"}, "Idempotency-Key", fmt.Sprintf("%s-%d", prefix, i))
 				var out struct {

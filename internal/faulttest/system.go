@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	netmail "net/mail"
 	"net/url"
@@ -108,34 +107,7 @@ func (s *System) CreateTicket(customer, key string) (int, string) {
 // Do sends a client-area request with a JSON body and returns the status and the answer; unlike
 // systemtest's, it needs no test, for goroutines that outlive one.
 func (s *System) Do(method, path string, body any, headers ...string) (int, []byte) {
-	return Request(systemtest.APIToken, method, s.HTTP.URL+path, body, headers...)
-}
-
-// Request sends a request with a bearer token and a JSON body (none when body is nil), plus
-// headers given as name, value pairs, and returns the status and the answer; a request that
-// could not be sent answers 0 and the error's text.
-func Request(token, method, url string, body any, headers ...string) (int, []byte) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, data
+	return systemtest.Request(systemtest.APIToken, method, s.HTTP.URL+path, body, headers...)
 }
 
 // Deliveries is what the SMTP sink received, by Message-ID.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ type Options struct {
 	// NoWorker starts only the API (tests that run the worker themselves or without Redis).
 	NoWorker bool
 
-	// Redis, when set, is the system's Redis instead of NewRedis's.
+	// Redis, when set, is the system's Redis instead of RedisURL's.
 	Redis *redis.Client
 	// SMTPVia, when set, gives the address the sender dials to reach the sink at addr (a
 	// proxy's).
@@ -113,7 +114,7 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	opts.Worker.ShutdownTimeout, opts.Worker.Periods = 5*time.Second, opts.Periods
 	s := &System{Backend: b.Name, Store: storagetest.Open(t, b), Log: &LogBuffer{}, opts: opts}
 	if s.Redis = opts.Redis; s.Redis == nil {
-		s.Redis, s.Mini = NewRedis(t)
+		_, s.Redis, s.Mini = newRedis(t)
 	}
 	sink, err := smtpsink.Start("127.0.0.1:0")
 	if err != nil {
@@ -174,43 +175,68 @@ func (s *System) StopWorker() {
 	}
 }
 
-// NewRedis connects to ASSISTD_TEST_REDIS_URL (flushing its database) or starts a miniredis
-// whose TTLs follow the clock.
-func NewRedis(t *testing.T) (*redis.Client, *miniredis.Miniredis) {
+// RedisURL is the Redis of a test that hands it to an assistd process: ASSISTD_TEST_REDIS_URL
+// (its database flushed) or a miniredis whose TTLs follow the clock; and a client of the test's.
+func RedisURL(t testing.TB) (string, *redis.Client) {
 	t.Helper()
-	if u := os.Getenv("ASSISTD_TEST_REDIS_URL"); u != "" {
-		opt, err := redis.ParseURL(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc := redis.NewClient(opt)
-		if err := rc.FlushDB(context.Background()).Err(); err != nil {
-			t.Fatalf("redis: %v", err)
-		}
-		t.Cleanup(func() { rc.Close() })
-		return rc, nil
+	u, rc, _ := newRedis(t)
+	return u, rc
+}
+
+func newRedis(t testing.TB) (string, *redis.Client, *miniredis.Miniredis) {
+	t.Helper()
+	var m *miniredis.Miniredis
+	u := os.Getenv("ASSISTD_TEST_REDIS_URL")
+	if u == "" {
+		m = miniredis.RunT(t)
+		m.ClockTTL(true)
+		u = "redis://" + m.Addr() + "/0"
 	}
-	m := miniredis.RunT(t)
-	m.ClockTTL(true)
-	rc := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
 	t.Cleanup(func() { rc.Close() })
-	return rc, m
+	if err := rc.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	return u, rc, m
 }
 
 // Do sends a request to the API with a token and a JSON body, and decodes a JSON answer into out
 // (when not nil). It returns the status code.
 func (s *System) Do(t testing.TB, method, path, token string, body any, out any, headers ...string) int {
 	t.Helper()
+	code, data := Request(token, method, s.HTTP.URL+path, body, headers...)
+	if code == 0 {
+		t.Fatalf("%s %s: %s", method, path, data)
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, path, code, data, err)
+		}
+	}
+	return code
+}
+
+// Request sends a request with a bearer token (none when empty) and a body: a string as it is,
+// anything else but nil as JSON; plus headers given as name, value pairs. It returns the status
+// and the answer; a request that could not be sent answers 0 and the error's text.
+func Request(token, method, url string, body any, headers ...string) (int, []byte) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = bytes.NewBufferString(b)
+		rd = strings.NewReader(b)
 	default:
 		buf, _ := json.Marshal(b)
 		rd = bytes.NewReader(buf)
 	}
-	req, _ := http.NewRequest(method, s.HTTP.URL+path, rd)
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -220,16 +246,11 @@ func (s *System) Do(t testing.TB, method, path, token string, body any, out any,
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, []byte(err.Error())
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, data, err)
-		}
-	}
-	return resp.StatusCode
+	return resp.StatusCode, data
 }
 
 // PutCustomer creates the customer "ana" (or the given id) with two domains.
