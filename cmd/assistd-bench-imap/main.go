@@ -19,6 +19,7 @@ import (
 )
 
 func main() {
+	assembly.TuneGC(os.LookupEnv) // as assistd's: the poller's memory is measured as it runs there
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {

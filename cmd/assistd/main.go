@@ -9,32 +9,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
 
-// gcPercent is the collector's target where GOGC is not set. A process's live heap is small (a
-// worker's resident memory peaks at 44 MB with Go's default of 100), and letting the heap grow
-// to three times the live data rather than twice halves the collections: with 200, a worker
-// peaked at 51–57 MB, and `assistd bench` spent 4 % less CPU in assistd and posted 2,459–2,540
-// tickets/s instead of 2,361–2,424 (three alternated pairs). GOGC, and GOMEMLIMIT, still decide
-// where they are set.
-const gcPercent = 200
-
-// tuneGC applies gcPercent unless the environment sets GOGC.
-func tuneGC(lookup func(string) (string, bool)) {
-	if _, set := lookup("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
-	}
-}
-
 func main() {
-	tuneGC(os.LookupEnv)
+	assembly.TuneGC(os.LookupEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := dispatch(ctx, os.Args[1:]); err != nil {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -124,18 +123,5 @@ func TestServeRefusesATokenShortEnoughToGuess(t *testing.T) {
 				t.Fatalf("err = %v, want a refusal saying %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestTheCollectorTargetIsRaisedUnlessGOGCIsSet(t *testing.T) {
-	before := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(before)
-	tuneGC(func(string) (string, bool) { return "", false })
-	if got := debug.SetGCPercent(100); got != gcPercent {
-		t.Errorf("without GOGC the target is %d, want %d", got, gcPercent)
-	}
-	tuneGC(func(k string) (string, bool) { return "50", k == "GOGC" })
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("with GOGC set the target became %d; the environment's must stand", got)
 	}
 }
