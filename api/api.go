@@ -18,7 +18,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
@@ -84,6 +83,9 @@ func New(cfg Config, d Deps) *Server {
 		s.now = time.Now
 	}
 	s.cfg.PublicURL = strings.TrimRight(s.cfg.PublicURL, "/")
+	if s.cfg.SessionKey == nil {
+		s.cfg.SessionKey = deriveSessionKey(s.cfg.PortalSecret)
+	}
 	s.routes()
 	return s
 }
@@ -135,34 +137,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (s *Server) routes() {
-	client, staff := s.requireToken(roleClient), s.requireToken(roleStaff)
-	m := s.mux
-	m.Handle("PUT /api/v1/customers/{cid}", client(s.putCustomer))
-	m.Handle("GET /api/v1/subjects", client(s.searchSubjects))
-	m.Handle("POST /api/v1/customers/{cid}/tickets", client(s.createTicket))
-	m.Handle("GET /api/v1/customers/{cid}/tickets", client(s.history))
-	m.Handle("GET /api/v1/customers/{cid}/tickets/{number}", client(s.customerTicket))
-	m.Handle("POST /api/v1/customers/{cid}/sessions/revoke", client(s.revokeCustomerSessions))
-
-	m.Handle("GET /api/v1/staff/tickets/{number}", staff(s.staffTicket))
-	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
-	m.Handle("GET /api/v1/departments", staff(s.departments))
-	m.Handle("POST /api/v1/staff/members/{name}/sessions/revoke", staff(s.revokeStaffSessions))
-
-	s.lifecycleRoutes(client, staff)
-	s.mailRoutes(staff)
-	s.pageRoutes()
-
-	m.HandleFunc("GET /healthz", s.healthz)
-	m.HandleFunc("GET /readyz", s.readyz)
-	m.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "No such endpoint.", nil)
-	})
-}
 
 type role int
 

@@ -15,17 +15,6 @@ import (
 	"github.com/assistd/assistd/tickets"
 )
 
-// lifecycleRoutes registers the client-area replies and closing, and the staff queue, answers
-// and status changes.
-func (s *Server) lifecycleRoutes(client, staff func(http.HandlerFunc) http.Handler) {
-	m := s.mux
-	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/messages", client(s.postCustomerMessage))
-	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/close", client(s.postCustomerClose))
-	m.Handle("GET /api/v1/departments/{dept}/queue", staff(s.departmentQueue))
-	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
-	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))
-}
-
 // ValidationError is bad input to a lifecycle operation: what is wrong, by field.
 type ValidationError struct {
 	Fields map[string]string
