@@ -21,6 +21,7 @@ import (
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/notify"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
@@ -53,7 +54,7 @@ type Server struct {
 	cfg        Config
 	store      *storage.Store
 	keys       *secret.Keyring
-	composer   *mail.Composer
+	emails     notify.Emails
 	enqueuer   Enqueuer
 	redisReady Pinger
 	log        *slog.Logger
@@ -78,7 +79,7 @@ type Deps struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, composer: d.Composer, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, emails: notify.Emails{Composer: d.Composer}, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/assistd/assistd/jobs"
-	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/tickets"
 )
@@ -48,7 +47,7 @@ func (s *Server) CustomerReply(ctx context.Context, customerID, number, text str
 	if !storable(customerID) || !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddCustomerMessage(ctx, customerID, number, body, s.customerReplyEmails)
+	t, ids, err := s.store.AddCustomerMessage(ctx, customerID, number, body, s.emails.CustomerReply)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
@@ -85,7 +84,7 @@ func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, st
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddStaffMessage(ctx, number, staff, body, status, s.updateEmails)
+	t, ids, err := s.store.AddStaffMessage(ctx, number, staff, body, status, s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
@@ -111,7 +110,7 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.SetStatus(ctx, number, staff, status, s.updateEmails)
+	t, ids, err := s.store.SetStatus(ctx, number, staff, status, s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
@@ -171,30 +170,6 @@ func (s *Server) enqueueEmails(ctx context.Context, ids []int64) {
 	for _, id := range ids {
 		s.enqueue(ctx, jobs.NewEmailSendTask(id))
 	}
-}
-
-func (s *Server) customerReplyEmails(m storage.ChangeMail) ([]storage.Email, error) {
-	tm := jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now())
-	// Staff mail is in Portuguese whatever the customer's language.
-	tm.SubjectName, tm.DepartmentName = m.Ticket.SubjectLabel(mail.LangPT), m.Ticket.DepartmentLabel(mail.LangPT)
-	o, err := s.composer.CustomerReplyNotification(tm, m.Ticket.DepartmentEmail)
-	if err != nil {
-		return nil, err
-	}
-	return []storage.Email{outboxEmail("customer_reply", m.Ticket.ID, o)}, nil
-}
-
-func (s *Server) updateEmails(m storage.ChangeMail) ([]storage.Email, error) {
-	// Customers read "our team", never the name staff act under, as on the pages and in the API.
-	o, err := s.composer.Update(jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now()))
-	if err != nil {
-		return nil, err
-	}
-	return []storage.Email{outboxEmail("update", m.Ticket.ID, o)}, nil
-}
-
-func outboxEmail(kind string, ticketID int64, o mail.Outgoing) storage.Email {
-	return storage.Email{Kind: kind, TicketID: &ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
 }
 
 // checkMessage cleans and trims a message and checks its length.
