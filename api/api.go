@@ -1,6 +1,8 @@
-// Package api is assistd's HTTP side: the JSON API of ../shared/API.md for the client area and
-// staff, and the operational endpoints. A customer's request only ever reaches that customer's
-// tickets; a password is only ever returned by the audited staff reveal.
+// Package api is assistd's HTTP side: the JSON API for the client area and staff (its contract
+// is api/openapi.yaml, served at /api/v1/openapi.yaml), the client-area pages and the staff
+// console, and the operational endpoints; api/routes.go lists every route. A customer's request
+// only ever reaches that customer's tickets; a password is only ever returned by the audited
+// staff reveal.
 package api
 
 import (
@@ -202,7 +204,7 @@ func (s *Server) enqueue(ctx context.Context, t *asynq.Task) {
 	}
 }
 
-// errorBody is the error shape of API.md.
+// errorBody is the error shape of every JSON error (Error in api/openapi.yaml).
 type errorBody struct {
 	Error apiError `json:"error"`
 }
