@@ -6,6 +6,7 @@
 //	a staff answer, a staff status change   update → customer, theirs
 //	an answered ticket closed for silence   autoclose → customer, theirs
 //	a customer closes their ticket          none
+//	a person's email reply (mail/inbound)   auto_answer → the reply's return path, the ticket's customer's
 //
 // Staff mail is in Portuguese whatever the customer's language; customers read theirs. The
 // functions run inside the transaction that makes the change (storage.Compose), so a change and
@@ -27,6 +28,7 @@ const (
 	KindCustomerReply = "customer_reply"
 	KindUpdate        = "update"
 	KindAutoClose     = "autoclose"
+	KindAutoAnswer    = "auto_answer"
 )
 
 // Emails renders the emails of ticket changes with a composer.
@@ -50,8 +52,8 @@ func (e Emails) NewTicket(m storage.NewTicketMail) ([]storage.Email, error) {
 		return nil, fmt.Errorf("compose department notification: %w", err)
 	}
 	return []storage.Email{
-		outboxEmail(KindConfirmation, m.Ticket.ID, confirmation),
-		outboxEmail(KindDepartment, m.Ticket.ID, notification),
+		outboxEmail(KindConfirmation, &m.Ticket.ID, confirmation),
+		outboxEmail(KindDepartment, &m.Ticket.ID, notification),
 	}, nil
 }
 
@@ -62,7 +64,7 @@ func (e Emails) CustomerReply(m storage.ChangeMail) ([]storage.Email, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []storage.Email{outboxEmail(KindCustomerReply, m.Ticket.ID, o)}, nil
+	return []storage.Email{outboxEmail(KindCustomerReply, &m.Ticket.ID, o)}, nil
 }
 
 // Update tells the customer that staff answered or changed the ticket's status.
@@ -72,7 +74,7 @@ func (e Emails) Update(m storage.ChangeMail) ([]storage.Email, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []storage.Email{outboxEmail(KindUpdate, m.Ticket.ID, o)}, nil
+	return []storage.Email{outboxEmail(KindUpdate, &m.Ticket.ID, o)}, nil
 }
 
 // AutoClosed tells the customer that an answered ticket was closed for lack of activity.
@@ -81,7 +83,18 @@ func (e Emails) AutoClosed(m storage.ChangeMail) ([]storage.Email, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compose auto-close notice: %w", err)
 	}
-	return []storage.Email{outboxEmail(KindAutoClose, m.Ticket.ID, o)}, nil
+	return []storage.Email{outboxEmail(KindAutoClose, &m.Ticket.ID, o)}, nil
+}
+
+// AutoAnswer is the automatic answer to an email reply, when mail/inbound's rules (RFC 3834, a
+// limit per sender and ticket) say one is due; ticketID is nil when the reply names no ticket of
+// ours. A bad return path is mail.ErrInvalidAddress.
+func (e Emails) AutoAnswer(a mail.AutoAnswer, ticketID *int64) (storage.Email, error) {
+	o, err := e.Composer.AutoAnswer(a)
+	if err != nil {
+		return storage.Email{}, err
+	}
+	return outboxEmail(KindAutoAnswer, ticketID, o), nil
 }
 
 // TicketMail gathers what the composer shows of a ticket, in the customer's language.
@@ -108,6 +121,6 @@ func forStaff(tm mail.TicketMail, t storage.Ticket) mail.TicketMail {
 }
 
 // outboxEmail is the outbox row of a rendered email.
-func outboxEmail(kind string, ticketID int64, o mail.Outgoing) storage.Email {
-	return storage.Email{Kind: kind, TicketID: &ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
+func outboxEmail(kind string, ticketID *int64, o mail.Outgoing) storage.Email {
+	return storage.Email{Kind: kind, TicketID: ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
 }
