@@ -1,6 +1,8 @@
-// Package api is assistd's HTTP side: the JSON API of ../shared/API.md for the client area and
-// staff, and the operational endpoints. A customer's request only ever reaches that customer's
-// tickets; a password is only ever returned by the audited staff reveal.
+// Package api is assistd's HTTP side: the JSON API for the client area and staff (its contract
+// is api/openapi.yaml, served at /api/v1/openapi.yaml), the client-area pages and the staff
+// console, and the operational endpoints; api/routes.go lists every route. A customer's request
+// only ever reaches that customer's tickets; a password is only ever returned by the audited
+// staff reveal.
 package api
 
 import (
@@ -18,10 +20,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/notify"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
@@ -54,7 +56,7 @@ type Server struct {
 	cfg        Config
 	store      *storage.Store
 	keys       *secret.Keyring
-	composer   *mail.Composer
+	emails     notify.Emails
 	enqueuer   Enqueuer
 	redisReady Pinger
 	log        *slog.Logger
@@ -79,11 +81,14 @@ type Deps struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, composer: d.Composer, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, emails: notify.Emails{Composer: d.Composer}, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	s.cfg.PublicURL = strings.TrimRight(s.cfg.PublicURL, "/")
+	if s.cfg.SessionKey == nil {
+		s.cfg.SessionKey = deriveSessionKey(s.cfg.PortalSecret)
+	}
 	s.routes()
 	return s
 }
@@ -135,34 +140,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (s *Server) routes() {
-	client, staff := s.requireToken(roleClient), s.requireToken(roleStaff)
-	m := s.mux
-	m.Handle("PUT /api/v1/customers/{cid}", client(s.putCustomer))
-	m.Handle("GET /api/v1/subjects", client(s.searchSubjects))
-	m.Handle("POST /api/v1/customers/{cid}/tickets", client(s.createTicket))
-	m.Handle("GET /api/v1/customers/{cid}/tickets", client(s.history))
-	m.Handle("GET /api/v1/customers/{cid}/tickets/{number}", client(s.customerTicket))
-	m.Handle("POST /api/v1/customers/{cid}/sessions/revoke", client(s.revokeCustomerSessions))
-
-	m.Handle("GET /api/v1/staff/tickets/{number}", staff(s.staffTicket))
-	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
-	m.Handle("GET /api/v1/departments", staff(s.departments))
-	m.Handle("POST /api/v1/staff/members/{name}/sessions/revoke", staff(s.revokeStaffSessions))
-
-	s.lifecycleRoutes(client, staff)
-	s.mailRoutes(staff)
-	s.pageRoutes()
-
-	m.HandleFunc("GET /healthz", s.healthz)
-	m.HandleFunc("GET /readyz", s.readyz)
-	m.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "No such endpoint.", nil)
-	})
-}
 
 type role int
 
@@ -227,7 +204,7 @@ func (s *Server) enqueue(ctx context.Context, t *asynq.Task) {
 	}
 }
 
-// errorBody is the error shape of API.md.
+// errorBody is the error shape of every JSON error (Error in api/openapi.yaml).
 type errorBody struct {
 	Error apiError `json:"error"`
 }

@@ -44,9 +44,10 @@ button{background:#0b4f8a;color:#fff;border:0;border-radius:4px;padding:.5rem 1r
 {{range .Mails}}<details><summary>{{.Received.Format "15:04:05"}} — para {{.To}} — {{.Subject}}</summary><pre>{{.Body}}</pre></details>
 {{end}}</body></html>`))
 
-// MountDemo adds the demo's mail page.
-func (s *Server) MountDemo(box DemoMailbox) {
-	s.mux.HandleFunc("GET /demo/mail", func(w http.ResponseWriter, r *http.Request) {
+// demoMail lists the mails the demo sent, the most recent first, with a form that simulates a
+// customer's email reply.
+func demoMail(box DemoMailbox) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		type row struct {
 			Received      time.Time
 			To            []string
@@ -70,10 +71,7 @@ func (s *Server) MountDemo(box DemoMailbox) {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		_ = demoMailPage.Execute(w, map[string]any{"Mails": rows, "LastNumber": last})
-	})
-	// The form has no session to carry a CSRF token: the browser's Sec-Fetch-Site and Origin
-	// headers keep other sites from posting it.
-	s.mux.Handle("POST /demo/mail/reply", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.demoReply(box))))
+	}
 }
 
 // demoReply drops a customer's email reply to a ticket into the support mailbox.

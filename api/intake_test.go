@@ -169,19 +169,15 @@ func TestACustomersOwnRequestIsRefusedInTheCustomersLanguage(t *testing.T) {
 		}
 	}
 
-	var created struct{ Number string }
-	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken,
-		map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá"}, &created); code != http.StatusAccepted {
-		t.Fatalf("ticket: %d", code)
-	}
+	number := createTicket(t, s, "ana", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá"})
 	var e apiError
-	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", systemtest.APIToken,
+	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets/"+number+"/messages", systemtest.APIToken,
 		map[string]any{"message": " \x00 "}, &e); code != http.StatusBadRequest || e.Error.Message != "Há campos por corrigir." ||
 		e.Error.Fields["message"] != "Escreva a mensagem: não pode ficar vazia." {
 		t.Errorf("ana's empty reply: %d %+v", code, e.Error)
 	}
 	e = apiError{}
-	if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+created.Number+"/messages", systemtest.StaffToken,
+	if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/messages", systemtest.StaffToken,
 		map[string]any{"staff": "joao", "message": " "}, &e); code != http.StatusBadRequest || e.Error.Message != "Some fields are invalid." ||
 		e.Error.Fields["message"] != "write the message; it cannot be empty" {
 		t.Errorf("staff's empty answer: %d %+v", code, e.Error)
@@ -236,11 +232,8 @@ func TestBadInputIsRefusedWithTheFieldAtFault(t *testing.T) {
 	if code := s.Do(t, "GET", "/api/v1/departments", systemtest.APIToken, nil, &e); code != 403 || e.Error.Code != "forbidden" {
 		t.Fatalf("client token on a staff path: %d", code)
 	}
-	var c created
-	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken, map[string]any{"subject_id": "billing-invoice", "domain": nil, "message": "Fatura em duplicado"}, &c); code != 202 {
-		t.Fatalf("create: %d", code)
-	}
-	if code := s.Do(t, "GET", "/api/v1/customers/rui/tickets/"+c.Number, systemtest.APIToken, nil, &e); code != 404 {
+	number := createTicket(t, s, "ana", map[string]any{"subject_id": "billing-invoice", "domain": nil, "message": "Fatura em duplicado"})
+	if code := s.Do(t, "GET", "/api/v1/customers/rui/tickets/"+number, systemtest.APIToken, nil, &e); code != 404 {
 		t.Fatalf("another customer's ticket: %d, want 404", code)
 	}
 	if code := s.Do(t, "GET", "/api/v1/customers/rui/tickets/00000000", systemtest.APIToken, nil, &e); code != 404 {

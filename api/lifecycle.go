@@ -10,21 +10,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/assistd/assistd/jobs"
-	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/tickets"
 )
-
-// lifecycleRoutes registers the client-area replies and closing, and the staff queue, answers
-// and status changes.
-func (s *Server) lifecycleRoutes(client, staff func(http.HandlerFunc) http.Handler) {
-	m := s.mux
-	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/messages", client(s.postCustomerMessage))
-	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/close", client(s.postCustomerClose))
-	m.Handle("GET /api/v1/departments/{dept}/queue", staff(s.departmentQueue))
-	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
-	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))
-}
 
 // ValidationError is bad input to a lifecycle operation: what is wrong, by field.
 type ValidationError struct {
@@ -59,7 +47,7 @@ func (s *Server) CustomerReply(ctx context.Context, customerID, number, text str
 	if !storable(customerID) || !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddCustomerMessage(ctx, customerID, number, body, s.customerReplyEmails)
+	t, ids, err := s.store.AddCustomerMessage(ctx, customerID, number, body, s.emails.CustomerReply)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
@@ -96,7 +84,7 @@ func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, st
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddStaffMessage(ctx, number, staff, body, status, s.updateEmails)
+	t, ids, err := s.store.AddStaffMessage(ctx, number, staff, body, status, s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
@@ -122,7 +110,7 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.SetStatus(ctx, number, staff, status, s.updateEmails)
+	t, ids, err := s.store.SetStatus(ctx, number, staff, status, s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
@@ -182,30 +170,6 @@ func (s *Server) enqueueEmails(ctx context.Context, ids []int64) {
 	for _, id := range ids {
 		s.enqueue(ctx, jobs.NewEmailSendTask(id))
 	}
-}
-
-func (s *Server) customerReplyEmails(m storage.ChangeMail) ([]storage.Email, error) {
-	tm := jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now())
-	// Staff mail is in Portuguese whatever the customer's language.
-	tm.SubjectName, tm.DepartmentName = m.Ticket.SubjectLabel(mail.LangPT), m.Ticket.DepartmentLabel(mail.LangPT)
-	o, err := s.composer.CustomerReplyNotification(tm, m.Ticket.DepartmentEmail)
-	if err != nil {
-		return nil, err
-	}
-	return []storage.Email{outboxEmail("customer_reply", m.Ticket.ID, o)}, nil
-}
-
-func (s *Server) updateEmails(m storage.ChangeMail) ([]storage.Email, error) {
-	// Customers read "our team", never the name staff act under, as on the pages and in the API.
-	o, err := s.composer.Update(jobs.TicketMail(m.Ticket, m.Customer, m.Message, s.now()))
-	if err != nil {
-		return nil, err
-	}
-	return []storage.Email{outboxEmail("update", m.Ticket.ID, o)}, nil
-}
-
-func outboxEmail(kind string, ticketID int64, o mail.Outgoing) storage.Email {
-	return storage.Email{Kind: kind, TicketID: &ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
 }
 
 // checkMessage cleans and trims a message and checks its length.

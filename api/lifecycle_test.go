@@ -90,15 +90,6 @@ func waitMail(t *testing.T, s *systemtest.System, to, subjectPart, textPart stri
 	return subject, text
 }
 
-func createTicket(t *testing.T, s *systemtest.System, cid string, body map[string]any) string {
-	t.Helper()
-	var c created
-	if code := s.Do(t, "POST", "/api/v1/customers/"+cid+"/tickets", systemtest.APIToken, body, &c); code != http.StatusAccepted {
-		t.Fatalf("create: %d", code)
-	}
-	return c.Number
-}
-
 // waitRouted waits for ticket:create to route the ticket and notify its department.
 func waitRouted(t *testing.T, s *systemtest.System, number string) {
 	t.Helper()

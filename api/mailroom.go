@@ -6,13 +6,6 @@ import (
 	"time"
 )
 
-// mailRoutes registers the staff views of mail: the inbound import log and the emails that could
-// not be delivered.
-func (s *Server) mailRoutes(staff func(http.HandlerFunc) http.Handler) {
-	s.mux.Handle("GET /api/v1/staff/inbound", staff(s.inbound))
-	s.mux.Handle("GET /api/v1/staff/emails/failed", staff(s.failedEmails))
-}
-
 func limitParam(r *http.Request, w http.ResponseWriter) (int, bool) {
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {

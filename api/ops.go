@@ -1,18 +1,13 @@
 package api
 
 import (
-	"context"
 	"crypto/subtle"
 	"net/http"
 	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/assistd/assistd/metrics"
-	"github.com/assistd/assistd/storage"
 )
 
 // OpsQueuesPath is where the queue dashboard is served.
@@ -31,16 +26,6 @@ type sharedRedis struct{ redis.UniversalClient }
 func (r sharedRedis) MakeRedisClient() any { return r.UniversalClient }
 
 var _ asynq.RedisConnOpt = sharedRedis{}
-
-// MountOps serves an operations dashboard (QueueDashboard) at OpsQueuesPath, for staff only:
-// the staff bearer token, HTTP Basic with the staff token as password (what a browser can
-// send), or a staff session. Changes made from the dashboard (retry, delete, pause) must come
-// from the dashboard's own origin.
-func (s *Server) MountOps(dashboard http.Handler) {
-	guarded := http.NewCrossOriginProtection().Handler(s.requireStaff(dashboard))
-	s.mux.Handle(OpsQueuesPath, guarded)
-	s.mux.Handle(OpsQueuesPath+"/", guarded)
-}
 
 // requireStaff lets staff through and asks anyone else to sign in.
 func (s *Server) requireStaff(next http.Handler) http.Handler {
@@ -80,20 +65,4 @@ func (s *Server) isStaff(r *http.Request) bool {
 	}
 	_, ok := s.readSession(r, staffCookie, kindStaff)
 	return ok
-}
-
-// OpsHandler serves /healthz, /readyz and /metrics alone: what a process without the api role
-// (a worker, a poller) shows its operators. Its tasks' counters (emails sent and failed, tasks
-// by type, passwords destroyed, grouped statements) exist only in that process, so only its own
-// /metrics can show them.
-func OpsHandler(store *storage.Store, redisReady func(context.Context) error) http.Handler {
-	s := &Server{store: store, redisReady: redisReady}
-	m := http.NewServeMux()
-	m.HandleFunc("GET /healthz", s.healthz)
-	m.HandleFunc("GET /readyz", s.readyz)
-	m.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "This process serves only /healthz, /readyz and /metrics.", nil)
-	})
-	return m
 }

@@ -142,53 +142,20 @@ func (v *view) Department(t storage.Ticket) string { return t.DepartmentLabel(v.
 // PasswordState is what may be said of a ticket's password now.
 func (v *view) PasswordState(t storage.Ticket) string { return t.PasswordState(v.now) }
 
-// pageRoutes mounts the client-area pages and the staff console.
-func (s *Server) pageRoutes() {
-	if s.cfg.SessionKey == nil {
-		s.cfg.SessionKey = deriveSessionKey(s.cfg.PortalSecret)
+// toTicketPage answers a form's address opened as a page (Enter in the address bar after a
+// refused reply, say) with the ticket the form belongs to, in the client area or the console.
+func toTicketPage(prefix string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, prefix+url.PathEscape(r.PathValue("number")), http.StatusSeeOther)
 	}
-	m := s.mux
-	static, _ := fs.Sub(staticFiles, "static")
-	m.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
-	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/tickets", http.StatusSeeOther) })
+}
 
-	m.HandleFunc("GET /login", s.login)
-	m.HandleFunc("POST /login", s.loginForm)
-	m.HandleFunc("POST /logout", s.logout)
-	m.Handle("POST /logout/everywhere", s.customerPage(s.logoutEverywhere))
-	m.Handle("GET /tickets", s.customerPage(s.historyPage))
-	m.Handle("GET /tickets/new", s.customerPage(s.newTicketPage))
-	m.Handle("POST /tickets/new", s.customerPage(s.submitTicketForm))
-	m.Handle("GET /tickets/{number}", s.customerPage(s.customerTicketPage))
-	m.Handle("GET /tickets/{number}/confirmation", s.customerPage(s.confirmationPage))
-	m.Handle("POST /tickets/{number}/reply", s.customerPage(s.customerReplyForm))
-	m.Handle("POST /tickets/{number}/close", s.customerPage(s.customerCloseForm))
-
-	m.HandleFunc("GET /staff/login", s.staffLoginPage)
-	m.HandleFunc("POST /staff/login", s.staffLoginForm)
-	m.Handle("POST /staff/logout", s.staffPage(s.staffLogout))
-	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
-	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))
-	m.Handle("GET /staff/tickets", s.staffPage(s.staffFindTicket))
-	m.Handle("GET /staff/tickets/{number}", s.staffPage(s.staffTicketPage))
-	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
-	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
-	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
-
-	// A form's address opened as a page (Enter in the address bar after a refused reply, say)
-	// shows the ticket the form belongs to; any other address a browser asks for gets the
-	// not-found page in the visitor's language, not Go's plain-text answers.
-	m.HandleFunc("GET /tickets/{number}/{form}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/tickets/"+url.PathEscape(r.PathValue("number")), http.StatusSeeOther)
-	})
-	m.HandleFunc("GET /staff/tickets/{number}/{form...}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/staff/tickets/"+url.PathEscape(r.PathValue("number")), http.StatusSeeOther)
-	})
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		q := &request{w: w, r: r}
-		q.lang = s.pageLanguage(w, r, "")
-		s.notFound(q)
-	})
+// pageNotFound answers any other address a browser asks for with the not-found page in the
+// visitor's language, not Go's plain-text answers.
+func (s *Server) pageNotFound(w http.ResponseWriter, r *http.Request) {
+	q := &request{w: w, r: r}
+	q.lang = s.pageLanguage(w, r, "")
+	s.notFound(q)
 }
 
 // staticHandler serves the stylesheet and the script, cached for an hour, and lists nothing.

@@ -27,12 +27,7 @@ type revealed struct {
 
 func createWithPassword(t *testing.T, s *systemtest.System, password string) string {
 	t.Helper()
-	var c created
-	body := map[string]any{"subject_id": "hosting-cpanel", "domain": "loja-exemplo.com", "message": "Não consigo entrar no painel.", "password": password}
-	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken, body, &c); code != http.StatusAccepted {
-		t.Fatalf("create: %d", code)
-	}
-	return c.Number
+	return createTicket(t, s, "ana", map[string]any{"subject_id": "hosting-cpanel", "domain": "loja-exemplo.com", "message": "Não consigo entrar no painel.", "password": password})
 }
 
 func reveal(t *testing.T, s *systemtest.System, number, staff string) (int, revealed) {

@@ -34,7 +34,7 @@ func (d *Deps) HandleAutoClose(ctx context.Context, _ *asynq.Task) error {
 			return fmt.Errorf("sweep:autoclose: %w", err)
 		}
 		for _, id := range ids {
-			emailIDs, ok, err := d.Store.AutoClose(ctx, id, before, d.autoClosedEmails)
+			emailIDs, ok, err := d.Store.AutoClose(ctx, id, before, d.emails().AutoClosed)
 			if errors.Is(err, storage.ErrUnavailable) || ctx.Err() != nil {
 				return fmt.Errorf("sweep:autoclose: %w", errors.Join(err, ctx.Err()))
 			}
@@ -60,12 +60,4 @@ func (d *Deps) HandleAutoClose(ctx context.Context, _ *asynq.Task) error {
 		d.Log.Info("answered tickets closed for lack of activity", "count", closed)
 	}
 	return nil
-}
-
-func (d *Deps) autoClosedEmails(m storage.ChangeMail) ([]storage.Email, error) {
-	o, err := d.Composer.AutoClosed(TicketMail(m.Ticket, m.Customer, "", d.now()))
-	if err != nil {
-		return nil, fmt.Errorf("compose auto-close notice: %w", err)
-	}
-	return []storage.Email{outgoing("autoclose", m.Ticket.ID, o)}, nil
 }

@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
@@ -19,16 +18,7 @@ func TestTheAutoCloseSweepGoesPastMoreFailuresThanOnePage(t *testing.T) {
 	s.PutCustomer(t, "ana", "pt-PT")
 	s.PutCustomer(t, "rui", "pt-PT")
 	create := func(cid string) int64 {
-		var created struct{ Number string }
-		if code := s.Do(t, "POST", "/api/v1/customers/"+cid+"/tickets", systemtest.APIToken,
-			map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá"}, &created); code != http.StatusAccepted {
-			t.Fatalf("create: %d", code)
-		}
-		tk, err := s.Store.TicketByNumber(ctx, created.Number)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tk.ID
+		return createTicket(t, s, cid, map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá"}).ID
 	}
 	now := time.Now().UTC()
 	answered := func(id int64, at time.Time) {

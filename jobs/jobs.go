@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/notify"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
@@ -69,6 +70,9 @@ func (d *Deps) deliveries() *storage.Store {
 	}
 	return d.Store
 }
+
+// emails renders the emails of ticket changes.
+func (d *Deps) emails() notify.Emails { return notify.Emails{Composer: d.Composer} }
 
 func (d *Deps) now() time.Time {
 	if d.Now != nil {

@@ -14,22 +14,6 @@ import (
 	"github.com/assistd/assistd/storage"
 )
 
-// anasTicket creates a customer and a ticket of hers through the API.
-func anasTicket(t *testing.T, s *systemtest.System) storage.Ticket {
-	t.Helper()
-	s.PutCustomer(t, "ana", "pt-PT")
-	var created struct{ Number string }
-	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken,
-		map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá"}, &created); code != 202 {
-		t.Fatalf("create: %d", code)
-	}
-	tk, err := s.Store.TicketByNumber(context.Background(), created.Number)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tk
-}
-
 func TestTheRelayRevivesWhatAsynqGaveUpOn(t *testing.T) {
 	systemtest.Each(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
 		ctx := context.Background()

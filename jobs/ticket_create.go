@@ -8,7 +8,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/storage"
 )
@@ -62,7 +61,7 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	if processed {
 		return d.handPending(ctx, p.TicketID)
 	}
-	emails, err := d.newTicketEmails(m)
+	emails, err := d.emails().NewTicket(m)
 	if err != nil {
 		return fmt.Errorf("ticket:create %d: %w", p.TicketID, err)
 	}
@@ -133,44 +132,4 @@ func deref64(p *int64) int64 {
 		return 0
 	}
 	return *p
-}
-
-func (d *Deps) newTicketEmails(m storage.NewTicketMail) ([]storage.Email, error) {
-	tm := TicketMail(m.Ticket, m.Customer, m.Message, d.now())
-	tm.MessageID = d.Composer.StableID(m.Ticket.Number, "confirmation")
-	confirmation, err := d.Composer.Confirmation(tm)
-	if err != nil {
-		return nil, fmt.Errorf("compose confirmation: %w", err)
-	}
-	tm.MessageID = d.Composer.StableID(m.Ticket.Number, "department")
-	// Staff mail is in Portuguese whatever the customer's language.
-	tm.SubjectName, tm.DepartmentName = m.Ticket.SubjectLabel(mail.LangPT), m.Ticket.DepartmentLabel(mail.LangPT)
-	notification, err := d.Composer.DepartmentNotification(tm, m.Ticket.DepartmentEmail)
-	if err != nil {
-		return nil, fmt.Errorf("compose department notification: %w", err)
-	}
-	return []storage.Email{
-		outgoing("confirmation", m.Ticket.ID, confirmation),
-		outgoing("department", m.Ticket.ID, notification),
-	}, nil
-}
-
-// TicketMail gathers what the composer shows of a ticket.
-func TicketMail(t storage.Ticket, c storage.Customer, message string, at time.Time) mail.TicketMail {
-	tm := mail.TicketMail{
-		Number: t.Number, SubjectName: t.SubjectLabel(c.Language), DepartmentName: t.DepartmentLabel(c.Language),
-		CreatedAt: t.CreatedAt, Message: message, PasswordProvided: t.PasswordExpiresAt != nil,
-		Language: c.Language, CustomerID: c.ID, CustomerName: c.Name, CustomerEmail: c.Email, Status: string(t.Status),
-	}
-	if t.Domain != nil {
-		tm.Domain = *t.Domain
-	}
-	if t.RelatedTicket != nil {
-		tm.RelatedTicket = *t.RelatedTicket
-	}
-	return tm
-}
-
-func outgoing(kind string, ticketID int64, o mail.Outgoing) storage.Email {
-	return storage.Email{Kind: kind, TicketID: &ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
 }

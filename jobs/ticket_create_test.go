@@ -16,21 +16,6 @@ import (
 	"github.com/assistd/assistd/storage"
 )
 
-// newTicket creates a ticket through the API and returns it.
-func newTicket(t *testing.T, s *systemtest.System, password any) storage.Ticket {
-	t.Helper()
-	var created struct{ Number string }
-	if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken,
-		map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá", "password": password}, &created); code != 202 {
-		t.Fatalf("create: %d", code)
-	}
-	tk, err := s.Store.TicketByNumber(context.Background(), created.Number)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tk
-}
-
 type outboxState struct {
 	Kind  string `db:"kind"`
 	State string `db:"state"`

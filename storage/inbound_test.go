@@ -157,10 +157,7 @@ func TestABounceMarksOurEmailAndFlagsTheCustomersAddress(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		ctx := context.Background()
 		putCustomer(t, st, "ana")
-		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := fileTicket(t, st, "ana")
 		ids, err := st.QueueEmails(ctx, []storage.Email{
 			{Kind: "confirmation", TicketID: &c.TicketID, Recipient: "ana@example.pt", MessageID: "<conf@example.pt>", Raw: []byte("x")},
 			{Kind: "department", TicketID: &c.TicketID, Recipient: "email@suporte.example.pt", MessageID: "<dept@example.pt>", Raw: []byte("x")},
@@ -210,10 +207,7 @@ func TestInboundTicketsLooksUpABatchOfNumbers(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		ctx := context.Background()
 		putCustomer(t, st, "ana")
-		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := fileTicket(t, st, "ana")
 		found, err := st.InboundTickets(ctx, []string{c.Number, "99999999"})
 		if err != nil {
 			t.Fatal(err)
@@ -229,11 +223,8 @@ func TestTheImportLogNamesTheTicketOfEachMessage(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		ctx := context.Background()
 		putCustomer(t, st, "ana")
-		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "suporte@imap/INBOX", UIDValidity: 7, LastUID: 2, Records: []storage.InboundRecord{
+		c := fileTicket(t, st, "ana")
+		_, err := st.RecordInbound(ctx, storage.InboundBatch{Mailbox: "suporte@imap/INBOX", UIDValidity: 7, LastUID: 2, Records: []storage.InboundRecord{
 			{DedupeKey: "a", UID: 1, From: "ana@example.pt", Subject: "Re: [Pedido]", Outcome: storage.InboundIgnoredAutomatic, Reason: "auto_submitted", TicketID: &c.TicketID},
 			{DedupeKey: "b", UID: 2, From: "x@example.pt", Subject: "Olá", Outcome: storage.InboundIgnoredAutomatic, Reason: "list_header"},
 		}})

@@ -22,23 +22,6 @@ func fakeEmail(kind string) storage.Compose {
 	}
 }
 
-func createTicket(t *testing.T, st *storage.Store, cid string) storage.Ticket {
-	t.Helper()
-	ctx := context.Background()
-	c, err := st.CreateTicket(ctx, newTicket(cid, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.RecordTicketProcessed(ctx, c.TicketID, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	tk, err := st.TicketByID(ctx, c.TicketID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tk
-}
-
 func emailsOf(t *testing.T, st *storage.Store, ticketID int64, kind string) int {
 	t.Helper()
 	var n int

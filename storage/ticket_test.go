@@ -16,21 +16,6 @@ import (
 	"github.com/assistd/assistd/tickets"
 )
 
-func putCustomer(t *testing.T, st *storage.Store, id string) storage.Customer {
-	t.Helper()
-	c, err := st.PutCustomer(context.Background(), storage.Customer{ID: id, Name: "Ana Silva", Email: id + "@example.pt", Language: "pt-PT",
-		Domains: []string{"example.pt", "loja-exemplo.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func newTicket(cid, key string) storage.NewTicket {
-	return storage.NewTicket{CustomerID: cid, SubjectID: "email-account-setup", Message: "O Outlook diz que a palavra-passe está errada.",
-		IdempotencyKey: key, CreatedAt: time.Now().UTC()}
-}
-
 func TestTicketsAreStoredOncePerIdempotencyKeyAndScopedToTheirCustomer(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		ctx := context.Background()
@@ -86,10 +71,7 @@ func TestProcessingRoutesOnceAndQueuesTheEmails(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		ctx := context.Background()
 		putCustomer(t, st, "ana")
-		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := fileTicket(t, st, "ana")
 		pending, _ := st.PendingOutbox(ctx, time.Now().Add(time.Minute), 0, 10)
 		if len(pending) != 1 || pending[0].Task != storage.TaskTicketCreate {
 			t.Fatalf("pending outbox = %+v", pending)
@@ -155,14 +137,8 @@ func TestATicketIsFiledWhenStoredAndProcessingFollowsItsSubject(t *testing.T) {
 			}
 			return slices.ContainsFunc(ts, func(tk storage.Ticket) bool { return tk.ID == id })
 		}
-		stays, err := st.CreateTicket(ctx, newTicket("ana", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		moves, err := st.CreateTicket(ctx, newTicket("ana", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
+		stays := fileTicket(t, st, "ana")
+		moves := fileTicket(t, st, "ana")
 		if !inQueue("email", stays.TicketID) || !inQueue("email", moves.TicketID) {
 			t.Fatal("new tickets are not in their subject's department's queue before processing")
 		}
@@ -397,10 +373,7 @@ func TestStoredEmailsStayInTheOutboxRow(t *testing.T) {
 		}
 		ctx := context.Background()
 		putCustomer(t, st, "ana")
-		c, err := st.CreateTicket(ctx, newTicket("ana", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := fileTicket(t, st, "ana")
 		// Text that compresses to about half, like a quoted-printable email.
 		rnd := rand.New(rand.NewPCG(1, 2))
 		raw := make([]byte, 0, 6000)

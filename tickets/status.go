@@ -5,7 +5,7 @@ package tickets
 // Status is the code of a ticket's state, as the API and the database carry it.
 type Status string
 
-// The statuses of ../shared/DESIGN.md; their order is the order of the customer's status table.
+// The statuses (the README's Statuses table); their order is the order of the customer's status table.
 const (
 	Open          Status = "open"
 	InProgress    Status = "in_progress"

@@ -91,8 +91,6 @@ const (
 	// idleRecheck reads the mailbox now and then even under IDLE, in case a server forgets to
 	// tell us about a message.
 	idleRecheck = 5 * time.Minute
-	// kindAutoAnswer is the outbox kind of an automatic answer.
-	kindAutoAnswer = "auto_answer"
 )
 
 // NewPoller checks the configuration.

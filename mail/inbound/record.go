@@ -15,6 +15,7 @@ import (
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/notify"
 	"github.com/assistd/assistd/storage"
 )
 
@@ -138,7 +139,7 @@ func (p *Poller) composeRecords(items []fetched, found map[string]storage.Inboun
 		answers[i] = mail.AutoAnswer{Variant: v.Variant, Number: number, Language: found[v.Number].Language,
 			To: m.ReturnPath, InReplyTo: m.MessageID, References: m.References, OriginalSubject: m.Subject}
 	}
-	outs, errs := p.composeAll(answers)
+	outs, errs := p.composeAll(answers, recs)
 	for i := range items {
 		it, rec := &items[i], &recs[i]
 		if answers[i].Variant == "" {
@@ -153,18 +154,18 @@ func (p *Poller) composeRecords(items []fetched, found map[string]storage.Inboun
 			rec.Outcome, rec.Reason = storage.InboundUnparseable, "compose_failed"
 			it.verdict.Outcome = rec.Outcome
 		default:
-			out := outs[i]
-			rec.Answer = &storage.Email{Kind: kindAutoAnswer, TicketID: rec.TicketID, EnvelopeFrom: out.EnvelopeFrom,
-				Recipient: out.To, MessageID: out.MessageID, Raw: out.Raw}
+			rec.Answer = &outs[i]
 			rec.LimitKey = it.msg.ReturnPath + "|" + answers[i].Number
 		}
 	}
 	return recs
 }
 
-// composeAll renders automatic answers in parallel; an entry with no Variant is skipped.
-func (p *Poller) composeAll(answers []mail.AutoAnswer) ([]mail.Outgoing, []error) {
-	outs, errs := make([]mail.Outgoing, len(answers)), make([]error, len(answers))
+// composeAll renders automatic answers in parallel, each for its record's ticket; an entry with
+// no Variant is skipped.
+func (p *Poller) composeAll(answers []mail.AutoAnswer, recs []storage.InboundRecord) ([]storage.Email, []error) {
+	outs, errs := make([]storage.Email, len(answers)), make([]error, len(answers))
+	emails := notify.Emails{Composer: p.deps.Composer}
 	var (
 		wg   sync.WaitGroup
 		next atomic.Int64
@@ -175,7 +176,7 @@ func (p *Poller) composeAll(answers []mail.AutoAnswer) ([]mail.Outgoing, []error
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < len(answers); i = int(next.Add(1) - 1) {
 				if answers[i].Variant != "" {
-					outs[i], errs[i] = p.deps.Composer.AutoAnswer(answers[i])
+					outs[i], errs[i] = emails.AutoAnswer(answers[i], recs[i].TicketID)
 				}
 			}
 		}()

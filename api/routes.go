@@ -1,0 +1,124 @@
+package api
+
+import (
+	"context"
+	"io/fs"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/storage"
+)
+
+// Every route of assistd's HTTP side, in one place. Who may reach a route is said where it is
+// declared: client(...) takes the client-area token (ASSISTD_API_TOKEN) and staff(...) the staff
+// token; customerPage(...) a customer's session cookie, which names the customer (never the
+// URL); staffPage(...) a staff session. The JSON paths are those of api/openapi.yaml.
+
+// routes declares the API server's routes.
+func (s *Server) routes() {
+	client, staff := s.requireToken(roleClient), s.requireToken(roleStaff)
+	m := s.mux
+
+	// JSON API of the client area: one customer's profile and tickets, scoped by {cid}.
+	m.Handle("PUT /api/v1/customers/{cid}", client(s.putCustomer))
+	m.Handle("GET /api/v1/subjects", client(s.searchSubjects))
+	m.Handle("POST /api/v1/customers/{cid}/tickets", client(s.createTicket))
+	m.Handle("GET /api/v1/customers/{cid}/tickets", client(s.history))
+	m.Handle("GET /api/v1/customers/{cid}/tickets/{number}", client(s.customerTicket))
+	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/messages", client(s.postCustomerMessage))
+	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/close", client(s.postCustomerClose))
+	m.Handle("POST /api/v1/customers/{cid}/sessions/revoke", client(s.revokeCustomerSessions))
+
+	// JSON API of staff: queues, tickets, answers and status changes, the audited password
+	// reveal, and the mail room (the inbound import log, emails that could not be delivered).
+	m.Handle("GET /api/v1/departments", staff(s.departments))
+	m.Handle("GET /api/v1/departments/{dept}/queue", staff(s.departmentQueue))
+	m.Handle("GET /api/v1/staff/tickets/{number}", staff(s.staffTicket))
+	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
+	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))
+	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
+	m.Handle("POST /api/v1/staff/members/{name}/sessions/revoke", staff(s.revokeStaffSessions))
+	m.Handle("GET /api/v1/staff/inbound", staff(s.inbound))
+	m.Handle("GET /api/v1/staff/emails/failed", staff(s.failedEmails))
+
+	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "No such endpoint.", nil)
+	})
+
+	// Client-area pages: a customer signs in with a portal link and sees only their own tickets.
+	static, _ := fs.Sub(staticFiles, "static")
+	m.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/tickets", http.StatusSeeOther) })
+	m.HandleFunc("GET /login", s.login)
+	m.HandleFunc("POST /login", s.loginForm)
+	m.HandleFunc("POST /logout", s.logout)
+	m.Handle("POST /logout/everywhere", s.customerPage(s.logoutEverywhere))
+	m.Handle("GET /tickets", s.customerPage(s.historyPage))
+	m.Handle("GET /tickets/new", s.customerPage(s.newTicketPage))
+	m.Handle("POST /tickets/new", s.customerPage(s.submitTicketForm))
+	m.Handle("GET /tickets/{number}", s.customerPage(s.customerTicketPage))
+	m.Handle("GET /tickets/{number}/confirmation", s.customerPage(s.confirmationPage))
+	m.Handle("POST /tickets/{number}/reply", s.customerPage(s.customerReplyForm))
+	m.Handle("POST /tickets/{number}/close", s.customerPage(s.customerCloseForm))
+	m.HandleFunc("GET /tickets/{number}/{form}", toTicketPage("/tickets/"))
+
+	// The staff console.
+	m.HandleFunc("GET /staff/login", s.staffLoginPage)
+	m.HandleFunc("POST /staff/login", s.staffLoginForm)
+	m.Handle("POST /staff/logout", s.staffPage(s.staffLogout))
+	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
+	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))
+	m.Handle("GET /staff/tickets", s.staffPage(s.staffFindTicket))
+	m.Handle("GET /staff/tickets/{number}", s.staffPage(s.staffTicketPage))
+	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
+	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
+	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
+	m.HandleFunc("GET /staff/tickets/{number}/{form...}", toTicketPage("/staff/tickets/"))
+
+	m.HandleFunc("/", s.pageNotFound)
+
+	// Operations, without a token: liveness, readiness and the Prometheus metrics.
+	s.opsRoutes(m)
+}
+
+// opsRoutes declares /healthz, /readyz and /metrics.
+func (s *Server) opsRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+}
+
+// MountOps serves an operations dashboard (QueueDashboard) at OpsQueuesPath, for staff only:
+// the staff bearer token, HTTP Basic with the staff token as password (what a browser can
+// send), or a staff session. Changes made from the dashboard (retry, delete, pause) must come
+// from the dashboard's own origin.
+func (s *Server) MountOps(dashboard http.Handler) {
+	guarded := http.NewCrossOriginProtection().Handler(s.requireStaff(dashboard))
+	s.mux.Handle(OpsQueuesPath, guarded)
+	s.mux.Handle(OpsQueuesPath+"/", guarded)
+}
+
+// MountDemo adds the demo's mail page (assistd demo only).
+func (s *Server) MountDemo(box DemoMailbox) {
+	s.mux.HandleFunc("GET /demo/mail", demoMail(box))
+	// The form has no session to carry a CSRF token: the browser's Sec-Fetch-Site and Origin
+	// headers keep other sites from posting it.
+	s.mux.Handle("POST /demo/mail/reply", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.demoReply(box))))
+}
+
+// OpsHandler serves /healthz, /readyz and /metrics alone: what a process without the api role
+// (a worker, a poller) shows its operators. Its tasks' counters (emails sent and failed, tasks
+// by type, passwords destroyed, grouped statements) exist only in that process, so only its own
+// /metrics can show them.
+func OpsHandler(store *storage.Store, redisReady func(context.Context) error) http.Handler {
+	s := &Server{store: store, redisReady: redisReady}
+	m := http.NewServeMux()
+	s.opsRoutes(m)
+	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "This process serves only /healthz, /readyz and /metrics.", nil)
+	})
+	return m
+}

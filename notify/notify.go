@@ -1,0 +1,126 @@
+// Package notify says which emails each change of a ticket sends, and to whom:
+//
+//	change                                  emails (outbox kind → recipient, language)
+//	a new request, routed (ticket:create)   confirmation → customer, theirs; department → department, pt-PT
+//	a customer's reply (API or page)        customer_reply → department, pt-PT
+//	a staff answer, a staff status change   update → customer, theirs
+//	an answered ticket closed for silence   autoclose → customer, theirs
+//	a customer closes their ticket          none
+//	a person's email reply (mail/inbound)   auto_answer → the reply's return path, the ticket's customer's
+//
+// Staff mail is in Portuguese whatever the customer's language; customers read theirs. The
+// functions run inside the transaction that makes the change (storage.Compose), so a change and
+// its emails are stored together or not at all; mail renders them, and the outbox sends them.
+// Nothing here reads the database or sends anything.
+package notify
+
+import (
+	"fmt"
+
+	"github.com/assistd/assistd/mail"
+	"github.com/assistd/assistd/storage"
+)
+
+// Outbox kinds of the emails of ticket changes.
+const (
+	KindConfirmation  = "confirmation"
+	KindDepartment    = "department"
+	KindCustomerReply = "customer_reply"
+	KindUpdate        = "update"
+	KindAutoClose     = "autoclose"
+	KindAutoAnswer    = "auto_answer"
+)
+
+// Emails renders the emails of ticket changes with a composer.
+type Emails struct {
+	Composer *mail.Composer
+}
+
+// NewTicket is a new request's confirmation copy to the customer and its notification to the
+// department it was routed to. Both have Message-IDs derived from the ticket, so rendering them
+// again gives the same messages.
+func (e Emails) NewTicket(m storage.NewTicketMail) ([]storage.Email, error) {
+	tm := TicketMail(m.Ticket, m.Customer, m.Message)
+	tm.MessageID = e.Composer.StableID(m.Ticket.Number, KindConfirmation)
+	confirmation, err := e.Composer.Confirmation(tm)
+	if err != nil {
+		return nil, fmt.Errorf("compose confirmation: %w", err)
+	}
+	tm.MessageID = e.Composer.StableID(m.Ticket.Number, KindDepartment)
+	notification, err := e.Composer.DepartmentNotification(forStaff(tm, m.Ticket), m.Ticket.DepartmentEmail)
+	if err != nil {
+		return nil, fmt.Errorf("compose department notification: %w", err)
+	}
+	return []storage.Email{
+		outboxEmail(KindConfirmation, &m.Ticket.ID, confirmation),
+		outboxEmail(KindDepartment, &m.Ticket.ID, notification),
+	}, nil
+}
+
+// CustomerReply tells the ticket's department what the customer added.
+func (e Emails) CustomerReply(m storage.ChangeMail) ([]storage.Email, error) {
+	tm := forStaff(TicketMail(m.Ticket, m.Customer, m.Message), m.Ticket)
+	o, err := e.Composer.CustomerReplyNotification(tm, m.Ticket.DepartmentEmail)
+	if err != nil {
+		return nil, err
+	}
+	return []storage.Email{outboxEmail(KindCustomerReply, &m.Ticket.ID, o)}, nil
+}
+
+// Update tells the customer that staff answered or changed the ticket's status.
+func (e Emails) Update(m storage.ChangeMail) ([]storage.Email, error) {
+	// Customers read "our team", never the name staff act under, as on the pages and in the API.
+	o, err := e.Composer.Update(TicketMail(m.Ticket, m.Customer, m.Message))
+	if err != nil {
+		return nil, err
+	}
+	return []storage.Email{outboxEmail(KindUpdate, &m.Ticket.ID, o)}, nil
+}
+
+// AutoClosed tells the customer that an answered ticket was closed for lack of activity.
+func (e Emails) AutoClosed(m storage.ChangeMail) ([]storage.Email, error) {
+	o, err := e.Composer.AutoClosed(TicketMail(m.Ticket, m.Customer, ""))
+	if err != nil {
+		return nil, fmt.Errorf("compose auto-close notice: %w", err)
+	}
+	return []storage.Email{outboxEmail(KindAutoClose, &m.Ticket.ID, o)}, nil
+}
+
+// AutoAnswer is the automatic answer to an email reply, when mail/inbound's rules (RFC 3834, a
+// limit per sender and ticket) say one is due; ticketID is nil when the reply names no ticket of
+// ours. A bad return path is mail.ErrInvalidAddress.
+func (e Emails) AutoAnswer(a mail.AutoAnswer, ticketID *int64) (storage.Email, error) {
+	o, err := e.Composer.AutoAnswer(a)
+	if err != nil {
+		return storage.Email{}, err
+	}
+	return outboxEmail(KindAutoAnswer, ticketID, o), nil
+}
+
+// TicketMail gathers what the composer shows of a ticket, in the customer's language.
+func TicketMail(t storage.Ticket, c storage.Customer, message string) mail.TicketMail {
+	tm := mail.TicketMail{
+		Number: t.Number, SubjectName: t.SubjectLabel(c.Language), DepartmentName: t.DepartmentLabel(c.Language),
+		CreatedAt: t.CreatedAt, Message: message, PasswordProvided: t.PasswordExpiresAt != nil,
+		Language: c.Language, CustomerID: c.ID, CustomerName: c.Name, CustomerEmail: c.Email, Status: string(t.Status),
+	}
+	if t.Domain != nil {
+		tm.Domain = *t.Domain
+	}
+	if t.RelatedTicket != nil {
+		tm.RelatedTicket = *t.RelatedTicket
+	}
+	return tm
+}
+
+// forStaff names the ticket's subject and department in Portuguese: staff mail is in Portuguese
+// whatever the customer's language.
+func forStaff(tm mail.TicketMail, t storage.Ticket) mail.TicketMail {
+	tm.SubjectName, tm.DepartmentName = t.SubjectLabel(mail.LangPT), t.DepartmentLabel(mail.LangPT)
+	return tm
+}
+
+// outboxEmail is the outbox row of a rendered email.
+func outboxEmail(kind string, ticketID *int64, o mail.Outgoing) storage.Email {
+	return storage.Email{Kind: kind, TicketID: ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
+}
