@@ -4,6 +4,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -85,8 +86,10 @@ func New(rc redis.UniversalClient, cfg Config, d *jobs.Deps) *Worker {
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
 		RetryDelayFunc:           retryDelay,
-		Logger:                   asynqLogger{log},
-		LogLevel:                 asynq.WarnLevel,
+		// Nor is it counted among the queue's failures.
+		IsFailure: func(err error) bool { return !errors.Is(err, asynq.ErrLeaseExpired) },
+		Logger:    asynqLogger{log},
+		LogLevel:  asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(_ context.Context, t *asynq.Task, err error) {
 			log.Warn("task failed", "type", t.Type(), "err", err)
 		}),
@@ -152,7 +155,13 @@ func (w *Worker) schedule(ctx context.Context, p jobs.Period) {
 	}
 }
 
+// retryDelay is how long a task waits before its next run. A task whose lease expired did not
+// fail: its worker died or lost Redis, asynq's recoverer gave it back at least 30 s after the
+// lease ran out, and waiting longer would only delay the ticket further.
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return 0
+	}
 	if t.Type() == jobs.TypeEmailSend {
 		return jobs.EmailRetryDelay(n, err, t)
 	}

@@ -22,7 +22,7 @@ type setting struct {
 
 var settings = []setting{
 	{"ASSISTD_DATABASE_URL", "sqlite:assistd.db", "postgres://user:pass@host:5432/db?sslmode=… or sqlite:PATH"},
-	{"ASSISTD_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for the task queues and the mailbox lease (redis:// or rediss://)"},
+	{"ASSISTD_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for the task queues and the mailbox lease: redis://, rediss:// (TLS) or redis-sentinel://host:26379,host2:26379?master=NAME"},
 	{"ASSISTD_SMTP_URL", "smtp://127.0.0.1:1025", "outgoing relay: smtp://host:port, smtp://user:pass@host:587?starttls=true, smtps://user:pass@host:465"},
 	{"ASSISTD_IMAP_URL", "", "support mailbox for email replies: imaps://user:pass@host:993/INBOX (empty: the poller role idles)"},
 	{"ASSISTD_IMAP_POLL_INTERVAL", "30s", "how often to poll when the IMAP server has no IDLE"},

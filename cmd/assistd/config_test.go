@@ -41,6 +41,7 @@ func TestEveryBadSettingRefusesTheStartWithAMessageNamingIt(t *testing.T) {
 		{"ASSISTD_DATABASE_URL", "mysql://db/assistd"},
 		{"ASSISTD_DATABASE_URL", "sqlite:"},
 		{"ASSISTD_REDIS_URL", "http://redis:6379"},
+		{"ASSISTD_REDIS_URL", "redis-sentinel://sentinel-1:26379,sentinel-2:26379"},
 		{"ASSISTD_SMTP_URL", "ftp://relay"},
 		{"ASSISTD_IMAP_URL", "http://mail.example.pt"},
 		{"ASSISTD_IMAP_POLL_INTERVAL", "often"},

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/redisconn"
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/inbound"
@@ -259,16 +260,11 @@ func (s *System) NewPoller() (*inbound.Poller, error) {
 	return p, nil
 }
 
-// NewRedis is how every Redis client of assistd is made, from a redis:// URL. Its timeouts are
-// short: when Redis is away the API must keep answering from the database alone.
+// NewRedis is how every Redis client of assistd is made, from a redis://, rediss:// or
+// redis-sentinel:// URL (redisconn). Its timeouts are short: when Redis is away the API must keep
+// answering from the database alone.
 func NewRedis(url string) (*redis.Client, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, CheckRedisURL(url)
-	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, 3*time.Second, 3*time.Second
-	opt.PoolSize = 64
-	return redis.NewClient(opt), nil
+	return redisconn.Open(url, redisconn.Service)
 }
 
 // MessageIDKeys derives the keys that sign our Message-IDs from the secret key ring, one per

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/assistd/assistd/internal/redisconn"
 )
 
 // CheckDatabaseURL accepts the forms storage.Open opens. Errors never repeat the URL: it may
@@ -24,12 +24,11 @@ func CheckDatabaseURL(raw string) error {
 	return errors.New("must be postgres://user:pass@host:5432/db?sslmode=… or sqlite:PATH")
 }
 
-// CheckRedisURL parses as go-redis will. Errors never repeat the URL: it may hold a password.
+// CheckRedisURL parses as NewRedis will: redis://, rediss:// or redis-sentinel://. Errors never
+// repeat the URL: it may hold a password.
 func CheckRedisURL(raw string) error {
-	if _, err := redis.ParseURL(raw); err != nil {
-		return fmt.Errorf("must be redis://[user:pass@]host:port/db or rediss://… (%v)", withoutURL(err))
-	}
-	return nil
+	_, err := redisconn.Parse(raw)
+	return err
 }
 
 // withoutURL drops the quoted URL that url.Parse puts in its errors.

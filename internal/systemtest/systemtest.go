@@ -23,6 +23,7 @@ import (
 
 	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/internal/assembly"
+	"github.com/assistd/assistd/internal/redisconn"
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/smtpsink"
@@ -192,11 +193,10 @@ func newRedis(t testing.TB) (string, *redis.Client, *miniredis.Miniredis) {
 		m.ClockTTL(true)
 		u = "redis://" + m.Addr() + "/0"
 	}
-	opt, err := redis.ParseURL(u)
+	rc, err := redisconn.Open(u, redisconn.Tuning{})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("ASSISTD_TEST_REDIS_URL: %v", err)
 	}
-	rc := redis.NewClient(opt)
 	t.Cleanup(func() { rc.Close() })
 	if err := rc.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatalf("redis: %v", err)

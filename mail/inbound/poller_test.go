@@ -18,6 +18,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistd/assistd/internal/redisconn"
 	"github.com/assistd/assistd/internal/systemtest"
 	assistdmail "github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/inbound"
@@ -84,11 +85,10 @@ func newRigOn(t *testing.T, st *storage.Store, url string, deliver func([]byte) 
 // testRedis is ASSISTD_TEST_REDIS_URL when set, else a miniredis for the test.
 func testRedis(t *testing.T, mini **miniredis.Miniredis) redis.UniversalClient {
 	if u := os.Getenv("ASSISTD_TEST_REDIS_URL"); u != "" {
-		opt, err := redis.ParseURL(u)
+		c, err := redisconn.Open(u, redisconn.Tuning{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := redis.NewClient(opt)
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
