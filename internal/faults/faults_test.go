@@ -383,17 +383,24 @@ func TestAWorkerKilledMidRunLosesNoTicket(t *testing.T) {
 // startWorker runs `assistd serve --roles worker` on the system's services.
 func startWorker(t *testing.T, bin string, s *faulttest.System, i, smtpPool int) (*exec.Cmd, chan error) {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("worker-%d.log", i))
+	return startAssistd(t, bin, fmt.Sprintf("worker %d", i), "worker",
+		"ASSISTD_DATABASE_URL="+s.DatabaseURL, "ASSISTD_REDIS_URL="+s.RedisURL, "ASSISTD_SMTP_URL="+s.Sink.URL(),
+		"ASSISTD_SECRET_KEYS="+s.KeySpec, "ASSISTD_MIGRATE=false", fmt.Sprintf("ASSISTD_SMTP_POOL=%d", smtpPool))
+}
+
+// startAssistd runs `assistd serve --roles ROLES` with the fault systems' settings and the given
+// ones (NAME=value, which win), logging to a file shown when the test fails; a message body in
+// that log fails the test.
+func startAssistd(t *testing.T, bin, name, roles string, env ...string) (*exec.Cmd, chan error) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), strings.ReplaceAll(name, " ", "-")+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--roles", "worker")
-	cmd.Env = append(os.Environ(),
-		"ASSISTD_DATABASE_URL="+s.DatabaseURL, "ASSISTD_REDIS_URL="+s.RedisURL, "ASSISTD_SMTP_URL="+s.Sink.URL(),
-		"ASSISTD_SECRET_KEYS="+s.KeySpec, "ASSISTD_MIGRATE=false", "ASSISTD_MAIL_FROM="+systemtest.MailFrom,
-		"ASSISTD_PUBLIC_URL="+systemtest.PublicURL, "ASSISTD_WORKER_CONCURRENCY="+strconv.Itoa(workerConcurrency), fmt.Sprintf("ASSISTD_SMTP_POOL=%d", smtpPool),
-		"ASSISTD_SHUTDOWN_TIMEOUT=5s", "ASSISTD_LOG_LEVEL=info")
+	cmd := exec.Command(bin, "serve", "--roles", roles)
+	cmd.Env = append(append(os.Environ(), "ASSISTD_MAIL_FROM="+systemtest.MailFrom, "ASSISTD_PUBLIC_URL="+systemtest.PublicURL,
+		"ASSISTD_WORKER_CONCURRENCY="+strconv.Itoa(workerConcurrency), "ASSISTD_SHUTDOWN_TIMEOUT=5s", "ASSISTD_LOG_LEVEL=info"), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -403,11 +410,10 @@ func startWorker(t *testing.T, bin string, s *faulttest.System, i, smtpPool int)
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("worker %d log:\n%s", i, log)
+			t.Logf("%s log:\n%s", name, readFile(logPath))
 		}
 		if strings.Contains(readFile(logPath), faulttest.Message) {
-			t.Errorf("worker %d logged a message body", i)
+			t.Errorf("%s logged a message body", name)
 		}
 	})
 	return cmd, exited

@@ -18,18 +18,20 @@ import (
 type Redis struct {
 	port int
 	dir  string
+	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-// StartRedis runs redis-server on a free loopback port until cleanup. The test is skipped when
-// there is no redis-server on PATH.
-func StartRedis(t testing.TB) *Redis {
+// StartRedis runs redis-server on a free loopback port until cleanup, with extra settings
+// (such as "--replicaof", "127.0.0.1", "6380") after its own. The test is skipped when there is
+// no redis-server on PATH.
+func StartRedis(t testing.TB, extra ...string) *Redis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("skipping: these faults need a redis-server binary on PATH to restart Redis without its data")
 	}
-	r := &Redis{port: freePort(t), dir: t.TempDir()}
+	r := &Redis{port: freePort(t), dir: t.TempDir(), args: extra}
 	r.Start(t)
 	t.Cleanup(r.Stop)
 	return r
@@ -44,8 +46,9 @@ func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
 // Start runs the server (again, after Stop) on its port, empty.
 func (r *Redis) Start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log")}, r.args...)
+	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}
@@ -63,7 +66,10 @@ func (r *Redis) Start(t testing.TB) {
 	}
 }
 
-// Stop kills the server; everything it held is gone.
+// Port is the server's port.
+func (r *Redis) Port() int { return r.port }
+
+// Stop kills the server (SIGKILL); everything it held is gone.
 func (r *Redis) Stop() {
 	if r.cmd == nil {
 		return

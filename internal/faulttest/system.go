@@ -13,6 +13,7 @@ import (
 
 	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/internal/systemtest"
+	"github.com/assistd/assistd/mail/smtpsink"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
 	"github.com/assistd/assistd/worker"
@@ -121,9 +122,12 @@ type Deliveries struct {
 }
 
 // Delivered reads the sink.
-func (s *System) Delivered() Deliveries {
+func (s *System) Delivered() Deliveries { return DeliveredTo(s.Sink) }
+
+// DeliveredTo reads an SMTP sink.
+func DeliveredTo(sink *smtpsink.Sink) Deliveries {
 	var ids []string
-	for _, m := range s.Sink.Mails() {
+	for _, m := range sink.Mails() {
 		msg, err := netmail.ReadMessage(bytes.NewReader(m.Data))
 		if err != nil {
 			ids = append(ids, "")
