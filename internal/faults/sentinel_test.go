@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,7 +45,7 @@ func TestRedisSentinelFailoverLosesNoTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
-	httpAddr := freeAddr(t)
+	httpAddr := faulttest.FreeAddr(t)
 	base := "http://" + httpAddr
 	startAssistd(t, bin, "assistd", "api,worker", "ASSISTD_DATABASE_URL="+db.URL, "ASSISTD_REDIS_URL="+sentinel.URL(),
 		"ASSISTD_SMTP_URL="+sink.URL(), "ASSISTD_SECRET_KEYS="+secret.GenerateKey(), "ASSISTD_HTTP_ADDR="+httpAddr,
@@ -132,15 +131,4 @@ func ticketNumber(body []byte) (string, bool) {
 		Number string `json:"number"`
 	}
 	return out.Number, json.Unmarshal(body, &out) == nil && out.Number != ""
-}
-
-// freeAddr is a loopback host:port nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -79,6 +79,12 @@ func (r *Redis) Stop() {
 	r.cmd = nil
 }
 
+// FreeAddr is a loopback host:port nobody listens on.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+}
+
 // freePort asks the kernel for a port nobody listens on.
 func freePort(t testing.TB) int {
 	t.Helper()
