@@ -96,6 +96,14 @@ func TestGoodSettingsAreAccepted(t *testing.T) {
 	}
 }
 
+func TestASentinelRedisURLIsAccepted(t *testing.T) {
+	validEnv(t)
+	t.Setenv("ASSISTD_REDIS_URL", "redis-sentinel://:secret@sentinel-1:26379,sentinel-2:26379,sentinel-3:26379?master=assistd")
+	if _, err := loadConfig(); err != nil {
+		t.Fatalf("a Sentinel URL refused: %v", err)
+	}
+}
+
 // A malformed URL's parse error quotes the whole URL, password included, and the error reaches
 // stderr and so the logs.
 func TestAMalformedRedisOrDatabaseURLNeverPrintsItsPassword(t *testing.T) {
