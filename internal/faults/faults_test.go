@@ -379,6 +379,10 @@ func TestAWorkerKilledMidRunLosesNoTicket(t *testing.T) {
 		t.Fatalf("%d mails repeated a Message-ID; at most %d (two per task of the killed worker) were in flight", d.Duplicates(), 2*workerConcurrency)
 	}
 	t.Logf("%d mails for %d tickets, %d repeated after the kill; every ticket confirmed %s after the kill", d.Total, n, d.Duplicates(), recovered.Round(time.Second))
+	if recovered < 55*time.Second {
+		// A task of the killed worker comes back 55 s after the kill at the earliest.
+		t.Logf("the killed worker held no unfinished ticket: this run did not measure how long its tickets wait")
+	}
 	var unprocessed int
 	if err := s.Check.DB().Get(&unprocessed, `SELECT COUNT(*) FROM tickets WHERE processed_at IS NULL`); err != nil {
 		t.Fatal(err)
