@@ -81,7 +81,7 @@ type Deps struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, emails: notify.Emails{Composer: d.Composer}, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, emails: notify.Emails{Composer: d.Composer, Log: d.Log}, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
 	if s.now == nil {
 		s.now = time.Now
 	}

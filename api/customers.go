@@ -2,12 +2,13 @@ package api
 
 import (
 	"net/http"
-	"net/mail"
+
 	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/tickets"
 )
@@ -54,8 +55,10 @@ func (s *Server) putCustomer(w http.ResponseWriter, r *http.Request) {
 	if in.Name == "" || utf8.RuneCountInString(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n\x00") {
 		fields["name"] = "a name of 1 to 200 characters on one line is required"
 	}
-	if !validEmail(in.Email) {
-		fields["email"] = "a single valid email address is required"
+	if email, err := mail.CanonicalAddress(strings.TrimSpace(in.Email)); err != nil {
+		fields["email"] = "a single valid email address is required: no display name, no quoted local part, no IP address literal; an internationalised domain is accepted and kept in its IDNA (xn--) form"
+	} else {
+		in.Email = email
 	}
 	if in.Language == "" {
 		in.Language = tickets.Languages[0]
@@ -87,15 +90,6 @@ func (s *Server) putCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, customerView(c))
-}
-
-// validEmail accepts one bare address: no display name, no list, no line breaks.
-func validEmail(s string) bool {
-	if s == "" || len(s) > 254 || strings.ContainsAny(s, "\r\n\x00 <>,;\"") {
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && a.Name == ""
 }
 
 type subjectJSON struct {

@@ -49,6 +49,13 @@ func TestThePortalKeepsACustomerInSyncAndBadValuesAreNamed(t *testing.T) {
 		{"an address with a display name", "ana", valid(map[string]any{"email": "Ana <ana@example.pt>"}), "email"},
 		{"two addresses", "ana", valid(map[string]any{"email": "ana@example.pt, rui@example.pt"}), "email"},
 		{"an address with a line break", "ana", valid(map[string]any{"email": "ana@example.pt\r\nBcc: x@evil.example"}), "email"},
+		{"an address at an IP literal", "ana", valid(map[string]any{"email": "dave@[127.0.0.1]"}), "email"},
+		{"an address at an IPv6 literal", "ana", valid(map[string]any{"email": "dave@[IPv6:::1]"}), "email"},
+		{"an address with a quoted local part", "ana", valid(map[string]any{"email": `"dave smith"@example.pt`}), "email"},
+		{"an address with a local part out of ASCII", "ana", valid(map[string]any{"email": "joão@example.pt"}), "email"},
+		{"an address at a host with no dot", "ana", valid(map[string]any{"email": "dave@localhost"}), "email"},
+		{"an address at a domain with an empty label", "ana", valid(map[string]any{"email": "dave@example..pt"}), "email"},
+		{"an address at a domain label of 64 characters", "ana", valid(map[string]any{"email": "dave@" + strings.Repeat("a", 64) + ".pt"}), "email"},
 		{"an unknown language", "ana", valid(map[string]any{"language": "fr"}), "language"},
 		{"a language in another case", "ana", valid(map[string]any{"language": "pt-pt"}), "language"},
 		{"no name", "ana", valid(map[string]any{"name": "  "}), "name"},
@@ -72,5 +79,24 @@ func TestThePortalKeepsACustomerInSyncAndBadValuesAreNamed(t *testing.T) {
 	var stored struct{ Email, Language string }
 	if err := s.Store.DB().Get(&stored, `SELECT email, language FROM customers WHERE id = 'ana'`); err != nil || stored.Email != "ana@example.pt" || stored.Language != "en" {
 		t.Fatalf("after the refusals: %+v %v", stored, err)
+	}
+}
+
+// One rule for what an address is: an internationalised domain is kept, and sent, in its IDNA
+// form; a .test domain passes (syntax only, no lookups).
+func TestAnInternationalisedDomainIsStoredInItsIDNAForm(t *testing.T) {
+	s := systemtest.Start(t, systemtestSQLite(t), systemtest.Options{NoWorker: true})
+	for _, tc := range []struct{ name, in, want string }{
+		{"an internationalised domain", "user@exämple.pt", "user@xn--exmple-cua.pt"},
+		{"a domain in capitals", "Ana@Example.PT", "Ana@example.pt"},
+		{"a .test domain", "ana@clientes.test", "ana@clientes.test"},
+		{"a domain already in IDNA form", "user@xn--exmple-cua.pt", "user@xn--exmple-cua.pt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c struct{ Email string }
+			if code := s.Do(t, "PUT", "/api/v1/customers/carol", systemtest.APIToken, map[string]any{"name": "Carol", "email": tc.in}, &c); code != http.StatusOK || c.Email != tc.want {
+				t.Fatalf("%d %q, want 200 %q", code, c.Email, tc.want)
+			}
+		})
 	}
 }

@@ -189,7 +189,7 @@ var messages = map[string][2]string{
 	"staff.customer.id":             {"Identificador", "Id"},
 	"staff.customer.language":       {"Língua", "Language"},
 	"staff.customer.domains":        {"Domínios", "Domains"},
-	"staff.customer.undeliverable":  {"(os emails para este endereço não são entregues)", "(mail to this address bounces)"},
+	"staff.customer.undeliverable":  {"(os emails para este endereço não são entregues)", "(mail to this address is not delivered)"},
 	"staff.author.customer":         {"cliente", "customer"},
 	"staff.author.system":           {"sistema", "system"},
 	"staff.password.none":           {"O cliente não indicou password.", "The customer gave no password."},

@@ -47,7 +47,9 @@ func EmailRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 
 // HandleEmailSend sends a pending outbox email once. The message was rendered when it was
 // queued, so a resend after a crash carries the same Message-ID. A 5xx answer fails it for good;
-// anything else is retried with backoff until the retries run out.
+// anything else is retried with backoff until the retries run out. The relay's answer is kept
+// with the outbox row for staff; the task's error, kept in Redis, holds no personal data
+// (mail.Redact).
 func (d *Deps) HandleEmailSend(ctx context.Context, t *asynq.Task) error {
 	var p EmailSendPayload
 	if err := decode(t, &p); err != nil {
@@ -85,14 +87,14 @@ func (d *Deps) HandleEmailSend(ctx context.Context, t *asynq.Task) error {
 		if err := st.MarkOutboxFailed(ctx, row.ID, sendErr.Error()); err != nil {
 			return err
 		}
-		return fmt.Errorf("email:send %d: %v: %w", row.ID, sendErr, asynq.SkipRetry)
+		return fmt.Errorf("email:send %d: %s: %w", row.ID, mail.Redact(sendErr), asynq.SkipRetry)
 	}
 	metrics.EmailsSent.WithLabelValues(row.Kind, "retry").Inc()
 	if err := st.MarkOutboxAttempt(ctx, row.ID, sendErr.Error()); err != nil {
 		// Only the attempt count and the relay's answer that staff see are lost; the retry goes on.
 		d.Log.Warn("email attempt not recorded", "outbox_id", row.ID, "err", err)
 	}
-	return fmt.Errorf("email:send %d: %w", row.ID, sendErr)
+	return fmt.Errorf("email:send %d: %s", row.ID, mail.Redact(sendErr))
 }
 
 func deref(s *string) string {

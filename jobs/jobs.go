@@ -72,7 +72,7 @@ func (d *Deps) deliveries() *storage.Store {
 }
 
 // emails renders the emails of ticket changes.
-func (d *Deps) emails() notify.Emails { return notify.Emails{Composer: d.Composer} }
+func (d *Deps) emails() notify.Emails { return notify.Emails{Composer: d.Composer, Log: d.Log} }
 
 func (d *Deps) now() time.Time {
 	if d.Now != nil {

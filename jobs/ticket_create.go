@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/notify"
 	"github.com/assistd/assistd/storage"
 )
 
@@ -61,7 +63,7 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	if processed {
 		return d.handPending(ctx, p.TicketID)
 	}
-	emails, err := d.emails().NewTicket(m)
+	emails, unsendable, err := d.emails().NewTicket(m)
 	if err != nil {
 		return fmt.Errorf("ticket:create %d: %w", p.TicketID, err)
 	}
@@ -73,6 +75,10 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	if !claimed {
 		// Another run of this task processed the ticket meanwhile.
 		return d.handPending(ctx, p.TicketID)
+	}
+	if err := d.recordUnsendable(ctx, m, unsendable); err != nil {
+		// The ticket is processed: a retry would find it so and never come back here.
+		d.Log.Error("unsendable email not recorded", "ticket_id", p.TicketID, "err", err)
 	}
 	if m.Ticket.PasswordExpiresAt != nil {
 		d.scheduleSecretExpiry(ctx, p.TicketID, *m.Ticket.PasswordExpiresAt)
@@ -132,4 +138,19 @@ func deref64(p *int64) int64 {
 		return 0
 	}
 	return *p
+}
+
+// recordUnsendable records the emails notify could not render for an unusable address as failed,
+// where staff see them, and flags a customer's address on the ticket's page.
+func (d *Deps) recordUnsendable(ctx context.Context, m storage.NewTicketMail, unsendable []storage.Email) error {
+	var errs []error
+	for _, e := range unsendable {
+		metrics.EmailsSent.WithLabelValues(e.Kind, "failed").Inc()
+		d.Log.Warn("email not sent: the stored address is unusable", "ticket_id", m.Ticket.ID, "kind", e.Kind)
+		errs = append(errs, d.deliveries().RecordUnsendable(ctx, e, "the address is not one a relay takes: correct it and answer the ticket"))
+		if e.Kind == notify.KindConfirmation {
+			errs = append(errs, d.Store.MarkEmailUndeliverable(ctx, m.Ticket.CustomerID))
+		}
+	}
+	return errors.Join(errs...)
 }

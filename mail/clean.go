@@ -1,8 +1,6 @@
 package mail
 
 import (
-	"fmt"
-	netmail "net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -20,29 +18,6 @@ func validStatus(s string) bool {
 		return true
 	}
 	return false
-}
-
-// bareAddress accepts exactly one bare address ("ana@example.pt"), ASCII
-// only, and returns it.
-func bareAddress(s string) (string, error) {
-	if s == "" || len(s) > 254 || strings.ContainsAny(s, " \t\r\n\x00,;:<>()[]\"\\") {
-		return "", fmt.Errorf("%w: %q", ErrInvalidAddress, truncate(s, 100))
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return "", fmt.Errorf("%w: %q", ErrInvalidAddress, truncate(s, 100))
-		}
-	}
-	a, err := netmail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return "", fmt.Errorf("%w: %q", ErrInvalidAddress, truncate(s, 100))
-	}
-	local, domain, _ := strings.Cut(s, "@")
-	if local == "" || domain == "" || strings.Contains(domain, "@") || strings.HasPrefix(domain, ".") ||
-		strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
-		return "", fmt.Errorf("%w: %q", ErrInvalidAddress, truncate(s, 100))
-	}
-	return s, nil
 }
 
 // validMsgID accepts an id that looks like <left@right>: printable ASCII, no

@@ -76,7 +76,7 @@ func NewComposer(cfg ComposerConfig) (*Composer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mail: from address %q: %w", cfg.From, err)
 	}
-	if _, err := bareAddress(from.Address); err != nil {
+	if from.Address, err = CanonicalAddress(from.Address); err != nil {
 		return nil, fmt.Errorf("mail: from address %q: %w", cfg.From, err)
 	}
 	from.Name = HeaderText(from.Name)

@@ -79,7 +79,7 @@ func (c *Composer) render(p page, withHTML bool) renderedPage {
 }
 
 func (c *Composer) compose(e envelope, body renderedPage) (Outgoing, error) {
-	to, err := bareAddress(e.to)
+	to, err := CanonicalAddress(e.to)
 	if err != nil {
 		return Outgoing{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -154,15 +155,17 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Send delivers raw to one recipient. An empty envelopeFrom sends the null
-// sender (MAIL FROM:<>). Errors say what failed and never hold the message;
-// use IsPermanent to tell a refusal from a failure worth retrying.
+// Send delivers raw to one recipient, its domain in IDNA form. An empty envelopeFrom sends the
+// null sender (MAIL FROM:<>). Errors say what failed and never hold the message nor the
+// address; a relay's refusal keeps its text, which may quote both (Redact leaves it out). Use
+// IsPermanent to tell a refusal from a failure worth retrying.
 func (s *Sender) Send(ctx context.Context, envelopeFrom, to string, raw []byte) error {
-	if _, err := bareAddress(to); err != nil {
+	to, err := CanonicalAddress(to)
+	if err != nil {
 		return err
 	}
 	if envelopeFrom != "" {
-		if _, err := bareAddress(envelopeFrom); err != nil {
+		if envelopeFrom, err = CanonicalAddress(envelopeFrom); err != nil {
 			return err
 		}
 	}
@@ -174,7 +177,7 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom, to string, raw []byte) 
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("mail: send to %s: waiting for a connection: %w", to, ctx.Err())
+		return fmt.Errorf("mail: send: waiting for a connection: %w", ctx.Err())
 	case <-s.done:
 		return errSenderClosed
 	}
@@ -184,18 +187,18 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom, to string, raw []byte) 
 	defer cancel()
 	pc, reused, err := s.conn(ctx)
 	if err != nil {
-		return fmt.Errorf("mail: send to %s: connect to %s: %w", to, s.addr, &sessionError{err})
+		return fmt.Errorf("mail: send: connect to %s: %w", s.addr, &sessionError{err})
 	}
 	started, err := s.transact(ctx, pc, envelopeFrom, to, raw)
 	if err != nil && !started && reused && ctx.Err() == nil {
 		// The relay dropped an idle connection; nothing was sent on it.
 		if pc, err = s.connect(ctx); err != nil {
-			return fmt.Errorf("mail: send to %s: connect to %s: %w", to, s.addr, &sessionError{err})
+			return fmt.Errorf("mail: send: connect to %s: %w", s.addr, &sessionError{err})
 		}
 		_, err = s.transact(ctx, pc, envelopeFrom, to, raw)
 	}
 	if err != nil {
-		return fmt.Errorf("mail: send to %s: %w", to, err)
+		return fmt.Errorf("mail: send: %w", err)
 	}
 	return nil
 }
@@ -388,6 +391,21 @@ func (s *Sender) Close() error {
 			return nil
 		}
 	}
+}
+
+// Redact says what went wrong with a send in words that hold no personal data, for a task's
+// error kept in Redis: a relay's refusal by its reply code and enhanced status only (its text
+// often quotes the recipient), anything else as it is (Send quotes no address).
+func Redact(err error) string {
+	var smtpErr *smtp.SMTPError
+	if !errors.As(err, &smtpErr) {
+		return err.Error()
+	}
+	s := "mail: send: the relay answered " + strconv.Itoa(smtpErr.Code)
+	if c := smtpErr.EnhancedCode; c != (smtp.EnhancedCode{}) && c != smtp.NoEnhancedCode {
+		s += fmt.Sprintf(" %d.%d.%d", c[0], c[1], c[2])
+	}
+	return s
 }
 
 // sessionError is a failure to open a session with the relay: the connection, its greeting,

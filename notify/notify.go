@@ -15,7 +15,9 @@
 package notify
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/storage"
@@ -34,33 +36,47 @@ const (
 // Emails renders the emails of ticket changes with a composer.
 type Emails struct {
 	Composer *mail.Composer
+	Log      *slog.Logger // where an email left out for an unusable address is logged; nil for nowhere
 }
 
 // NewTicket is a new request's confirmation copy to the customer and its notification to the
 // department it was routed to. Both have Message-IDs derived from the ticket, so rendering them
-// again gives the same messages.
-func (e Emails) NewTicket(m storage.NewTicketMail) ([]storage.Email, error) {
+// again gives the same messages. One whose stored address no relay takes (mail.ErrInvalidAddress:
+// a customer stored before the address rule, a department address changed by hand) is returned
+// apart in unsendable, unrendered, to be recorded as failed: no retry can cure it, and the other
+// email still goes.
+func (e Emails) NewTicket(m storage.NewTicketMail) (emails, unsendable []storage.Email, err error) {
 	tm := TicketMail(m.Ticket, m.Customer, m.Message)
 	tm.MessageID = e.Composer.StableID(m.Ticket.Number, KindConfirmation)
 	confirmation, err := e.Composer.Confirmation(tm)
-	if err != nil {
-		return nil, fmt.Errorf("compose confirmation: %w", err)
+	switch {
+	case errors.Is(err, mail.ErrInvalidAddress):
+		unsendable = append(unsendable, storage.Email{Kind: KindConfirmation, TicketID: &m.Ticket.ID, Recipient: m.Customer.Email, MessageID: tm.MessageID})
+	case err != nil:
+		return nil, nil, fmt.Errorf("compose confirmation: %w", err)
+	default:
+		emails = append(emails, outboxEmail(KindConfirmation, &m.Ticket.ID, confirmation))
 	}
 	tm.MessageID = e.Composer.StableID(m.Ticket.Number, KindDepartment)
 	notification, err := e.Composer.DepartmentNotification(forStaff(tm, m.Ticket), m.Ticket.DepartmentEmail)
-	if err != nil {
-		return nil, fmt.Errorf("compose department notification: %w", err)
+	switch {
+	case errors.Is(err, mail.ErrInvalidAddress):
+		unsendable = append(unsendable, storage.Email{Kind: KindDepartment, TicketID: &m.Ticket.ID, Recipient: m.Ticket.DepartmentEmail, MessageID: tm.MessageID})
+	case err != nil:
+		return nil, nil, fmt.Errorf("compose department notification: %w", err)
+	default:
+		emails = append(emails, outboxEmail(KindDepartment, &m.Ticket.ID, notification))
 	}
-	return []storage.Email{
-		outboxEmail(KindConfirmation, &m.Ticket.ID, confirmation),
-		outboxEmail(KindDepartment, &m.Ticket.ID, notification),
-	}, nil
+	return emails, unsendable, nil
 }
 
 // CustomerReply tells the ticket's department what the customer added.
 func (e Emails) CustomerReply(m storage.ChangeMail) ([]storage.Email, error) {
 	tm := forStaff(TicketMail(m.Ticket, m.Customer, m.Message), m.Ticket)
 	o, err := e.Composer.CustomerReplyNotification(tm, m.Ticket.DepartmentEmail)
+	if e.unusable(err, KindCustomerReply, m.Ticket.ID) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +87,26 @@ func (e Emails) CustomerReply(m storage.ChangeMail) ([]storage.Email, error) {
 func (e Emails) Update(m storage.ChangeMail) ([]storage.Email, error) {
 	// Customers read "our team", never the name staff act under, as on the pages and in the API.
 	o, err := e.Composer.Update(TicketMail(m.Ticket, m.Customer, m.Message))
+	if e.unusable(err, KindUpdate, m.Ticket.ID) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	return []storage.Email{outboxEmail(KindUpdate, &m.Ticket.ID, o)}, nil
+}
+
+// unusable reports whether an email could not be composed because its stored address is one no
+// relay takes. The change it belongs to goes through without it, rather than answer 500 for an
+// address: `assistd check addresses` lists such addresses.
+func (e Emails) unusable(err error, kind string, ticketID int64) bool {
+	if !errors.Is(err, mail.ErrInvalidAddress) {
+		return false
+	}
+	if e.Log != nil {
+		e.Log.Warn("email not sent: the stored address is unusable", "kind", kind, "ticket_id", ticketID)
+	}
+	return true
 }
 
 // AutoClosed tells the customer that an answered ticket was closed for lack of activity.

@@ -56,7 +56,7 @@ func plainText(t *testing.T, raw []byte) string {
 func TestEachChangeSendsItsEmailsToTheCustomerInTheirLanguageAndToStaffInPortuguese(t *testing.T) {
 	e := emails(t)
 	tk, c := englishCustomersTicket()
-	newTicket, err := e.NewTicket(storage.NewTicketMail{Ticket: tk, Customer: c, Message: "My mail stopped."})
+	newTicket, _, err := e.NewTicket(storage.NewTicketMail{Ticket: tk, Customer: c, Message: "My mail stopped."})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +114,11 @@ func TestEachChangeSendsItsEmailsToTheCustomerInTheirLanguageAndToStaffInPortugu
 func TestANewRequestsEmailsAreTheSameMessagesWhenRenderedAgain(t *testing.T) {
 	e := emails(t)
 	tk, c := englishCustomersTicket()
-	first, err := e.NewTicket(storage.NewTicketMail{Ticket: tk, Customer: c, Message: "My mail stopped."})
+	first, _, err := e.NewTicket(storage.NewTicketMail{Ticket: tk, Customer: c, Message: "My mail stopped."})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := e.NewTicket(storage.NewTicketMail{Ticket: tk, Customer: c, Message: "My mail stopped."})
+	again, _, err := e.NewTicket(storage.NewTicketMail{Ticket: tk, Customer: c, Message: "My mail stopped."})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"sort"
 	"strings"
 	"unicode"
@@ -16,6 +15,8 @@ import (
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 	"gopkg.in/yaml.v3"
+
+	"github.com/assistd/assistd/mail"
 )
 
 // Department is a team that requests are routed to.
@@ -69,9 +70,11 @@ func ParseCatalog(data []byte) (Catalog, error) {
 		if d.ID == "" || d.Name == "" {
 			return c, fmt.Errorf("catalog: department %d needs an id and a name", i+1)
 		}
-		if _, err := mail.ParseAddress(d.Email); err != nil || strings.ContainsAny(d.Email, "<> ,") {
-			return c, fmt.Errorf("catalog: department %q needs a notification email (bare address), got %q", d.ID, d.Email)
+		email, err := mail.CanonicalAddress(d.Email)
+		if err != nil {
+			return c, fmt.Errorf("catalog: department %q needs a notification email (a bare address at a host name; no IP literal), got %q", d.ID, d.Email)
 		}
+		c.Departments[i].Email = email
 		if depts[d.ID] {
 			return c, fmt.Errorf("catalog: department %q appears twice", d.ID)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -126,4 +127,36 @@ func (s *Store) customersStatement(ctx context.Context, ids []string) ([]custome
 func (s *Store) MarkEmailUndeliverable(ctx context.Context, customerID string) error {
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE customers SET email_undeliverable_at = ? WHERE id = ? AND email_undeliverable_at IS NULL`), now(), customerID)
 	return wrapConn(err)
+}
+
+// StoredAddress is an email address the service keeps: a customer's or a department's.
+type StoredAddress struct {
+	Owner string `db:"owner"` // "customer" or "department"
+	ID    string `db:"id"`
+	Email string `db:"email"`
+}
+
+// EachAddress calls fn with every customer's and department's address, in pages in id order,
+// so that a check of a large table holds one page in memory. fn's error stops the walk.
+func (s *Store) EachAddress(ctx context.Context, fn func(StoredAddress) error) error {
+	for _, table := range []string{"departments", "customers"} {
+		owner := strings.TrimSuffix(table, "s")
+		after := ""
+		for {
+			var page []StoredAddress
+			if err := s.db.SelectContext(ctx, &page, s.q(`SELECT '`+owner+`' AS owner, id, email FROM `+table+` WHERE id > ? ORDER BY id LIMIT 1000`), after); err != nil {
+				return fmt.Errorf("storage: list %s addresses: %w", owner, wrapConn(err))
+			}
+			for _, a := range page {
+				if err := fn(a); err != nil {
+					return err
+				}
+			}
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+	return nil
 }

@@ -185,3 +185,12 @@ func (s *Store) FailedEmails(ctx context.Context, limit int) ([]OutboxRow, error
 		FROM outbox WHERE state IN ('failed', 'bounced') ORDER BY updated_at DESC, id DESC LIMIT ?`), limit)
 	return rs, wrapConn(err)
 }
+
+// RecordUnsendable stores, as failed, an email that could not even be composed because its
+// address is one no relay takes: staff find it among the failed emails, and nothing retries it.
+func (s *Store) RecordUnsendable(ctx context.Context, e Email, reason string) error {
+	t := now()
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO outbox (task, ticket_id, kind, recipient, message_id, state, attempts, last_error, created_at, updated_at, done_at)
+		VALUES (?, ?, ?, ?, ?, 'failed', 1, ?, ?, ?, ?)`), TaskEmailSend, e.TicketID, e.Kind, storableText(e.Recipient, 320), e.MessageID, storableText(reason, 500), t, t, t)
+	return wrapConn(err)
+}

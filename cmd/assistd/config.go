@@ -190,6 +190,7 @@ Commands:
   assistd demo                                everything in one process on embedded parts, no servers
   assistd migrate                             apply pending database migrations
   assistd catalog import FILE.yaml            create or update subjects and departments
+  assistd check addresses                     list stored addresses no relay would take (exit 1 if any)
   assistd keys generate                       print a new key for ASSISTD_SECRET_KEYS
   assistd keys rotate                         re-seal every live password with the first key
   assistd login-link CUSTOMER [--staff NAME]  print a sign-in link signed with ASSISTD_PORTAL_SECRET

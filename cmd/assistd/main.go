@@ -74,6 +74,8 @@ func dispatch(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("%d migration(s) applied\n", len(applied))
 		return nil
+	case "check":
+		return checkCommand(ctx, cfg, rest, os.Stdout)
 	case "catalog":
 		if len(rest) != 2 || rest[0] != "import" {
 			return errors.New("usage: assistd catalog import FILE.yaml")
