@@ -705,3 +705,29 @@ func TestPollerSetsAsideAMessageTheDatabaseRefusesAndRecordsTheOthers(t *testing
 		})
 	}
 }
+
+// A stranger's subject is not repeated in the answer (it would carry a line of their choosing
+// from our address to whomever they name as sender); a customer's reply to her ticket keeps it.
+func TestPollerRepeatsOnlyACustomersSubject(t *testing.T) {
+	r := newRig(t, storagetest.Open(t, storagetest.Backends(t)[0]))
+	_, number := r.ticket("ana", "ana@exemplo.pt", false)
+	p := r.poller(inbound.Config{Instance: "test", BatchSize: 20}, nil)
+	r.start(p)
+	r.waitCursor(p)
+	r.append(customerMail("vitima@exemplo.pt", "Ganhe 1000 EUR em https://fraude.example", "<s1@exemplo.pt>"))
+	r.append(customerMail("ana@exemplo.pt", "Re: [Pedido #"+number+"] ainda nada", "<a1@exemplo.pt>"))
+	answers := r.waitAnswers(2)
+	for _, a := range answers {
+		head, _, _ := bytes.Cut(a.Data, []byte("\r\n\r\n"))
+		switch a.To[0] {
+		case "vitima@exemplo.pt":
+			if bytes.Contains(head, []byte("fraude")) || bytes.Contains(head, []byte("1000")) {
+				t.Errorf("the stranger's subject is repeated:\n%s", head)
+			}
+		case "ana@exemplo.pt":
+			if !bytes.Contains(head, []byte("ainda nada")) {
+				t.Errorf("the customer's subject is not repeated:\n%s", head)
+			}
+		}
+	}
+}

@@ -137,7 +137,13 @@ func (p *Poller) composeRecords(items []fetched, found map[string]storage.Inboun
 			number = v.Number
 		}
 		answers[i] = mail.AutoAnswer{Variant: v.Variant, Number: number, Language: found[v.Number].Language,
-			To: m.ReturnPath, InReplyTo: m.MessageID, References: m.References, OriginalSubject: m.Subject}
+			To: m.ReturnPath, InReplyTo: m.MessageID, References: m.References}
+		// Only mail known to be about a ticket of ours (our signed Message-ID, or the subject tag
+		// from the ticket's customer) has its subject repeated: a stranger's would let anyone
+		// have our address send a line of their choosing to an address of their choosing.
+		if v.Variant != mail.AutoAnswerNoTicket {
+			answers[i].OriginalSubject = m.Subject
+		}
 	}
 	outs, errs := p.composeAll(answers, recs)
 	for i := range items {
