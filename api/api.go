@@ -43,6 +43,10 @@ type Config struct {
 	DemoCustomer string
 	// SessionKey signs session cookies and CSRF tokens; derived from PortalSecret when nil.
 	SessionKey []byte
+	// BodyFloor (bytes a second) and BodyWindow: a request body slower than BodyFloor averaged
+	// over BodyWindow is cut off. Zero: 1 KiB/s over 30 s (bodyrate.go).
+	BodyFloor  int
+	BodyWindow time.Duration
 }
 
 // Enqueuer queues a task; jobs.Enqueuer implements it.
@@ -101,6 +105,7 @@ func (s *Server) Mux() *http.ServeMux { return s.mux }
 // ServeHTTP serves every route, observing durations by route pattern.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	w, r = s.steadyBodies(w, r)
 	rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	defer func() {
 		if v := recover(); v != nil {
@@ -300,6 +305,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		wrongType *json.UnmarshalTypeError
 	)
 	switch {
+	case errors.Is(err, errBodyTooSlow):
+		writeError(w, http.StatusRequestTimeout, "request_timeout", "The request body stopped arriving.", nil)
 	case errors.As(err, &tooBig):
 		validationFailed(w, map[string]string{"body": "the request body is larger than 256 KiB"})
 	case errors.As(err, &wrongType) && wrongType.Field != "":
