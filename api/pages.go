@@ -413,6 +413,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	next := localPath(r.URL.Query().Get("next"), "/tickets")
 	if !s.fromPortal(r) {
+		if !s.linkAlive(q, link, customerCookie, kindCustomer, "signin.used.text", pageLink{"nav.portal", s.cfg.PortalURL}) {
+			return
+		}
 		name := link.subject
 		if c, err := s.customer(r.Context(), link.subject); err == nil {
 			name, q.lang = c.Name, s.pageLanguage(w, r, c.Language)
