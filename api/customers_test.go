@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"slices"
@@ -79,21 +80,33 @@ func TestThePortalKeepsACustomerInSyncAndBadValuesAreNamed(t *testing.T) {
 }
 
 // A portal sending a huge list of domains is told at once that there are too many: the list is
-// counted before each entry is checked against the others (25,000 took 0.7 s that way).
+// counted before each entry is checked against the others (25,000 took 0.7 s that way, 5 s on
+// a loaded machine). "At once" is measured against reading the same body, refused for a field
+// at its end, so that the bound holds on a slow machine or under the race detector.
 func TestTooManyDomainsAreCountedBeforeTheyAreCompared(t *testing.T) {
 	s := systemtest.Start(t, systemtestSQLite(t), systemtest.Options{NoWorker: true})
 	many := make([]string, 25000)
 	for i := range many {
 		many[i] = strconv.FormatInt(int64(i), 36) + ".pt" // short: 25,000 of them fit in a request
-
 	}
-	body := map[string]any{"name": "Ana Silva", "email": "ana@example.pt", "domains": many}
-	s.Do(t, "PUT", "/api/v1/customers/ana", systemtest.APIToken, body, nil) // warm up
-	start := time.Now()
-	var e errorReply
-	code := s.Do(t, "PUT", "/api/v1/customers/ana", systemtest.APIToken, body, &e)
-	if took := time.Since(start); code != http.StatusBadRequest || e.Error.Fields["domains"] != "at most 1000 domains" || took > 250*time.Millisecond {
-		t.Fatalf("%d %+v after %v; want 400 on domains at once", code, e, took)
+	body, _ := json.Marshal(map[string]any{"name": "Ana Silva", "email": "ana@example.pt", "domains": many})
+	unread := strings.TrimSuffix(string(body), "}") + `,"zzz":1}`
+	fastest := func(body, field, problem string) time.Duration {
+		best := time.Hour
+		for range 3 {
+			start := time.Now()
+			var e errorReply
+			code := s.Do(t, "PUT", "/api/v1/customers/ana", systemtest.APIToken, body, &e)
+			if code != http.StatusBadRequest || e.Error.Fields[field] != problem {
+				t.Fatalf("%d %+v, want 400 with %s: %q", code, e, field, problem)
+			}
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	reading := fastest(unread, "zzz", "unknown field")
+	if took := fastest(string(body), "domains", "at most 1000 domains"); took > 3*reading+50*time.Millisecond {
+		t.Fatalf("refusing 25,000 domains took %v; reading them takes %v", took, reading)
 	}
 	// 1,000 domains with a repeat are kept once each.
 	var c struct{ Domains []string }
