@@ -10,7 +10,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -41,6 +43,10 @@ type Config struct {
 	DemoCustomer string
 	// SessionKey signs session cookies and CSRF tokens; derived from PortalSecret when nil.
 	SessionKey []byte
+	// BodyFloor (bytes a second) and BodyWindow: a request body slower than BodyFloor averaged
+	// over BodyWindow is cut off. Zero: 1 KiB/s over 30 s (bodyrate.go).
+	BodyFloor  int
+	BodyWindow time.Duration
 }
 
 // Enqueuer queues a task; jobs.Enqueuer implements it.
@@ -99,6 +105,7 @@ func (s *Server) Mux() *http.ServeMux { return s.mux }
 // ServeHTTP serves every route, observing durations by route pattern.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	w, r = s.steadyBodies(w, r)
 	rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	defer func() {
 		if v := recover(); v != nil {
@@ -275,27 +282,67 @@ func cleanText(s string) string {
 
 const maxBody = 256 << 10
 
-// decodeJSON reads a JSON body into v; on failure it answers 400 and returns false.
+// decodeJSON reads a JSON body into v, as API.md's "Request hygiene" says: a body that is not
+// application/json is 415, an unknown field or anything after the JSON value is 400, and nothing
+// else is read. On failure it has answered and returns false. Every JSON endpoint decodes with it.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	if err := dec.Decode(v); err != nil {
-		var (
-			tooBig    *http.MaxBytesError
-			wrongType *json.UnmarshalTypeError
-		)
-		switch {
-		case errors.As(err, &tooBig):
-			validationFailed(w, map[string]string{"body": "the request body is larger than 256 KiB"})
-		case errors.As(err, &wrongType) && wrongType.Field != "":
-			// Value may quote the input ("number 1e999"): its first word says enough and echoes nothing.
-			sent, _, _ := strings.Cut(wrongType.Value, " ")
-			validationFailed(w, map[string]string{wrongType.Field: "must be " + jsonKind(wrongType.Type) + ", not " + sent})
-		default:
-			validationFailed(w, map[string]string{"body": "the request body is not valid JSON for this endpoint"})
-		}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "The request body must be JSON, sent as Content-Type: application/json.", nil)
 		return false
 	}
-	return true
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, next := dec.Token(); next != io.EOF {
+			validationFailed(w, map[string]string{"body": "nothing may follow the JSON value"})
+			return false
+		}
+		return true
+	}
+	var (
+		tooBig    *http.MaxBytesError
+		wrongType *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.Is(err, errBodyTooSlow):
+		writeError(w, http.StatusRequestTimeout, "request_timeout", "The request body stopped arriving.", nil)
+	case errors.As(err, &tooBig):
+		validationFailed(w, map[string]string{"body": "the request body is larger than 256 KiB"})
+	case errors.As(err, &wrongType) && wrongType.Field != "":
+		// Value may quote the input ("number 1e999"): its first word says enough and echoes nothing.
+		sent, _, _ := strings.Cut(wrongType.Value, " ")
+		validationFailed(w, map[string]string{wrongType.Field: "must be " + jsonKind(wrongType.Type) + ", not " + sent})
+	case unknownField(err) != "":
+		validationFailed(w, map[string]string{unknownField(err): "unknown field"})
+	default:
+		validationFailed(w, map[string]string{"body": "the request body is not valid JSON for this endpoint"})
+	}
+	return false
+}
+
+// isJSON reports whether a Content-Type names JSON in UTF-8, the only encoding JSON has.
+func isJSON(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// unknownField is the name of the field an encoding/json DisallowUnknownFields error is about
+// (it has no error type of its own), or "".
+func unknownField(err error) string {
+	quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok {
+		return ""
+	}
+	name, err := strconv.Unquote(quoted)
+	if err != nil || !storable(name) || len(name) > 100 {
+		return "body"
+	}
+	return name
 }
 
 // jsonKind names the JSON value a Go type is decoded from.

@@ -66,19 +66,9 @@ func (s *Server) putCustomer(w http.ResponseWriter, r *http.Request) {
 	if !slices.Contains(tickets.Languages, in.Language) {
 		fields["language"] = "language must be pt-PT or en"
 	}
-	domains := make([]string, 0, len(in.Domains))
-	for _, d := range in.Domains {
-		d = strings.ToLower(strings.TrimSpace(d))
-		if !domainPattern.MatchString(d) || len(d) > 253 {
-			fields["domains"] = "each domain must be a valid host name such as example.pt"
-			break
-		}
-		if !slices.Contains(domains, d) {
-			domains = append(domains, d)
-		}
-	}
-	if len(domains) > 1000 {
-		fields["domains"] = "at most 1000 domains"
+	domains, problem := customerDomains(in.Domains)
+	if problem != "" {
+		fields["domains"] = problem
 	}
 	if len(fields) > 0 {
 		validationFailed(w, fields)
@@ -90,6 +80,29 @@ func (s *Server) putCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, customerView(c))
+}
+
+// maxDomains bounds a customer's domains.
+const maxDomains = 1000
+
+// customerDomains checks a customer's domains and returns them in lower case, in order, each
+// once; or what is wrong with them. The list is counted before anything else is done with it.
+func customerDomains(in []string) ([]string, string) {
+	if len(in) > maxDomains {
+		return nil, "at most 1000 domains"
+	}
+	domains, seen := make([]string, 0, len(in)), make(map[string]bool, len(in))
+	for _, d := range in {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if !domainPattern.MatchString(d) || len(d) > 253 {
+			return nil, "each domain must be a valid host name such as example.pt"
+		}
+		if !seen[d] {
+			seen[d] = true
+			domains = append(domains, d)
+		}
+	}
+	return domains, ""
 }
 
 type subjectJSON struct {

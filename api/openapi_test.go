@@ -120,6 +120,7 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	c.do("GET", "/healthz", "", nil, nil)
 	c.do("GET", "/readyz", "", nil, nil)
 	c.do("GET", "/metrics", "", nil, nil)
+	c.do("GET", "/metrics", st, nil, nil)
 
 	// Every operation of the document was exercised.
 	loader := openapi3.NewLoader()

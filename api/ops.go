@@ -56,6 +56,19 @@ func (s *Server) requireStaff(next http.Handler) http.Handler {
 	})
 }
 
+// staffOnly lets staff credentials through (isStaff) and answers anyone else 401, without
+// saying more.
+func (s *Server) staffOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.isStaff(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="assistd"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "Staff only: send the staff token.", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (s *Server) isStaff(r *http.Request) bool {
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		return tokenEqual(token, s.cfg.StaffToken)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // the pages show times in Lisbon even where the system has no zone files
+	"unicode"
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/storage"
@@ -271,7 +272,24 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	pageHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(neutralise(buf.Bytes()))
+}
+
+// neutralise makes the characters of a page that steer how the text around them is shown,
+// rather than showing anything, visible as U+FFFD: bidirectional embeddings, overrides and
+// isolates (U+202A–U+202E, U+2066–U+2069: U+202E before "fdp.exe" shows it as "exe.pdf"), and
+// control characters other than tab and line breaks. Customers' names and messages reach the
+// staff console and the client area through here; the data itself is kept as it came.
+func neutralise(page []byte) []byte {
+	return bytes.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return r
+		case r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069', unicode.IsControl(r):
+			return '\uFFFD'
+		}
+		return r
+	}, page)
 }
 
 // messagePage is a page that only says something: an error, or what to do next.
@@ -413,6 +431,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	next := localPath(r.URL.Query().Get("next"), "/tickets")
 	if !s.fromPortal(r) {
+		if !s.linkAlive(q, link, customerCookie, kindCustomer, "signin.used.text", pageLink{"nav.portal", s.cfg.PortalURL}) {
+			return
+		}
 		name := link.subject
 		if c, err := s.customer(r.Context(), link.subject); err == nil {
 			name, q.lang = c.Name, s.pageLanguage(w, r, c.Language)

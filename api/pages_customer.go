@@ -257,6 +257,12 @@ func (s *Server) submitTicketForm(q *request) {
 		}
 	}
 	if len(problems) == 0 {
+		// The form's key stands for what the form says: the same form sent twice (a double click,
+		// a retry after a failure) is one request, and a form the customer edited after a failure
+		// is a new one, under a new key, rather than a conflict with what the first one stored.
+		if nt.RequestDigest != "" {
+			nt.IdempotencyKey += ":" + nt.RequestDigest[:22]
+		}
 		res, err := s.submitTicket(q.ctx(), nt)
 		if err == nil {
 			http.Redirect(q.w, r, "/tickets/"+res.Number+"/confirmation", http.StatusSeeOther)

@@ -30,7 +30,7 @@ func (s *Server) staffLoginPage(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.URL.Query().Get("next"), "/staff")
 	if token := r.URL.Query().Get("token"); token != "" {
 		link, ok := s.staffLink(q, token)
-		if !ok {
+		if !ok || !s.linkAlive(q, link, staffCookie, kindStaff, "staff.signin.used", pageLink{"staff.signin", "/staff/login"}) {
 			return
 		}
 		q.session = s.startSession(w, loginCookie, kindLogin, "", loginLifetime)

@@ -80,15 +80,20 @@ func (s *Server) routes() {
 
 	m.HandleFunc("/", s.pageNotFound)
 
-	// Operations, without a token: liveness, readiness and the Prometheus metrics.
-	s.opsRoutes(m)
+	// Operations: liveness and readiness without a token; the Prometheus metrics tell business
+	// volume, so here they are for staff only (open on the ops address, OpsHandler).
+	s.opsRoutes(m, s.staffOnly(metricsHandler()))
 }
 
 // opsRoutes declares /healthz, /readyz and /metrics.
-func (s *Server) opsRoutes(m *http.ServeMux) {
+func (s *Server) opsRoutes(m *http.ServeMux, metrics http.Handler) {
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
-	m.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	m.Handle("GET /metrics", metrics)
+}
+
+func metricsHandler() http.Handler {
+	return promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
 }
 
 // MountOps serves an operations dashboard (QueueDashboard) at OpsQueuesPath, for staff only:
@@ -116,7 +121,7 @@ func (s *Server) MountDemo(box DemoMailbox) {
 func OpsHandler(store *storage.Store, redisReady func(context.Context) error) http.Handler {
 	s := &Server{store: store, redisReady: redisReady}
 	m := http.NewServeMux()
-	s.opsRoutes(m)
+	s.opsRoutes(m, metricsHandler())
 	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "This process serves only /healthz, /readyz and /metrics.", nil)
 	})

@@ -136,6 +136,27 @@ func (s *Server) signInOnce(q *request, link signInLink, cookie, kind string, li
 		s.startSession(q.w, cookie, kind, link.subject, lifetime)
 		return true
 	}
+	return s.usedByThisBrowser(q, link, cookie, kind, usedText, back)
+}
+
+// linkAlive reports whether a verified link still signs someone in, so that a page may say
+// whose it is: unused, within signInGrace of its first use, or opened again by the browser it
+// signed in. A dead link names nobody: it has answered 401, as signInOnce would.
+func (s *Server) linkAlive(q *request, link signInLink, cookie, kind, usedText string, back pageLink) bool {
+	firstUsed, used, err := s.store.SignInLinkUsed(q.ctx(), link.id)
+	if err != nil {
+		s.pageError(q, err)
+		return false
+	}
+	if !used || s.now().Sub(firstUsed) < signInGrace {
+		return true
+	}
+	return s.usedByThisBrowser(q, link, cookie, kind, usedText, back)
+}
+
+// usedByThisBrowser reports whether a link used up earlier comes from the browser it signed in
+// (a reload, the back button); anyone else is answered 401.
+func (s *Server) usedByThisBrowser(q *request, link signInLink, cookie, kind, usedText string, back pageLink) bool {
 	ss, ok, err := s.checkSession(q.r, cookie, kind)
 	if err != nil {
 		s.pageError(q, err)

@@ -215,13 +215,16 @@ func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
 		t.Fatalf("signed in with the button, the history: %d", r.code)
 	}
 	// Past the few seconds of a double click, the used link signs nobody else in, through the
-	// page or from the portal.
+	// page (which no longer names anyone), through its form, or from the portal.
 	ahead.Store(int64(11 * time.Second))
 	other := env.visitor(t)
-	page = other.getFrom(link, "")
+	if r := other.getFrom(link, ""); r.code != http.StatusUnauthorized || !strings.Contains(r.body, "já foi utilizada") || strings.Contains(r.body, "Ana Silva") {
+		t.Fatalf("the used link's page: %d; want 401 saying it was used, naming nobody:\n%s", r.code, r.body)
+	}
+	page = other.getFrom("/login?token="+url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute))), "")
 	if r := other.post("/login", url.Values{"csrf": {csrfOf(page.body)}, "token": {token}}); r.code != http.StatusUnauthorized ||
 		!strings.Contains(r.body, "já foi utilizada") || strings.Contains(r.header.Get("Set-Cookie"), "assistd_session=") {
-		t.Fatalf("the used link through the page: %d, cookie %q; want 401 saying it was used", r.code, r.header.Get("Set-Cookie"))
+		t.Fatalf("the used link through the form: %d, cookie %q; want 401 saying it was used", r.code, r.header.Get("Set-Cookie"))
 	}
 	if r := env.visitor(t).getFrom(link, portalReferer); r.code != http.StatusUnauthorized {
 		t.Fatalf("the used link from the portal: %d, want 401", r.code)
@@ -238,7 +241,7 @@ func TestASignInLinkOpenedOutsideThePortalAsksFirst(t *testing.T) {
 	// A form that names another site to go on to is sent to the history instead.
 	fresh := api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute))
 	rui := env.visitor(t)
-	page = rui.getFrom(link, "")
+	page = rui.getFrom("/login?token="+url.QueryEscape(fresh), "")
 	if r := rui.post("/login", url.Values{"csrf": {csrfOf(page.body)}, "token": {fresh}, "next": {"https://evil.example/"}}); r.code != http.StatusSeeOther ||
 		r.header.Get("Location") != "/tickets" {
 		t.Fatalf("next naming another site: %d to %q; want /tickets", r.code, r.header.Get("Location"))

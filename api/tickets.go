@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -93,12 +94,35 @@ func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ti
 	created := s.now().UTC().Truncate(time.Microsecond)
 	nt := storage.NewTicket{CustomerID: cust.ID, SubjectID: in.SubjectID, Domain: domain, Message: message, RelatedTicket: related,
 		IdempotencyKey: key, CreatedAt: created}
+	if key != "" && s.keys != nil {
+		nt.RequestDigest = s.keys.Digest(canonicalRequest(nt, password))
+	}
 	if !password.Empty() {
 		expires := created.Add(s.cfg.SecretTTL)
 		nt.PasswordExpiresAt = &expires
 		nt.Seal = func(id int64) (secret.Sealed, error) { return s.keys.Seal(password, storage.PasswordBinding(id)) }
 	}
 	return nt, nil, nil
+}
+
+// canonicalRequest is the form of a prepared request that an Idempotency-Key is kept with: every
+// field the customer chose, as it will be stored (a domain in lower case, a message trimmed), so
+// that the same request sent again matches and any other does not. It holds the password: only
+// its keyed digest is ever kept.
+func canonicalRequest(nt storage.NewTicket, password secret.Password) []byte {
+	var pw *string
+	if !password.Empty() {
+		p := password.Reveal()
+		pw = &p
+	}
+	b, _ := json.Marshal(struct {
+		Subject  string  `json:"subject_id"`
+		Domain   *string `json:"domain"`
+		Message  string  `json:"message"`
+		Password *string `json:"password"`
+		Related  *string `json:"related_ticket"`
+	}{nt.SubjectID, nt.Domain, nt.Message, pw, nt.RelatedTicket})
+	return b
 }
 
 // submitTicket stores a prepared ticket and queues its processing (the outbox relay queues it

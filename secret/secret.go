@@ -10,6 +10,7 @@ package secret
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -78,6 +79,7 @@ type Keyring struct {
 type kek struct {
 	id   [keyIDSize]byte
 	aead cipher.AEAD
+	mac  []byte // the key of Digest, derived from the ring key
 }
 
 // ParseKeyring reads ASSISTD_SECRET_KEYS: comma-separated standard base64 keys of 32 bytes each.
@@ -103,6 +105,7 @@ func ParseKeyring(spec string) (*Keyring, error) {
 		var k kek
 		copy(k.id[:], sum[:keyIDSize])
 		k.aead = aead
+		k.mac = hmacSHA256(raw, []byte("assistd/digest-key/v1"))
 		ring.keys = append(ring.keys, k)
 	}
 	if len(ring.keys) == 0 {
@@ -200,6 +203,20 @@ func (r *Keyring) openDataKey(sealed []byte, binding string) ([]byte, error) {
 		return dk, nil
 	}
 	return nil, ErrOpen
+}
+
+// Digest is a keyed hash (HMAC-SHA256 under a key derived from the active ring key) of data
+// that may hold a password, such as the canonical form of a request: it tells two requests apart
+// without letting whoever reads the database try guesses at the password. A digest made before
+// the ring's active key changed no longer matches.
+func (r *Keyring) Digest(data []byte) string {
+	return base64.RawStdEncoding.EncodeToString(hmacSHA256(r.keys[0].mac, data))
+}
+
+func hmacSHA256(key, data []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {

@@ -168,3 +168,23 @@ func TestBadKeysStopEverything(t *testing.T) {
 		}
 	}
 }
+
+// A digest tells requests apart, and only a holder of the ring's active key can make one: a
+// plain hash of a request would let whoever reads the database try guesses at its password.
+func TestADigestNeedsTheActiveKey(t *testing.T) {
+	k1, k2 := secret.GenerateKey(), secret.GenerateKey()
+	a, b := ring(t, k1), ring(t, k2, k1)
+	req := []byte(`{"message":"olá","password":"hunter2"}`)
+	if a.Digest(req) != a.Digest(req) || a.Digest(req) == "" {
+		t.Fatal("the same request has two digests")
+	}
+	if a.Digest(req) == a.Digest([]byte(`{"message":"olá","password":"hunter3"}`)) {
+		t.Fatal("two passwords share a digest")
+	}
+	if a.Digest(req) == b.Digest(req) {
+		t.Fatal("another active key makes the same digest")
+	}
+	if strings.Contains(a.Digest(req), "hunter2") {
+		t.Fatal("the digest shows the password")
+	}
+}

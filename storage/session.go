@@ -86,8 +86,18 @@ func (s *Store) UseSignInLink(ctx context.Context, tokenHash string, expires tim
 	} else if n == 1 {
 		return true, at, nil
 	}
-	if err := s.db.GetContext(ctx, &firstUsed, s.q(`SELECT used_at FROM used_sign_in_links WHERE token_hash = ?`), tokenHash); err != nil {
-		return false, time.Time{}, fmt.Errorf("storage: read sign-in link: %w", wrapConn(err))
+	firstUsed, _, err = s.SignInLinkUsed(ctx, tokenHash)
+	return false, firstUsed, err
+}
+
+// SignInLinkUsed reports whether a sign-in link, known by the hash of its token, was used, and
+// when first; it records nothing (a page that only shows a link must not use it up).
+func (s *Store) SignInLinkUsed(ctx context.Context, tokenHash string) (firstUsed time.Time, used bool, err error) {
+	err = s.db.GetContext(ctx, &firstUsed, s.q(`SELECT used_at FROM used_sign_in_links WHERE token_hash = ?`), tokenHash)
+	if err = notFound(err); err == ErrNotFound {
+		return time.Time{}, false, nil
+	} else if err != nil {
+		return time.Time{}, false, fmt.Errorf("storage: read sign-in link: %w", err)
 	}
-	return false, firstUsed, nil
+	return firstUsed, true, nil
 }

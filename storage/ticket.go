@@ -92,7 +92,10 @@ type NewTicket struct {
 	Message        string
 	RelatedTicket  *string
 	IdempotencyKey string
-	CreatedAt      time.Time
+	// RequestDigest is a keyed digest of the request's canonical form, kept with the key: the
+	// same key with another digest is ErrIdempotencyMismatch.
+	RequestDigest string
+	CreatedAt     time.Time
 	// PasswordExpiresAt is set when a password was given; Seal is then called inside the
 	// transaction with the new ticket's id, so the sealed value is bound to the ticket.
 	PasswordExpiresAt *time.Time
@@ -132,16 +135,16 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 		var id int64
 		for attempt := 0; ; attempt++ {
 			number := s.drawNumber()
-			var key *string
+			var key, digest *string
 			if nt.IdempotencyKey != "" {
-				key = &nt.IdempotencyKey
+				key, digest = &nt.IdempotencyKey, nullable(nt.RequestDigest)
 			}
 			// ON CONFLICT DO NOTHING covers both a number collision and a concurrent request
 			// with the same idempotency key; which one it was is told apart below.
 			err := tx.GetContext(ctx, &id, s.q(`INSERT INTO tickets (number, customer_id, subject_id, department_id, domain, status,
-				related_ticket, idempotency_key, created_at, updated_at)
-				VALUES (?, ?, ?, (SELECT department_id FROM subjects WHERE id = ?), ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
-				number, nt.CustomerID, nt.SubjectID, nt.SubjectID, nt.Domain, tickets.Open, nt.RelatedTicket, key, nt.CreatedAt, nt.CreatedAt)
+				related_ticket, idempotency_key, request_digest, created_at, updated_at)
+				VALUES (?, ?, ?, (SELECT department_id FROM subjects WHERE id = ?), ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
+				number, nt.CustomerID, nt.SubjectID, nt.SubjectID, nt.Domain, tickets.Open, nt.RelatedTicket, key, digest, nt.CreatedAt, nt.CreatedAt)
 			if err == nil {
 				out = Created{TicketID: id, Number: number, Status: tickets.Open}
 				break
@@ -272,15 +275,15 @@ type intakeRow struct {
 // intakePostgres is the grouped intake: it only writes, from the arrays it is given.
 const intakePostgres = `WITH v AS (
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-				$8::timestamptz[], $9::text[], $10::bytea[], $11::bytea[], $12::timestamptz[])
+				$8::timestamptz[], $9::text[], $10::bytea[], $11::bytea[], $12::timestamptz[], $15::text[])
 			AS v (id, number, customer_id, subject_id, domain, related_ticket, idempotency_key, created_at, body,
-				password_sealed, data_key_sealed, expires_at)),
+				password_sealed, data_key_sealed, expires_at, request_digest)),
 		ticket AS (
 			INSERT INTO tickets (id, number, customer_id, subject_id, department_id, domain, status, related_ticket, idempotency_key,
-				created_at, updated_at)
+				request_digest, created_at, updated_at)
 			OVERRIDING SYSTEM VALUE
 			SELECT id, number, customer_id, subject_id, (SELECT department_id FROM subjects WHERE subjects.id = v.subject_id), domain, $13,
-				related_ticket, idempotency_key, created_at, created_at FROM v
+				related_ticket, idempotency_key, request_digest, created_at, created_at FROM v
 			ON CONFLICT DO NOTHING RETURNING id),
 		message AS (
 			INSERT INTO messages (ticket_id, author, body, created_at) SELECT v.id, 'customer', v.body, v.created_at FROM v JOIN ticket USING (id)),
@@ -329,6 +332,7 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 		ids                          = make([]int64, n)
 		numbers, customers, subjects = make([]string, n), make([]string, n), make([]string, n)
 		domains, related, keys       = make([]*string, n), make([]*string, n), make([]*string, n)
+		digests                      = make([]*string, n)
 		created                      = make([]time.Time, n)
 		bodies                       = make([]string, n)
 		passwords, dataKeys          = make([][]byte, n), make([][]byte, n)
@@ -339,7 +343,7 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 		ids[i], numbers[i], customers[i], subjects[i] = r.id, r.number, nt.CustomerID, nt.SubjectID
 		domains[i], related[i] = nt.Domain, nt.RelatedTicket
 		if nt.IdempotencyKey != "" {
-			keys[i] = &nt.IdempotencyKey
+			keys[i], digests[i] = &nt.IdempotencyKey, nullable(nt.RequestDigest)
 		}
 		created[i], bodies[i] = nt.CreatedAt, nt.Message
 		if nt.PasswordExpiresAt != nil {
@@ -349,7 +353,7 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 	var got []int64
 	err := s.grouped.SelectContext(ctx, &got, intakePostgres,
 		ids, numbers, customers, subjects, domains, related, keys, created, bodies, passwords, dataKeys, expires,
-		string(tickets.Open), TaskTicketCreate)
+		string(tickets.Open), TaskTicketCreate, digests)
 	if err != nil {
 		return nil, fmt.Errorf("storage: insert ticket: %w", wrapConn(err))
 	}
@@ -370,8 +374,9 @@ func (s *Store) replay(ctx context.Context, q sqlx.QueryerContext, nt NewTicket)
 		Number    string         `db:"number"`
 		Status    tickets.Status `db:"status"`
 		SubjectID string         `db:"subject_id"`
+		Digest    *string        `db:"request_digest"`
 	}
-	err := sqlx.GetContext(ctx, q, &row, s.q(`SELECT id, number, status, subject_id FROM tickets WHERE customer_id = ? AND idempotency_key = ?`),
+	err := sqlx.GetContext(ctx, q, &row, s.q(`SELECT id, number, status, subject_id, request_digest FROM tickets WHERE customer_id = ? AND idempotency_key = ?`),
 		nt.CustomerID, nt.IdempotencyKey)
 	if err != nil {
 		if err = notFound(err); err == ErrNotFound {
@@ -379,7 +384,13 @@ func (s *Store) replay(ctx context.Context, q sqlx.QueryerContext, nt NewTicket)
 		}
 		return Created{}, err
 	}
-	if row.SubjectID != nt.SubjectID {
+	// The whole request is compared where both sides have a digest; a ticket stored before digests
+	// were kept is compared by its subject.
+	if row.Digest != nil && nt.RequestDigest != "" {
+		if *row.Digest != nt.RequestDigest {
+			return Created{}, ErrIdempotencyMismatch
+		}
+	} else if row.SubjectID != nt.SubjectID {
 		return Created{}, ErrIdempotencyMismatch
 	}
 	return Created{TicketID: row.ID, Number: row.Number, Status: row.Status, Replayed: true}, nil
@@ -655,4 +666,12 @@ func (s *Store) Messages(ctx context.Context, ticketID int64) ([]Message, error)
 	var ms []Message
 	err := s.db.SelectContext(ctx, &ms, s.q(`SELECT id, author, staff, body, created_at FROM messages WHERE ticket_id = ? ORDER BY id`), ticketID)
 	return ms, wrapConn(err)
+}
+
+// nullable is s, or NULL when s is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -29,7 +29,7 @@ var settings = []setting{
 	{"ASSISTD_IMAP_IDLE", "true", "use IDLE when the IMAP server offers it; false polls instead"},
 	{"ASSISTD_IMAP_DONE_FOLDER", "Processed", "folder that handled mail is moved to (created if missing)"},
 	{"ASSISTD_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP server listens on"},
-	{"ASSISTD_OPS_ADDR", "", "where a process without the api role serves /metrics, /healthz and /readyz (empty: nowhere)"},
+	{"ASSISTD_OPS_ADDR", "", "where /metrics, /healthz and /readyz are served openly, for Prometheus on a private network; the public listener shows /metrics to staff credentials only (empty: nowhere)"},
 	{"ASSISTD_PUBLIC_URL", "http://127.0.0.1:8080", "base URL of the client area, used in links sent to customers"},
 	{"ASSISTD_PORTAL_URL", "http://127.0.0.1:8080/", "the hosting company's client-area management, linked from the pages; sign-in links followed from it sign in at once"},
 	{"ASSISTD_PORTAL_SECRET", "", "HMAC-SHA256 key shared with the portal for /login?token=… sign-in links, at least 32 characters"},

@@ -132,8 +132,7 @@ func run(ctx context.Context, s *assembly.System, cfg config, roles map[string]b
 		}()
 		return nil
 	}
-	switch {
-	case roles["api"]:
+	if roles["api"] {
 		srv := s.NewAPI()
 		srv.MountOps(api.QueueDashboard(s.Redis))
 		if mount != nil {
@@ -142,8 +141,11 @@ func run(ctx context.Context, s *assembly.System, cfg config, roles map[string]b
 		if err := listen("ASSISTD_HTTP_ADDR", cfg.HTTPAddr, srv); err != nil {
 			return err
 		}
-	case cfg.OpsAddr != "":
-		// A worker's or a poller's own counters are only visible here.
+	}
+	// /metrics is open on the ops address only (the public listener shows it to staff): a
+	// worker's or a poller's own counters are only visible here. An ops address that is the
+	// public one is that listener.
+	if cfg.OpsAddr != "" && !(roles["api"] && cfg.OpsAddr == cfg.HTTPAddr) {
 		if err := listen("ASSISTD_OPS_ADDR", cfg.OpsAddr, api.OpsHandler(s.Store, s.RedisReady)); err != nil {
 			return err
 		}
