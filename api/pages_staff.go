@@ -162,7 +162,8 @@ func (s *Server) staffQueuePage(q *request) {
 	if c, err := storage.ParseQueueCursor(q.r.URL.Query().Get("after")); err == nil {
 		after = &c
 	}
-	page, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after)
+	byDue, _ := queueOrder(q.r.URL.Query().Get("order"))
+	page, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after, byDue)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return
@@ -180,11 +181,14 @@ func (s *Server) staffQueuePage(q *request) {
 	if status != "" {
 		query.Set("status", string(status))
 	}
+	if byDue {
+		query.Set("order", "due")
+	}
 	if after != nil {
 		p.First = base + "?" + query.Encode()
 	}
 	if len(list) == staffQueueLimit {
-		query.Set("after", storage.CursorAfter(list[len(list)-1]).String())
+		query.Set("after", storage.CursorAfter(list[len(list)-1], byDue).String())
 		p.Next = base + "?" + query.Encode()
 	}
 	for _, st := range tickets.Statuses {

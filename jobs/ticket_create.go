@@ -77,6 +77,7 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	if m.Ticket.PasswordExpiresAt != nil {
 		d.scheduleSecretExpiry(ctx, p.TicketID, *m.Ticket.PasswordExpiresAt)
 	}
+	d.startClocks(ctx, m.Ticket)
 	var later []int64
 	for i, id := range ids {
 		if !sent[i] {
@@ -132,4 +133,18 @@ func deref64(p *int64) int64 {
 		return 0
 	}
 	return *p
+}
+
+// startClocks schedules a new ticket's first warning or breach. A ticket whose subject moved to
+// another department before it was processed has its clocks set again under that department's
+// policy first.
+func (d *Deps) startClocks(ctx context.Context, t storage.Ticket) {
+	if t.SLADepartmentID == nil || *t.SLADepartmentID != t.DepartmentID {
+		var err error
+		if t, err = d.Store.RestartClocks(ctx, t.ID); err != nil {
+			d.Log.Warn("service-level clocks of a moved ticket left to its next change", "ticket_id", t.ID, "err", err)
+			return
+		}
+	}
+	d.ScheduleSLAMoment(ctx, t)
 }

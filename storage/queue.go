@@ -16,6 +16,9 @@ type QueueQuery struct {
 	// Status filters the queue; "" means every ticket still open in any way (all but closed).
 	Status tickets.Status
 	Limit  int
+	// ByDue orders the queue by the earliest due time of a running service-level clock, tickets
+	// without one last, instead of by waiting time.
+	ByDue bool
 	// After continues from the last ticket of the previous page.
 	After *QueueCursor
 }
@@ -26,8 +29,14 @@ type QueueCursor struct {
 	ID        int64
 }
 
-// CursorAfter is the cursor that continues after a ticket.
-func CursorAfter(t Ticket) QueueCursor { return QueueCursor{UpdatedAt: t.UpdatedAt, ID: t.ID} }
+// CursorAfter is the cursor that continues after a ticket, in a queue ordered by waiting time
+// or, byDue, by due time (its UpdatedAt then holds the due time).
+func CursorAfter(t Ticket, byDue bool) QueueCursor {
+	if byDue {
+		return QueueCursor{UpdatedAt: t.SLADue.UTC(), ID: t.ID}
+	}
+	return QueueCursor{UpdatedAt: t.UpdatedAt, ID: t.ID}
+}
 
 // String encodes the cursor for a URL.
 func (c QueueCursor) String() string {
@@ -56,12 +65,19 @@ func (s *Store) Queue(ctx context.Context, qq QueueQuery) ([]Ticket, error) {
 	if qq.Status != "" {
 		where, args = ` WHERE t.department_id = ? AND t.status = ?`, append(args, qq.Status)
 	}
+	// Tickets without a running clock hold NoDue, so one ascending index walk (department_id,
+	// sla_due, id) serves the queue by due time as (department_id, updated_at, id) serves it by
+	// waiting time.
+	order := "t.updated_at"
+	if qq.ByDue {
+		order = "t.sla_due"
+	}
 	if qq.After != nil {
-		where += ` AND (t.updated_at, t.id) > (?, ?)`
+		where += ` AND (` + order + `, t.id) > (?, ?)`
 		args = append(args, qq.After.UpdatedAt, qq.After.ID)
 	}
 	var ts []Ticket
-	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT `+ticketColumns+ticketFrom+where+` ORDER BY t.updated_at, t.id LIMIT ?`),
+	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT `+ticketColumns+ticketFrom+where+` ORDER BY `+order+`, t.id LIMIT ?`),
 		append(args, qq.Limit)...)
 	return ts, wrapConn(err)
 }
