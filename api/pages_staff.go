@@ -219,6 +219,7 @@ type staffTicketPage struct {
 	AnswerError string
 	StatusError string
 	Revealed    *revealedPassword
+	Due         []dueLine
 }
 
 type revealedPassword struct {
@@ -267,6 +268,10 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 		return
 	}
 	if p.Reveals, err = s.store.Reveals(ctx, p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.Due, err = s.ticketDues(ctx, p.Ticket, true); err != nil {
 		s.pageError(q, err)
 		return
 	}

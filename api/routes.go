@@ -81,6 +81,8 @@ func (s *Server) routes() {
 	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
+	m.Handle("GET /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyPage))
+	m.Handle("POST /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyForm))
 	m.HandleFunc("GET /staff/tickets/{number}/{form...}", toTicketPage("/staff/tickets/"))
 
 	m.HandleFunc("/", s.pageNotFound)
