@@ -197,3 +197,53 @@ func (s *Server) pageDepartment(q *request) (storage.Department, bool) {
 	}
 	return d, true
 }
+
+// reportPage is the response-time report of the console.
+type reportPage struct {
+	From, To string // YYYY-MM-DD, as the form shows them
+	Rows     []departmentReportJSON
+	Error    string
+}
+
+// Seconds writes a business time in hours and minutes ("—" when unknown).
+func (v *view) Seconds(secs *float64) string {
+	if secs == nil {
+		return "—"
+	}
+	d := time.Duration(*secs) * time.Second
+	return v.T("time.remaining", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// staffReportPage shows, per department, the period's tickets, first response and resolution
+// p50/p90 in business time, and the targets missed: the last 30 days unless the form says.
+func (s *Server) staffReportPage(q *request) {
+	loc := sla.Policy{}.Location()
+	to := s.now().In(loc)
+	from := to.AddDate(0, 0, -30)
+	p := reportPage{}
+	day := func(name string, def time.Time) time.Time {
+		v := q.r.URL.Query().Get(name)
+		if v == "" {
+			return def
+		}
+		t, err := time.ParseInLocation(time.DateOnly, v, loc)
+		if err != nil {
+			p.Error = translate(q.lang, "report.bad_date")
+			return def
+		}
+		return t
+	}
+	from, to = day("from", from), day("to", to)
+	if q.r.URL.Query().Get("to") != "" {
+		to = to.AddDate(0, 0, 1) // the whole of the last day
+	}
+	p.From, p.To = from.Format(time.DateOnly), to.Format(time.DateOnly)
+	rows, err := s.ResponseTimes(q.ctx(), from, to, "")
+	if err != nil {
+		s.pageError(q, err)
+		return
+	}
+	p.Rows = rows
+	v := s.newView(q, "report.title", p)
+	s.render(q.w, q.r, http.StatusOK, "staff_report", v)
+}

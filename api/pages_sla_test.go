@@ -1,13 +1,16 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/assistd/assistd/internal/systemtest"
+	"github.com/assistd/assistd/storage"
 )
 
 func TestAnAdministratorSetsADepartmentsServiceLevelInTheConsole(t *testing.T) {
@@ -78,4 +81,64 @@ func TestTicketPagesShowTheDueTimeToStaffAndTheExpectedReplyToTheCustomer(t *tes
 		t.Fatal("a missed due time is not shown in red to staff")
 	}
 	checkPage(t, "staff ticket page with due times", staff)
+}
+
+func TestTheResponseTimeReportGivesPercentilesInBusinessTimeAndBreachesPerDepartment(t *testing.T) {
+	env := startWeb(t, true, nil)
+	env.PutCustomer(t, "ana", "pt-PT")
+	ctx := context.Background()
+	db := env.Store.DB()
+	for i, r := range []struct {
+		first    int64
+		breached string
+	}{{60, ""}, {120, "first_response"}, {180, ""}, {3600, "first_response,resolution"}} {
+		c, err := env.Store.CreateTicket(ctx, storage.NewTicket{CustomerID: "ana", SubjectID: "email-account-setup", Message: "pedido " + strconv.Itoa(i), CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(db.Rebind(`UPDATE tickets SET sla_first_response_secs = ?, sla_breached = ? WHERE id = ?`), r.first, r.breached, c.TicketID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One ticket of another department answered for real: its first response is measured.
+	number := env.customer(t, "ana").newTicket("hosting-ssl", url.Values{"domain": {"example.pt"}, "message": {"O certificado expirou."}})
+	if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/messages", systemtest.StaffToken, map[string]string{"staff": "joao", "message": "Renovado."}, nil); code != http.StatusCreated {
+		t.Fatalf("answer: %d", code)
+	}
+	var report struct {
+		Departments []struct {
+			Department struct{ ID string } `json:"department"`
+			Tickets    int                 `json:"tickets"`
+			First      struct {
+				Measured int      `json:"measured"`
+				P50      *float64 `json:"p50_seconds"`
+				P90      *float64 `json:"p90_seconds"`
+			} `json:"first_response"`
+			Breaches map[string]int `json:"breaches"`
+		} `json:"departments"`
+	}
+	if code := env.Do(t, "GET", "/api/v1/staff/reports/response-times", systemtest.StaffToken, nil, &report); code != http.StatusOK {
+		t.Fatalf("report: %d", code)
+	}
+	byID := map[string]int{}
+	for i, d := range report.Departments {
+		byID[d.Department.ID] = i
+	}
+	email, hosting := report.Departments[byID["email"]], report.Departments[byID["alojamento"]]
+	if email.Tickets != 4 || email.First.Measured != 4 || *email.First.P50 != 120 || *email.First.P90 != 3600 ||
+		email.Breaches["first_response"] != 2 || email.Breaches["resolution"] != 1 {
+		t.Fatalf("email: %+v", email)
+	}
+	if hosting.Tickets != 1 || hosting.First.Measured != 1 {
+		t.Fatalf("alojamento: %+v", hosting)
+	}
+	if code := env.Do(t, "GET", "/api/v1/staff/reports/response-times?department=email&from=2000-01-01T00:00:00Z&to=2000-02-01T00:00:00Z", systemtest.StaffToken, nil, &report); code != http.StatusOK ||
+		len(report.Departments) != 1 || report.Departments[0].Tickets != 0 {
+		t.Fatalf("an empty period of one department: %d %+v", code, report.Departments)
+	}
+	page := env.staff(t, "joao").get("/staff/reports").body
+	checkPage(t, "report page", page)
+	if !strings.Contains(page, "0 h 02 min") || !strings.Contains(page, "1 h 00 min") || !strings.Contains(page, "2 / 0 / 1") {
+		t.Fatal("the report page does not show the email department's figures")
+	}
 }

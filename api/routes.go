@@ -83,6 +83,7 @@ func (s *Server) routes() {
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
 	m.Handle("GET /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyPage))
 	m.Handle("POST /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyForm))
+	m.Handle("GET /staff/reports", s.staffPage(s.staffReportPage))
 	m.HandleFunc("GET /staff/tickets/{number}/{form...}", toTicketPage("/staff/tickets/"))
 
 	m.HandleFunc("/", s.pageNotFound)

@@ -3,9 +3,11 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"mime"
 	"net/http"
 	netmail "net/mail"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +99,34 @@ func fastSweeps() []jobs.Period {
 
 const emailDept = "email@suporte.example.pt"
 
+func metricsText(t *testing.T, s *systemtest.System) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.HTTP.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+systemtest.StaffToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// metricValue reads one series of /metrics; 0 when it is not there yet.
+func metricValue(t *testing.T, s *systemtest.System, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(metricsText(t, s), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
 func TestAWarningAndABreachGoOutOnceWithinASecondOfTheirMoment(t *testing.T) {
 	systemtest.Each(t, systemtest.Options{Periods: fastSweeps()}, func(t *testing.T, s *systemtest.System) {
 		putPolicy(t, s, "email", map[string]any{"first_response": "4s", "resolution": "1h", "warn_before": "2s"})
@@ -106,6 +136,7 @@ func TestAWarningAndABreachGoOutOnceWithinASecondOfTheirMoment(t *testing.T) {
 			t.Fatalf("created %s with first response due %v, want 4 s later, stored with the ticket", tk.CreatedAt, tk.FirstResponseDue)
 		}
 		due := *tk.FirstResponseDue
+		breachesBefore := metricValue(t, s, `assistd_sla_breaches_total{department="email",target="first_response"}`)
 		systemtest.Eventually(t, 10*time.Second, "the breach", func() bool { return len(alertsTo(t, s, emailDept, "Prazo ultrapassado")) > 0 })
 		time.Sleep(2500 * time.Millisecond) // the task and two sweeps more: nothing goes twice
 		warnings, breaches := alertsTo(t, s, emailDept, "Prazo a terminar"), alertsTo(t, s, emailDept, "Prazo ultrapassado")
@@ -128,6 +159,9 @@ func TestAWarningAndABreachGoOutOnceWithinASecondOfTheirMoment(t *testing.T) {
 		if v := staffClocks(t, s, tk.Number); len(v.Breached) != 1 || v.Breached[0] != "first_response" {
 			t.Fatalf("staff see breached %v", v.Breached)
 		}
+		if n := metricValue(t, s, `assistd_sla_breaches_total{department="email",target="first_response"}`) - breachesBefore; n != 1 {
+			t.Fatalf("assistd_sla_breaches_total{department=email,target=first_response} grew by %v, want 1", n)
+		}
 	})
 }
 
@@ -143,6 +177,9 @@ func TestAClockPausedByAnAnswerResumesWithTheCustomersAddition(t *testing.T) {
 		if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+tk.Number+"/messages", systemtest.StaffToken,
 			map[string]string{"staff": "joao", "message": "Experimente agora."}, nil); code != http.StatusCreated {
 			t.Fatalf("answer: %d", code)
+		}
+		if h := metricsText(t, s); !strings.Contains(h, `assistd_first_response_seconds_count{department="email"}`) {
+			t.Fatal("the first response is not in assistd_first_response_seconds")
 		}
 		paused := staffClocks(t, s, tk.Number)
 		if !paused.Paused || paused.FirstResponseAt == nil || paused.ResolutionDue != nil || paused.FirstResponseDue != nil {
