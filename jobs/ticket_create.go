@@ -139,7 +139,7 @@ func deref64(p *int64) int64 {
 // another department before it was processed has its clocks set again under that department's
 // policy first.
 func (d *Deps) startClocks(ctx context.Context, t storage.Ticket) {
-	if t.SLADepartmentID == nil || *t.SLADepartmentID != t.DepartmentID {
+	if t.SLADepartmentID != nil && *t.SLADepartmentID != t.DepartmentID {
 		var err error
 		if t, err = d.Store.RestartClocks(ctx, t.ID); err != nil {
 			d.Log.Warn("service-level clocks of a moved ticket left to its next change", "ticket_id", t.ID, "err", err)

@@ -239,7 +239,9 @@ func (s *Store) moveClocks(ctx context.Context, tx *sqlx.Tx, ticketID int64, e s
 		return err
 	}
 	c := row.Clocks()
-	if row.SLADepartmentID == nil || *row.SLADepartmentID != row.DepartmentID {
+	// A ticket from before service levels (no department recorded) keeps no clocks rather than
+	// breaching at once; one whose clocks another department's policy set takes its own's.
+	if row.SLADepartmentID != nil && *row.SLADepartmentID != row.DepartmentID {
 		restart(&c, p, row.CreatedAt)
 	}
 	c.Apply(p, e, row.CreatedAt, at)
