@@ -38,9 +38,14 @@ func CursorAfter(t Ticket, byDue bool) QueueCursor {
 	return QueueCursor{UpdatedAt: t.UpdatedAt, ID: t.ID}
 }
 
-// String encodes the cursor for a URL.
+// String encodes the cursor for a URL: nanoseconds since 1970, or "u" and microseconds for a
+// time past what nanoseconds can count (NoDue, a ticket without a running clock).
 func (c QueueCursor) String() string {
-	return strconv.FormatInt(c.UpdatedAt.UnixNano(), 10) + "-" + strconv.FormatInt(c.ID, 10)
+	at := strconv.FormatInt(c.UpdatedAt.UnixNano(), 10)
+	if c.UpdatedAt.Year() >= 2262 {
+		at = "u" + strconv.FormatInt(c.UpdatedAt.UnixMicro(), 10)
+	}
+	return at + "-" + strconv.FormatInt(c.ID, 10)
 }
 
 // ErrBadCursor is returned by ParseQueueCursor for a cursor it did not make.
@@ -49,10 +54,14 @@ var ErrBadCursor = errors.New("storage: bad queue cursor")
 // ParseQueueCursor reads a cursor made by QueueCursor.String.
 func ParseQueueCursor(s string) (QueueCursor, error) {
 	at, id, ok := strings.Cut(s, "-")
-	nanos, err1 := strconv.ParseInt(at, 10, 64)
+	micro, isMicro := strings.CutPrefix(at, "u")
+	nanos, err1 := strconv.ParseInt(micro, 10, 64)
 	n, err2 := strconv.ParseInt(id, 10, 64)
 	if !ok || err1 != nil || err2 != nil || nanos < 0 || n < 0 {
 		return QueueCursor{}, ErrBadCursor
+	}
+	if isMicro {
+		return QueueCursor{UpdatedAt: time.UnixMicro(nanos).UTC(), ID: n}, nil
 	}
 	return QueueCursor{UpdatedAt: time.Unix(0, nanos).UTC(), ID: n}, nil
 }
