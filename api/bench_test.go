@@ -27,7 +27,8 @@ import (
 // database holding a million tickets (ASSISTD_BENCH_TICKETS to change it). It uses
 // ASSISTD_BENCH_DATABASE_URL, or else a database "assistd_bench_lifecycle" on the server of
 // ASSISTD_TEST_DATABASE_URL; the first run seeds it (about a minute) and later runs reuse it.
-// Each sub-benchmark reports its p50 and p99 in milliseconds:
+// The queue by due time is read first page and any page, as the queue by waiting time. Each
+// sub-benchmark reports its p50 and p99 in milliseconds:
 //
 //	go test ./api -run '^$' -bench ReadsAtScale -benchtime 3000x
 func BenchmarkReadsAtScale(b *testing.B) {
@@ -52,7 +53,7 @@ func BenchmarkReadsAtScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	departments := []string{"email", "alojamento", "dominios", "faturacao", "servidores", "comercial"}
-	cursors := queueCursors(b, srv, "email")
+	cursors, dueCursors := queueCursors(b, srv, "email", ""), queueCursors(b, srv, "email", "&order=due")
 	statuses := []string{"open", "in_progress", "answered", "customer_reply", "on_hold"}
 	rnd := rand.New(rand.NewPCG(1, 2))
 
@@ -89,6 +90,12 @@ func BenchmarkReadsAtScale(b *testing.B) {
 		{"queue/any-page", "bench-staff", func() string {
 			return "/api/v1/departments/email/queue?after=" + url.QueryEscape(cursors[rnd.IntN(len(cursors))])
 		}},
+		{"queue-by-due/first-page", "bench-staff", func() string {
+			return "/api/v1/departments/" + departments[rnd.IntN(len(departments))] + "/queue?order=due"
+		}},
+		{"queue-by-due/any-page", "bench-staff", func() string {
+			return "/api/v1/departments/email/queue?order=due&after=" + url.QueryEscape(dueCursors[rnd.IntN(len(dueCursors))])
+		}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -113,13 +120,14 @@ func BenchmarkReadsAtScale(b *testing.B) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// queueCursors walks a department's whole queue once and keeps the cursor of every page.
-func queueCursors(b *testing.B, srv *api.Server, dept string) []string {
+// queueCursors walks a department's whole queue once (in an order, "" or "&order=due") and
+// keeps the cursor of every page.
+func queueCursors(b *testing.B, srv *api.Server, dept, order string) []string {
 	b.Helper()
 	var cursors []string
 	next := ""
 	for {
-		req := httptest.NewRequest(http.MethodGet, "/api/v1/departments/"+dept+"/queue?limit=50&after="+url.QueryEscape(next), nil)
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/departments/"+dept+"/queue?limit=50"+order+"&after="+url.QueryEscape(next), nil)
 		req.Header.Set("Authorization", "Bearer bench-staff")
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)

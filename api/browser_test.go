@@ -235,6 +235,12 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	env := startWeb(t, false, nil)
 	env.PutCustomer(t, "ana", "pt-PT")
 	const password = "Outl00k!segredo"
+	// The Email department answers within 4 business hours, Monday to Friday in Lisbon.
+	if code := env.Do(t, "PUT", "/api/v1/staff/departments/email/sla", systemtest.StaffToken, map[string]any{"first_response": "4h", "next_response": "8h",
+		"resolution": "72h", "warn_before": "30m", "hours": map[string]any{"timezone": "Europe/Lisbon", "holidays": "PT",
+			"week": map[string][]string{"mon": {"09:00-13:00", "14:00-18:00"}, "tue": {"09:00-18:00"}, "wed": {"09:00-18:00"}, "thu": {"09:00-18:00"}, "fri": {"09:00-18:00"}}}}, nil); code != 200 {
+		t.Fatalf("the Email department's service level: %d", code)
+	}
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 900))
@@ -314,6 +320,17 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	if st := b.text(`[data-testid=status]`); st != "Resposta do Cliente" || !strings.Contains(b.text(".thread"), "0x800CCC0F") {
 		t.Fatalf("after the reply the status is %q", st)
 	}
+	// The customer is told when to expect an answer, in Lisbon time and in Portuguese.
+	clocks := pageTicket(t, env, number).Clocks()
+	due := clocks.ReplyExpectedBy()
+	if due == nil {
+		t.Fatal("no answer is expected for a request in its department's service level")
+	}
+	lisbon, _ := time.LoadLocation("Europe/Lisbon")
+	wantDue := due.In(lisbon).Format("02/01/2006 15:04 MST")
+	if got := b.text(`[data-testid="sla.reply_expected"]`); got != wantDue {
+		t.Errorf("the customer's page expects a reply by %q, want %q", got, wantDue)
+	}
 	b.page("request-replied")
 
 	// Staff: sign in with a signed link, find the queue, reveal the password, answer.
@@ -332,6 +349,9 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	b.follow("open the request", chromedp.Click(chromedp.CSS(`a[href="/staff/tickets/`+number+`"]`)))
 	if st := b.text(`[data-testid=password-state]`); !strings.Contains(st, "destruída dentro de 71 h") {
 		t.Errorf("the staff page says %q about the password, want the time left", st)
+	}
+	if got := b.text(`[data-testid="sla.respond_by"]`); got != wantDue {
+		t.Errorf("the staff page says to answer by %q, want %q", got, wantDue)
 	}
 	b.page("staff-request")
 	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid=reveal-password]`)))
@@ -355,12 +375,23 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 		t.Fatalf("after the answer the staff page shows %q", st)
 	}
 	b.page("staff-answered")
+	// The console's service levels and response times.
+	b.open("/staff/departments/email/sla")
+	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#week_mon`))); v != "09:00-13:00, 14:00-18:00" {
+		t.Errorf("the policy form shows Monday as %q", v)
+	}
+	b.page("staff-service-levels")
+	b.open("/staff/reports")
+	b.page("staff-response-times")
 	systemtest.Eventually(t, 20*time.Second, "the update email to the customer", func() bool { return mailsTo(env, "ana@example.pt", number) >= 2 })
 
 	// The customer sees the answer, closes the request, and goes on with a new one referring to it.
 	b.open("/tickets/" + number)
 	if st := b.text(`[data-testid=status]`); st != "Respondido" || !strings.Contains(b.text(".thread"), "autenticação SMTP") {
 		t.Fatalf("the customer sees %q", st)
+	}
+	if b.eval(`!!document.querySelector('[data-testid="sla.reply_expected"]')`) {
+		t.Error("an answered request still tells the customer to expect a reply")
 	}
 	b.page("request-answered")
 	b.follow("close the request", chromedp.Click(chromedp.CSS(`[data-testid=close]`)))

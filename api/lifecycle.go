@@ -52,6 +52,7 @@ func (s *Server) CustomerReply(ctx context.Context, customerID, number, text str
 		return storage.Ticket{}, err
 	}
 	s.enqueueEmails(ctx, ids)
+	s.clockMoved(ctx, t)
 	return t, nil
 }
 
@@ -89,6 +90,7 @@ func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, st
 		return storage.Ticket{}, err
 	}
 	s.enqueueEmails(ctx, ids)
+	s.clockMoved(ctx, t)
 	return t, nil
 }
 
@@ -115,6 +117,7 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 		return storage.Ticket{}, err
 	}
 	s.enqueueEmails(ctx, ids)
+	s.clockMoved(ctx, t)
 	return t, nil
 }
 
@@ -122,7 +125,7 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 // the department's counts by status (closed is not counted). status "" lists every ticket that
 // is not closed. An unknown department is storage.ErrNotFound.
 func (s *Server) Queue(ctx context.Context, departmentID string, status tickets.Status, limit int) ([]storage.Ticket, map[tickets.Status]int, error) {
-	page, err := s.queuePage(ctx, departmentID, status, limit, nil)
+	page, err := s.queuePage(ctx, departmentID, status, limit, nil, false)
 	return page.tickets, page.counts, err
 }
 
@@ -133,7 +136,7 @@ type queue struct {
 	counts     map[tickets.Status]int
 }
 
-func (s *Server) queuePage(ctx context.Context, departmentID string, status tickets.Status, limit int, after *storage.QueueCursor) (queue, error) {
+func (s *Server) queuePage(ctx context.Context, departmentID string, status tickets.Status, limit int, after *storage.QueueCursor, byDue bool) (queue, error) {
 	if status != "" && !status.Valid() {
 		return queue{}, &ValidationError{Fields: map[string]string{"status": "unknown status; one of " + statusList()}}
 	}
@@ -151,7 +154,7 @@ func (s *Server) queuePage(ctx context.Context, departmentID string, status tick
 	if page.department, err = s.store.Department(ctx, departmentID); err != nil {
 		return queue{}, err
 	}
-	if page.tickets, err = s.store.Queue(ctx, storage.QueueQuery{DepartmentID: departmentID, Status: status, Limit: limit, After: after}); err != nil {
+	if page.tickets, err = s.store.Queue(ctx, storage.QueueQuery{DepartmentID: departmentID, Status: status, Limit: limit, After: after, ByDue: byDue}); err != nil {
 		return queue{}, err
 	}
 	if page.counts, err = s.store.QueueCounts(ctx, departmentID); err != nil {
@@ -335,9 +338,10 @@ func (s *Server) writeTicket(w http.ResponseWriter, r *http.Request, code int, t
 
 type queueTicketJSON struct {
 	ticketSummaryJSON
-	CustomerID string  `json:"customer_id"`
-	Domain     *string `json:"domain"`
-	URL        string  `json:"url"`
+	CustomerID string   `json:"customer_id"`
+	Domain     *string  `json:"domain"`
+	URL        string   `json:"url"`
+	SLA        *slaJSON `json:"sla"`
 }
 
 type statusCountJSON struct {
@@ -370,18 +374,23 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 	if status != "" && !status.Valid() {
 		fields["status"] = "unknown status; one of " + statusList()
 	}
+	byDue, problem := queueOrder(q.Get("order"))
+	if problem != "" {
+		fields["order"] = problem
+	}
 	if len(fields) > 0 {
 		validationFailed(w, fields)
 		return
 	}
-	page, err := s.queuePage(ctx, r.PathValue("dept"), status, limit, after)
+	page, err := s.queuePage(ctx, r.PathValue("dept"), status, limit, after, byDue)
 	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}
 	list, counts := page.tickets, page.counts
 	out := make([]queueTicketJSON, 0, len(list))
 	for _, t := range list {
-		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number)})
+		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number),
+			SLA: slaView(t, s.now())})
 	}
 	byStatus := make([]statusCountJSON, 0, len(counts))
 	for _, st := range tickets.Statuses {
@@ -391,7 +400,7 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	var next *string
 	if len(list) == limit {
-		c := storage.CursorAfter(list[len(list)-1]).String()
+		c := storage.CursorAfter(list[len(list)-1], byDue).String()
 		next = &c
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"department": r.PathValue("dept"), "status": string(status), "tickets": out, "counts": byStatus, "next": next})

@@ -110,6 +110,18 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/close", cl, nil, nil)
 	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", cl, map[string]string{"message": "Mais uma coisa."}, nil)
 	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/status", st, map[string]string{"staff": "joao", "status": "open"}, nil)
+	policy := map[string]any{"first_response": "4h", "next_response": "8h", "resolution": "72h", "warn_before": "30m",
+		"hours": map[string]any{"timezone": "Europe/Lisbon", "holidays": "PT", "week": map[string][]string{"mon": {"09:00-13:00", "14:00-18:00"}, "sat": {}}}}
+	c.do("GET", "/api/v1/staff/departments/alojamento/sla", st, nil, nil)
+	c.do("PUT", "/api/v1/staff/departments/alojamento/sla", st, policy, nil)
+	c.do("PUT", "/api/v1/staff/departments/alojamento/sla", st, map[string]any{"first_response": "4 hours"}, nil)
+	c.do("PUT", "/api/v1/staff/departments/nowhere/sla", st, policy, nil)
+	c.do("PUT", "/api/v1/staff/departments/alojamento/sla", cl, policy, nil)
+	c.do("GET", "/api/v1/staff/departments/alojamento/sla", st, nil, nil)
+	c.do("GET", "/api/v1/departments/alojamento/queue?order=due", st, nil, nil)
+	c.do("GET", "/api/v1/staff/reports/response-times", st, nil, nil)
+	c.do("GET", "/api/v1/staff/reports/response-times?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z&department=email", st, nil, nil)
+	c.do("GET", "/api/v1/staff/reports/response-times?from=yesterday", st, nil, nil)
 	c.do("GET", "/api/v1/staff/inbound?limit=10", st, nil, nil)
 	c.do("GET", "/api/v1/staff/emails/failed", st, nil, nil)
 	c.do("POST", "/api/v1/customers/ana/sessions/revoke", cl, nil, nil)

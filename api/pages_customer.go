@@ -333,6 +333,7 @@ type customerTicketPage struct {
 	Messages   []storage.Message
 	Reply      string
 	ReplyError string
+	Due        []dueLine
 }
 
 func (s *Server) customerTicketPage(q *request) {
@@ -350,6 +351,10 @@ func (s *Server) showCustomerTicket(q *request, code int, p customerTicketPage) 
 		return
 	}
 	p.Messages = msgs
+	if p.Due, err = s.ticketDues(q.ctx(), p.Ticket, false); err != nil {
+		s.pageError(q, err)
+		return
+	}
 	v := s.newView(q, "ticket.title", p)
 	v.Title = v.T("ticket.title", p.Ticket.Number)
 	s.render(q.w, q.r, code, "ticket", v)

@@ -162,7 +162,8 @@ func (s *Server) staffQueuePage(q *request) {
 	if c, err := storage.ParseQueueCursor(q.r.URL.Query().Get("after")); err == nil {
 		after = &c
 	}
-	page, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after)
+	byDue, _ := queueOrder(q.r.URL.Query().Get("order"))
+	page, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after, byDue)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return
@@ -180,11 +181,14 @@ func (s *Server) staffQueuePage(q *request) {
 	if status != "" {
 		query.Set("status", string(status))
 	}
+	if byDue {
+		query.Set("order", "due")
+	}
 	if after != nil {
 		p.First = base + "?" + query.Encode()
 	}
 	if len(list) == staffQueueLimit {
-		query.Set("after", storage.CursorAfter(list[len(list)-1]).String())
+		query.Set("after", storage.CursorAfter(list[len(list)-1], byDue).String())
 		p.Next = base + "?" + query.Encode()
 	}
 	for _, st := range tickets.Statuses {
@@ -215,6 +219,7 @@ type staffTicketPage struct {
 	AnswerError string
 	StatusError string
 	Revealed    *revealedPassword
+	Due         []dueLine
 }
 
 type revealedPassword struct {
@@ -263,6 +268,10 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 		return
 	}
 	if p.Reveals, err = s.store.Reveals(ctx, p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.Due, err = s.ticketDues(ctx, p.Ticket, true); err != nil {
 		s.pageError(q, err)
 		return
 	}

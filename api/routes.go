@@ -42,6 +42,11 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/staff/members/{name}/sessions/revoke", staff(s.revokeStaffSessions))
 	m.Handle("GET /api/v1/staff/inbound", staff(s.inbound))
 	m.Handle("GET /api/v1/staff/emails/failed", staff(s.failedEmails))
+	// Service levels: a department's policy (setting it is the administrator's: the service
+	// token), and the response-time report.
+	m.Handle("PUT /api/v1/staff/departments/{dept}/sla", staff(s.putPolicy))
+	m.Handle("GET /api/v1/staff/departments/{dept}/sla", staff(s.getPolicy))
+	m.Handle("GET /api/v1/staff/reports/response-times", staff(s.responseTimes))
 
 	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -76,6 +81,9 @@ func (s *Server) routes() {
 	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
+	m.Handle("GET /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyPage))
+	m.Handle("POST /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyForm))
+	m.Handle("GET /staff/reports", s.staffPage(s.staffReportPage))
 	m.HandleFunc("GET /staff/tickets/{number}/{form...}", toTicketPage("/staff/tickets/"))
 
 	m.HandleFunc("/", s.pageNotFound)

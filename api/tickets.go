@@ -266,6 +266,10 @@ type ticketJSON struct {
 	Password      *string        `json:"password"`
 	URL           string         `json:"url"`
 	Messages      []messageJSON  `json:"messages"`
+	// ReplyExpectedBy is when the pending answer is due, null when no clock runs.
+	ReplyExpectedBy *time.Time `json:"reply_expected_by"`
+	// SLA is the service-level clocks, in staff views only.
+	SLA *slaJSON `json:"sla,omitempty"`
 }
 
 func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staffView bool) (ticketJSON, error) {
@@ -277,6 +281,10 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 		Department: departmentJSON{ID: t.DepartmentID, Name: t.DepartmentLabel(lang)}, Messages: make([]messageJSON, 0, len(msgs))}
 	if state := t.PasswordState(s.now()); state != storage.PasswordNone {
 		v.Password = &state
+	}
+	v.ReplyExpectedBy = replyExpectedBy(t)
+	if staffView {
+		v.SLA = slaView(t, s.now())
 	}
 	for _, m := range msgs {
 		mj := messageJSON{Author: m.Author, Body: m.Body, CreatedAt: m.CreatedAt.UTC()}

@@ -89,6 +89,8 @@ func Register(mux *asynq.ServeMux, d *Deps) {
 	mux.HandleFunc(TypeSecretSweep, d.HandleSecretSweep)
 	mux.HandleFunc(TypeOutboxRelay, d.HandleOutboxRelay)
 	mux.HandleFunc(TypeAutoClose, d.HandleAutoClose)
+	mux.HandleFunc(TypeSLAMoment, d.HandleSLAMoment)
+	mux.HandleFunc(TypeSLASweep, d.HandleSLASweep)
 }
 
 // Enqueuer puts tasks in Redis. A task whose id is already there is not an error: it is the

@@ -83,6 +83,7 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	if m.Ticket.PasswordExpiresAt != nil {
 		d.scheduleSecretExpiry(ctx, p.TicketID, *m.Ticket.PasswordExpiresAt)
 	}
+	d.startClocks(ctx, m.Ticket)
 	var later []int64
 	for i, id := range ids {
 		if !sent[i] {
@@ -153,4 +154,18 @@ func (d *Deps) recordUnsendable(ctx context.Context, m storage.NewTicketMail, un
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// startClocks schedules a new ticket's first warning or breach. A ticket whose subject moved to
+// another department before it was processed has its clocks set again under that department's
+// policy first.
+func (d *Deps) startClocks(ctx context.Context, t storage.Ticket) {
+	if t.SLADepartmentID != nil && *t.SLADepartmentID != t.DepartmentID {
+		var err error
+		if t, err = d.Store.RestartClocks(ctx, t.ID); err != nil {
+			d.Log.Warn("service-level clocks of a moved ticket left to its next change", "ticket_id", t.ID, "err", err)
+			return
+		}
+	}
+	d.ScheduleSLAMoment(ctx, t)
 }

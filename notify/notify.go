@@ -7,6 +7,7 @@
 //	an answered ticket closed for silence   autoclose → customer, theirs
 //	a customer closes their ticket          none
 //	a person's email reply (mail/inbound)   auto_answer → the reply's return path, the ticket's customer's
+//	a service level's warning, its breach   sla_warning, sla_breach → department, pt-PT (jobs' sla:moment)
 //
 // Staff mail is in Portuguese whatever the customer's language; customers read theirs. The
 // functions run inside the transaction that makes the change (storage.Compose), so a change and
@@ -31,6 +32,8 @@ const (
 	KindUpdate        = "update"
 	KindAutoClose     = "autoclose"
 	KindAutoAnswer    = "auto_answer"
+	KindSLAWarning    = "sla_warning"
+	KindSLABreach     = "sla_breach"
 )
 
 // Emails renders the emails of ticket changes with a composer.
@@ -127,6 +130,26 @@ func (e Emails) AutoAnswer(a mail.AutoAnswer, ticketID *int64) (storage.Email, e
 		return storage.Email{}, err
 	}
 	return outboxEmail(KindAutoAnswer, ticketID, o), nil
+}
+
+// Alert is a service level's warning or breach, to the ticket's department (the assignee once
+// tickets have one), in Portuguese, its due time shown in the policy's time zone. Its Message-ID
+// is derived from the ticket and the moment, so rendering it again gives the same message.
+func (e Emails) Alert(a storage.Alert) ([]storage.Email, error) {
+	t := a.Ticket
+	o, err := e.Composer.ServiceLevelAlert(mail.ServiceLevelAlert{
+		Number: t.Number, SubjectName: t.SubjectLabel(mail.LangPT), DepartmentName: t.DepartmentLabel(mail.LangPT),
+		Target: a.Moment.Target, Kind: a.Moment.Kind, Due: a.Moment.Due, Location: a.Policy.Location(),
+		Language: mail.LangPT, To: t.DepartmentEmail, MessageID: e.Composer.StableID(t.Number, "sla-"+a.Moment.Key()),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compose service-level %s: %w", a.Moment.Kind, err)
+	}
+	kind := KindSLAWarning
+	if a.Moment.Kind == mail.AlertBreach {
+		kind = KindSLABreach
+	}
+	return []storage.Email{outboxEmail(kind, &t.ID, o)}, nil
 }
 
 // TicketMail gathers what the composer shows of a ticket, in the customer's language.

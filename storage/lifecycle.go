@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/assistd/assistd/sla"
 	"github.com/assistd/assistd/tickets"
 )
 
@@ -169,6 +170,9 @@ func (s *Store) change(ctx context.Context, where string, args []any, actor, sta
 				return err
 			}
 		}
+		if err := s.moveClocks(ctx, tx, cur.ID, clockEvent(st), at); err != nil {
+			return err
+		}
 		if out, err = s.ticket(ctx, tx, ` WHERE t.id = ?`, cur.ID); err != nil {
 			return err
 		}
@@ -262,6 +266,9 @@ func (s *Store) AutoClose(ctx context.Context, ticketID int64, before time.Time,
 		}
 		closed = true
 		if err := s.insertStatusChange(ctx, tx, ticketID, tickets.Answered, tickets.Closed, ActorSystem, "", at); err != nil {
+			return err
+		}
+		if err := s.moveClocks(ctx, tx, ticketID, sla.Event{Closed: true}, at); err != nil {
 			return err
 		}
 		t, err := s.ticket(ctx, tx, ` WHERE t.id = ?`, ticketID)

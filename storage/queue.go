@@ -16,6 +16,9 @@ type QueueQuery struct {
 	// Status filters the queue; "" means every ticket still open in any way (all but closed).
 	Status tickets.Status
 	Limit  int
+	// ByDue orders the queue by the earliest due time of a running service-level clock, tickets
+	// without one last, instead of by waiting time.
+	ByDue bool
 	// After continues from the last ticket of the previous page.
 	After *QueueCursor
 }
@@ -26,12 +29,23 @@ type QueueCursor struct {
 	ID        int64
 }
 
-// CursorAfter is the cursor that continues after a ticket.
-func CursorAfter(t Ticket) QueueCursor { return QueueCursor{UpdatedAt: t.UpdatedAt, ID: t.ID} }
+// CursorAfter is the cursor that continues after a ticket, in a queue ordered by waiting time
+// or, byDue, by due time (its UpdatedAt then holds the due time).
+func CursorAfter(t Ticket, byDue bool) QueueCursor {
+	if byDue {
+		return QueueCursor{UpdatedAt: t.SLADue.UTC(), ID: t.ID}
+	}
+	return QueueCursor{UpdatedAt: t.UpdatedAt, ID: t.ID}
+}
 
-// String encodes the cursor for a URL.
+// String encodes the cursor for a URL: nanoseconds since 1970, or "u" and microseconds for a
+// time past what nanoseconds can count (NoDue, a ticket without a running clock).
 func (c QueueCursor) String() string {
-	return strconv.FormatInt(c.UpdatedAt.UnixNano(), 10) + "-" + strconv.FormatInt(c.ID, 10)
+	at := strconv.FormatInt(c.UpdatedAt.UnixNano(), 10)
+	if c.UpdatedAt.Year() >= 2262 {
+		at = "u" + strconv.FormatInt(c.UpdatedAt.UnixMicro(), 10)
+	}
+	return at + "-" + strconv.FormatInt(c.ID, 10)
 }
 
 // ErrBadCursor is returned by ParseQueueCursor for a cursor it did not make.
@@ -40,10 +54,14 @@ var ErrBadCursor = errors.New("storage: bad queue cursor")
 // ParseQueueCursor reads a cursor made by QueueCursor.String.
 func ParseQueueCursor(s string) (QueueCursor, error) {
 	at, id, ok := strings.Cut(s, "-")
-	nanos, err1 := strconv.ParseInt(at, 10, 64)
+	micro, isMicro := strings.CutPrefix(at, "u")
+	nanos, err1 := strconv.ParseInt(micro, 10, 64)
 	n, err2 := strconv.ParseInt(id, 10, 64)
 	if !ok || err1 != nil || err2 != nil || nanos < 0 || n < 0 {
 		return QueueCursor{}, ErrBadCursor
+	}
+	if isMicro {
+		return QueueCursor{UpdatedAt: time.UnixMicro(nanos).UTC(), ID: n}, nil
 	}
 	return QueueCursor{UpdatedAt: time.Unix(0, nanos).UTC(), ID: n}, nil
 }
@@ -56,12 +74,19 @@ func (s *Store) Queue(ctx context.Context, qq QueueQuery) ([]Ticket, error) {
 	if qq.Status != "" {
 		where, args = ` WHERE t.department_id = ? AND t.status = ?`, append(args, qq.Status)
 	}
+	// Tickets without a running clock hold NoDue, so one ascending index walk (department_id,
+	// sla_due, id) serves the queue by due time as (department_id, updated_at, id) serves it by
+	// waiting time.
+	order := "t.updated_at"
+	if qq.ByDue {
+		order = "t.sla_due"
+	}
 	if qq.After != nil {
-		where += ` AND (t.updated_at, t.id) > (?, ?)`
+		where += ` AND (` + order + `, t.id) > (?, ?)`
 		args = append(args, qq.After.UpdatedAt, qq.After.ID)
 	}
 	var ts []Ticket
-	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT `+ticketColumns+ticketFrom+where+` ORDER BY t.updated_at, t.id LIMIT ?`),
+	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT `+ticketColumns+ticketFrom+where+` ORDER BY `+order+`, t.id LIMIT ?`),
 		append(args, qq.Limit)...)
 	return ts, wrapConn(err)
 }

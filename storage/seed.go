@@ -58,6 +58,9 @@ func (s *Store) Seed(ctx context.Context, p SeedPlan) error {
 			p.Progress(to - start)
 		}
 	}
+	if err := s.seedDueTimes(ctx); err != nil {
+		return err
+	}
 	// What autovacuum does to a live database over time: statistics, and the visibility map
 	// that lets counts run on indexes alone.
 	for _, table := range []string{"tickets", "messages", "status_changes", "ticket_passwords", "customers"} {
@@ -118,6 +121,26 @@ func (s *Store) seedBatch(ctx context.Context, p SeedPlan, from, to, total int) 
 		from, to, total, since, span, p.BigCustomerShare, p.Customers)
 	if err != nil {
 		return fmt.Errorf("storage: seed tickets: %w", wrapConn(err))
+	}
+	return nil
+}
+
+// seedDueTimes gives the seeded tickets still being worked on the service-level clocks of a
+// 4-hour first response and a 72-hour resolution, round the clock, from their creation: those
+// answered or on hold paused, the others running, so that a queue by due time has due times to
+// order.
+func (s *Store) seedDueTimes(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE tickets SET sla_department_id = department_id,
+			sla_first_response_due = CASE WHEN status IN ('open', 'in_progress') THEN created_at + make_interval(mins => (id % 240)::int) END,
+			sla_first_response_at = CASE WHEN status NOT IN ('open', 'in_progress') THEN created_at + interval '1 hour' END,
+			sla_resolution_due = created_at + interval '72 hours',
+			sla_paused_at = CASE WHEN status IN ('answered', 'on_hold') THEN updated_at END,
+			sla_due = CASE WHEN status IN ('answered', 'on_hold') THEN $1
+				WHEN status IN ('open', 'in_progress') THEN created_at + make_interval(mins => (id % 240)::int)
+				ELSE created_at + interval '72 hours' END
+		WHERE status <> 'closed' AND customer_id LIKE 'seed-%' AND sla_department_id IS NULL`, NoDue)
+	if err != nil {
+		return fmt.Errorf("storage: seed due times: %w", wrapConn(err))
 	}
 	return nil
 }

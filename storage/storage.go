@@ -52,6 +52,8 @@ type Store struct {
 	mailReads *coalescer[int64, mailRead]
 	records   *coalescer[recordReq, recordRes]
 	customers *coalescer[string, customerRead]
+
+	policies policyCache // every subject's service-level policy, for the grouped intake
 }
 
 // Grouped statements carry at most groupMax calls, and at most groupInFlight of each kind run

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/assistd/assistd/secret"
+	"github.com/assistd/assistd/sla"
 	"github.com/assistd/assistd/tickets"
 )
 
@@ -35,6 +36,7 @@ type Ticket struct {
 	ProcessedAt       *time.Time     `db:"processed_at"`
 	PasswordExpiresAt *time.Time     `db:"password_expires_at"`
 	PasswordPurgedAt  *time.Time     `db:"password_purged_at"`
+	ClockColumns
 }
 
 // Password states shown to customers.
@@ -77,7 +79,7 @@ func (t Ticket) DepartmentLabel(lang string) string {
 const ticketColumns = `t.id, t.number, t.customer_id, t.subject_id, s.name AS subject_name, s.name_en AS subject_name_en,
 	d.id AS department_id, d.name AS department_name, d.name_en AS department_name_en, d.email AS department_email,
 	t.domain, t.status, t.related_ticket, t.created_at, t.updated_at, t.processed_at,
-	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at`
+	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at` + clockColumns
 
 const ticketFrom = ` FROM tickets t
 	JOIN subjects s ON s.id = t.subject_id
@@ -183,6 +185,9 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 				return fmt.Errorf("storage: insert password: %w", wrapConn(err))
 			}
 		}
+		if err := s.startClocks(ctx, tx, id, nt.SubjectID, nt.CreatedAt); err != nil {
+			return err
+		}
 		_, err := s.insertOutbox(ctx, tx, OutboxRow{Task: TaskTicketCreate, TicketID: &id}, nt.CreatedAt)
 		return err
 	})
@@ -244,9 +249,16 @@ func (s *Store) createTicketPostgres(ctx context.Context, nt NewTicket) (Created
 			return Created{}, err
 		}
 	}
+	sp, err := s.subjectPolicy(ctx, nt.SubjectID)
+	if err != nil {
+		return Created{}, err
+	}
+	var clocks sla.Clocks
+	clocks.Start(sp.policy, nt.CreatedAt)
 	for attempt := 0; ; attempt++ {
 		number := s.drawNumber()
-		inserted, err := s.intake.do(ctx, intakeRow{id: id, number: number, ticket: &nt, sealed: sealed})
+		inserted, err := s.intake.do(ctx, intakeRow{id: id, number: number, ticket: &nt, sealed: sealed,
+			slaDepartment: sp.departmentID, clocks: clocks, policy: sp.policy})
 		if err != nil {
 			return Created{}, err
 		}
@@ -270,20 +282,27 @@ type intakeRow struct {
 	number string
 	ticket *NewTicket
 	sealed secret.Sealed
+	// The clocks the ticket starts with, under the policy of the department its subject files to.
+	slaDepartment string
+	clocks        sla.Clocks
+	policy        *sla.Policy
 }
 
 // intakePostgres is the grouped intake: it only writes, from the arrays it is given.
 const intakePostgres = `WITH v AS (
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-				$8::timestamptz[], $9::text[], $10::bytea[], $11::bytea[], $12::timestamptz[], $15::text[])
+				$8::timestamptz[], $9::text[], $10::bytea[], $11::bytea[], $12::timestamptz[],
+				$15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[])
 			AS v (id, number, customer_id, subject_id, domain, related_ticket, idempotency_key, created_at, body,
-				password_sealed, data_key_sealed, expires_at, request_digest)),
+				password_sealed, data_key_sealed, expires_at, request_digest,
+				sla_department_id, sla_first_response_due, sla_resolution_due, sla_due, sla_next_moment)),
 		ticket AS (
 			INSERT INTO tickets (id, number, customer_id, subject_id, department_id, domain, status, related_ticket, idempotency_key,
-				request_digest, created_at, updated_at)
+				request_digest, created_at, updated_at, sla_department_id, sla_first_response_due, sla_resolution_due, sla_due, sla_next_moment)
 			OVERRIDING SYSTEM VALUE
 			SELECT id, number, customer_id, subject_id, (SELECT department_id FROM subjects WHERE subjects.id = v.subject_id), domain, $13,
-				related_ticket, idempotency_key, request_digest, created_at, created_at FROM v
+				related_ticket, idempotency_key, request_digest, created_at, created_at,
+				sla_department_id, sla_first_response_due, sla_resolution_due, sla_due, sla_next_moment FROM v
 			ON CONFLICT DO NOTHING RETURNING id),
 		message AS (
 			INSERT INTO messages (ticket_id, author, body, created_at) SELECT v.id, 'customer', v.body, v.created_at FROM v JOIN ticket USING (id)),
@@ -337,6 +356,9 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 		bodies                       = make([]string, n)
 		passwords, dataKeys          = make([][]byte, n), make([][]byte, n)
 		expires                      = make([]*time.Time, n)
+		slaDepts                     = make([]string, n)
+		firstDues, resolutionDues    = make([]*time.Time, n), make([]*time.Time, n)
+		dues, moments                = make([]time.Time, n), make([]*time.Time, n)
 	)
 	for i, r := range rows {
 		nt := r.ticket
@@ -349,11 +371,16 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 		if nt.PasswordExpiresAt != nil {
 			passwords[i], dataKeys[i], expires[i] = r.sealed.Password, r.sealed.DataKey, nt.PasswordExpiresAt
 		}
+		slaDepts[i], firstDues[i], resolutionDues[i], moments[i] = r.slaDepartment, r.clocks.FirstResponseDue, r.clocks.ResolutionDue, r.clocks.NextMoment(r.policy)
+		dues[i] = NoDue
+		if d := r.clocks.Due(); d != nil {
+			dues[i] = *d
+		}
 	}
 	var got []int64
 	err := s.grouped.SelectContext(ctx, &got, intakePostgres,
 		ids, numbers, customers, subjects, domains, related, keys, created, bodies, passwords, dataKeys, expires,
-		string(tickets.Open), TaskTicketCreate, digests)
+		string(tickets.Open), TaskTicketCreate, digests, slaDepts, firstDues, resolutionDues, dues, moments)
 	if err != nil {
 		return nil, fmt.Errorf("storage: insert ticket: %w", wrapConn(err))
 	}
