@@ -86,7 +86,7 @@ func TestClassifyFixtures(t *testing.T) {
 		v.Ticket2: {ID: 2, Number: v.Ticket2, Status: tickets.Open, CustomerEmail: "rui.costa@outlook.pt", Language: "en"},
 		v.Closed:  {ID: 3, Number: v.Closed, Status: tickets.Closed, CustomerEmail: "ana.silva@gmail.com", Language: "pt-PT"},
 	}
-	c := newClassifier([]string{"Apoio ao Cliente <suporte@example.pt>"}, ids)
+	c := newClassifier([]string{"Apoio ao Cliente <suporte@example.pt>"}, ids, "")
 	for _, f := range Fixtures {
 		t.Run(strings.TrimSuffix(f.File, ".eml"), func(t *testing.T) {
 			m, err := parseSample(FillFixture(t, f.File, v))
@@ -113,7 +113,7 @@ func TestClassifyFixtures(t *testing.T) {
 // customer's otherwise answerable mail.
 func TestClassifyRules(t *testing.T) {
 	ids := testSigner()
-	c := newClassifier([]string{"suporte@example.pt", "apoio@example.pt"}, ids)
+	c := newClassifier([]string{"suporte@example.pt", "apoio@example.pt"}, ids, "")
 	base := map[string]string{
 		"Return-Path": "<cliente@exemplo.pt>",
 		"From":        "Cliente <cliente@exemplo.pt>",
@@ -229,7 +229,7 @@ func TestResolveNeverTrustsASubjectTagFromAStranger(t *testing.T) {
 func TestBounceNamesOurMessageAndItsStatus(t *testing.T) {
 	ids := testSigner()
 	ours := ids.New("31415926", "confirmation")
-	c := newClassifier([]string{"suporte@example.pt"}, ids)
+	c := newClassifier([]string{"suporte@example.pt"}, ids, "")
 	m, err := parseSample(FillFixture(t, "dsn_bounce.eml", FixtureValues{Ticket: "31415926", OurID: ours}))
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +245,7 @@ func TestBounceNamesOurMessageAndItsStatus(t *testing.T) {
 func TestABounceQuotingOurMessageIDFoldedStillNamesIt(t *testing.T) {
 	ids := testSigner()
 	ours := ids.New("31415926", "confirmation")
-	c := newClassifier([]string{"suporte@example.pt"}, ids)
+	c := newClassifier([]string{"suporte@example.pt"}, ids, "")
 	for name, fold := range map[string]string{
 		"folded with a space": "Message-Id:\r\n " + ours,
 		"folded with a tab":   "Message-ID:\r\n\t" + ours,
@@ -272,7 +272,7 @@ func TestABounceQuotingOurMessageIDFoldedStillNamesIt(t *testing.T) {
 func TestOnlyAFailedDeliveryReportIsABounce(t *testing.T) {
 	ids := testSigner()
 	ours := ids.New("31415926", "confirmation")
-	c := newClassifier([]string{"suporte@example.pt"}, ids)
+	c := newClassifier([]string{"suporte@example.pt"}, ids, "")
 	tests := []struct {
 		name, action, status string
 		bounce               bool
