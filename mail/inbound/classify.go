@@ -174,6 +174,13 @@ func (c *classifier) reference(m *mail.Inbound) verdict {
 	return v
 }
 
+// isCustomer tells mail known to be from a customer: from an address of a known customer (known
+// holds them lower case) or carrying a Message-ID of ours, and not failing DMARC and SPF by our
+// receiving server's word.
+func isCustomer(v verdict, m *mail.Inbound, known map[string]bool) bool {
+	return (v.signed || known[strings.ToLower(m.From)] || known[strings.ToLower(m.ReturnPath)]) && !v.authFailed
+}
+
 // authFailed reports whether the topmost Authentication-Results field of our own receiving
 // server (RFC 8601; it is added on top, and a server removes forged ones naming it) says
 // neither DMARC nor SPF passed. Other servers' fields are ignored; with none of ours, or no

@@ -2,8 +2,10 @@ package inbound
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -298,6 +300,70 @@ func TestOnlyAFailedDeliveryReportIsABounce(t *testing.T) {
 			}
 			if got := len(v.bounce) > 0; got != tt.bounce {
 				t.Errorf("linked to our mail: %v, want %v (ids %q, status %q)", got, tt.bounce, v.bounce, v.bounceStatus)
+			}
+		})
+	}
+}
+
+// Only our own receiving server's Authentication-Results counts, and only when it is there.
+func TestAuthenticationResultsOfOurServerDecideWhetherMailIsACustomers(t *testing.T) {
+	ids := testSigner()
+	ours := ids.New("31415926", "confirmation")
+	c := newClassifier([]string{"suporte@example.pt"}, ids, "mx.example.pt")
+	known := map[string]bool{"ana@exemplo.pt": true}
+	cases := []struct {
+		name     string
+		from     string
+		signed   bool
+		headers  []string
+		customer bool
+	}{
+		{"a reply carrying our Message-ID with no Authentication-Results is a customer's", "x@y.example", true, nil, true},
+		{"mail from a customer's address with no Authentication-Results is a customer's", "ana@exemplo.pt", false, nil, true},
+		{"mail from anyone else, carrying nothing of ours, is a stranger's", "x@y.example", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=pass smtp.mailfrom=y.example; dmarc=pass"}, false},
+		{"our server saying DMARC passed keeps a customer's mail a customer's", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=fail smtp.mailfrom=exemplo.pt; dmarc=pass (p=reject) header.from=exemplo.pt"}, true},
+		{"our server saying SPF passed keeps a customer's mail a customer's", "ana@exemplo.pt", true,
+			[]string{"Authentication-Results: MX.example.pt 1; spf=pass smtp.mailfrom=exemplo.pt; dmarc=none"}, true},
+		{"our server saying DMARC and SPF failed makes a customer's address a stranger's", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=fail smtp.mailfrom=exemplo.pt; dmarc=fail header.from=exemplo.pt"}, false},
+		{"our server saying DMARC and SPF failed makes a reply with our Message-ID a stranger's", "x@y.example", true,
+			[]string{"Authentication-Results: mx.example.pt; spf=softfail; dmarc=fail"}, false},
+		{"our server's field with no result at all makes it a stranger's", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; none"}, false},
+		{"a foreign server's failing field is ignored", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: relay.other.example; spf=fail; dmarc=fail"}, true},
+		{"a foreign server's passing field does not outweigh ours failing", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=fail; dmarc=fail",
+				"Authentication-Results: relay.other.example; spf=pass; dmarc=pass"}, false},
+		{"a foreign server's passing field does not make a stranger a customer", "x@y.example", false,
+			[]string{"Authentication-Results: relay.other.example; spf=pass; dmarc=pass"}, false},
+		{"a pass inside a comment is not a pass", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=fail (dmarc=pass); dmarc=fail"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := tc.headers
+			if tc.signed {
+				extra = append(slices.Clone(extra), "In-Reply-To: "+ours)
+			}
+			var b bytes.Buffer
+			fmt.Fprintf(&b, "Return-Path: <%s>\r\nFrom: <%s>\r\nTo: suporte@example.pt\r\nSubject: Olá\r\nMessage-ID: <m1@y.example>\r\n", tc.from, tc.from)
+			for _, h := range extra {
+				b.WriteString(h + "\r\n")
+			}
+			b.WriteString("\r\nOlá\r\n")
+			m, err := parseSample(b.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := c.classify(m)
+			if v.Variant == "" {
+				t.Fatalf("not answerable: %+v", v)
+			}
+			if got := isCustomer(v, m, known); got != tc.customer {
+				t.Errorf("customer %v, want %v (verdict %+v)", got, tc.customer, v)
 			}
 		})
 	}

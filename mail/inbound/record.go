@@ -116,8 +116,7 @@ func (p *Poller) resolveTickets(ctx context.Context, items []fetched) (map[strin
 	for i := range items {
 		it := &items[i]
 		t, ok := found[it.verdict.Number]
-		it.customer = (it.verdict.signed || known[strings.ToLower(it.msg.From)] || known[strings.ToLower(it.msg.ReturnPath)]) &&
-			!it.verdict.authFailed
+		it.customer = isCustomer(it.verdict, it.msg, known)
 		it.verdict = resolve(it.verdict, t, ok, it.msg.ReturnPath)
 		if ok && it.verdict.Variant != mail.AutoAnswerNoTicket {
 			it.ticketID = &t.ID
