@@ -59,6 +59,9 @@ type Inbound struct {
 // Header returns the value of a header field, "" when absent.
 func (m *Inbound) Header(key string) string { return m.header.Get(key) }
 
+// HeaderValues returns every value of a header field, the topmost first.
+func (m *Inbound) HeaderValues(key string) []string { return m.header.Values(key) }
+
 // HasHeader reports whether the message has a header field, empty or not.
 func (m *Inbound) HasHeader(key string) bool { return m.header.Has(key) }
 

@@ -71,6 +71,9 @@ type InboundRecord struct {
 	Answer *Email
 	// LimitKey names what the answer counts against: sender and ticket number.
 	LimitKey string
+	// Customer says the mail is known to come from a customer: its answer counts against the
+	// customers' hourly allowance, which strangers cannot use up.
+	Customer bool
 	// Bounce, for a delivery report, names our emails it reports on.
 	Bounce *InboundBounce
 }
@@ -84,8 +87,10 @@ type InboundBounce struct {
 
 // AnswerLimits bound the automatic answers.
 type AnswerLimits struct {
-	PerKey  time.Duration // one answer per sender and ticket in this window
-	PerHour int           // at most this many answers in the last hour, all senders together
+	PerKey time.Duration // one answer per sender and ticket in this window
+	// PerHour caps the answers of the last hour to mail not known to be from a customer, all
+	// such senders together; CustomerPerHour caps those to customers' mail apart from it.
+	PerHour, CustomerPerHour int
 }
 
 // InboundBatch is what one fetch of the poller turned into.
@@ -253,33 +258,42 @@ func (s *Store) claimAnswers(ctx context.Context, tx *sqlx.Tx, recs []InboundRec
 		}
 		candidates = open
 	}
-	var lastHour int
-	if err := tx.GetContext(ctx, &lastHour, s.q(`SELECT COUNT(*) FROM auto_answer_limits WHERE answered_at > ?`), at.Add(-time.Hour)); err != nil {
-		return nil, fmt.Errorf("storage: count answers: %w", wrapConn(err))
-	}
-	allowed := max(lim.PerHour-lastHour, 0)
-	if len(candidates) > allowed {
-		for _, i := range candidates[allowed:] {
-			recs[i].Outcome, recs[i].Reason, recs[i].Answer = InboundRateLimited, ReasonGlobalCap, nil
+	// Each class has its own hourly allowance: strangers cannot use up the customers'.
+	allowed := make(map[bool]int, 2)
+	for customer, most := range map[bool]int{false: lim.PerHour, true: lim.CustomerPerHour} {
+		var lastHour int
+		if err := tx.GetContext(ctx, &lastHour, s.q(`SELECT COUNT(*) FROM auto_answer_limits WHERE answered_at > ? AND customer = ?`),
+			at.Add(-time.Hour), customer); err != nil {
+			return nil, fmt.Errorf("storage: count answers: %w", wrapConn(err))
 		}
-		candidates = candidates[:allowed]
+		allowed[customer] = max(most-lastHour, 0)
 	}
+	open := candidates[:0]
+	for _, i := range candidates {
+		if allowed[recs[i].Customer] == 0 {
+			recs[i].Outcome, recs[i].Reason, recs[i].Answer = InboundRateLimited, ReasonGlobalCap, nil
+			continue
+		}
+		allowed[recs[i].Customer]--
+		open = append(open, i)
+	}
+	candidates = open
 	if len(candidates) == 0 {
 		return nil, nil
 	}
 	// The upsert claims a key only if its last answer is out of the window: atomic even with
 	// two pollers, since the second waits on the first's row and then sees its time.
 	var q strings.Builder
-	args = make([]any, 0, 2*len(candidates)+1)
-	q.WriteString(`INSERT INTO auto_answer_limits (limit_key, answered_at) VALUES `)
+	args = make([]any, 0, 3*len(candidates)+1)
+	q.WriteString(`INSERT INTO auto_answer_limits (limit_key, answered_at, customer) VALUES `)
 	for j, i := range candidates {
 		if j > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(?, ?)")
-		args = append(args, recs[i].LimitKey, at)
+		q.WriteString("(?, ?, ?)")
+		args = append(args, recs[i].LimitKey, at, recs[i].Customer)
 	}
-	q.WriteString(` ON CONFLICT (limit_key) DO UPDATE SET answered_at = excluded.answered_at WHERE auto_answer_limits.answered_at <= ? RETURNING limit_key`)
+	q.WriteString(` ON CONFLICT (limit_key) DO UPDATE SET answered_at = excluded.answered_at, customer = excluded.customer WHERE auto_answer_limits.answered_at <= ? RETURNING limit_key`)
 	args = append(args, at.Add(-lim.PerKey))
 	var claimed []string
 	if err := tx.SelectContext(ctx, &claimed, s.q(q.String()), s.planned(args)...); err != nil {
@@ -448,6 +462,30 @@ func (s *Store) InboundTickets(ctx context.Context, numbers []string) (map[strin
 	}
 	for _, t := range ts {
 		out[t.Number] = t
+	}
+	return out, nil
+}
+
+// KnownCustomerEmails returns, lower case, those of the addresses that are a customer's email.
+func (s *Store) KnownCustomerEmails(ctx context.Context, addrs []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(addrs))
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	lower := make([]string, len(addrs))
+	for i, a := range addrs {
+		lower[i] = strings.ToLower(a)
+	}
+	query, args, err := sqlx.In(`SELECT DISTINCT lower(email) FROM customers WHERE lower(email) IN (?)`, lower)
+	if err != nil {
+		return nil, err
+	}
+	var known []string
+	if err := s.db.SelectContext(ctx, &known, s.q(query), s.planned(args)...); err != nil {
+		return nil, fmt.Errorf("storage: known customers: %w", wrapConn(err))
+	}
+	for _, a := range known {
+		out[a] = true
 	}
 	return out, nil
 }

@@ -173,8 +173,9 @@ func RunIMAP(ctx context.Context, cfg IMAPConfig) (IMAPReport, error) {
 	}))
 	sys, err := assembly.New(ctx, assembly.Settings{DatabaseURL: dbURL, Migrate: true, RedisURL: cfg.RedisURL,
 		SecretKeys: secret.GenerateKey(), MailFrom: "Apoio ao Cliente <" + benchSupport + ">", PublicURL: "https://clientes.example.pt",
-		SMTP:   mail.SenderConfig{URL: sink.URL(), PoolSize: 4},
-		Poller: inbound.Config{URL: d.URL(), Instance: "bench", AnswersPerHour: 2*cfg.Mails + cfg.AtRest + 100},
+		SMTP: mail.SenderConfig{URL: sink.URL(), PoolSize: 4},
+		Poller: inbound.Config{URL: d.URL(), Instance: "bench", AnswersPerHour: 2*cfg.Mails + cfg.AtRest + 100,
+			CustomerAnswersPerHour: 2*cfg.Mails + cfg.AtRest + 100},
 	}, opts...)
 	if err != nil {
 		return rep, err

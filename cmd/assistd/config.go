@@ -28,6 +28,9 @@ var settings = []setting{
 	{"ASSISTD_IMAP_POLL_INTERVAL", "30s", "how often to poll when the IMAP server has no IDLE"},
 	{"ASSISTD_IMAP_IDLE", "true", "use IDLE when the IMAP server offers it; false polls instead"},
 	{"ASSISTD_IMAP_DONE_FOLDER", "Processed", "folder that handled mail is moved to (created if missing)"},
+	{"ASSISTD_AUTOANSWER_CUSTOMER_CAP", "500", "automatic answers an hour to email known to be from a customer (a customer's address or a reply to our mail), apart from strangers'"},
+	{"ASSISTD_AUTOANSWER_STRANGER_CAP", "100", "automatic answers an hour to all other email, every sender together"},
+	{"ASSISTD_MAIL_AUTHSERV_ID", "", "authserv-id of our receiving server's Authentication-Results: when present and DMARC and SPF both fail, mail is not a customer's (empty: such fields are ignored)"},
 	{"ASSISTD_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP server listens on"},
 	{"ASSISTD_OPS_ADDR", "", "where /metrics, /healthz and /readyz are served openly, for Prometheus on a private network; the public listener shows /metrics to staff credentials only (empty: nowhere)"},
 	{"ASSISTD_PUBLIC_URL", "http://127.0.0.1:8080", "base URL of the client area, used in links sent to customers"},
@@ -54,6 +57,8 @@ type config struct {
 	IMAPPollInterval                          time.Duration
 	IMAPNoIDLE                                bool
 	IMAPDoneFolder                            string
+	CustomerAnswerCap, StrangerAnswerCap      int
+	MailAuthServID                            string
 	HTTPAddr, OpsAddr, PublicURL, PortalURL   string
 	PortalSecret                              string
 	MailFrom                                  string
@@ -105,7 +110,9 @@ func loadConfig() (config, error) {
 	c := config{
 		IMAPNoIDLE:  !idle,
 		DatabaseURL: env("ASSISTD_DATABASE_URL"), RedisURL: env("ASSISTD_REDIS_URL"), SMTPURL: env("ASSISTD_SMTP_URL"),
-		IMAPURL: env("ASSISTD_IMAP_URL"), IMAPPollInterval: dur("ASSISTD_IMAP_POLL_INTERVAL"), IMAPDoneFolder: env("ASSISTD_IMAP_DONE_FOLDER"),
+		CustomerAnswerCap: num("ASSISTD_AUTOANSWER_CUSTOMER_CAP"), StrangerAnswerCap: num("ASSISTD_AUTOANSWER_STRANGER_CAP"),
+		MailAuthServID: strings.TrimSpace(env("ASSISTD_MAIL_AUTHSERV_ID")),
+		IMAPURL:        env("ASSISTD_IMAP_URL"), IMAPPollInterval: dur("ASSISTD_IMAP_POLL_INTERVAL"), IMAPDoneFolder: env("ASSISTD_IMAP_DONE_FOLDER"),
 		HTTPAddr: env("ASSISTD_HTTP_ADDR"), OpsAddr: env("ASSISTD_OPS_ADDR"), PublicURL: strings.TrimRight(env("ASSISTD_PUBLIC_URL"), "/"), PortalURL: env("ASSISTD_PORTAL_URL"),
 		PortalSecret: env("ASSISTD_PORTAL_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
 		SecretTTL: dur("ASSISTD_SECRET_TTL"), AutoCloseAfter: dur("ASSISTD_AUTOCLOSE_AFTER"), ShutdownAfter: dur("ASSISTD_SHUTDOWN_TIMEOUT"),

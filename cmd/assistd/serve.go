@@ -27,7 +27,8 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger, withWorker bo
 		SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter,
 		API:    api.Config{APIToken: cfg.APIToken, StaffToken: cfg.StaffToken, PortalURL: cfg.PortalURL, PortalSecret: cfg.PortalSecret, DemoCustomer: demoCustomer},
 		Worker: worker.Config{Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: cfg.ShutdownAfter, TaskCheckInterval: cfg.WorkerPollInterval},
-		Poller: inbound.Config{URL: cfg.IMAPURL, PollInterval: cfg.IMAPPollInterval, NoIDLE: cfg.IMAPNoIDLE, DoneFolder: cfg.IMAPDoneFolder}}
+		Poller: inbound.Config{URL: cfg.IMAPURL, PollInterval: cfg.IMAPPollInterval, NoIDLE: cfg.IMAPNoIDLE, DoneFolder: cfg.IMAPDoneFolder,
+			AnswersPerHour: cfg.StrangerAnswerCap, CustomerAnswersPerHour: cfg.CustomerAnswerCap, AuthServID: cfg.MailAuthServID}}
 	if withWorker {
 		set.SMTP = mail.SenderConfig{URL: cfg.SMTPURL, PoolSize: cfg.SMTPPool, Timeout: 30 * time.Second}
 	}

@@ -53,16 +53,21 @@ type verdict struct {
 	// bounce holds our Message-IDs a delivery report quotes, and its status.
 	bounce       []string
 	bounceStatus string
+	// signed says In-Reply-To or References carry a Message-ID of ours; authFailed that our
+	// receiving server's Authentication-Results says neither DMARC nor SPF passed.
+	signed, authFailed bool
 }
 
 // classifier applies the rules that need no database.
 type classifier struct {
 	own map[string]bool // our addresses, lower case
 	ids *mail.IDSigner
+	// authServID names our receiving server in Authentication-Results; "" trusts none.
+	authServID string
 }
 
-func newClassifier(own []string, ids *mail.IDSigner) *classifier {
-	c := &classifier{own: make(map[string]bool, len(own)), ids: ids}
+func newClassifier(own []string, ids *mail.IDSigner, authServID string) *classifier {
+	c := &classifier{own: make(map[string]bool, len(own)), ids: ids, authServID: strings.TrimSpace(authServID)}
 	for _, a := range own {
 		if a = mail.AddressIn(a); a != "" {
 			c.own[a] = true
@@ -139,29 +144,111 @@ func (c *classifier) classify(m *mail.Inbound) verdict {
 	if !slices.ContainsFunc(m.Recipients, func(a string) bool { return c.own[a] }) {
 		return verdict{Outcome: storage.InboundNotAddressed, Reason: ReasonNotAddressedToUs}
 	}
-	return c.reference(m)
+	v := c.reference(m)
+	v.authFailed = c.authFailed(m)
+	return v
 }
 
 // reference finds the ticket a person's mail is about: our signed Message-IDs in In-Reply-To
 // and References first (newest first), then a tag in the subject.
 func (c *classifier) reference(m *mail.Inbound) verdict {
 	refs := append(slices.Clone(m.References), m.InReplyTo...)
+	signed := false
 	for _, id := range slices.Backward(refs) {
 		if number, ok := c.ids.Verify(id); ok {
 			if number == "" {
+				signed = true
 				break // a reply to mail of ours about no ticket
 			}
-			return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonByMessageID, Variant: mail.AutoAnswerTicket, Number: number}
+			return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonByMessageID, Variant: mail.AutoAnswerTicket, Number: number, signed: true}
 		}
 	}
 	// Both patterns match only ASCII digits, at most 32 of them: a number mail may carry.
+	v := noTicket(ReasonNoReference)
 	if s := subjectTagPattern.FindStringSubmatch(m.Subject); s != nil {
-		return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonBySubjectTag, Variant: mail.AutoAnswerTicket, Number: s[1], byTag: true}
+		v = verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonBySubjectTag, Variant: mail.AutoAnswerTicket, Number: s[1], byTag: true}
+	} else if s := subjectHashPattern.FindStringSubmatch(m.Subject); s != nil {
+		v = verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonBySubjectTag, Variant: mail.AutoAnswerTicket, Number: s[1], byTag: true}
 	}
-	if s := subjectHashPattern.FindStringSubmatch(m.Subject); s != nil {
-		return verdict{Outcome: storage.InboundAnsweredTicket, Reason: ReasonBySubjectTag, Variant: mail.AutoAnswerTicket, Number: s[1], byTag: true}
+	v.signed = signed
+	return v
+}
+
+// isCustomer tells mail known to be from a customer: from an address of a known customer (known
+// holds them lower case) or carrying a Message-ID of ours, and not failing DMARC and SPF by our
+// receiving server's word.
+func isCustomer(v verdict, m *mail.Inbound, known map[string]bool) bool {
+	return (v.signed || known[strings.ToLower(m.From)] || known[strings.ToLower(m.ReturnPath)]) && !v.authFailed
+}
+
+// authFailed reports whether the topmost Authentication-Results field of our own receiving
+// server (RFC 8601; it is added on top, and a server removes forged ones naming it) says
+// neither DMARC nor SPF passed. Other servers' fields are ignored; with none of ours, or no
+// authserv-id set, it reports false.
+func (c *classifier) authFailed(m *mail.Inbound) bool {
+	if c.authServID == "" {
+		return false
 	}
-	return noTicket(ReasonNoReference)
+	for _, field := range m.HeaderValues("Authentication-Results") {
+		id, results, ok := parseAuthResults(field)
+		if !ok || !strings.EqualFold(id, c.authServID) {
+			continue
+		}
+		return results["dmarc"] != "pass" && results["spf"] != "pass"
+	}
+	return false
+}
+
+// parseAuthResults reads an Authentication-Results value: its authserv-id and the result of
+// each method (lower case; the first result of a method counts).
+func parseAuthResults(v string) (id string, results map[string]string, ok bool) {
+	parts := strings.Split(stripComments(v), ";")
+	head := strings.Fields(parts[0])
+	if len(head) == 0 {
+		return "", nil, false
+	}
+	results = make(map[string]string)
+	for _, p := range parts[1:] {
+		f := strings.Fields(p)
+		if len(f) == 0 {
+			continue
+		}
+		method, result, found := strings.Cut(f[0], "=")
+		if !found {
+			continue // "none", or a malformed entry
+		}
+		method, _, _ = strings.Cut(method, "/") // a method version
+		method = strings.ToLower(method)
+		if _, seen := results[method]; !seen {
+			results[method] = strings.ToLower(strings.Trim(result, `"`))
+		}
+	}
+	return head[0], results, true
+}
+
+// stripComments removes RFC 5322 comments (in parentheses, nested, with quoted pairs).
+func stripComments(v string) string {
+	var b strings.Builder
+	depth, escaped := 0, false
+	for _, r := range v {
+		switch {
+		case escaped:
+			escaped = false
+			if depth == 0 {
+				b.WriteRune(r)
+			}
+			continue
+		case r == '\\':
+			escaped = true
+		case r == '(':
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func noTicket(reason string) verdict {

@@ -2,8 +2,10 @@ package inbound
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +88,7 @@ func TestClassifyFixtures(t *testing.T) {
 		v.Ticket2: {ID: 2, Number: v.Ticket2, Status: tickets.Open, CustomerEmail: "rui.costa@outlook.pt", Language: "en"},
 		v.Closed:  {ID: 3, Number: v.Closed, Status: tickets.Closed, CustomerEmail: "ana.silva@gmail.com", Language: "pt-PT"},
 	}
-	c := newClassifier([]string{"Apoio ao Cliente <suporte@example.pt>"}, ids)
+	c := newClassifier([]string{"Apoio ao Cliente <suporte@example.pt>"}, ids, "")
 	for _, f := range Fixtures {
 		t.Run(strings.TrimSuffix(f.File, ".eml"), func(t *testing.T) {
 			m, err := parseSample(FillFixture(t, f.File, v))
@@ -113,7 +115,7 @@ func TestClassifyFixtures(t *testing.T) {
 // customer's otherwise answerable mail.
 func TestClassifyRules(t *testing.T) {
 	ids := testSigner()
-	c := newClassifier([]string{"suporte@example.pt", "apoio@example.pt"}, ids)
+	c := newClassifier([]string{"suporte@example.pt", "apoio@example.pt"}, ids, "")
 	base := map[string]string{
 		"Return-Path": "<cliente@exemplo.pt>",
 		"From":        "Cliente <cliente@exemplo.pt>",
@@ -229,7 +231,7 @@ func TestResolveNeverTrustsASubjectTagFromAStranger(t *testing.T) {
 func TestBounceNamesOurMessageAndItsStatus(t *testing.T) {
 	ids := testSigner()
 	ours := ids.New("31415926", "confirmation")
-	c := newClassifier([]string{"suporte@example.pt"}, ids)
+	c := newClassifier([]string{"suporte@example.pt"}, ids, "")
 	m, err := parseSample(FillFixture(t, "dsn_bounce.eml", FixtureValues{Ticket: "31415926", OurID: ours}))
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +247,7 @@ func TestBounceNamesOurMessageAndItsStatus(t *testing.T) {
 func TestABounceQuotingOurMessageIDFoldedStillNamesIt(t *testing.T) {
 	ids := testSigner()
 	ours := ids.New("31415926", "confirmation")
-	c := newClassifier([]string{"suporte@example.pt"}, ids)
+	c := newClassifier([]string{"suporte@example.pt"}, ids, "")
 	for name, fold := range map[string]string{
 		"folded with a space": "Message-Id:\r\n " + ours,
 		"folded with a tab":   "Message-ID:\r\n\t" + ours,
@@ -272,7 +274,7 @@ func TestABounceQuotingOurMessageIDFoldedStillNamesIt(t *testing.T) {
 func TestOnlyAFailedDeliveryReportIsABounce(t *testing.T) {
 	ids := testSigner()
 	ours := ids.New("31415926", "confirmation")
-	c := newClassifier([]string{"suporte@example.pt"}, ids)
+	c := newClassifier([]string{"suporte@example.pt"}, ids, "")
 	tests := []struct {
 		name, action, status string
 		bounce               bool
@@ -298,6 +300,70 @@ func TestOnlyAFailedDeliveryReportIsABounce(t *testing.T) {
 			}
 			if got := len(v.bounce) > 0; got != tt.bounce {
 				t.Errorf("linked to our mail: %v, want %v (ids %q, status %q)", got, tt.bounce, v.bounce, v.bounceStatus)
+			}
+		})
+	}
+}
+
+// Only our own receiving server's Authentication-Results counts, and only when it is there.
+func TestAuthenticationResultsOfOurServerDecideWhetherMailIsACustomers(t *testing.T) {
+	ids := testSigner()
+	ours := ids.New("31415926", "confirmation")
+	c := newClassifier([]string{"suporte@example.pt"}, ids, "mx.example.pt")
+	known := map[string]bool{"ana@exemplo.pt": true}
+	cases := []struct {
+		name     string
+		from     string
+		signed   bool
+		headers  []string
+		customer bool
+	}{
+		{"a reply carrying our Message-ID with no Authentication-Results is a customer's", "x@y.example", true, nil, true},
+		{"mail from a customer's address with no Authentication-Results is a customer's", "ana@exemplo.pt", false, nil, true},
+		{"mail from anyone else, carrying nothing of ours, is a stranger's", "x@y.example", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=pass smtp.mailfrom=y.example; dmarc=pass"}, false},
+		{"our server saying DMARC passed keeps a customer's mail a customer's", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=fail smtp.mailfrom=exemplo.pt; dmarc=pass (p=reject) header.from=exemplo.pt"}, true},
+		{"our server saying SPF passed keeps a customer's mail a customer's", "ana@exemplo.pt", true,
+			[]string{"Authentication-Results: MX.example.pt 1; spf=pass smtp.mailfrom=exemplo.pt; dmarc=none"}, true},
+		{"our server saying DMARC and SPF failed makes a customer's address a stranger's", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=fail smtp.mailfrom=exemplo.pt; dmarc=fail header.from=exemplo.pt"}, false},
+		{"our server saying DMARC and SPF failed makes a reply with our Message-ID a stranger's", "x@y.example", true,
+			[]string{"Authentication-Results: mx.example.pt; spf=softfail; dmarc=fail"}, false},
+		{"our server's field with no result at all makes it a stranger's", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; none"}, false},
+		{"a foreign server's failing field is ignored", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: relay.other.example; spf=fail; dmarc=fail"}, true},
+		{"a foreign server's passing field does not outweigh ours failing", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=fail; dmarc=fail",
+				"Authentication-Results: relay.other.example; spf=pass; dmarc=pass"}, false},
+		{"a foreign server's passing field does not make a stranger a customer", "x@y.example", false,
+			[]string{"Authentication-Results: relay.other.example; spf=pass; dmarc=pass"}, false},
+		{"a pass inside a comment is not a pass", "ana@exemplo.pt", false,
+			[]string{"Authentication-Results: mx.example.pt; spf=fail (dmarc=pass); dmarc=fail"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := tc.headers
+			if tc.signed {
+				extra = append(slices.Clone(extra), "In-Reply-To: "+ours)
+			}
+			var b bytes.Buffer
+			fmt.Fprintf(&b, "Return-Path: <%s>\r\nFrom: <%s>\r\nTo: suporte@example.pt\r\nSubject: Olá\r\nMessage-ID: <m1@y.example>\r\n", tc.from, tc.from)
+			for _, h := range extra {
+				b.WriteString(h + "\r\n")
+			}
+			b.WriteString("\r\nOlá\r\n")
+			m, err := parseSample(b.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := c.classify(m)
+			if v.Variant == "" {
+				t.Fatalf("not answerable: %+v", v)
+			}
+			if got := isCustomer(v, m, known); got != tc.customer {
+				t.Errorf("customer %v, want %v (verdict %+v)", got, tc.customer, v)
 			}
 		})
 	}

@@ -37,9 +37,17 @@ type Config struct {
 
 	// AnswerWindow allows one automatic answer per sender and ticket in it; 0 means 24h.
 	AnswerWindow time.Duration
-	// AnswersPerHour caps automatic answers across all senders, the last fuse against a mail
-	// loop; 0 means 500.
+	// AnswersPerHour caps the automatic answers of an hour to mail not known to be from a
+	// customer, all such senders together (the last fuse against a mail loop and against
+	// forged senders); 0 means 100.
 	AnswersPerHour int
+	// CustomerAnswersPerHour caps, apart, the answers of an hour to mail known to be from a
+	// customer: from a customer's address or carrying a Message-ID of ours, and not failing
+	// DMARC and SPF by our receiving server's Authentication-Results. 0 means 500.
+	CustomerAnswersPerHour int
+	// AuthServID is the authserv-id of our own receiving server's Authentication-Results
+	// fields; "" ignores every such field.
+	AuthServID string
 	// BatchSize is how many messages are fetched and recorded together; 0 means 500.
 	BatchSize int
 	// LeaseTTL is how long the mailbox stays held by an instance that stopped renewing; 0
@@ -81,13 +89,14 @@ type Poller struct {
 }
 
 const (
-	defaultPollInterval   = 30 * time.Second
-	defaultDoneFolder     = "Processed"
-	defaultRejectFolder   = "Unparseable"
-	defaultAnswerWindow   = 24 * time.Hour
-	defaultAnswersPerHour = 500
-	defaultBatchSize      = 250
-	defaultLeaseTTL       = 15 * time.Second
+	defaultPollInterval    = 30 * time.Second
+	defaultDoneFolder      = "Processed"
+	defaultRejectFolder    = "Unparseable"
+	defaultAnswerWindow    = 24 * time.Hour
+	defaultAnswersPerHour  = 100
+	defaultCustomerAnswers = 500
+	defaultBatchSize       = 250
+	defaultLeaseTTL        = 15 * time.Second
 	// idleRecheck reads the mailbox now and then even under IDLE, in case a server forgets to
 	// tell us about a message.
 	idleRecheck = 5 * time.Minute
@@ -122,6 +131,9 @@ func NewPoller(cfg Config, deps Deps) (*Poller, error) {
 	if p.cfg.AnswersPerHour <= 0 {
 		p.cfg.AnswersPerHour = defaultAnswersPerHour
 	}
+	if p.cfg.CustomerAnswersPerHour <= 0 {
+		p.cfg.CustomerAnswersPerHour = defaultCustomerAnswers
+	}
 	if p.cfg.BatchSize <= 0 {
 		p.cfg.BatchSize = defaultBatchSize
 	}
@@ -135,7 +147,7 @@ func NewPoller(cfg Config, deps Deps) (*Poller, error) {
 		return nil, errors.New("inbound: the server's allowed silence must be longer than the poll interval")
 	}
 	p.cfg.Instance = orDefault(p.cfg.Instance, "assistd")
-	p.cls = newClassifier(cfg.OwnAddresses, deps.IDs)
+	p.cls = newClassifier(cfg.OwnAddresses, deps.IDs, cfg.AuthServID)
 	return p, nil
 }
 

@@ -409,8 +409,8 @@ func TestPollerAnswersOneSenderOncePerTicketAndHonoursTheHourlyCap(t *testing.T)
 	want := map[string]int{
 		storage.InboundAnsweredTicket + "/" + inbound.ReasonBySubjectTag:  1,
 		storage.InboundRateLimited + "/" + storage.ReasonSenderLimit:      49,
-		storage.InboundAnsweredNoTicket + "/" + inbound.ReasonNoReference: 3,
-		storage.InboundRateLimited + "/" + storage.ReasonGlobalCap:        2,
+		storage.InboundAnsweredNoTicket + "/" + inbound.ReasonNoReference: 4,
+		storage.InboundRateLimited + "/" + storage.ReasonGlobalCap:        1,
 	}
 	for k, n := range want {
 		if counts[k] != n {
@@ -418,8 +418,10 @@ func TestPollerAnswersOneSenderOncePerTicketAndHonoursTheHourlyCap(t *testing.T)
 		}
 	}
 	eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 })
-	if r.sink.Total() != 4 {
-		t.Errorf("%d answers, want 4", r.sink.Total())
+	// The customer's answer counts against the customers' allowance: the strangers' cap of 4
+	// answers four strangers.
+	if r.sink.Total() != 5 {
+		t.Errorf("%d answers, want 5", r.sink.Total())
 	}
 }
 
@@ -730,4 +732,60 @@ func TestPollerRepeatsOnlyACustomersSubject(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A thousand forged strangers use up the strangers' allowance, never the customers': a customer
+// replying to her ticket afterwards is still answered.
+func TestAThousandStrangersDoNotUseUpTheCustomersAllowance(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		const strangers, strangerCap = 1000, 20
+		r := newRig(t, st)
+		_, number := r.ticket("ana", "ana@exemplo.pt", false)
+		p := r.poller(inbound.Config{Instance: "test", AnswersPerHour: strangerCap, CustomerAnswersPerHour: 50,
+			AuthServID: "mx.example.pt"}, nil)
+		stop := r.start(p)
+		r.waitCursor(p)
+		stop()
+		for i := range strangers {
+			r.append(customerMail(fmt.Sprintf("forged%04d@estranho.example", i), "Olá", fmt.Sprintf("<s%d@estranho.example>", i)))
+		}
+		r.append(customerMail("ana@exemplo.pt", "Re: o meu pedido", "<ana-reply@exemplo.pt>",
+			"In-Reply-To: "+r.ids.New(number, "confirmation"),
+			"Authentication-Results: mx.example.pt; spf=pass smtp.mailfrom=exemplo.pt; dmarc=pass header.from=exemplo.pt"))
+		began := time.Now()
+		r.start(r.poller(inbound.Config{Instance: "test", AnswersPerHour: strangerCap, CustomerAnswersPerHour: 50,
+			AuthServID: "mx.example.pt"}, nil))
+		ms := r.waitRecorded(strangers + 1)
+		took := time.Since(began)
+		answered, capped, customer := 0, 0, ""
+		for _, m := range ms {
+			switch {
+			case m.From == "ana@exemplo.pt":
+				customer = m.Outcome
+			case m.Outcome == storage.InboundAnsweredNoTicket:
+				answered++
+			case m.Outcome == storage.InboundRateLimited && m.Reason == storage.ReasonGlobalCap:
+				capped++
+			}
+		}
+		mails := r.waitAnswers(strangerCap + 1)
+		toAna := 0
+		for _, m := range mails {
+			if len(m.To) == 1 && m.To[0] == "ana@exemplo.pt" {
+				toAna++
+			}
+		}
+		t.Logf("%s: %d mails from distinct strangers, then a customer's reply, recorded in %s: strangers answered %d, capped %d; customer %s, answers sent to her %d",
+			t.Name(), strangers, took.Round(time.Millisecond), answered, capped, customer, toAna)
+		if answered != strangerCap || capped != strangers-strangerCap {
+			t.Errorf("strangers answered %d and capped %d, want %d and %d", answered, capped, strangerCap, strangers-strangerCap)
+		}
+		if customer != storage.InboundAnsweredTicket || toAna != 1 {
+			t.Errorf("the customer's reply came to %q with %d answers, want %s and 1", customer, toAna, storage.InboundAnsweredTicket)
+		}
+		eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 })
+		if r.sink.Total() != strangerCap+1 {
+			t.Errorf("%d answers sent, want %d", r.sink.Total(), strangerCap+1)
+		}
+	})
 }

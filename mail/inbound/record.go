@@ -26,6 +26,8 @@ type fetched struct {
 	arrived time.Time
 	// ticketID is the ticket its record names: the one its answer is about, nil for none.
 	ticketID *int64
+	// customer says the mail is known to be from a customer (see Config.CustomerAnswersPerHour).
+	customer bool
 }
 
 // record classifies a fetched batch and records it with its answers in one transaction, then
@@ -90,17 +92,23 @@ func (s *session) classify(batch []pending, msgs []*imapclient.FetchMessageBuffe
 }
 
 // resolveTickets settles the verdicts that name a ticket against the tickets the database
-// knows, and returns those tickets by number.
+// knows, tells the mail known to be from a customer, and returns those tickets by number.
 func (p *Poller) resolveTickets(ctx context.Context, items []fetched) (map[string]storage.InboundTicket, error) {
-	var numbers []string
+	var numbers, senders []string
 	for _, it := range items {
 		if it.verdict.Number != "" {
 			numbers = append(numbers, it.verdict.Number)
 		}
+		if it.verdict.Variant != "" {
+			senders = append(senders, it.msg.From, it.msg.ReturnPath)
+		}
+	}
+	known, err := p.deps.Store.KnownCustomerEmails(ctx, senders)
+	if err != nil {
+		return nil, fmt.Errorf("look up customers: %w", err)
 	}
 	var found map[string]storage.InboundTicket
 	if len(numbers) > 0 {
-		var err error
 		if found, err = p.deps.Store.InboundTickets(ctx, numbers); err != nil {
 			return nil, fmt.Errorf("look up tickets: %w", err)
 		}
@@ -108,6 +116,7 @@ func (p *Poller) resolveTickets(ctx context.Context, items []fetched) (map[strin
 	for i := range items {
 		it := &items[i]
 		t, ok := found[it.verdict.Number]
+		it.customer = isCustomer(it.verdict, it.msg, known)
 		it.verdict = resolve(it.verdict, t, ok, it.msg.ReturnPath)
 		if ok && it.verdict.Variant != mail.AutoAnswerNoTicket {
 			it.ticketID = &t.ID
@@ -162,6 +171,7 @@ func (p *Poller) composeRecords(items []fetched, found map[string]storage.Inboun
 		default:
 			rec.Answer = &outs[i]
 			rec.LimitKey = it.msg.ReturnPath + "|" + answers[i].Number
+			rec.Customer = it.customer
 		}
 	}
 	return recs
@@ -200,7 +210,8 @@ func (s *session) store(ctx context.Context, batch []pending, recs []storage.Inb
 		last = max(last, uint32(b.uid))
 	}
 	record := storage.InboundBatch{Mailbox: p.key, UIDValidity: s.uidValidity, LastUID: last, Records: recs,
-		Limits: storage.AnswerLimits{PerKey: p.cfg.AnswerWindow, PerHour: p.cfg.AnswersPerHour}}
+		Limits: storage.AnswerLimits{PerKey: p.cfg.AnswerWindow, PerHour: p.cfg.AnswersPerHour,
+			CustomerPerHour: p.cfg.CustomerAnswersPerHour}}
 	res, err := s.recordWithRetry(ctx, record)
 	if storage.Refused(err) {
 		res, err = s.recordOneByOne(ctx, record, err)
