@@ -38,6 +38,7 @@ func DefaultPeriods() []jobs.Period {
 		{Type: jobs.TypeSecretSweep, Every: time.Minute},
 		{Type: jobs.TypeOutboxRelay, Every: 10 * time.Second},
 		{Type: jobs.TypeAutoClose, Every: 10 * time.Second},
+		{Type: jobs.TypeErasureSweep, Every: time.Minute},
 	}
 }
 
