@@ -422,14 +422,23 @@ func (s *Server) statusHistoryView(ctx context.Context, ticketID int64) ([]statu
 	if err != nil {
 		return nil, err
 	}
+	return statusChangesView(changes, "pt-PT", true), nil
+}
+
+// statusChangesView shows status changes with labels in a language; only staff see who of staff
+// made them.
+func statusChangesView(changes []storage.StatusChange, lang string, staffView bool) []statusChangeJSON {
 	out := make([]statusChangeJSON, 0, len(changes))
 	for _, c := range changes {
-		v := statusChangeJSON{To: string(c.To), ToLabel: c.To.Label("pt-PT"), Actor: c.Actor, Staff: c.Staff, CreatedAt: c.At.UTC()}
+		v := statusChangeJSON{To: string(c.To), ToLabel: c.To.Label(lang), Actor: c.Actor, CreatedAt: c.At.UTC()}
+		if staffView {
+			v.Staff = c.Staff
+		}
 		if c.From != "" {
-			from, label := string(c.From), c.From.Label("pt-PT")
+			from, label := string(c.From), c.From.Label(lang)
 			v.From, v.FromLabel = &from, &label
 		}
 		out = append(out, v)
 	}
-	return out, nil
+	return out
 }

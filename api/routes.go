@@ -30,6 +30,8 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/messages", client(s.postCustomerMessage))
 	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/close", client(s.postCustomerClose))
 	m.Handle("POST /api/v1/customers/{cid}/sessions/revoke", client(s.revokeCustomerSessions))
+	m.Handle("GET /api/v1/customers/{cid}/export", client(s.exportCustomer))
+	m.Handle("DELETE /api/v1/customers/{cid}", client(s.eraseCustomer))
 
 	// JSON API of staff: queues, tickets, answers and status changes, the audited password
 	// reveal, and the mail room (the inbound import log, emails that could not be delivered).

@@ -277,6 +277,10 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 	if err != nil {
 		return ticketJSON{}, err
 	}
+	return s.ticketJSON(t, msgs, lang, staffView), nil
+}
+
+func (s *Server) ticketJSON(t storage.Ticket, msgs []storage.Message, lang string, staffView bool) ticketJSON {
 	v := ticketJSON{ticketSummaryJSON: summaryView(t, lang), Domain: t.Domain, RelatedTicket: t.RelatedTicket, URL: s.ticketURL(t.Number),
 		Department: departmentJSON{ID: t.DepartmentID, Name: t.DepartmentLabel(lang)}, Messages: make([]messageJSON, 0, len(msgs))}
 	if state := t.PasswordState(s.now()); state != storage.PasswordNone {
@@ -293,7 +297,7 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 		}
 		v.Messages = append(v.Messages, mj)
 	}
-	return v, nil
+	return v
 }
 
 func (s *Server) customerTicket(w http.ResponseWriter, r *http.Request) {
@@ -325,7 +329,7 @@ func (s *Server) customer(ctx context.Context, id string) (storage.Customer, err
 // ticketOf returns one of a customer's tickets, or storage.ErrNotFound: another customer's
 // ticket, and a customer id or number no database could hold, name none.
 func (s *Server) ticketOf(ctx context.Context, customerID, number string) (storage.Ticket, error) {
-	if !storable(customerID) || !storable(number) {
+	if !storable(customerID) || !storable(number) || customerID == storage.ErasedCustomer {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
 	return s.store.CustomerTicket(ctx, customerID, number)

@@ -54,6 +54,8 @@ type Deps struct {
 	SecretTTL time.Duration
 	// AutoCloseAfter is how long an answered ticket waits for the customer before closing.
 	AutoCloseAfter time.Duration
+	// RetentionClosed is how long closed tickets are kept before they are erased; 0 keeps them.
+	RetentionClosed time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -91,6 +93,8 @@ func Register(mux *asynq.ServeMux, d *Deps) {
 	mux.HandleFunc(TypeAutoClose, d.HandleAutoClose)
 	mux.HandleFunc(TypeSLAMoment, d.HandleSLAMoment)
 	mux.HandleFunc(TypeSLASweep, d.HandleSLASweep)
+	mux.HandleFunc(TypeErase, d.HandleErase)
+	mux.HandleFunc(TypeErasureSweep, d.HandleErasureSweep)
 }
 
 // Enqueuer puts tasks in Redis. A task whose id is already there is not an error: it is the

@@ -49,8 +49,11 @@ func (s *Store) PutCustomer(ctx context.Context, c Customer) (Customer, error) {
 	return s.Customer(ctx, c.ID)
 }
 
-// Customer returns a customer with its domains, or ErrNotFound.
+// Customer returns a customer with its domains, or ErrNotFound (for ErasedCustomer too).
 func (s *Store) Customer(ctx context.Context, id string) (Customer, error) {
+	if id == ErasedCustomer {
+		return Customer{}, ErrNotFound
+	}
 	r, err := s.customers.do(ctx, id)
 	if err == nil && !r.found {
 		err = ErrNotFound

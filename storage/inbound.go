@@ -424,9 +424,10 @@ type InboundMessage struct {
 
 // InboundMessages lists the import log, newest first; outcome "" lists every outcome.
 func (s *Store) InboundMessages(ctx context.Context, limit int, outcome string) ([]InboundMessage, error) {
-	where, args := "", []any{}
+	// Mail about an erased ticket is not shown while its erasure removes it.
+	where, args := ` WHERE (t.id IS NULL OR t.erasure_id IS NULL)`, []any{}
 	if outcome != "" {
-		where, args = ` WHERE m.outcome = ?`, append(args, outcome)
+		where, args = where+` AND m.outcome = ?`, append(args, outcome)
 	}
 	var ms []InboundMessage
 	err := s.db.SelectContext(ctx, &ms, s.q(`SELECT m.id, m.mailbox, m.dedupe_key, m.uidvalidity, m.uid, m.from_addr, m.subject, m.outcome, m.reason,
@@ -452,7 +453,7 @@ func (s *Store) InboundTickets(ctx context.Context, numbers []string) (map[strin
 		return out, nil
 	}
 	query, args, err := sqlx.In(`SELECT t.id, t.number, t.status, c.email, c.language FROM tickets t
-		JOIN customers c ON c.id = t.customer_id WHERE t.number IN (?)`, numbers)
+		JOIN customers c ON c.id = t.customer_id WHERE t.number IN (?) AND t.erasure_id IS NULL`, numbers)
 	if err != nil {
 		return nil, err
 	}

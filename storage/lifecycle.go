@@ -92,7 +92,7 @@ func (s *Store) AddStaffMessage(ctx context.Context, number, staff, body string,
 	if !to.Valid() {
 		return Ticket{}, nil, ErrInvalidTransition
 	}
-	return s.change(ctx, ` WHERE t.number = ?`, []any{number}, ActorStaff, staff, compose,
+	return s.change(ctx, ` WHERE t.number = ? AND t.erasure_id IS NULL`, []any{number}, ActorStaff, staff, compose,
 		func(cur tickets.Status) (step, bool, error) {
 			if cur == tickets.Closed {
 				return step{}, false, ErrTicketClosed
@@ -107,7 +107,7 @@ func (s *Store) SetStatus(ctx context.Context, number, staff string, to tickets.
 	if !to.Valid() {
 		return Ticket{}, nil, ErrInvalidTransition
 	}
-	return s.change(ctx, ` WHERE t.number = ?`, []any{number}, ActorStaff, staff, compose,
+	return s.change(ctx, ` WHERE t.number = ? AND t.erasure_id IS NULL`, []any{number}, ActorStaff, staff, compose,
 		func(cur tickets.Status) (step, bool, error) {
 			if cur == to {
 				return step{}, false, nil
@@ -212,30 +212,38 @@ func (s *Store) insertStatusChange(ctx context.Context, tx *sqlx.Tx, ticketID in
 	return nil
 }
 
+// statusChangeRow is a status_changes row as stored.
+type statusChangeRow struct {
+	ID        int64     `db:"id"`
+	TicketID  int64     `db:"ticket_id"`
+	From      *string   `db:"from_status"`
+	To        string    `db:"to_status"`
+	Actor     string    `db:"actor"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+func (r statusChangeRow) change() StatusChange {
+	c := StatusChange{ID: r.ID, TicketID: r.TicketID, To: tickets.Status(r.To), Actor: r.Actor, At: r.CreatedAt.UTC()}
+	if r.From != nil {
+		c.From = tickets.Status(*r.From)
+	}
+	if name, ok := strings.CutPrefix(r.Actor, ActorStaff+":"); ok {
+		c.Actor, c.Staff = ActorStaff, name
+	}
+	return c
+}
+
+const statusChangeColumns = `SELECT id, ticket_id, from_status, to_status, actor, created_at FROM status_changes`
+
 // StatusHistory returns every status a ticket had, oldest first: who changed it, when, from what.
 func (s *Store) StatusHistory(ctx context.Context, ticketID int64) ([]StatusChange, error) {
-	var rows []struct {
-		ID        int64     `db:"id"`
-		TicketID  int64     `db:"ticket_id"`
-		From      *string   `db:"from_status"`
-		To        string    `db:"to_status"`
-		Actor     string    `db:"actor"`
-		CreatedAt time.Time `db:"created_at"`
-	}
-	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT id, ticket_id, from_status, to_status, actor, created_at FROM status_changes
-		WHERE ticket_id = ? ORDER BY id`), ticketID); err != nil {
+	var rows []statusChangeRow
+	if err := s.db.SelectContext(ctx, &rows, s.q(statusChangeColumns+` WHERE ticket_id = ? ORDER BY id`), ticketID); err != nil {
 		return nil, wrapConn(err)
 	}
 	out := make([]StatusChange, 0, len(rows))
 	for _, r := range rows {
-		c := StatusChange{ID: r.ID, TicketID: r.TicketID, To: tickets.Status(r.To), Actor: r.Actor, At: r.CreatedAt.UTC()}
-		if r.From != nil {
-			c.From = tickets.Status(*r.From)
-		}
-		if name, ok := strings.CutPrefix(r.Actor, ActorStaff+":"); ok {
-			c.Actor, c.Staff = ActorStaff, name
-		}
-		out = append(out, c)
+		out = append(out, r.change())
 	}
 	return out, nil
 }
@@ -244,7 +252,7 @@ func (s *Store) StatusHistory(ctx context.Context, ticketID int64) ([]StatusChan
 // the first skip of them: the candidates for automatic closing.
 func (s *Store) AnsweredBefore(ctx context.Context, before time.Time, skip, limit int) ([]int64, error) {
 	var ids []int64
-	err := s.db.SelectContext(ctx, &ids, s.q(`SELECT id FROM tickets WHERE status = 'answered' AND updated_at < ? ORDER BY updated_at, id LIMIT ? OFFSET ?`),
+	err := s.db.SelectContext(ctx, &ids, s.q(`SELECT id FROM tickets WHERE status = 'answered' AND updated_at < ? AND erasure_id IS NULL ORDER BY updated_at, id LIMIT ? OFFSET ?`),
 		before, limit, skip)
 	return ids, wrapConn(err)
 }
@@ -256,7 +264,7 @@ func (s *Store) AnsweredBefore(ctx context.Context, before time.Time, skip, limi
 func (s *Store) AutoClose(ctx context.Context, ticketID int64, before time.Time, compose Compose) (emailIDs []int64, closed bool, err error) {
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		at := now()
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET status = 'closed', updated_at = ? WHERE id = ? AND status = 'answered' AND updated_at < ?`),
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET status = 'closed', updated_at = ? WHERE id = ? AND status = 'answered' AND updated_at < ? AND erasure_id IS NULL`),
 			at, ticketID, before)
 		if err != nil {
 			return fmt.Errorf("storage: auto-close: %w", wrapConn(err))

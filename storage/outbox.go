@@ -182,7 +182,8 @@ func (s *Store) PendingOutbox(ctx context.Context, before time.Time, afterID int
 func (s *Store) FailedEmails(ctx context.Context, limit int) ([]OutboxRow, error) {
 	var rs []OutboxRow
 	err := s.db.SelectContext(ctx, &rs, s.q(`SELECT id, task, ticket_id, kind, recipient, message_id, state, attempts, last_error, created_at, updated_at, done_at
-		FROM outbox WHERE state IN ('failed', 'bounced') ORDER BY updated_at DESC, id DESC LIMIT ?`), limit)
+		FROM outbox o WHERE state IN ('failed', 'bounced')
+		AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = o.ticket_id AND t.erasure_id IS NOT NULL) ORDER BY updated_at DESC, id DESC LIMIT ?`), limit)
 	return rs, wrapConn(err)
 }
 

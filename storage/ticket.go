@@ -431,7 +431,7 @@ func (s *Store) CustomerTicket(ctx context.Context, customerID, number string) (
 
 // TicketByNumber returns a ticket for staff.
 func (s *Store) TicketByNumber(ctx context.Context, number string) (Ticket, error) {
-	return s.ticket(ctx, s.db, ` WHERE t.number = ?`, number)
+	return s.ticket(ctx, s.db, ` WHERE t.number = ? AND t.erasure_id IS NULL`, number)
 }
 
 // TicketByID returns a ticket by its internal id.

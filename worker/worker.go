@@ -39,6 +39,7 @@ func DefaultPeriods() []jobs.Period {
 		{Type: jobs.TypeOutboxRelay, Every: 10 * time.Second},
 		{Type: jobs.TypeAutoClose, Every: 10 * time.Second},
 		{Type: jobs.TypeSLASweep, Every: 10 * time.Second},
+		{Type: jobs.TypeErasureSweep, Every: time.Minute},
 	}
 }
 

@@ -42,6 +42,7 @@ var settings = []setting{
 	{"ASSISTD_API_TOKEN", "", "bearer token of client-area API calls, at least 32 characters — required for the api role"},
 	{"ASSISTD_STAFF_TOKEN", "", "bearer token of staff API calls and the console sign-in, at least 32 characters — required for the api role"},
 	{"ASSISTD_AUTOCLOSE_AFTER", "168h", "answered tickets with no customer activity for this long are closed"},
+	{"ASSISTD_RETENTION_CLOSED", "", "tickets closed longer ago than this (1825d, 8760h) are erased as a customer's erasure does (empty: kept)"},
 	{"ASSISTD_MIGRATE", "true", "apply pending database migrations when serve starts"},
 	{"ASSISTD_WORKER_CONCURRENCY", "50", "tasks a worker runs at once"},
 	{"ASSISTD_WORKER_POLL_INTERVAL", "20ms", "how long a worker whose queues are empty waits before looking again: the most a new ticket waits to be picked up"},
@@ -64,6 +65,7 @@ type config struct {
 	MailFrom                                  string
 	SecretKeys                                string
 	SecretTTL, AutoCloseAfter, ShutdownAfter  time.Duration
+	RetentionClosed                           time.Duration // 0: closed tickets are kept
 	WorkerPollInterval                        time.Duration
 	APIToken, StaffToken                      string
 	Migrate                                   bool
@@ -120,6 +122,13 @@ func loadConfig() (config, error) {
 		WorkerPollInterval: dur("ASSISTD_WORKER_POLL_INTERVAL"),
 		WorkerConcurrency:  num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), DatabasePool: num("ASSISTD_DATABASE_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
 	}
+	if v := env("ASSISTD_RETENTION_CLOSED"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("ASSISTD_RETENTION_CLOSED=%q is not a positive period such as 1825d or 8760h", v))
+		}
+		c.RetentionClosed = d
+	}
 	check := func(name string, err error) {
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
@@ -155,6 +164,18 @@ func loadConfig() (config, error) {
 		return c, fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// parseDays reads a duration that may also be a whole number of days ("1825d").
+func parseDays(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n > 100*365 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // minPortalSecret is the shortest ASSISTD_PORTAL_SECRET accepted: HMAC-SHA256's output length.
@@ -201,6 +222,8 @@ Commands:
   assistd keys generate                       print a new key for ASSISTD_SECRET_KEYS
   assistd keys rotate                         re-seal every live password with the first key
   assistd login-link CUSTOMER [--staff NAME]  print a sign-in link signed with ASSISTD_PORTAL_SECRET
+  assistd customer export CID > FILE.json     everything held about a customer, as one JSON document
+  assistd customer erase CID                  erase a customer and wait until nothing of theirs is left
   assistd bench [flags]                       end-to-end tickets/s against the configured Postgres + Redis
   (the IMAP drain bench is a command of its own: go run ./cmd/assistd-bench-imap [flags])
   assistd help                                this text

@@ -48,6 +48,8 @@ func TestEveryBadSettingRefusesTheStartWithAMessageNamingIt(t *testing.T) {
 		{"ASSISTD_IMAP_IDLE", "maybe"},
 		{"ASSISTD_SECRET_TTL", "-72h"},
 		{"ASSISTD_AUTOCLOSE_AFTER", "a week"},
+		{"ASSISTD_RETENTION_CLOSED", "five years"},
+		{"ASSISTD_RETENTION_CLOSED", "-30d"},
 		{"ASSISTD_SHUTDOWN_TIMEOUT", "0"},
 		{"ASSISTD_MIGRATE", "yes please"},
 		{"ASSISTD_WORKER_CONCURRENCY", "0"},
@@ -84,6 +86,7 @@ func TestGoodSettingsAreAccepted(t *testing.T) {
 		"ASSISTD_SMTP_URL":             "smtps://user:pass@relay.example.pt:465",
 		"ASSISTD_IMAP_URL":             "imaps://suporte%40example.pt:secret@mail.example.pt:993/INBOX",
 		"ASSISTD_WORKER_POLL_INTERVAL": "250ms",
+		"ASSISTD_RETENTION_CLOSED":     "1825d",
 	} {
 		t.Setenv(name, value)
 	}
@@ -93,6 +96,9 @@ func TestGoodSettingsAreAccepted(t *testing.T) {
 	}
 	if cfg.WorkerPollInterval != 250*time.Millisecond {
 		t.Errorf("ASSISTD_WORKER_POLL_INTERVAL=250ms read as %s", cfg.WorkerPollInterval)
+	}
+	if cfg.RetentionClosed != 1825*24*time.Hour {
+		t.Errorf("ASSISTD_RETENTION_CLOSED=1825d read as %s", cfg.RetentionClosed)
 	}
 }
 

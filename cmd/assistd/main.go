@@ -76,6 +76,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return nil
 	case "check":
 		return checkCommand(ctx, cfg, rest, os.Stdout)
+	case "customer":
+		return customerCommand(ctx, cfg, log, rest)
 	case "catalog":
 		if len(rest) != 2 || rest[0] != "import" {
 			return errors.New("usage: assistd catalog import FILE.yaml")

@@ -24,7 +24,7 @@ import (
 func openSystem(ctx context.Context, cfg config, log *slog.Logger, withWorker bool, demoCustomer string) (*assembly.System, error) {
 	set := assembly.Settings{DatabaseURL: cfg.DatabaseURL, DatabasePool: cfg.DatabasePool, Migrate: cfg.Migrate, RelaxedDeliveries: withWorker,
 		RedisURL: cfg.RedisURL, SecretKeys: cfg.SecretKeys, MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL,
-		SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter,
+		SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter, RetentionClosed: cfg.RetentionClosed,
 		API:    api.Config{APIToken: cfg.APIToken, StaffToken: cfg.StaffToken, PortalURL: cfg.PortalURL, PortalSecret: cfg.PortalSecret, DemoCustomer: demoCustomer},
 		Worker: worker.Config{Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: cfg.ShutdownAfter, TaskCheckInterval: cfg.WorkerPollInterval},
 		Poller: inbound.Config{URL: cfg.IMAPURL, PollInterval: cfg.IMAPPollInterval, NoIDLE: cfg.IMAPNoIDLE, DoneFolder: cfg.IMAPDoneFolder,

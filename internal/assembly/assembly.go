@@ -50,6 +50,9 @@ type Settings struct {
 	SecretTTL time.Duration
 	// AutoCloseAfter is how long an answered ticket waits for the customer; 0 means 168h.
 	AutoCloseAfter time.Duration
+	// RetentionClosed is how long closed tickets are kept before sweep:erasures erases them; 0
+	// keeps them.
+	RetentionClosed time.Duration
 
 	// SMTP is the relay the worker sends through; an empty URL opens no sender (an API alone).
 	SMTP mail.SenderConfig
@@ -172,7 +175,8 @@ func New(ctx context.Context, set Settings, opts ...Option) (_ *System, err erro
 		s.closers = append(s.closers, unregister)
 	}
 	s.Deps = &jobs.Deps{Inspector: asynq.NewInspectorFromRedisClient(s.Redis), Store: s.Store, Composer: s.Composer, Enqueuer: s.Enqueuer,
-		Keys: s.Keys, Log: s.Log, SecretTTL: set.SecretTTL, AutoCloseAfter: set.AutoCloseAfter}
+		Keys: s.Keys, Log: s.Log, SecretTTL: set.SecretTTL, AutoCloseAfter: set.AutoCloseAfter,
+		RetentionClosed: set.RetentionClosed}
 	if set.SMTP.URL != "" {
 		if s.Sender, err = mail.NewSender(set.SMTP); err != nil {
 			return nil, &SettingError{"SMTP", err}
