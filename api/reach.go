@@ -11,3 +11,12 @@ import (
 func (s *Server) reach(r *http.Request) storage.Reach {
 	return storage.ReachAll()
 }
+
+// staffRole is the staff caller's role in a department: "admin" (every department), "lead",
+// "agent", or "" when the department is out of reach.
+func (s *Server) staffRole(r *http.Request, department string) string {
+	if s.reach(r).Allows(department) {
+		return "admin"
+	}
+	return ""
+}
