@@ -325,12 +325,17 @@ func (s *Store) searchTextSQLite(ctx context.Context, text string, sq SearchQuer
 	return hits, err
 }
 
-// fts5Query turns a text into an FTS5 query that holds only quoted strings: each word (a run
-// without spaces holding a letter or digit) a string, a prefix when its last run of letters and
-// digits is three long or more; the strings are ANDed.
+// fts5Query turns a text into an FTS5 query that holds only quoted strings, ANDed: each word a
+// string, a prefix when its last run of letters and digits is three long or more. A word is a
+// run of letters, digits and the characters that join the parts of a domain, an address or a
+// compound ("dominio-1.pt", "ana@example.pt", "palavra-passe": a phrase of its parts, as
+// Postgres keeps them whole); anything else, brackets and quotes among them, separates words.
 func fts5Query(text string) string {
 	var terms []string
-	for _, w := range strings.Fields(text) {
+	words := strings.FieldsFunc(text, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(".-_@/'+", r)
+	})
+	for _, w := range words {
 		if len(terms) == searchMaxTerms {
 			break
 		}
