@@ -32,7 +32,7 @@ import (
 //
 //	go test ./api -run '^$' -bench ReadsAtScale -benchtime 3000x
 func BenchmarkReadsAtScale(b *testing.B) {
-	st := benchStore(b)
+	st := benchStore(b, "assistd_bench_lifecycle")
 	srv := api.New(api.Config{APIToken: "bench", StaffToken: "bench-staff", PublicURL: "https://clientes.example.pt", SecretTTL: 72 * time.Hour},
 		api.Deps{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx := context.Background()
@@ -149,8 +149,9 @@ func queueCursors(b *testing.B, srv *api.Server, dept, order string) []string {
 	return cursors
 }
 
-// benchStore opens the benchmark database and seeds it up to the wanted number of tickets.
-func benchStore(b *testing.B) *storage.Store {
+// benchStore opens the benchmark database (ASSISTD_BENCH_DATABASE_URL, or else the named one
+// beside the test database) and seeds it up to the wanted number of tickets.
+func benchStore(b *testing.B, name string) *storage.Store {
 	b.Helper()
 	dbURL := os.Getenv("ASSISTD_BENCH_DATABASE_URL")
 	if dbURL == "" {
@@ -158,7 +159,7 @@ func benchStore(b *testing.B) *storage.Store {
 		if base == "" {
 			b.Skip("set ASSISTD_BENCH_DATABASE_URL or ASSISTD_TEST_DATABASE_URL to a PostgreSQL server")
 		}
-		dbURL = benchDatabase(b, base, "assistd_bench_lifecycle")
+		dbURL = benchDatabase(b, base, name)
 	}
 	want := 1_000_000
 	if v := os.Getenv("ASSISTD_BENCH_TICKETS"); v != "" {

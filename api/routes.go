@@ -80,6 +80,7 @@ func (s *Server) routes() {
 	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
 	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))
 	m.Handle("GET /staff/tickets", s.staffPage(s.staffFindTicket))
+	m.Handle("GET /staff/search", s.staffPage(s.staffSearchPage))
 	m.Handle("GET /staff/tickets/{number}", s.staffPage(s.staffTicketPage))
 	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
