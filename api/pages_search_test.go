@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -56,28 +55,9 @@ func TestTheConsoleSearchMarksMatchesSafelyPagesAndOpensANumber(t *testing.T) {
 
 			// Keyset pages: 25, then 5, with a way back.
 			rowNumber := regexp.MustCompile(`data-testid="ticket-number">#([0-9]+)<`)
-			nextLink := regexp.MustCompile(`href="([^"]+)" rel="next" data-testid="search-next"`)
-			seen := map[string]bool{}
-			page := joao.get("/staff/search?q=" + url.QueryEscape("Fatura"))
-			for pages := 1; ; pages++ {
-				checkPage(t, "search page", page.body)
-				for _, m := range rowNumber.FindAllStringSubmatch(page.body, -1) {
-					if seen[m[1]] {
-						t.Fatalf("#%s on two pages", m[1])
-					}
-					seen[m[1]] = true
-				}
-				if pages > 1 && !strings.Contains(page.body, `data-testid="search-first"`) {
-					t.Errorf("page %d has no link to the first", pages)
-				}
-				m := nextLink.FindStringSubmatch(page.body)
-				if m == nil {
-					if pages != 2 {
-						t.Errorf("%d pages, want 2", pages)
-					}
-					break
-				}
-				page = joao.get(html.UnescapeString(m[1]))
+			seen, pages := walkPages(t, joao, "/staff/search?q="+url.QueryEscape("Fatura"), "search")
+			if pages != 2 {
+				t.Errorf("%d pages, want 2", pages)
 			}
 			if len(seen) != 30 {
 				t.Errorf("the pages list %d tickets, want 30", len(seen))

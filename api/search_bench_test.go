@@ -6,10 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,15 +111,7 @@ func BenchmarkSearchAtScale(b *testing.B) {
 	b.Run("api/mixed", func(b *testing.B) {
 		took := make([]time.Duration, 0, b.N)
 		for b.Loop() {
-			req := httptest.NewRequest(http.MethodGet, "/api/v1/staff/search?q="+url.QueryEscape(queries[rnd.IntN(len(queries))].text()), nil)
-			req.Header.Set("Authorization", "Bearer bench-staff")
-			rec := httptest.NewRecorder()
-			start := time.Now()
-			srv.ServeHTTP(rec, req)
-			took = append(took, time.Since(start))
-			if rec.Code != http.StatusOK {
-				b.Fatalf("%s: %d %s", req.URL, rec.Code, rec.Body)
-			}
+			took = append(took, timedGet(b, srv, "/api/v1/staff/search?q="+url.QueryEscape(queries[rnd.IntN(len(queries))].text()), "bench-staff"))
 		}
 		reportPercentiles(b, took)
 	})
@@ -134,10 +123,4 @@ func BenchmarkSearchAtScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("GIN index %s; documents with all their indexes %s", index, table)
-}
-
-func reportPercentiles(b *testing.B, took []time.Duration) {
-	slices.Sort(took)
-	b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
-	b.ReportMetric(ms(took[len(took)*99/100]), "p99-ms")
 }
