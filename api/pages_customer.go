@@ -216,6 +216,8 @@ var formProblems = map[string]string{
 	problemMessageTooLong:        "form.error.message_long",
 	problemPasswordTooLong:       "form.error.password_long",
 	problemRelatedUnknown:        "form.error.related",
+	"attachment.too_many":        "attachment.too_many",
+	"attachment.not_yours":       "attachment.not_yours",
 }
 
 func (s *Server) submitTicketForm(q *request) {
