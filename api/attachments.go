@@ -56,7 +56,7 @@ func (s *Server) checkAttachments(ctx context.Context, ownerKind, ownerID string
 	if err != nil {
 		return "", err
 	}
-	if len(bad) > 0 || len(uniqueIDs(ids)) != len(ids) {
+	if len(bad) > 0 || hasRepeats(ids) {
 		return "attachment.not_yours", nil
 	}
 	return "", nil
@@ -69,12 +69,15 @@ func langOr(lang string) string {
 	return lang
 }
 
-func uniqueIDs(ids []string) map[string]bool {
-	m := make(map[string]bool, len(ids))
+func hasRepeats(ids []string) bool {
+	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		m[id] = true
+		if seen[id] {
+			return true
+		}
+		seen[id] = true
 	}
-	return m
+	return false
 }
 
 // attach is what a message of an owner carries, with the sealing rebound to the ticket.
@@ -242,27 +245,22 @@ func (s *Server) staffDownload(w http.ResponseWriter, r *http.Request) {
 // previews).
 func (s *Server) customerDownloadPage(q *request) {
 	a, _, err := s.store.CustomerAttachment(q.ctx(), q.customer.ID, q.r.PathValue("number"), q.r.PathValue("aid"))
-	if errors.Is(err, storage.ErrNotFound) {
-		s.pageNotFound(q.w, q.r)
-		return
-	}
-	if err != nil {
-		s.pageError(q, err)
-		return
-	}
-	s.serveAttachment(q.w, q.r, a, "", q.lang)
+	s.servePage(q, a, err, "")
 }
 
 // staffDownloadPage serves a file of a ticket within the signed-in member's reach.
 func (s *Server) staffDownloadPage(q *request) {
 	a, _, err := s.store.StaffAttachment(q.ctx(), s.reach(q.r), q.r.PathValue("number"), q.r.PathValue("aid"))
-	if errors.Is(err, storage.ErrNotFound) {
+	s.servePage(q, a, err, q.staff)
+}
+
+func (s *Server) servePage(q *request, a storage.Attachment, err error, staff string) {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		s.pageNotFound(q.w, q.r)
-		return
-	}
-	if err != nil {
+	case err != nil:
 		s.pageError(q, err)
-		return
+	default:
+		s.serveAttachment(q.w, q.r, a, staff, q.lang)
 	}
-	s.serveAttachment(q.w, q.r, a, q.staff, "pt-PT")
 }
