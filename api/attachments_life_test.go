@@ -18,7 +18,9 @@ import (
 )
 
 // later moves the tasks' clock on by d.
-func later(s *systemtest.System, d time.Duration) { s.Deps.Now = func() time.Time { return time.Now().Add(d) } }
+func later(s *systemtest.System, d time.Duration) {
+	s.Deps.Now = func() time.Time { return time.Now().Add(d) }
+}
 
 func TestConfidentialAttachment(t *testing.T) {
 	eachStore(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
