@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/assistd/assistd/storage"
@@ -334,6 +335,8 @@ type customerTicketPage struct {
 	Reply      string
 	ReplyError string
 	Due        []dueLine
+	// PasswordViews are when staff revealed the password: times only, never who.
+	PasswordViews []time.Time
 }
 
 func (s *Server) customerTicketPage(q *request) {
@@ -351,6 +354,10 @@ func (s *Server) showCustomerTicket(q *request, code int, p customerTicketPage) 
 		return
 	}
 	p.Messages = msgs
+	if p.PasswordViews, err = s.store.PasswordViews(q.ctx(), p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
 	if p.Due, err = s.ticketDues(q.ctx(), p.Ticket, false); err != nil {
 		s.pageError(q, err)
 		return

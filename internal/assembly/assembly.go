@@ -231,7 +231,8 @@ func (s *System) RedisReady(ctx context.Context) error { return s.Redis.Ping(ctx
 func (s *System) NewAPI() *api.Server {
 	cfg := s.Settings.API
 	cfg.PublicURL, cfg.SecretTTL = s.Settings.PublicURL, s.Settings.SecretTTL
-	return api.New(cfg, api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Enqueuer, Log: s.Log, RedisReady: s.RedisReady})
+	return api.New(cfg, api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Enqueuer, Log: s.Log, RedisReady: s.RedisReady,
+		Redis: s.Redis})
 }
 
 // NewWorker builds a worker of the system's tasks.
