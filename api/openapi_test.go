@@ -129,6 +129,10 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/status", st, map[string]string{"staff": "joao", "status": "in_progress"}, nil)
 	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/messages", st, map[string]string{"staff": "joao", "message": "Experimente agora."}, nil)
 	c.do("GET", "/api/v1/customers/ana/tickets/"+created.Number, cl, nil, nil) // with its password_views
+	c.do("GET", "/api/v1/staff/search?limit=1&q=experimente", st, nil, nil)
+	c.do("GET", "/api/v1/staff/search?q=%23"+created.Number, st, nil, nil)
+	c.do("GET", "/api/v1/staff/search?q=", st, nil, nil)
+	c.do("GET", "/api/v1/staff/search?q=x&next=nowhere", st, nil, nil)
 	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", cl, map[string]string{"message": "Continua igual."}, nil)
 	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/close", cl, nil, nil)
 	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", cl, map[string]string{"message": "Mais uma coisa."}, nil)
