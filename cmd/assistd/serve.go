@@ -25,7 +25,8 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger, withWorker bo
 	set := assembly.Settings{DatabaseURL: cfg.DatabaseURL, DatabasePool: cfg.DatabasePool, Migrate: cfg.Migrate, RelaxedDeliveries: withWorker,
 		RedisURL: cfg.RedisURL, SecretKeys: cfg.SecretKeys, MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL,
 		SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter, RetentionClosed: cfg.RetentionClosed,
-		API:    api.Config{APIToken: cfg.APIToken, StaffToken: cfg.StaffToken, PortalURL: cfg.PortalURL, PortalSecret: cfg.PortalSecret, DemoCustomer: demoCustomer},
+		API: api.Config{APIToken: cfg.APIToken, StaffToken: cfg.StaffToken, PortalURL: cfg.PortalURL, PortalSecret: cfg.PortalSecret,
+			StaffLinkSecret: cfg.StaffLinkSecret, DemoCustomer: demoCustomer},
 		Worker: worker.Config{Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: cfg.ShutdownAfter, TaskCheckInterval: cfg.WorkerPollInterval},
 		Poller: inbound.Config{URL: cfg.IMAPURL, PollInterval: cfg.IMAPPollInterval, NoIDLE: cfg.IMAPNoIDLE, DoneFolder: cfg.IMAPDoneFolder,
 			AnswersPerHour: cfg.StrangerAnswerCap, CustomerAnswersPerHour: cfg.CustomerAnswerCap, AuthServID: cfg.MailAuthServID}}
