@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,9 @@ const (
 type attempts struct {
 	redis redis.UniversalClient // nil: memory only
 	now   func() time.Time
+	// redisDownUntil skips Redis for a moment after it failed, so that an outage costs each
+	// failure no timeout.
+	redisDownUntil atomic.Int64
 
 	mu    sync.Mutex
 	local map[string]failureCount
@@ -39,7 +43,7 @@ type failureCount struct {
 // fail records a failed authentication from an address and returns how many there were in the
 // current window, and when the window ends.
 func (a *attempts) fail(ctx context.Context, addr string) (int, time.Duration) {
-	if a.redis != nil {
+	if a.redis != nil && time.Now().UnixNano() >= a.redisDownUntil.Load() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
 		defer cancel()
 		key := "assistd:auth-failures:" + addr
@@ -60,6 +64,7 @@ func (a *attempts) fail(ctx context.Context, addr string) (int, time.Duration) {
 		if err == nil {
 			return int(incr.Val()), left
 		}
+		a.redisDownUntil.Store(time.Now().Add(5 * time.Second).UnixNano())
 	}
 	return a.failLocally(addr)
 }

@@ -99,6 +99,14 @@ type Reveal struct {
 	CreatedAt time.Time `db:"created_at"`
 }
 
+// SignedInVia is how the member signed in, "" for a legacy entry.
+func (r Reveal) SignedInVia() string {
+	if r.Via == nil {
+		return ""
+	}
+	return *r.Via
+}
+
 // Reveals lists a ticket's reveal audit, oldest first.
 func (s *Store) Reveals(ctx context.Context, ticketID int64) ([]Reveal, error) {
 	var rs []Reveal
