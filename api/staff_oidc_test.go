@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -154,6 +155,22 @@ func TestStaffSignInWithTheCompanyIdentityProvider(t *testing.T) {
 				defer e.idp.SetFaults(oidctest.Faults{})
 				refused(t, "u-rita", http.StatusUnauthorized, "A entrada não foi concluída")
 			})
+			t.Run("disabling the member ends the session", func(t *testing.T) {
+				e.putMember(t, "marta", "marta@suporte.example.pt", true, map[string]string{"alojamento": "agent"})
+				e.idp.AddUser(oidctest.User{Email: "marta@suporte.example.pt", EmailVerified: true})
+				marta := e.visitor(t)
+				if r := marta.get(e.signIn(t, marta, "/staff", "marta@suporte.example.pt")); r.code != http.StatusSeeOther {
+					t.Fatalf("callback: %d", r.code)
+				}
+				if r := marta.get("/staff"); r.code != http.StatusOK {
+					t.Fatalf("the console: %d", r.code)
+				}
+				e.putMember(t, "marta", "marta@suporte.example.pt", false, map[string]string{"alojamento": "agent"})
+				if r := marta.get("/staff"); r.code == http.StatusOK {
+					t.Fatal("a disabled member's session still opens the console")
+				}
+				refused(t, "marta@suporte.example.pt", http.StatusForbidden, "não pertence a nenhum membro ativo")
+			})
 			t.Run("the pages speak English too", func(t *testing.T) {
 				v := e.visitor(t)
 				v.get("/staff/login?lang=en")
@@ -209,4 +226,17 @@ func TestWithoutAnIdentityProviderTheConsoleOffersNone(t *testing.T) {
 	if r := e.visitor(t).get("/staff/oidc/start"); r.code != http.StatusNotFound {
 		t.Fatalf("/staff/oidc/start without a provider: %d", r.code)
 	}
+}
+
+func TestAnIdentityProviderThatDoesNotAnswerIsAnOutagePage(t *testing.T) {
+	away := httptest.NewServer(http.NotFoundHandler())
+	away.Close() // nothing answers there any more
+	e := startWeb(t, true, func(c *api.Config) {
+		c.OIDC = api.OIDCConfig{Issuer: away.URL, ClientID: "assistd", ClientSecret: "client-secret"}
+	})
+	r := e.visitor(t).get("/staff/oidc/start")
+	if r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, "O fornecedor de identidade não respondeu") {
+		t.Fatalf("start with the provider away: %d\n%s", r.code, r.body)
+	}
+	checkPage(t, "identity provider away", r.body)
 }
