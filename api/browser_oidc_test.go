@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,13 +25,7 @@ func TestAMemberSignsInWithTheCompanyAccountInARealBrowser(t *testing.T) {
 	e.idp.AddUser(oidctest.User{Email: "Rita@Suporte.Example.pt", EmailVerified: true})
 	e.idp.AddUser(oidctest.User{Email: "ze@suporte.example.pt", EmailVerified: true})
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 900))
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := startBrowser(t, browser, 2*time.Minute)
 	dir := t.TempDir()
 	if d := os.Getenv("ASSISTD_TEST_ARTIFACTS"); d != "" {
 		dir = filepath.Join(d, "pages-oidc")
