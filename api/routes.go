@@ -34,6 +34,9 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/close", client(s.postCustomerClose))
 	m.Handle("POST /api/v1/customers/{cid}/sessions/revoke", client(s.revokeCustomerSessions))
 	m.Handle("GET /api/v1/customers/{cid}/export", client(s.exportCustomer))
+	// Attachments: uploads (multipart) used once by a message, and downloads scoped as tickets.
+	m.Handle("POST /api/v1/customers/{cid}/uploads", client(s.postCustomerUpload))
+	m.Handle("GET /api/v1/customers/{cid}/tickets/{number}/attachments/{aid}", client(s.customerDownload))
 	m.Handle("DELETE /api/v1/customers/{cid}", client(s.eraseCustomer))
 
 	// JSON API of staff: queues, tickets, answers and status changes, the audited password
@@ -45,6 +48,8 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
 	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))
 	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
+	m.Handle("POST /api/v1/staff/uploads", staff(s.postStaffUpload))
+	m.Handle("GET /api/v1/staff/tickets/{number}/attachments/{aid}", staff(s.staffDownload))
 	m.Handle("GET /api/v1/staff/inbound", manage(s.inbound))
 	m.Handle("GET /api/v1/staff/emails/failed", manage(s.failedEmails))
 	// Members and their credentials: the portal (service token) or an admin.
@@ -81,6 +86,7 @@ func (s *Server) routes() {
 	m.Handle("GET /tickets/{number}/confirmation", s.customerPage(s.confirmationPage))
 	m.Handle("POST /tickets/{number}/reply", s.customerPage(s.customerReplyForm))
 	m.Handle("POST /tickets/{number}/close", s.customerPage(s.customerCloseForm))
+	m.Handle("GET /tickets/{number}/attachments/{aid}", s.customerPage(s.customerDownloadPage))
 	m.HandleFunc("GET /tickets/{number}/{form}", toTicketPage("/tickets/"))
 
 	// The staff console.
@@ -90,10 +96,12 @@ func (s *Server) routes() {
 	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
 	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))
 	m.Handle("GET /staff/tickets", s.staffPage(s.staffFindTicket))
+	m.Handle("GET /staff/search", s.staffPage(s.staffSearchPage))
 	m.Handle("GET /staff/tickets/{number}", s.staffPage(s.staffTicketPage))
 	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
+	m.Handle("GET /staff/tickets/{number}/attachments/{aid}", s.staffPage(s.staffDownloadPage))
 	m.Handle("GET /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyPage))
 	m.Handle("POST /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyForm))
 	m.Handle("GET /staff/reports", s.staffPage(s.staffReportPage))
