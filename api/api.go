@@ -95,8 +95,8 @@ type Server struct {
 	// costs requests no dial timeouts; the outbox relay enqueues what was skipped.
 	enqueueDownUntil atomic.Int64
 	catalog          catalogCache
-	objects          objects.Store
 	attempts         *attempts
+	objects          objects.Store
 	// signInMethods are the console's ways of signing in beside staff links (AddSignInMethod).
 	signInMethods []signInMethod
 	oidc          *oidclogin.RelyingParty // nil: no sign-in with the identity provider
