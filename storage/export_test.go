@@ -15,3 +15,10 @@ var GroupedStatements = map[string]string{
 
 // GroupedDB is the pool the grouped statements run on.
 func (s *Store) GroupedDB() *sqlx.DB { return s.grouped }
+
+// SetSearchLimits changes the search's window and walk until the test ends.
+func SetSearchLimits(t interface{ Cleanup(func()) }, window, walk int) {
+	w, k := searchWindow, searchWalk
+	searchWindow, searchWalk = window, walk
+	t.Cleanup(func() { searchWindow, searchWalk = w, k })
+}

@@ -336,3 +336,56 @@ func TestAnErasureLeavesNoSearchableTraceOfTheCustomersWords(t *testing.T) {
 		}
 	})
 }
+
+func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		// A window of 3 matches, looked for among the newest 4 documents within reach first.
+		storage.SetSearchLimits(t, 3, 4)
+		putCustomer(t, st, "ana")
+		var matches []string
+		file := func(subject, message string, match bool) {
+			tk := searchTicket(t, st, "ana", subject, message)
+			if match {
+				matches = append(matches, tk.Number)
+			}
+		}
+		// Oldest first: matches spread among others, and in another department.
+		file("email-delivery", "Um pinguim no servidor.", true)
+		file("email-delivery", "Um pinguim no servidor outra vez.", true)
+		file("billing-invoice", "Um pinguim na fatura.", false)
+		for range 5 {
+			file("email-delivery", "Nada de especial.", false)
+		}
+		file("email-delivery", "Pinguim de novo.", true)
+		file("email-delivery", "Nada.", false)
+		file("email-delivery", "Sem nada.", false)
+		file("email-delivery", "Outra vez nada.", false)
+		// Only one match among the newest four of the department: the rest are older.
+		got := found(search(t, st, "pinguim", storage.ReachOnly("email")))
+		if len(got) != 3 || !sameSet(got, matches) {
+			t.Errorf("found %v, want the three matches %v", got, matches)
+		}
+		// Within reach of all, the billing ticket is among the newest three matches.
+		got = found(search(t, st, "pinguim", storage.ReachAll()))
+		if len(got) != 3 || containsString(got, matches[0]) {
+			t.Errorf("found %v, want the newest three of four matches, not %s", got, matches[0])
+		}
+		// Two departments, and the walk alone fills the window.
+		storage.SetSearchLimits(t, 2, 20)
+		if got := found(search(t, st, "pinguim", storage.ReachOnly("email", "faturacao"))); len(got) != 2 || containsString(got, matches[0]) || containsString(got, matches[1]) {
+			t.Errorf("found %v, want the newest two matches", got)
+		}
+	})
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !containsString(b, x) {
+			return false
+		}
+	}
+	return true
+}
