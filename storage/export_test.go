@@ -16,9 +16,10 @@ var GroupedStatements = map[string]string{
 // GroupedDB is the pool the grouped statements run on.
 func (s *Store) GroupedDB() *sqlx.DB { return s.grouped }
 
-// SetSearchLimits changes the search's window and walk until the test ends.
-func SetSearchLimits(t interface{ Cleanup(func()) }, window, walk int) {
-	w, k := searchWindow, searchWalk
-	searchWindow, searchWalk = window, walk
-	t.Cleanup(func() { searchWindow, searchWalk = w, k })
+// SetSearchLimits changes the search's window, the matches a search reads through the index
+// and the documents it walks, until the test ends.
+func SetSearchLimits(t interface{ Cleanup(func()) }, window, common, walk int) {
+	w, c, k := searchWindow, searchCommon, searchWalk
+	searchWindow, searchCommon, searchWalk = window, common, walk
+	t.Cleanup(func() { searchWindow, searchCommon, searchWalk = w, c, k })
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/assistd/assistd/tickets"
 )
@@ -27,11 +30,17 @@ const MaxSearchRunes = 200
 // search costs about the same however many tickets there are.
 var searchWindow = 200
 
-// searchWalk is how many of the newest documents within reach Postgres reads one by one
-// looking for the window's matches, before it turns to the GIN index for older ones: a word
-// in more than one document of 50 fills the window within them, and a rarer one has few
-// enough matches for the index to fetch them all.
-var searchWalk = 10000
+// A Postgres search finds its window in one of two ways, by how many tickets within reach
+// match. Through the GIN index first, reading at most searchCommon matches: when that is all
+// of them, the newest searchWindow are the window. A query with more matches than that is
+// common enough that its window is among the newest documents within reach: they are read
+// newest first, at most searchWalk of them. Which way a query takes is decided by counting,
+// not by the planner's estimate, which a prefix or a word missing from the statistics would
+// mislead into reading a million documents one by one for three matches.
+var (
+	searchCommon = 2000
+	searchWalk   = 20000
+)
 
 // searchMaxTerms bounds how many words of a query are searched.
 const searchMaxTerms = 16
@@ -282,18 +291,13 @@ func (s *Store) searchText(ctx context.Context, words []searchWord, sq SearchQue
 // searchTextPostgres ranks the newest searchWindow documents within reach that match a
 // to_tsquery text. Every word is a quoted operand, which to_tsquery reads with the documents'
 // own configuration (so "dominio-1.pt", an email or "palavra-passe" are the tokens the documents
-// hold): no character of the query is an operator. The window is found in two parts: the
-// matches among the newest searchWalk documents within reach, read in order of ticket (the
-// department's index, or the primary key), and only when they are too few, the older matches
-// through the GIN index. How common the words are decides which part does the work, without
-// depending on the planner's estimate of it.
+// hold): no character of the query is an operator.
 func (s *Store) searchTextPostgres(ctx context.Context, query string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
-	cond, reachArgs := sq.Reach.clause("x.department_id")
-	window, walk := strconv.Itoa(searchWindow), strconv.Itoa(searchWalk)
-	var args []any
-	args = append(append(args, reachArgs...), query)
-	args = append(append(append(args, query), reachArgs...), reachArgs...)
-	args = append(args, query)
+	window, err := s.searchWindowPostgres(ctx, query, sq.Reach)
+	if err != nil || len(window) == 0 {
+		return nil, err
+	}
+	args := []any{query, window}
 	page := ``
 	if after != nil {
 		page = ` WHERE r.rank < ? OR (r.rank = ? AND r.ticket_id < ?)`
@@ -301,18 +305,9 @@ func (s *Store) searchTextPostgres(ctx context.Context, query string, sq SearchQ
 	}
 	args = append(args, sq.Limit+1, query)
 	var hits []SearchHit
-	err := s.db.SelectContext(ctx, &hits, s.q(`WITH walk AS (
-			SELECT w.ticket_id, w.document FROM (
-				SELECT x.ticket_id, x.document FROM ticket_search x WHERE `+cond+` ORDER BY x.ticket_id DESC LIMIT `+walk+`) w
-			WHERE w.document @@ to_tsquery('assistd_search', ?) LIMIT `+window+`),
-		older AS (
-			SELECT x.ticket_id, x.document FROM ticket_search x
-			WHERE (SELECT COUNT(*) FROM walk) < `+window+` AND x.document @@ to_tsquery('assistd_search', ?) AND `+cond+`
-				AND x.ticket_id < (SELECT MIN(z.ticket_id) FROM (SELECT x.ticket_id FROM ticket_search x WHERE `+cond+`
-					ORDER BY x.ticket_id DESC LIMIT `+walk+`) z)
-			ORDER BY x.ticket_id + 0 DESC LIMIT `+window+`),
-		hits AS (SELECT ticket_id, document FROM walk UNION ALL SELECT ticket_id, document FROM older ORDER BY ticket_id DESC LIMIT `+window+`),
-		ranked AS (SELECT h.ticket_id, CAST(ts_rank(h.document, to_tsquery('assistd_search', ?)) AS float8) AS rank FROM hits h),
+	err = s.db.SelectContext(ctx, &hits, s.q(`WITH ranked AS (
+			SELECT x.ticket_id, CAST(ts_rank(x.document, to_tsquery('assistd_search', ?)) AS float8) AS rank
+			FROM ticket_search x WHERE x.ticket_id = ANY (?)),
 		page AS (SELECT r.ticket_id, r.rank FROM ranked r`+page+` ORDER BY r.rank DESC, r.ticket_id DESC LIMIT ?)
 		SELECT `+searchHitColumns+`, p.rank,
 			ts_headline('assistd_search',
@@ -320,8 +315,39 @@ func (s *Store) searchTextPostgres(ctx context.Context, query string, sq SearchQ
 				to_tsquery('assistd_search', ?), E'StartSel=\x01, StopSel=\x02, MaxFragments=2, MaxWords=16, MinWords=6, FragmentDelimiter=" … "') AS snippet
 		FROM page p JOIN tickets t ON t.id = p.ticket_id JOIN subjects s ON s.id = t.subject_id
 		WHERE t.erasure_id IS NULL
-		ORDER BY p.rank DESC, p.ticket_id DESC`), s.planned(args)...)
+		ORDER BY p.rank DESC, p.ticket_id DESC`), args...)
 	return hits, err
+}
+
+// searchWindowPostgres returns the ids of the newest searchWindow tickets within reach whose
+// documents match, newest first (see searchCommon).
+func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Reach) ([]int64, error) {
+	cond, args := reach.clause("x.department_id")
+	var ids []int64
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		// Only the GIN index may answer: no walk of a whole index or table.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_indexscan = off`); err != nil {
+			return err
+		}
+		return tx.SelectContext(ctx, &ids, s.q(`SELECT x.ticket_id FROM ticket_search x
+			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+` LIMIT `+strconv.Itoa(searchCommon+1)),
+			s.planned(append([]any{query}, args...))...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) <= searchCommon {
+		slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
+		return ids[:min(len(ids), searchWindow)], nil
+	}
+	ids = ids[:0]
+	err = s.db.SelectContext(ctx, &ids, s.q(`SELECT w.ticket_id FROM (
+			SELECT x.ticket_id, x.document FROM ticket_search x WHERE `+cond+` ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(searchWalk)+`) w
+		WHERE w.document @@ to_tsquery('assistd_search', ?) LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+	return ids, err
 }
 
 // searchTextSQLite does as searchTextPostgres with FTS5 and an FTS5 query. bm25 ranks (lower
