@@ -30,14 +30,19 @@ const MaxSearchRunes = 200
 // search costs about the same however many tickets there are.
 var searchWindow = 200
 
-// A Postgres search finds its window in one of two ways, by how many tickets within reach
-// match. Through the GIN index first, reading at most searchCommon matches: when that is all
-// of them, the newest searchWindow are the window. A query with more matches than that is
-// common enough that its window is among the newest documents within reach: they are read
-// newest first, at most searchWalk of them. Which way a query takes is decided by counting,
-// not by the planner's estimate, which a prefix or a word missing from the statistics would
-// mislead into reading a million documents one by one for three matches.
+// A Postgres search finds its window by how common its words are, counted rather than taken
+// from the planner's estimate (which a prefix, or a word missing from the statistics, would
+// mislead into reading a million documents one by one for three matches, or into gathering a
+// hundred thousand from the index for a page of twenty):
+//   - the newest searchGlance documents within reach are read: a query matching a fifth of them
+//     fills its window there;
+//   - one matching at least searchDense of them (one in fifty) finds its window among the newest
+//     searchWalk documents, read newest first;
+//   - a rarer one is looked up in the GIN index, at most searchCommon matches: when that is
+//     all of them, the newest are the window, and otherwise the walk finds it.
 var (
+	searchGlance = 1000
+	searchDense  = 20
 	searchCommon = 2000
 	searchWalk   = 20000
 )
@@ -320,18 +325,34 @@ func (s *Store) searchTextPostgres(ctx context.Context, query string, sq SearchQ
 }
 
 // searchWindowPostgres returns the ids of the newest searchWindow tickets within reach whose
-// documents match, newest first (see searchCommon).
+// documents match, newest first (see searchGlance).
 func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Reach) ([]int64, error) {
-	cond, args := reach.clause("x.department_id")
-	var ids []int64
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	walk := func(docs int) ([]int64, error) {
+		cond, args := reach.clause("x.department_id")
+		var ids []int64
+		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT w.ticket_id FROM (
+				SELECT x.ticket_id, x.document FROM ticket_search x WHERE `+cond+` ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(docs)+`) w
+			WHERE w.document @@ to_tsquery('assistd_search', ?) LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+		return ids, err
+	}
+	ids, err := walk(searchGlance)
+	if err != nil || len(ids) == searchWindow {
+		return ids, err
+	}
+	if len(ids) >= searchDense {
+		return walk(searchWalk)
+	}
+	// The department's own index is kept out (department_id || ''): ANDed with the words'
+	// matches, it would make the index read every ticket of the department.
+	cond, args := reach.clause("(x.department_id || '')")
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		// Only the GIN index may answer: no walk of a whole index or table.
-		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-			return err
+		for _, set := range []string{`SET LOCAL enable_seqscan = off`, `SET LOCAL enable_indexscan = off`, `SET LOCAL work_mem = '16MB'`} {
+			if _, err := tx.ExecContext(ctx, set); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_indexscan = off`); err != nil {
-			return err
-		}
+		ids = ids[:0]
 		return tx.SelectContext(ctx, &ids, s.q(`SELECT x.ticket_id FROM ticket_search x
 			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+` LIMIT `+strconv.Itoa(searchCommon+1)),
 			s.planned(append([]any{query}, args...))...)
@@ -339,15 +360,11 @@ func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Re
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) <= searchCommon {
-		slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
-		return ids[:min(len(ids), searchWindow)], nil
+	if len(ids) > searchCommon {
+		return walk(searchWalk)
 	}
-	ids = ids[:0]
-	err = s.db.SelectContext(ctx, &ids, s.q(`SELECT w.ticket_id FROM (
-			SELECT x.ticket_id, x.document FROM ticket_search x WHERE `+cond+` ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(searchWalk)+`) w
-		WHERE w.document @@ to_tsquery('assistd_search', ?) LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
-	return ids, err
+	slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
+	return ids[:min(len(ids), searchWindow)], nil
 }
 
 // searchTextSQLite does as searchTextPostgres with FTS5 and an FTS5 query. bm25 ranks (lower

@@ -339,8 +339,9 @@ func TestAnErasureLeavesNoSearchableTraceOfTheCustomersWords(t *testing.T) {
 
 func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
-		// A window of 3 matches, through the index when there are at most 100.
-		storage.SetSearchLimits(t, 3, 100, 4)
+		// A window of 3 matches, a glance at the newest 2 documents within reach, then the
+		// index when there are at most 100 matches.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Dense: 2, Common: 100, Walk: 4})
 		putCustomer(t, st, "ana")
 		var matches []string
 		file := func(subject, message string, match bool) {
@@ -374,11 +375,12 @@ func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
 		}
 		// More matches than the index is asked for: the newest documents are read, here the
 		// newest four of the department, which hold one match.
-		storage.SetSearchLimits(t, 3, 1, 4)
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Dense: 2, Common: 1, Walk: 4})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 1 || got[0] != matches[2] {
 			t.Errorf("found %v, want %s alone", got, matches[2])
 		}
-		storage.SetSearchLimits(t, 2, 1, 20)
+		// Dense in the glance (one in two): the walk finds the window.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 4, Dense: 1, Common: 1000, Walk: 20})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email", "faturacao"))); len(got) != 2 || containsString(got, matches[0]) || containsString(got, matches[1]) {
 			t.Errorf("found %v, want the newest two matches", got)
 		}
