@@ -199,7 +199,8 @@ func (s *Server) staffQueuePage(q *request) {
 	s.render(q.w, q.r, http.StatusOK, "staff_queue", v)
 }
 
-// staffFindTicket opens a ticket by the number typed in the console.
+// staffFindTicket opens a ticket by its number (GET /staff/tickets?number=); the search box
+// finds numbers too, and opens the ticket.
 func (s *Server) staffFindTicket(q *request) {
 	n := relatedParam(q.r.URL.Query().Get("number"))
 	if n == "" {

@@ -40,6 +40,7 @@ func (s *Server) routes() {
 	// reveal, and the mail room (the inbound import log, emails that could not be delivered).
 	m.Handle("GET /api/v1/departments", staff(s.departments))
 	m.Handle("GET /api/v1/departments/{dept}/queue", staff(s.departmentQueue))
+	m.Handle("GET /api/v1/staff/search", staff(s.staffSearch))
 	m.Handle("GET /api/v1/staff/tickets/{number}", staff(s.staffTicket))
 	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
 	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))
@@ -85,6 +86,7 @@ func (s *Server) routes() {
 	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
 	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))
 	m.Handle("GET /staff/tickets", s.staffPage(s.staffFindTicket))
+	m.Handle("GET /staff/search", s.staffPage(s.staffSearchPage))
 	m.Handle("GET /staff/tickets/{number}", s.staffPage(s.staffTicketPage))
 	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
