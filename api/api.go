@@ -22,10 +22,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/assistd/assistd/internal/oidclogin"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/notify"
+	"github.com/assistd/assistd/objects"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
@@ -39,14 +42,34 @@ type Config struct {
 
 	PortalURL    string // the client-area management, linked from the pages
 	PortalSecret string // HMAC-SHA256 key of the portal's /login?token= links
+	// StaffLinkSecret is the HMAC-SHA256 key of staff sign-in links (/staff/login?token=), never
+	// the portal's: unset, staff links are off.
+	StaffLinkSecret string
+	// OIDC is the company's identity provider for the console's sign-in (staff_oidc.go); an empty
+	// Issuer: off.
+	OIDC OIDCConfig
 	// DemoCustomer, when set, signs in every visitor without a session as this customer.
 	DemoCustomer string
-	// SessionKey signs session cookies and CSRF tokens; derived from PortalSecret when nil.
-	SessionKey []byte
+	// SessionKey signs customer session cookies and CSRF tokens; derived from PortalSecret when
+	// nil. StaffSessionKey signs the console's; derived from StaffLinkSecret and StaffToken when
+	// nil, so that the portal's secret alone can never make a console session.
+	SessionKey      []byte
+	StaffSessionKey []byte
 	// BodyFloor (bytes a second) and BodyWindow: a request body slower than BodyFloor averaged
 	// over BodyWindow is cut off. Zero: 1 KiB/s over 30 s (bodyrate.go).
 	BodyFloor  int
 	BodyWindow time.Duration
+
+	// AttachmentMaxBytes bounds one file (0: DefaultAttachmentMaxBytes); AttachmentTypes are the
+	// kinds of AttachmentKinds allowed (none listed: all).
+	AttachmentMaxBytes int64
+	AttachmentTypes    []string
+	// Scanning is true when clamd is configured: uploads wait for its verdict before they are
+	// served.
+	Scanning bool
+	// SpoolDir is where uploads are written while they arrive ("" : the system's temporary
+	// folder).
+	SpoolDir string
 }
 
 // Enqueuer queues a task; jobs.Enqueuer implements it.
@@ -72,6 +95,17 @@ type Server struct {
 	// costs requests no dial timeouts; the outbox relay enqueues what was skipped.
 	enqueueDownUntil atomic.Int64
 	catalog          catalogCache
+	attempts         *attempts
+	objects          objects.Store
+	// signInMethods are the console's ways of signing in beside staff links (AddSignInMethod).
+	signInMethods []signInMethod
+	oidc          *oidclogin.RelyingParty // nil: no sign-in with the identity provider
+}
+
+// AddSignInMethod offers another way of signing in to the console on its sign-in page: a button,
+// labelled with a message key (pages_i18n.go), that leads to url.
+func (s *Server) AddSignInMethod(label, url string) {
+	s.signInMethods = append(s.signInMethods, signInMethod{Label: label, URL: url})
 }
 
 // Deps are the server's collaborators.
@@ -81,13 +115,17 @@ type Deps struct {
 	Composer   *mail.Composer // emails of state changes are rendered in the transaction that makes them
 	Enqueuer   Enqueuer
 	RedisReady Pinger
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Redis counts failed authentications across instances; nil counts them in memory.
+	Redis redis.UniversalClient
+	Log   *slog.Logger
+	Now   func() time.Time
+	// Objects is where attachment files are kept.
+	Objects objects.Store
 }
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, emails: notify.Emails{Composer: d.Composer, Log: d.Log}, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, emails: notify.Emails{Composer: d.Composer, Log: d.Log}, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux(), objects: d.Objects}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -95,6 +133,10 @@ func New(cfg Config, d Deps) *Server {
 	if s.cfg.SessionKey == nil {
 		s.cfg.SessionKey = deriveSessionKey(s.cfg.PortalSecret)
 	}
+	if s.cfg.StaffSessionKey == nil {
+		s.cfg.StaffSessionKey = deriveStaffSessionKey(s.cfg.StaffLinkSecret, s.cfg.StaffToken)
+	}
+	s.attempts = &attempts{redis: d.Redis, now: s.now}
 	s.routes()
 	return s
 }
@@ -148,32 +190,24 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-type role int
-
-const (
-	roleClient role = iota
-	roleStaff
-)
-
-// requireToken checks the bearer token: a wrong or missing one is 401; the client token on a
-// staff path is 403.
-func (s *Server) requireToken(need role) func(http.HandlerFunc) http.Handler {
-	return func(next http.HandlerFunc) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			isClient := ok && tokenEqual(token, s.cfg.APIToken)
-			isStaff := ok && tokenEqual(token, s.cfg.StaffToken)
-			switch {
-			case need == roleClient && isClient, need == roleStaff && isStaff:
-				next(w, r)
-			case isClient || isStaff:
-				writeError(w, http.StatusForbidden, "forbidden", "This token may not use this endpoint.", nil)
-			default:
-				w.Header().Set("WWW-Authenticate", `Bearer realm="assistd"`)
-				writeError(w, http.StatusUnauthorized, "unauthorized", "Missing or wrong bearer token.", nil)
+// requireClient checks the client-area bearer token: a wrong or missing one is 401 (429 when
+// the address failed too often); the staff token on a client path is 403.
+func (s *Server) requireClient(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		switch {
+		case ok && tokenEqual(token, s.cfg.APIToken):
+			next(w, r)
+		case ok && tokenEqual(token, s.cfg.StaffToken):
+			writeError(w, http.StatusForbidden, "forbidden", "This token may not use this endpoint.", nil)
+		default:
+			if ok && token != "" && s.authFailed(w, r, "client_token") {
+				return
 			}
-		})
-	}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="assistd"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "Missing or wrong bearer token.", nil)
+		}
+	})
 }
 
 func tokenEqual(got, want string) bool {

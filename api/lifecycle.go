@@ -40,6 +40,12 @@ const (
 // and notifies the department. A closed ticket is storage.ErrTicketClosed; a ticket that does not
 // exist or is another customer's, storage.ErrNotFound; bad text, a *ValidationError.
 func (s *Server) CustomerReply(ctx context.Context, customerID, number, text string) (storage.Ticket, error) {
+	return s.CustomerReplyWith(ctx, customerID, number, text, nil)
+}
+
+// CustomerReplyWith is CustomerReply with the customer's uploads attached; an upload that is not
+// theirs to use is a *ValidationError on the field attachments.
+func (s *Server) CustomerReplyWith(ctx context.Context, customerID, number, text string, uploads []string) (storage.Ticket, error) {
 	body, err := checkMessage(text)
 	if err != nil {
 		return storage.Ticket{}, err
@@ -47,9 +53,14 @@ func (s *Server) CustomerReply(ctx context.Context, customerID, number, text str
 	if !storable(customerID) || !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddCustomerMessage(ctx, customerID, number, body, s.emails.CustomerReply)
-	if err != nil {
+	if key, err := s.checkAttachments(ctx, storage.OwnerCustomer, customerID, uploads); err != nil {
 		return storage.Ticket{}, err
+	} else if key != "" {
+		return storage.Ticket{}, attachmentsInvalid(key)
+	}
+	t, ids, err := s.store.AddCustomerMessageWith(ctx, customerID, number, body, s.attach(storage.OwnerCustomer, customerID, uploads), s.emails.CustomerReply)
+	if err != nil {
+		return storage.Ticket{}, attachmentProblem(err)
 	}
 	s.enqueueEmails(ctx, ids)
 	s.clockMoved(ctx, t)
@@ -65,10 +76,16 @@ func (s *Server) CustomerClose(ctx context.Context, customerID, number string) (
 	return t, err
 }
 
-// StaffAnswer adds a staff answer and sets the ticket's status (answered when status is ""), and
-// emails the customer the update. A closed ticket is storage.ErrTicketClosed; an unknown status,
-// storage.ErrInvalidTransition.
-func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, status tickets.Status) (storage.Ticket, error) {
+// StaffAnswer adds a member's answer to a ticket within reach and sets the ticket's status
+// (answered when status is ""), and emails the customer the update. A closed ticket is
+// storage.ErrTicketClosed; an unknown status, storage.ErrInvalidTransition; a ticket out of reach,
+// storage.ErrNotFound.
+func (s *Server) StaffAnswer(ctx context.Context, reach storage.Reach, number, staff, text string, status tickets.Status) (storage.Ticket, error) {
+	return s.StaffAnswerWith(ctx, reach, number, staff, text, status, nil)
+}
+
+// StaffAnswerWith is StaffAnswer with the member's uploads attached.
+func (s *Server) StaffAnswerWith(ctx context.Context, reach storage.Reach, number, staff, text string, status tickets.Status, uploads []string) (storage.Ticket, error) {
 	fields := map[string]string{}
 	staff, staffErr := checkStaff(staff)
 	if staffErr != "" {
@@ -79,25 +96,34 @@ func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, st
 	if errors.As(err, &ve) {
 		fields["message"] = ve.Fields["message"]
 	}
+	if staffErr == "" {
+		key, err := s.checkAttachments(ctx, storage.OwnerStaff, staff, uploads)
+		if err != nil {
+			return storage.Ticket{}, err
+		}
+		if key != "" {
+			fields["attachments"] = translate("en", key)
+		}
+	}
 	if len(fields) > 0 {
 		return storage.Ticket{}, &ValidationError{Fields: fields}
 	}
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddStaffMessage(ctx, number, staff, body, status, s.emails.Update)
+	t, ids, err := s.store.AddStaffMessageWith(ctx, reach, number, staff, body, status, s.attach(storage.OwnerStaff, staff, uploads), s.emails.Update)
 	if err != nil {
-		return storage.Ticket{}, err
+		return storage.Ticket{}, attachmentProblem(err)
 	}
 	s.enqueueEmails(ctx, ids)
 	s.clockMoved(ctx, t)
 	return t, nil
 }
 
-// ChangeStatus sets a ticket's status for staff and emails the customer the update; setting the
-// status the ticket has changes nothing. An unknown status or a change out of closed is
-// storage.ErrInvalidTransition.
-func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status tickets.Status) (storage.Ticket, error) {
+// ChangeStatus sets the status of a ticket within reach for a member and emails the customer the
+// update; setting the status the ticket has changes nothing. An unknown status or a change out of
+// closed is storage.ErrInvalidTransition.
+func (s *Server) ChangeStatus(ctx context.Context, reach storage.Reach, number, staff string, status tickets.Status) (storage.Ticket, error) {
 	fields := map[string]string{}
 	staff, staffErr := checkStaff(staff)
 	if staffErr != "" {
@@ -112,7 +138,7 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.SetStatus(ctx, number, staff, status, s.emails.Update)
+	t, ids, err := s.store.SetStatus(ctx, reach, number, staff, status, s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
@@ -123,9 +149,9 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 
 // Queue returns the first tickets of a department's queue, the one waiting longest first, with
 // the department's counts by status (closed is not counted). status "" lists every ticket that
-// is not closed. An unknown department is storage.ErrNotFound.
-func (s *Server) Queue(ctx context.Context, departmentID string, status tickets.Status, limit int) ([]storage.Ticket, map[tickets.Status]int, error) {
-	page, err := s.queuePage(ctx, departmentID, status, limit, nil, false)
+// is not closed. An unknown department, or one out of reach, is storage.ErrNotFound.
+func (s *Server) Queue(ctx context.Context, reach storage.Reach, departmentID string, status tickets.Status, limit int) ([]storage.Ticket, map[tickets.Status]int, error) {
+	page, err := s.queuePage(ctx, reach, departmentID, status, limit, nil, false)
 	return page.tickets, page.counts, err
 }
 
@@ -136,7 +162,7 @@ type queue struct {
 	counts     map[tickets.Status]int
 }
 
-func (s *Server) queuePage(ctx context.Context, departmentID string, status tickets.Status, limit int, after *storage.QueueCursor, byDue bool) (queue, error) {
+func (s *Server) queuePage(ctx context.Context, reach storage.Reach, departmentID string, status tickets.Status, limit int, after *storage.QueueCursor, byDue bool) (queue, error) {
 	if status != "" && !status.Valid() {
 		return queue{}, &ValidationError{Fields: map[string]string{"status": "unknown status; one of " + statusList()}}
 	}
@@ -151,13 +177,13 @@ func (s *Server) queuePage(ctx context.Context, departmentID string, status tick
 		page queue
 		err  error
 	)
-	if page.department, err = s.store.Department(ctx, departmentID); err != nil {
+	if page.department, err = s.store.StaffDepartment(ctx, reach, departmentID); err != nil {
 		return queue{}, err
 	}
-	if page.tickets, err = s.store.Queue(ctx, storage.QueueQuery{DepartmentID: departmentID, Status: status, Limit: limit, After: after, ByDue: byDue}); err != nil {
+	if page.tickets, err = s.store.Queue(ctx, storage.QueueQuery{Reach: reach, DepartmentID: departmentID, Status: status, Limit: limit, After: after, ByDue: byDue}); err != nil {
 		return queue{}, err
 	}
-	if page.counts, err = s.store.QueueCounts(ctx, departmentID); err != nil {
+	if page.counts, err = s.store.QueueCounts(ctx, reach, departmentID); err != nil {
 		return queue{}, err
 	}
 	return page, nil
@@ -259,7 +285,8 @@ func (s *Server) customerLanguage(ctx context.Context, customerID string) (strin
 func (s *Server) postCustomerMessage(w http.ResponseWriter, r *http.Request) {
 	cid, number := r.PathValue("cid"), r.PathValue("number")
 	var in struct {
-		Message string `json:"message"`
+		Message     string   `json:"message"`
+		Attachments []string `json:"attachments"`
 	}
 	if !decodeJSON(w, r, &in) {
 		return
@@ -269,7 +296,7 @@ func (s *Server) postCustomerMessage(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	t, err := s.CustomerReply(r.Context(), cid, number, in.Message)
+	t, err := s.CustomerReplyWith(r.Context(), cid, number, in.Message, in.Attachments)
 	if err != nil {
 		s.lifecycleError(w, r, err, number, lang)
 		return
@@ -295,14 +322,15 @@ func (s *Server) postCustomerClose(w http.ResponseWriter, r *http.Request) {
 func (s *Server) postStaffMessage(w http.ResponseWriter, r *http.Request) {
 	number := r.PathValue("number")
 	var in struct {
-		Staff   string         `json:"staff"`
-		Message string         `json:"message"`
-		Status  tickets.Status `json:"status"`
+		Staff       string         `json:"staff"`
+		Message     string         `json:"message"`
+		Status      tickets.Status `json:"status"`
+		Attachments []string       `json:"attachments"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
-	t, err := s.StaffAnswer(r.Context(), number, in.Staff, in.Message, in.Status)
+	t, err := s.StaffAnswerWith(r.Context(), s.reach(r), number, s.member(r).ID, in.Message, in.Status, in.Attachments)
 	if err != nil {
 		s.lifecycleError(w, r, err, number, "")
 		return
@@ -316,10 +344,10 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request) {
 		Staff  string         `json:"staff"`
 		Status tickets.Status `json:"status"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
-	t, err := s.ChangeStatus(r.Context(), number, in.Staff, in.Status)
+	t, err := s.ChangeStatus(r.Context(), s.reach(r), number, s.member(r).ID, in.Status)
 	if err != nil {
 		s.lifecycleError(w, r, err, number, "")
 		return
@@ -382,7 +410,7 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 		validationFailed(w, fields)
 		return
 	}
-	page, err := s.queuePage(ctx, r.PathValue("dept"), status, limit, after, byDue)
+	page, err := s.queuePage(ctx, s.reach(r), r.PathValue("dept"), status, limit, after, byDue)
 	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}

@@ -77,6 +77,7 @@ type view struct {
 	Page      any
 	now       time.Time
 	secretTTL time.Duration
+	maxUpload string // the size limit of a file, worded
 }
 
 // PasswordLifetime says in the page's language how long a given password is kept: "72 horas".
@@ -189,8 +190,10 @@ type request struct {
 	r        *http.Request
 	session  session
 	customer storage.Customer // customer pages
-	staff    string           // staff pages
+	staff    string           // staff pages: the member's id
+	name     string           // staff pages: the member's name, shown in the header
 	lang     string
+	files    *formFiles // what a multipart form brought
 }
 
 func (q *request) ctx() context.Context { return q.r.Context() }
@@ -213,7 +216,8 @@ func (s *Server) pageLanguage(w http.ResponseWriter, r *http.Request, preferred 
 }
 
 func (s *Server) newView(q *request, title string, page any) *view {
-	v := &view{Lang: q.lang, Title: title, PortalURL: s.cfg.PortalURL, Page: page, now: s.now(), secretTTL: s.cfg.SecretTTL}
+	v := &view{Lang: q.lang, Title: title, PortalURL: s.cfg.PortalURL, Page: page, now: s.now(), secretTTL: s.cfg.SecretTTL,
+		maxUpload: humanSize(s.maxBytes())}
 	v.Title = v.T(title)
 	if q.session.Nonce != "" {
 		v.CSRF = s.csrfToken(q.session)
@@ -224,7 +228,7 @@ func (s *Server) newView(q *request, title string, page any) *view {
 		v.Section = "customer"
 	}
 	if q.staff != "" {
-		v.Staff = q.staff
+		v.Staff = q.name
 		v.Section = "staff"
 	}
 	if v.Section == "" && (q.r.URL.Path == "/staff" || strings.HasPrefix(q.r.URL.Path, "/staff/")) {
@@ -326,6 +330,20 @@ func (s *Server) pageError(q *request, err error) {
 	s.showMessage(q, http.StatusInternalServerError, "error.internal.title", "error.internal.text")
 }
 
+// pageFound answers for a failed lookup of a page and reports whether the page may go on: a
+// missing row (or one out of reach) is the not-found page, anything else a storage error.
+func (s *Server) pageFound(q *request, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, storage.ErrNotFound):
+		s.notFound(q)
+	default:
+		s.pageError(q, err)
+	}
+	return false
+}
+
 func (s *Server) notFound(q *request) {
 	home := "/tickets"
 	if q.staff != "" {
@@ -336,6 +354,9 @@ func (s *Server) notFound(q *request) {
 
 // parseForm reads a POST body and checks its CSRF token against the session.
 func (s *Server) parseForm(q *request) bool {
+	if isMultipart(q.r) {
+		return s.parseMultipartForm(q)
+	}
 	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
 	if err := q.r.ParseForm(); err != nil {
 		s.showMessage(q, http.StatusRequestEntityTooLarge, "error.form.title", "error.form.text")
@@ -388,7 +409,8 @@ func (s *Server) customerPage(h func(q *request)) http.Handler {
 	})
 }
 
-// staffPage runs a handler for a signed-in member of staff; others are sent to the sign-in.
+// staffPage runs a handler for a signed-in member of staff who is still active (asked of the
+// database at every page); others are sent to the sign-in.
 func (s *Server) staffPage(h func(q *request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := &request{w: w, r: r}
@@ -407,8 +429,25 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 			s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
 			return
 		}
-		q.session, q.staff = ss, ss.Subject
-		q.lang = s.pageLanguage(w, r, "")
+		m, err := s.activeMember(r.Context(), ss.Subject)
+		if errors.Is(err, storage.ErrNotFound) {
+			// Disabled (or removed) since signing in: the session ends here, on every instance.
+			s.endSession(w, staffCookie)
+			q.lang = s.pageLanguage(w, r, "")
+			s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
+			return
+		} else if err != nil {
+			q.lang = s.pageLanguage(w, r, "")
+			s.pageError(q, err)
+			return
+		}
+		via := ss.Via
+		if via == "" {
+			via = storage.ViaLink
+		}
+		q.r = withCaller(r, &staffCaller{member: &m, via: via})
+		q.session, q.staff, q.name = ss, ss.Subject, m.Name
+		q.lang = s.pageLanguage(w, r, m.Language)
 		if r.Method == http.MethodPost && !s.parseForm(q) {
 			return
 		}
@@ -488,7 +527,9 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) customerLink(q *request, token string) (signInLink, bool) {
 	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, token, s.now())
 	if err != nil {
-		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
+		if !s.pageAuthFailed(q, "customer_link") {
+			s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
+		}
 		return signInLink{}, false
 	}
 	return link, true

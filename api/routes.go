@@ -12,13 +12,16 @@ import (
 )
 
 // Every route of assistd's HTTP side, in one place. Who may reach a route is said where it is
-// declared: client(...) takes the client-area token (ASSISTD_API_TOKEN) and staff(...) the staff
-// token; customerPage(...) a customer's session cookie, which names the customer (never the
-// URL); staffPage(...) a staff session. The JSON paths are those of api/openapi.yaml.
+// declared: client(...) takes the client-area token (ASSISTD_API_TOKEN); staff(...) acts as one
+// active member (their own token, or the service token naming them: caller.go) and reaches only
+// their departments; manage(...) is for the service token alone or an admin member;
+// customerPage(...) a customer's session cookie, which names the customer (never the URL);
+// staffPage(...) a console session of an active member. The JSON paths are those of
+// api/openapi.yaml.
 
 // routes declares the API server's routes.
 func (s *Server) routes() {
-	client, staff := s.requireToken(roleClient), s.requireToken(roleStaff)
+	client, staff, manage := s.requireClient, s.staffAPI(actsAsMember), s.staffAPI(manages)
 	m := s.mux
 
 	// JSON API of the client area: one customer's profile and tickets, scoped by {cid}.
@@ -31,6 +34,9 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/close", client(s.postCustomerClose))
 	m.Handle("POST /api/v1/customers/{cid}/sessions/revoke", client(s.revokeCustomerSessions))
 	m.Handle("GET /api/v1/customers/{cid}/export", client(s.exportCustomer))
+	// Attachments: uploads (multipart) used once by a message, and downloads scoped as tickets.
+	m.Handle("POST /api/v1/customers/{cid}/uploads", client(s.postCustomerUpload))
+	m.Handle("GET /api/v1/customers/{cid}/tickets/{number}/attachments/{aid}", client(s.customerDownload))
 	m.Handle("DELETE /api/v1/customers/{cid}", client(s.eraseCustomer))
 
 	// JSON API of staff: queues, tickets, answers and status changes, the audited password
@@ -42,13 +48,22 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
 	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))
 	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
-	m.Handle("POST /api/v1/staff/members/{name}/sessions/revoke", staff(s.revokeStaffSessions))
-	m.Handle("GET /api/v1/staff/inbound", staff(s.inbound))
-	m.Handle("GET /api/v1/staff/emails/failed", staff(s.failedEmails))
-	// Service levels: a department's policy (setting it is the administrator's: the service
-	// token), and the response-time report.
-	m.Handle("PUT /api/v1/staff/departments/{dept}/sla", staff(s.putPolicy))
-	m.Handle("GET /api/v1/staff/departments/{dept}/sla", staff(s.getPolicy))
+	m.Handle("POST /api/v1/staff/uploads", staff(s.postStaffUpload))
+	m.Handle("GET /api/v1/staff/tickets/{number}/attachments/{aid}", staff(s.staffDownload))
+	m.Handle("GET /api/v1/staff/inbound", manage(s.inbound))
+	m.Handle("GET /api/v1/staff/emails/failed", manage(s.failedEmails))
+	// Members and their credentials: the portal (service token) or an admin.
+	m.Handle("GET /api/v1/staff/members", manage(s.listMembers))
+	m.Handle("GET /api/v1/staff/members/{sid}", manage(s.getMember))
+	m.Handle("PUT /api/v1/staff/members/{sid}", manage(s.putMember))
+	m.Handle("GET /api/v1/staff/members/{sid}/tokens", manage(s.listMemberTokens))
+	m.Handle("POST /api/v1/staff/members/{sid}/tokens", manage(s.addMemberToken))
+	m.Handle("DELETE /api/v1/staff/members/{sid}/tokens/{id}", manage(s.revokeMemberToken))
+	m.Handle("POST /api/v1/staff/members/{sid}/sessions/revoke", manage(s.revokeStaffSessions))
+	// Service levels: a department's policy (setting it is an admin's, or the service token's),
+	// and the response-time report.
+	m.Handle("PUT /api/v1/staff/departments/{dept}/sla", manage(s.putPolicy))
+	m.Handle("GET /api/v1/staff/departments/{dept}/sla", manage(s.getPolicy))
 	m.Handle("GET /api/v1/staff/reports/response-times", staff(s.responseTimes))
 
 	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
@@ -71,11 +86,13 @@ func (s *Server) routes() {
 	m.Handle("GET /tickets/{number}/confirmation", s.customerPage(s.confirmationPage))
 	m.Handle("POST /tickets/{number}/reply", s.customerPage(s.customerReplyForm))
 	m.Handle("POST /tickets/{number}/close", s.customerPage(s.customerCloseForm))
+	m.Handle("GET /tickets/{number}/attachments/{aid}", s.customerPage(s.customerDownloadPage))
 	m.HandleFunc("GET /tickets/{number}/{form}", toTicketPage("/tickets/"))
 
 	// The staff console.
 	m.HandleFunc("GET /staff/login", s.staffLoginPage)
 	m.HandleFunc("POST /staff/login", s.staffLoginForm)
+	s.oidcRoutes(m) // the company's identity provider, when configured
 	m.Handle("POST /staff/logout", s.staffPage(s.staffLogout))
 	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
 	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))
@@ -85,6 +102,7 @@ func (s *Server) routes() {
 	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
+	m.Handle("GET /staff/tickets/{number}/attachments/{aid}", s.staffPage(s.staffDownloadPage))
 	m.Handle("GET /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyPage))
 	m.Handle("POST /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyForm))
 	m.Handle("GET /staff/reports", s.staffPage(s.staffReportPage))

@@ -39,7 +39,7 @@ func TestTheQueueByDueTimeListsTheMostUrgentFirstAndTicketsWithoutAClockLast(t *
 		}
 		// The newest two are answered: their clocks stop, and they go to the end.
 		for _, n := range numbers[:2] {
-			if _, _, err := st.AddStaffMessage(ctx, n, "joao", "Resposta.", tickets.Answered, nil); err != nil {
+			if _, _, err := st.AddStaffMessage(ctx, storage.ReachAll(), n, "joao", "Resposta.", tickets.Answered, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -47,7 +47,7 @@ func TestTheQueueByDueTimeListsTheMostUrgentFirstAndTicketsWithoutAClockLast(t *
 		var got []string
 		var after *storage.QueueCursor
 		for {
-			page, err := st.Queue(ctx, storage.QueueQuery{DepartmentID: "email", Limit: 2, ByDue: true, After: after})
+			page, err := st.Queue(ctx, storage.QueueQuery{Reach: storage.ReachAll(), DepartmentID: "email", Limit: 2, ByDue: true, After: after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func TestTheQueueByDueTimeListsTheMostUrgentFirstAndTicketsWithoutAClockLast(t *
 		if len(got) != 5 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 			t.Fatalf("queue by due time %v, want %v first then the two answered", got, want)
 		}
-		tk, err := st.TicketByNumber(ctx, numbers[4])
+		tk, err := st.TicketByNumber(ctx, storage.ReachAll(), numbers[4])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/internal/oidclogin"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/inbound"
+	"github.com/assistd/assistd/objects"
+	"github.com/assistd/assistd/scan"
 )
 
 // setting is one ASSISTD_* variable; the table below is both the loader and `assistd help`.
@@ -41,12 +44,17 @@ var settings = []setting{
 	{"ASSISTD_SECRET_KEYS", "", "comma-separated base64 32-byte keys; the first seals, all open (`assistd keys generate`) — required"},
 	{"ASSISTD_SECRET_TTL", "72h", "how long a customer's password is kept before it is destroyed"},
 	{"ASSISTD_API_TOKEN", "", "bearer token of client-area API calls, at least 32 characters — required for the api role"},
-	{"ASSISTD_STAFF_TOKEN", "", "bearer token of staff API calls and the console sign-in, at least 32 characters — required for the api role"},
+	{"ASSISTD_STAFF_TOKEN", "", "the service token: the portal's and operators' bearer token for staff API calls, acting as the member named by the Assistd-Staff-Member header (alone: managing members, tokens, service levels, /metrics), at least 32 characters — required for the api role"},
+	{"ASSISTD_STAFF_LINK_SECRET", "", "HMAC-SHA256 key of staff sign-in links (/staff/login?token=…, assistd login-link --staff SID), at least 32 characters, never the portal secret (empty: staff links are off)"},
 	{"ASSISTD_OIDC_ISSUER", "", "the company's OpenID Connect identity provider for the staff console sign-in, https (http only on loopback); redirect URL PUBLIC_URL/staff/oidc/callback (empty: off)"},
 	{"ASSISTD_OIDC_CLIENT_ID", "", "assistd's client id at that provider (required with ASSISTD_OIDC_ISSUER)"},
 	{"ASSISTD_OIDC_CLIENT_SECRET", "", "assistd's client secret at that provider (required with ASSISTD_OIDC_ISSUER)"},
 	{"ASSISTD_AUTOCLOSE_AFTER", "168h", "answered tickets with no customer activity for this long are closed"},
 	{"ASSISTD_RETENTION_CLOSED", "", "tickets closed longer ago than this (1825d, 8760h) are erased as a customer's erasure does (empty: kept)"},
+	{"ASSISTD_ATTACHMENTS_URL", "file://attachments", "where attachment files are kept: file:///path (a folder) or s3://bucket/prefix?endpoint=host:port&region=…&insecure=true (any S3-compatible store; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); `demo` keeps them beside its database"},
+	{"ASSISTD_CLAMD_ADDR", "", "clamd that scans every upload before it is served: tcp://host:port or unix:///path (empty: files are served unscanned, and the console says so)"},
+	{"ASSISTD_ATTACHMENT_MAX_BYTES", "10485760", "the largest attachment accepted, in bytes (10 MiB)"},
+	{"ASSISTD_ATTACHMENT_TYPES", "png,jpeg,gif,webp,pdf,text,zip", "kinds of file accepted, decided from their content: png, jpeg, gif, webp, pdf, text (plain text and logs), zip"},
 	{"ASSISTD_MIGRATE", "true", "apply pending database migrations when serve starts"},
 	{"ASSISTD_WORKER_CONCURRENCY", "50", "tasks a worker runs at once"},
 	{"ASSISTD_WORKER_POLL_INTERVAL", "20ms", "how long a worker whose queues are empty waits before looking again: the most a new ticket waits to be picked up"},
@@ -66,6 +74,7 @@ type config struct {
 	MailAuthServID                            string
 	HTTPAddr, OpsAddr, PublicURL, PortalURL   string
 	PortalSecret                              string
+	StaffLinkSecret                           string // empty: no staff sign-in links
 	MailFrom                                  string
 	SecretKeys                                string
 	SecretTTL, AutoCloseAfter, ShutdownAfter  time.Duration
@@ -76,6 +85,9 @@ type config struct {
 	Migrate                                   bool
 	WorkerConcurrency, SMTPPool, DatabasePool int
 	LogLevel                                  string
+	AttachmentsURL, ClamdAddr                 string
+	AttachmentMaxBytes                        int64
+	AttachmentTypes                           []string
 }
 
 func env(name string) string {
@@ -121,12 +133,40 @@ func loadConfig() (config, error) {
 		MailAuthServID: strings.TrimSpace(env("ASSISTD_MAIL_AUTHSERV_ID")),
 		IMAPURL:        env("ASSISTD_IMAP_URL"), IMAPPollInterval: dur("ASSISTD_IMAP_POLL_INTERVAL"), IMAPDoneFolder: env("ASSISTD_IMAP_DONE_FOLDER"),
 		HTTPAddr: env("ASSISTD_HTTP_ADDR"), OpsAddr: env("ASSISTD_OPS_ADDR"), PublicURL: strings.TrimRight(env("ASSISTD_PUBLIC_URL"), "/"), PortalURL: env("ASSISTD_PORTAL_URL"),
-		PortalSecret: env("ASSISTD_PORTAL_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
+		PortalSecret: env("ASSISTD_PORTAL_SECRET"), StaffLinkSecret: env("ASSISTD_STAFF_LINK_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
 		SecretTTL: dur("ASSISTD_SECRET_TTL"), AutoCloseAfter: dur("ASSISTD_AUTOCLOSE_AFTER"), ShutdownAfter: dur("ASSISTD_SHUTDOWN_TIMEOUT"),
 		APIToken: env("ASSISTD_API_TOKEN"), StaffToken: env("ASSISTD_STAFF_TOKEN"), Migrate: migrate,
 		OIDCIssuer: strings.TrimSpace(env("ASSISTD_OIDC_ISSUER")), OIDCClientID: strings.TrimSpace(env("ASSISTD_OIDC_CLIENT_ID")), OIDCSecret: env("ASSISTD_OIDC_CLIENT_SECRET"),
 		WorkerPollInterval: dur("ASSISTD_WORKER_POLL_INTERVAL"),
 		WorkerConcurrency:  num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), DatabasePool: num("ASSISTD_DATABASE_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
+	}
+	c.AttachmentsURL, c.ClamdAddr = env("ASSISTD_ATTACHMENTS_URL"), strings.TrimSpace(env("ASSISTD_CLAMD_ADDR"))
+	check := func(name string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+		}
+	}
+	check("ASSISTD_ATTACHMENTS_URL", objects.CheckURL(c.AttachmentsURL))
+	if c.ClamdAddr != "" {
+		_, err := scan.ParseAddr(c.ClamdAddr)
+		check("ASSISTD_CLAMD_ADDR", err)
+	}
+	if n, err := strconv.ParseInt(env("ASSISTD_ATTACHMENT_MAX_BYTES"), 10, 64); err != nil || n <= 0 {
+		errs = append(errs, fmt.Sprintf("ASSISTD_ATTACHMENT_MAX_BYTES=%q is not a positive number of bytes", env("ASSISTD_ATTACHMENT_MAX_BYTES")))
+	} else {
+		c.AttachmentMaxBytes = n
+	}
+	for _, k := range strings.Split(env("ASSISTD_ATTACHMENT_TYPES"), ",") {
+		if k = strings.ToLower(strings.TrimSpace(k)); k == "" {
+			continue
+		}
+		if _, ok := api.AttachmentKinds[k]; !ok {
+			errs = append(errs, fmt.Sprintf("ASSISTD_ATTACHMENT_TYPES: %q is not one of png, jpeg, gif, webp, pdf, text, zip", k))
+		}
+		c.AttachmentTypes = append(c.AttachmentTypes, k)
+	}
+	if len(c.AttachmentTypes) == 0 {
+		errs = append(errs, "ASSISTD_ATTACHMENT_TYPES names no kind of file")
 	}
 	if v := env("ASSISTD_RETENTION_CLOSED"); v != "" {
 		d, err := parseDays(v)
@@ -134,11 +174,6 @@ func loadConfig() (config, error) {
 			errs = append(errs, fmt.Sprintf("ASSISTD_RETENTION_CLOSED=%q is not a positive period such as 1825d or 8760h", v))
 		}
 		c.RetentionClosed = d
-	}
-	check := func(name string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
-		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -165,6 +200,13 @@ func loadConfig() (config, error) {
 		// Session cookies are signed with a key derived from it: a short one can be found from any
 		// customer's cookie, and with it a staff session forged (RFC 2104 asks for the hash length).
 		errs = append(errs, fmt.Sprintf("ASSISTD_PORTAL_SECRET is %d characters; it must have at least %d (openssl rand -hex 32)", len(c.PortalSecret), minPortalSecret))
+	}
+	if c.StaffLinkSecret != "" && len(c.StaffLinkSecret) < minPortalSecret {
+		errs = append(errs, fmt.Sprintf("ASSISTD_STAFF_LINK_SECRET is %d characters; it must have at least %d (openssl rand -hex 32)", len(c.StaffLinkSecret), minPortalSecret))
+	}
+	if c.StaffLinkSecret != "" && c.StaffLinkSecret == c.PortalSecret {
+		// Whoever holds the customers' portal secret must not be able to sign staff in.
+		errs = append(errs, "ASSISTD_STAFF_LINK_SECRET must differ from ASSISTD_PORTAL_SECRET")
 	}
 	errs = append(errs, checkOIDC(c)...)
 	if len(errs) > 0 {
@@ -256,7 +298,13 @@ Commands:
   assistd check addresses                     list stored addresses no relay would take (exit 1 if any)
   assistd keys generate                       print a new key for ASSISTD_SECRET_KEYS
   assistd keys rotate                         re-seal every live password with the first key
-  assistd login-link CUSTOMER [--staff NAME]  print a sign-in link signed with ASSISTD_PORTAL_SECRET
+  assistd login-link CUSTOMER                 print a customer's sign-in link, signed with ASSISTD_PORTAL_SECRET
+  assistd login-link --staff SID              print a member's console sign-in link, signed with ASSISTD_STAFF_LINK_SECRET
+  assistd staff add SID --name N --email E [--dept DEPT:agent|lead ...] [--admin] [--language pt-PT|en]
+                                              create or replace a staff member
+  assistd staff list                          every staff member, their departments and roles
+  assistd staff disable SID                   disable a member: every token and session ends at once
+  assistd staff token SID [--label L]         make an API token of a member (shown once)
   assistd customer export CID > FILE.json     everything held about a customer, as one JSON document
   assistd customer erase CID                  erase a customer and wait until nothing of theirs is left
   assistd bench [flags]                       end-to-end tickets/s against the configured Postgres + Redis
