@@ -294,6 +294,7 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 	if err != nil {
 		return ticketJSON{}, err
 	}
+	atts = storage.AttachmentsAsAt(atts, s.now())
 	return s.ticketJSON(t, msgs, atts, lang, staffView), nil
 }
 
