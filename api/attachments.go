@@ -89,6 +89,23 @@ func (s *Server) attach(ownerKind, ownerID string, ids []string) storage.Attach 
 		Rebind: s.keys.RebindFileKey}
 }
 
+// scheduleDestruction queues, for a message that carried confidential files, the task that
+// destroys them at their deadline (the passwords' secret:expire, which does both); the sweep
+// destroys them should Redis lose it.
+func (s *Server) scheduleDestruction(ctx context.Context, att storage.Attach) {
+	if len(att.IDs) == 0 {
+		return
+	}
+	conf, err := s.store.AnyConfidential(ctx, att.IDs)
+	if err != nil {
+		s.log.Warn("confidential files left to the sweep", "err", err)
+		return
+	}
+	if conf {
+		s.enqueue(ctx, jobs.NewSecretExpireTask(att.ConfidentialUntil))
+	}
+}
+
 // attachmentsInvalid is the validation error of the field attachments, worded by key.
 func attachmentsInvalid(key string) *ValidationError {
 	return &ValidationError{Fields: map[string]string{"attachments": translate("en", key)}, Keys: map[string]string{"attachments": key}}

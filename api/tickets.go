@@ -141,6 +141,7 @@ func (s *Server) submitTicket(ctx context.Context, nt storage.NewTicket) (storag
 	if !res.Replayed {
 		metrics.TicketsCreated.Inc()
 		s.enqueue(ctx, jobs.NewTicketCreateTask(res.TicketID))
+		s.scheduleDestruction(ctx, nt.Attach)
 	}
 	return res, nil
 }

@@ -139,6 +139,20 @@ func (s *Store) UnusableUploads(ctx context.Context, ownerKind, ownerID string, 
 	return bad, nil
 }
 
+// AnyConfidential reports whether any of the uploads is confidential.
+func (s *Store) AnyConfidential(ctx context.Context, ids []string) (bool, error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	q, args, err := sqlx.In(`SELECT COUNT(*) FROM attachments WHERE id IN (?) AND confidential`, ids)
+	if err != nil {
+		return false, err
+	}
+	var n int
+	err = s.db.GetContext(ctx, &n, s.q(q), args...)
+	return n > 0, wrapConn(err)
+}
+
 // AttachTx attaches uploads to a message in the transaction that stores the message: every
 // statement that inserts a message row (a ticket's first, a reply, an answer, a note) calls it
 // with the new row's id. An upload that is not the owner's, is used, or is gone makes it return
