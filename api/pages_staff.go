@@ -162,8 +162,11 @@ func (s *Server) staffQueuePage(q *request) {
 	if c, err := storage.ParseQueueCursor(q.r.URL.Query().Get("after")); err == nil {
 		after = &c
 	}
-	byDue, _ := queueOrder(q.r.URL.Query().Get("order"))
-	page, err := s.queuePage(q.ctx(), dept, status, staffQueueLimit, after, byDue)
+	order, _ := queueOrder(q.r.URL.Query().Get("order"))
+	if after != nil && (order == storage.OrderPriority) != (after.Rank != nil) {
+		after = nil
+	}
+	page, err := s.queuePage(q.ctx(), storage.QueueQuery{DepartmentID: dept, Status: status, Limit: staffQueueLimit, After: after, Order: order})
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return
@@ -181,14 +184,14 @@ func (s *Server) staffQueuePage(q *request) {
 	if status != "" {
 		query.Set("status", string(status))
 	}
-	if byDue {
-		query.Set("order", "due")
+	if order != storage.OrderWaiting {
+		query.Set("order", string(order))
 	}
 	if after != nil {
 		p.First = base + "?" + query.Encode()
 	}
 	if len(list) == staffQueueLimit {
-		query.Set("after", storage.CursorAfter(list[len(list)-1], byDue).String())
+		query.Set("after", storage.CursorAfter(list[len(list)-1], order).String())
 		p.Next = base + "?" + query.Encode()
 	}
 	for _, st := range tickets.Statuses {
@@ -220,6 +223,7 @@ type staffTicketPage struct {
 	StatusError string
 	Revealed    *revealedPassword
 	Due         []dueLine
+	workflowControls
 }
 
 type revealedPassword struct {
@@ -233,7 +237,7 @@ func (s *Server) staffTicketOf(q *request) (storage.Ticket, bool) {
 		s.notFound(q)
 		return storage.Ticket{}, false
 	}
-	t, err := s.store.TicketByNumber(q.ctx(), number)
+	t, err := s.store.TicketWithin(q.ctx(), s.reach(q.r), number)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.notFound(q)
 		return t, false
@@ -249,7 +253,7 @@ func (s *Server) staffTicketPage(q *request) {
 	if !ok {
 		return
 	}
-	s.showStaffTicket(q, http.StatusOK, staffTicketPage{Ticket: t})
+	s.showStaffTicket(q, http.StatusOK, staffTicketPage{Ticket: t, workflowControls: workflowControls{Reply: q.r.URL.Query().Get("reply")}})
 }
 
 func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
@@ -259,7 +263,7 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 		s.pageError(q, err)
 		return
 	}
-	if p.Messages, err = s.store.Messages(ctx, p.Ticket.ID); err != nil {
+	if p.Messages, err = s.store.StaffMessages(ctx, p.Ticket.ID); err != nil {
 		s.pageError(q, err)
 		return
 	}
@@ -274,6 +278,13 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 	if p.Due, err = s.ticketDues(ctx, p.Ticket, true); err != nil {
 		s.pageError(q, err)
 		return
+	}
+	if err = s.loadWorkflow(q, &p); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.Reply != "" && p.Answer == "" {
+		insertReply(&p, p.Reply)
 	}
 	v := s.newView(q, "staff.ticket.title", p)
 	v.Title = v.T("staff.ticket.title", p.Ticket.Number)

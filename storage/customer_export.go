@@ -107,8 +107,9 @@ func (s *Store) exportDetails(ctx context.Context, page []Ticket) ([]ExportedTic
 		query string
 		args  []any
 	}{
-		{&msgs, `SELECT id, ticket_id, author, staff, body, created_at FROM messages WHERE ticket_id IN (?) ORDER BY id`, nil},
-		{&statuses, statusChangeColumns + ` WHERE ticket_id IN (?) ORDER BY id`, nil},
+		// Internal notes and transfers between departments are staff's own records, not the customer's.
+		{&msgs, `SELECT id, ticket_id, author, staff, member, internal, body, created_at FROM messages WHERE ticket_id IN (?) AND NOT internal ORDER BY id`, nil},
+		{&statuses, statusChangeColumns + ` WHERE ticket_id IN (?) AND to_department IS NULL ORDER BY id`, nil},
 		{&emails, `SELECT ticket_id, kind, recipient, state, created_at, done_at FROM outbox WHERE task = ? AND ticket_id IN (?) ORDER BY id`, []any{TaskEmailSend}},
 		{&replies, exportedReplyColumns + ` WHERE m.ticket_id IN (?) ORDER BY m.id`, nil},
 		{&views, `SELECT ticket_id, created_at FROM password_reveals WHERE outcome = ? AND ticket_id IN (?) ORDER BY id`, []any{RevealGranted}},

@@ -47,7 +47,7 @@ func TestTheQueueByDueTimeListsTheMostUrgentFirstAndTicketsWithoutAClockLast(t *
 		var got []string
 		var after *storage.QueueCursor
 		for {
-			page, err := st.Queue(ctx, storage.QueueQuery{DepartmentID: "email", Limit: 2, ByDue: true, After: after})
+			page, err := st.Queue(ctx, storage.QueueQuery{DepartmentID: "email", Limit: 2, Order: storage.OrderDue, After: after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func TestTheQueueByDueTimeListsTheMostUrgentFirstAndTicketsWithoutAClockLast(t *
 			if len(page) < 2 {
 				break
 			}
-			c, err := storage.ParseQueueCursor(storage.CursorAfter(page[len(page)-1], true).String())
+			c, err := storage.ParseQueueCursor(storage.CursorAfter(page[len(page)-1], storage.OrderDue).String())
 			if err != nil {
 				t.Fatalf("a cursor after %s: %v", page[len(page)-1].SLADue, err)
 			}
