@@ -69,18 +69,9 @@ func (s *Server) CustomerClose(ctx context.Context, customerID, number string) (
 // emails the customer the update. A closed ticket is storage.ErrTicketClosed; an unknown status,
 // storage.ErrInvalidTransition.
 func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, status tickets.Status) (storage.Ticket, error) {
-	fields := map[string]string{}
-	staff, staffErr := checkStaff(staff)
-	if staffErr != "" {
-		fields["staff"] = staffErr
-	}
-	body, err := checkMessage(text)
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		fields["message"] = ve.Fields["message"]
-	}
-	if len(fields) > 0 {
-		return storage.Ticket{}, &ValidationError{Fields: fields}
+	staff, body, err := checkStaffMessage(staff, text)
+	if err != nil {
+		return storage.Ticket{}, err
 	}
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
@@ -189,6 +180,25 @@ func checkMessage(text string) (string, error) {
 			Keys: map[string]string{"message": "form.error.message_long"}}
 	}
 	return body, nil
+}
+
+// checkStaffMessage checks a staff message and the name of the member writing it: it returns
+// both cleaned, or a *ValidationError naming what is wrong with each.
+func checkStaffMessage(staff, text string) (string, string, error) {
+	fields := map[string]string{}
+	staff, staffErr := checkStaff(staff)
+	if staffErr != "" {
+		fields["staff"] = staffErr
+	}
+	body, err := checkMessage(text)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		fields["message"] = ve.Fields["message"]
+	}
+	if len(fields) > 0 {
+		return "", "", &ValidationError{Fields: fields}
+	}
+	return staff, body, nil
 }
 
 // checkStaff trims a member of staff's name and says what is wrong with it, if anything.

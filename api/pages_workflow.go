@@ -23,9 +23,9 @@ type workflowControls struct {
 	// DepartmentNames names every department by id in the page's language (the history's
 	// transfers).
 	DepartmentNames map[string]string
-	Note        string
-	NoteError   string
-	WorkError   string // a refused priority or transfer
+	Note            string
+	NoteError       string
+	WorkError       string // a refused priority or transfer
 }
 
 // loadWorkflow fills a ticket page's workflow controls for the member of staff asking.
@@ -75,29 +75,50 @@ func insertReply(p *staffTicketPage, id string) {
 	}
 }
 
+// workflowFormDone answers a console form on a ticket: a refused one (a *ValidationError, or
+// errNotPermitted) shows the ticket again with the refusal, worded by the message key, beside the
+// note form (note, with the note as typed) or the priority and transfer forms; a done one goes to
+// next with a notice.
+func (s *Server) workflowFormDone(q *request, t storage.Ticket, err error, note *string, key, next string) {
+	var ve *ValidationError
+	code := http.StatusUnprocessableEntity
+	switch {
+	case errors.Is(err, errNotPermitted):
+		code, key = http.StatusForbidden, "staff.transfer.forbidden"
+	case errors.As(err, &ve):
+	case errors.Is(err, storage.ErrNotFound):
+		s.notFound(q)
+		return
+	case err != nil:
+		s.pageError(q, err)
+		return
+	default:
+		http.Redirect(q.w, q.r, next, http.StatusSeeOther)
+		return
+	}
+	var refused workflowControls
+	if text := s.newView(q, "", nil).T(key); note != nil {
+		refused.Note, refused.NoteError = *note, text
+	} else {
+		refused.WorkError = text
+	}
+	s.showStaffTicket(q, code, staffTicketPage{Ticket: t, workflowControls: refused})
+}
+
 func (s *Server) staffNoteForm(q *request) {
 	t, ok := s.staffTicketOf(q)
 	if !ok {
 		return
 	}
 	text := q.r.PostFormValue("note")
-	v := s.newView(q, "", nil)
-	if p := messageProblem(text); p != "" {
-		s.showStaffTicket(q, http.StatusUnprocessableEntity, staffTicketPage{Ticket: t, workflowControls: workflowControls{Note: text, NoteError: v.T(p)}})
-		return
+	// An empty or overlong note is refused as the answer form refuses one, in the same words.
+	var err error = &ValidationError{}
+	key := messageProblem(text)
+	if key == "" {
+		key = "staff.note.invalid"
+		_, err = s.AddNote(q.ctx(), s.reach(q.r), t.Number, q.staff, text)
 	}
-	_, err := s.AddNote(q.ctx(), s.reach(q.r), t.Number, q.staff, text)
-	var ve *ValidationError
-	switch {
-	case errors.As(err, &ve):
-		s.showStaffTicket(q, http.StatusUnprocessableEntity, staffTicketPage{Ticket: t, workflowControls: workflowControls{Note: text, NoteError: v.T("staff.note.invalid")}})
-	case errors.Is(err, storage.ErrNotFound):
-		s.notFound(q)
-	case err != nil:
-		s.pageError(q, err)
-	default:
-		http.Redirect(q.w, q.r, "/staff/tickets/"+t.Number+"?done=note#thread-heading", http.StatusSeeOther)
-	}
+	s.workflowFormDone(q, t, err, &text, key, "/staff/tickets/"+t.Number+"?done=note#thread-heading")
 }
 
 func (s *Server) staffPriorityForm(q *request) {
@@ -106,18 +127,7 @@ func (s *Server) staffPriorityForm(q *request) {
 		return
 	}
 	_, err := s.SetPriority(q.ctx(), s.reach(q.r), t.Number, tickets.Priority(q.r.PostFormValue("priority")))
-	var ve *ValidationError
-	switch {
-	case errors.As(err, &ve):
-		v := s.newView(q, "", nil)
-		s.showStaffTicket(q, http.StatusUnprocessableEntity, staffTicketPage{Ticket: t, workflowControls: workflowControls{WorkError: v.T("staff.priority.invalid")}})
-	case errors.Is(err, storage.ErrNotFound):
-		s.notFound(q)
-	case err != nil:
-		s.pageError(q, err)
-	default:
-		http.Redirect(q.w, q.r, "/staff/tickets/"+t.Number+"?done=priority", http.StatusSeeOther)
-	}
+	s.workflowFormDone(q, t, err, nil, "staff.priority.invalid", "/staff/tickets/"+t.Number+"?done=priority")
 }
 
 func (s *Server) staffTransferForm(q *request) {
@@ -127,23 +137,12 @@ func (s *Server) staffTransferForm(q *request) {
 	}
 	role := func(dept string) string { return s.staffRole(q.r, dept) }
 	moved, err := s.Transfer(q.ctx(), s.reach(q.r), role, t.Number, q.staff, q.r.PostFormValue("department"))
-	var ve *ValidationError
-	v := s.newView(q, "", nil)
-	switch {
-	case errors.Is(err, errNotPermitted):
-		s.showStaffTicket(q, http.StatusForbidden, staffTicketPage{Ticket: t, workflowControls: workflowControls{WorkError: v.T("staff.transfer.forbidden")}})
-	case errors.As(err, &ve):
-		s.showStaffTicket(q, http.StatusUnprocessableEntity, staffTicketPage{Ticket: t, workflowControls: workflowControls{WorkError: v.T("staff.transfer.invalid")}})
-	case errors.Is(err, storage.ErrNotFound):
-		s.notFound(q)
-	case err != nil:
-		s.pageError(q, err)
-	case !s.reach(q.r).Allows(moved.DepartmentID):
+	next := "/staff/tickets/" + t.Number + "?done=transfer"
+	if err == nil && !s.reach(q.r).Allows(moved.DepartmentID) {
 		// Moved out of the member's departments: the ticket is no longer theirs to see.
-		http.Redirect(q.w, q.r, "/staff/departments/"+url.PathEscape(t.DepartmentID)+"?done=transfer", http.StatusSeeOther)
-	default:
-		http.Redirect(q.w, q.r, "/staff/tickets/"+t.Number+"?done=transfer", http.StatusSeeOther)
+		next = "/staff/departments/" + url.PathEscape(t.DepartmentID) + "?done=transfer"
 	}
+	s.workflowFormDone(q, t, err, nil, "staff.transfer.invalid", next)
 }
 
 // staffRepliesPage lists a department's saved replies, with a form to write one (or to edit

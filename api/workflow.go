@@ -31,18 +31,9 @@ var errNotPermitted = errors.New("api: not permitted by the caller's role")
 // AddNote adds an internal note to a ticket within reach: nothing is emailed, and the status, the
 // last activity and the service-level clocks stay as they were.
 func (s *Server) AddNote(ctx context.Context, reach storage.Reach, number, staff, text string) (storage.Ticket, error) {
-	fields := map[string]string{}
-	staff, staffErr := checkStaff(staff)
-	if staffErr != "" {
-		fields["staff"] = staffErr
-	}
-	body, err := checkMessage(text)
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		fields["message"] = ve.Fields["message"]
-	}
-	if len(fields) > 0 {
-		return storage.Ticket{}, &ValidationError{Fields: fields}
+	staff, body, err := checkStaffMessage(staff, text)
+	if err != nil {
+		return storage.Ticket{}, err
 	}
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
