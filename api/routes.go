@@ -37,6 +37,7 @@ func (s *Server) routes() {
 	// reveal, and the mail room (the inbound import log, emails that could not be delivered).
 	m.Handle("GET /api/v1/departments", staff(s.departments))
 	m.Handle("GET /api/v1/departments/{dept}/queue", staff(s.departmentQueue))
+	m.Handle("GET /api/v1/staff/search", staff(s.staffSearch))
 	m.Handle("GET /api/v1/staff/tickets/{number}", staff(s.staffTicket))
 	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
 	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))

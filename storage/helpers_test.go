@@ -36,8 +36,13 @@ func fileTicket(t *testing.T, st *storage.Store, cid string) storage.Created {
 // createTicket stores a new ticket of a customer and processes it, as ticket:create would.
 func createTicket(t *testing.T, st *storage.Store, cid string) storage.Ticket {
 	t.Helper()
+	return processTicket(t, st, fileTicket(t, st, cid))
+}
+
+// processTicket processes a ticket stored, as ticket:create would, and reads it back.
+func processTicket(t *testing.T, st *storage.Store, c storage.Created) storage.Ticket {
+	t.Helper()
 	ctx := context.Background()
-	c := fileTicket(t, st, cid)
 	if _, _, err := st.RecordTicketProcessed(ctx, c.TicketID, nil, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func (s *Store) seedBatch(ctx context.Context, p SeedPlan, from, to, total int) 
 		m AS (
 			INSERT INTO messages (ticket_id, author, staff, body, created_at)
 			SELECT t.id, CASE k WHEN 2 THEN 'staff' ELSE 'customer' END, CASE k WHEN 2 THEN 'joao' END,
-				CASE k WHEN 1 THEN 'O meu pedido: ' WHEN 2 THEN 'A nossa resposta: ' ELSE 'Mais informação: ' END || repeat('texto de exemplo ', 12),
+				CASE k WHEN 1 THEN 'O meu pedido: ' WHEN 2 THEN 'A nossa resposta: ' ELSE 'Mais informação: ' END || `+seedText+` || ' ' || repeat('texto de exemplo ', 6),
 				t.created_at + make_interval(hours => k - 1)
 			FROM t CROSS JOIN generate_series(1, 3) k
 			WHERE k = 1 OR t.status <> 'open'),
@@ -124,6 +124,24 @@ func (s *Store) seedBatch(ctx context.Context, p SeedPlan, from, to, total int) 
 	}
 	return nil
 }
+
+// seedText is a seeded message's own words, for search to have something to find: two of thirty
+// words of a helpdesk's everyday vocabulary (each in about one ticket in six), the ticket's
+// domain (one of 9,973, about a hundred tickets each), eight of 13,824 made-up words of three
+// syllables, accented as Portuguese is (each in about one ticket in 600), and a reference of
+// the message's own (in one ticket).
+const seedText = `(SELECT (ARRAY['email','erro','configuração','domínio','servidor','palavra-passe','certificado','renovação',
+		'fatura','pagamento','alojamento','transferência','acesso','conta','cópia','segurança','página','instalação',
+		'migração','DNS','SSL','backup','caixa','correio','ligação','lentidão','bloqueio','atualização','encomenda','reembolso'])
+		[1 + (h % 30)::int] || ' ' || (ARRAY['email','erro','configuração','domínio','servidor','palavra-passe','certificado','renovação',
+		'fatura','pagamento','alojamento','transferência','acesso','conta','cópia','segurança','página','instalação',
+		'migração','DNS','SSL','backup','caixa','correio','ligação','lentidão','bloqueio','atualização','encomenda','reembolso'])
+		[1 + (h / 30 % 30)::int] || ' no domínio dominio-' || (t.id % 9973) || '.pt: ' ||
+		(SELECT string_agg(syl[1 + (w % 24)::int] || syl[1 + (w / 24 % 24)::int] || syl[1 + (w / 576 % 24)::int], ' ')
+		FROM (SELECT ARRAY['ba','ção','de','fi','gu','lê','ma','nó','pe','qui','ra','sé','ti','vo','xa','zu','lha','nhe','cá','tró','mi','sô','re','al'] AS syl) v,
+		LATERAL (SELECT ((t.id * 40503 + k * 7919 + i * 104729) % 1000003) * 2654435761 % 13824 AS w FROM generate_series(1, 8) i) ws) ||
+		' (ref. R' || (t.id * 3 + k) || ')'
+	FROM (SELECT (t.id * 2654435761 + k * 40503) % 900 AS h) hh)`
 
 // seedDueTimes gives the seeded tickets still being worked on the service-level clocks of a
 // 4-hour first response and a 72-hour resolution, round the clock, from their creation: those

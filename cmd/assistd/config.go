@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/assistd/assistd/internal/assembly"
+	"github.com/assistd/assistd/internal/oidclogin"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/inbound"
 )
@@ -41,6 +42,9 @@ var settings = []setting{
 	{"ASSISTD_SECRET_TTL", "72h", "how long a customer's password is kept before it is destroyed"},
 	{"ASSISTD_API_TOKEN", "", "bearer token of client-area API calls, at least 32 characters — required for the api role"},
 	{"ASSISTD_STAFF_TOKEN", "", "bearer token of staff API calls and the console sign-in, at least 32 characters — required for the api role"},
+	{"ASSISTD_OIDC_ISSUER", "", "the company's OpenID Connect identity provider for the staff console sign-in, https (http only on loopback); redirect URL PUBLIC_URL/staff/oidc/callback (empty: off)"},
+	{"ASSISTD_OIDC_CLIENT_ID", "", "assistd's client id at that provider (required with ASSISTD_OIDC_ISSUER)"},
+	{"ASSISTD_OIDC_CLIENT_SECRET", "", "assistd's client secret at that provider (required with ASSISTD_OIDC_ISSUER)"},
 	{"ASSISTD_AUTOCLOSE_AFTER", "168h", "answered tickets with no customer activity for this long are closed"},
 	{"ASSISTD_RETENTION_CLOSED", "", "tickets closed longer ago than this (1825d, 8760h) are erased as a customer's erasure does (empty: kept)"},
 	{"ASSISTD_MIGRATE", "true", "apply pending database migrations when serve starts"},
@@ -68,6 +72,7 @@ type config struct {
 	RetentionClosed                           time.Duration // 0: closed tickets are kept
 	WorkerPollInterval                        time.Duration
 	APIToken, StaffToken                      string
+	OIDCIssuer, OIDCClientID, OIDCSecret      string // all empty: no sign-in with the identity provider
 	Migrate                                   bool
 	WorkerConcurrency, SMTPPool, DatabasePool int
 	LogLevel                                  string
@@ -119,6 +124,7 @@ func loadConfig() (config, error) {
 		PortalSecret: env("ASSISTD_PORTAL_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
 		SecretTTL: dur("ASSISTD_SECRET_TTL"), AutoCloseAfter: dur("ASSISTD_AUTOCLOSE_AFTER"), ShutdownAfter: dur("ASSISTD_SHUTDOWN_TIMEOUT"),
 		APIToken: env("ASSISTD_API_TOKEN"), StaffToken: env("ASSISTD_STAFF_TOKEN"), Migrate: migrate,
+		OIDCIssuer: strings.TrimSpace(env("ASSISTD_OIDC_ISSUER")), OIDCClientID: strings.TrimSpace(env("ASSISTD_OIDC_CLIENT_ID")), OIDCSecret: env("ASSISTD_OIDC_CLIENT_SECRET"),
 		WorkerPollInterval: dur("ASSISTD_WORKER_POLL_INTERVAL"),
 		WorkerConcurrency:  num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), DatabasePool: num("ASSISTD_DATABASE_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
 	}
@@ -160,6 +166,7 @@ func loadConfig() (config, error) {
 		// customer's cookie, and with it a staff session forged (RFC 2104 asks for the hash length).
 		errs = append(errs, fmt.Sprintf("ASSISTD_PORTAL_SECRET is %d characters; it must have at least %d (openssl rand -hex 32)", len(c.PortalSecret), minPortalSecret))
 	}
+	errs = append(errs, checkOIDC(c)...)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
@@ -176,6 +183,34 @@ func parseDays(s string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(s)
+}
+
+// checkOIDC checks the identity provider's settings: none, or all three with an issuer that is
+// https (http only on a loopback address).
+func checkOIDC(c config) []string {
+	if c.OIDCIssuer == "" && c.OIDCClientID == "" && c.OIDCSecret == "" {
+		return nil
+	}
+	var errs []string
+	all := []struct{ name, value string }{{"ASSISTD_OIDC_ISSUER", c.OIDCIssuer}, {"ASSISTD_OIDC_CLIENT_ID", c.OIDCClientID},
+		{"ASSISTD_OIDC_CLIENT_SECRET", c.OIDCSecret}}
+	var set []string
+	for _, s := range all {
+		if s.value != "" {
+			set = append(set, s.name)
+		}
+	}
+	for _, s := range all {
+		if s.value == "" {
+			errs = append(errs, fmt.Sprintf("%s is required with %s", s.name, strings.Join(set, " and ")))
+		}
+	}
+	if c.OIDCIssuer != "" {
+		if err := oidclogin.CheckIssuer(c.OIDCIssuer); err != nil {
+			errs = append(errs, "ASSISTD_OIDC_ISSUER: "+err.Error())
+		}
+	}
+	return errs
 }
 
 // minPortalSecret is the shortest ASSISTD_PORTAL_SECRET accepted: HMAC-SHA256's output length.

@@ -57,6 +57,10 @@ func TestEveryBadSettingRefusesTheStartWithAMessageNamingIt(t *testing.T) {
 		{"ASSISTD_WORKER_POLL_INTERVAL", "20"},
 		{"ASSISTD_SMTP_POOL", "-1"},
 		{"ASSISTD_DATABASE_POOL", "many"},
+		{"ASSISTD_OIDC_ISSUER", "http://login.example.pt"},
+		{"ASSISTD_OIDC_ISSUER", "login.example.pt"},
+		{"ASSISTD_OIDC_CLIENT_ID", "assistd"},
+		{"ASSISTD_OIDC_CLIENT_SECRET", "secret"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			validEnv(t)
@@ -87,6 +91,9 @@ func TestGoodSettingsAreAccepted(t *testing.T) {
 		"ASSISTD_IMAP_URL":             "imaps://suporte%40example.pt:secret@mail.example.pt:993/INBOX",
 		"ASSISTD_WORKER_POLL_INTERVAL": "250ms",
 		"ASSISTD_RETENTION_CLOSED":     "1825d",
+		"ASSISTD_OIDC_ISSUER":          "https://login.example.pt/realms/staff",
+		"ASSISTD_OIDC_CLIENT_ID":       "assistd",
+		"ASSISTD_OIDC_CLIENT_SECRET":   "client-secret",
 	} {
 		t.Setenv(name, value)
 	}

@@ -1,0 +1,410 @@
+package storage
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/assistd/assistd/tickets"
+)
+
+// MaxSearchRunes bounds a staff search's text.
+const MaxSearchRunes = 200
+
+// searchWindow is how many matching tickets a text search ranks: those most recently created,
+// within reach. A query whose words are in more tickets than that (a word in one ticket of ten)
+// ranks and pages through the newest of them; one more word narrows it to what is meant. A
+// ranking over every match would read hundreds of thousands of documents for such a query;
+// within the window a search costs the same however many tickets there are.
+const searchWindow = 1000
+
+// searchMaxTerms bounds how many words of a query are searched.
+const searchMaxTerms = 16
+
+// SearchQuery is a staff search: a text within a reach, a page at a time.
+type SearchQuery struct {
+	Text  string
+	Reach Reach
+	Limit int
+	// After is the Next of the previous page ("" for the first).
+	After string
+}
+
+// SearchHit is a ticket found, with a snippet of its thread: plain text, the matched words at
+// Highlights.
+type SearchHit struct {
+	ID            int64          `db:"id"`
+	Number        string         `db:"number"`
+	SubjectName   string         `db:"subject_name"`
+	SubjectNameEn string         `db:"subject_name_en"`
+	Status        tickets.Status `db:"status"`
+	UpdatedAt     time.Time      `db:"updated_at"`
+	CreatedAt     time.Time      `db:"created_at"`
+	Rank          float64        `db:"rank"`
+	Snippet       string         `db:"snippet"`
+	Highlights    []Highlight    `db:"-"`
+}
+
+// Highlight is a matched word in a snippet: its first and past-the-end character (rune)
+// offsets.
+type Highlight struct {
+	Start int `json:"start"`
+	End   int `json:"end"`
+}
+
+// SearchPage is a page of results, best first, and the cursor of the next page ("" when this
+// is the last).
+type SearchPage struct {
+	Hits []SearchHit
+	Next string
+}
+
+// ErrBadSearchCursor is returned for an After that Search did not make for this query.
+var ErrBadSearchCursor = errors.New("storage: bad search cursor")
+
+// Match markers in snippets; the indexed text holds neither (see the migration).
+const (
+	markStart = '\x01'
+	markStop  = '\x02'
+)
+
+var (
+	ticketNumberQuery = regexp.MustCompile(`^#?([0-9]{1,20})$`)
+	emailQuery        = regexp.MustCompile(`^[^\s@"<>]+@[^\s@"<>]+\.[^\s@"<>]+$`)
+)
+
+// searchCursor is where a page ends: in a text search the rank and id of its last ticket, in a
+// customer's tickets (a search by email) the creation time and id.
+type searchCursor struct {
+	mode byte // 't' text, 'e' email
+	rank float64
+	at   time.Time
+	id   int64
+}
+
+func (c searchCursor) String() string {
+	var raw string
+	switch c.mode {
+	case 't':
+		raw = "t" + strconv.FormatFloat(c.rank, 'g', -1, 64) + "|" + strconv.FormatInt(c.id, 10)
+	default:
+		raw = "e" + strconv.FormatInt(c.at.UnixNano(), 10) + "|" + strconv.FormatInt(c.id, 10)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func parseSearchCursor(s string) (searchCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 2 {
+		return searchCursor{}, ErrBadSearchCursor
+	}
+	first, idText, ok := strings.Cut(string(b[1:]), "|")
+	id, err2 := strconv.ParseInt(idText, 10, 64)
+	if !ok || err2 != nil || id < 0 {
+		return searchCursor{}, ErrBadSearchCursor
+	}
+	c := searchCursor{mode: b[0], id: id}
+	switch c.mode {
+	case 't':
+		r, err := strconv.ParseFloat(first, 64)
+		if err != nil || math.IsNaN(r) || math.IsInf(r, 0) {
+			return searchCursor{}, ErrBadSearchCursor
+		}
+		c.rank = r
+	case 'e':
+		n, err := strconv.ParseInt(first, 10, 64)
+		if err != nil {
+			return searchCursor{}, ErrBadSearchCursor
+		}
+		c.at = time.Unix(0, n).UTC()
+	default:
+		return searchCursor{}, ErrBadSearchCursor
+	}
+	return c, nil
+}
+
+// Search finds the tickets within reach whose subject, messages or notes hold every word of the
+// query, accents and case aside, a word also matching the longer words it begins, best ranked
+// first (the subject weighs more than the thread). A query that is a ticket number (with or
+// without "#") finds that ticket, and a customer's email that customer's tickets, newest first,
+// when within reach; otherwise their words are searched as text. The query is only ever words:
+// quotes, operators and other syntax of the databases' search languages mean nothing.
+func (s *Store) Search(ctx context.Context, sq SearchQuery) (SearchPage, error) {
+	// Control characters (NUL among them) are no part of any word.
+	text := strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, sq.Text))
+	if sq.Limit <= 0 {
+		sq.Limit = 20
+	}
+	var after *searchCursor
+	if sq.After != "" {
+		c, err := parseSearchCursor(sq.After)
+		if err != nil {
+			return SearchPage{}, err
+		}
+		after = &c
+	}
+	if text == "" {
+		return SearchPage{}, nil
+	}
+	if after == nil {
+		if m := ticketNumberQuery.FindStringSubmatch(text); m != nil {
+			hits, err := s.searchNumber(ctx, m[1], sq.Reach)
+			if err != nil || len(hits) > 0 {
+				return SearchPage{Hits: hits}, err
+			}
+		}
+	}
+	if emailQuery.MatchString(text) && (after == nil || after.mode == 'e') {
+		page, err := s.searchEmail(ctx, text, sq, after)
+		if err != nil || len(page.Hits) > 0 || after != nil {
+			return page, err
+		}
+	}
+	if after != nil && after.mode != 't' {
+		return SearchPage{}, ErrBadSearchCursor
+	}
+	return s.searchText(ctx, text, sq, after)
+}
+
+// searchHitColumns are a hit's columns from tickets t and subjects s.
+const searchHitColumns = `t.id, t.number, s.name AS subject_name, s.name_en AS subject_name_en, t.status, t.updated_at, t.created_at`
+
+// firstMessage is the beginning of a ticket's thread, the snippet of a direct hit.
+const firstMessage = `COALESCE((SELECT m.body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1), '')`
+
+func (s *Store) searchNumber(ctx context.Context, number string, reach Reach) ([]SearchHit, error) {
+	cond, args := reach.clause("t.department_id")
+	var hits []SearchHit
+	err := s.db.SelectContext(ctx, &hits, s.q(`SELECT `+searchHitColumns+`, 0 AS rank, `+firstMessage+` AS snippet
+		FROM tickets t JOIN subjects s ON s.id = t.subject_id
+		WHERE t.number = ? AND t.erasure_id IS NULL AND `+cond), append([]any{number}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: search: %w", wrapConn(err))
+	}
+	for i := range hits {
+		hits[i].Snippet = openingSnippet(hits[i].Snippet)
+	}
+	return hits, nil
+}
+
+func (s *Store) searchEmail(ctx context.Context, email string, sq SearchQuery, after *searchCursor) (SearchPage, error) {
+	cond, args := sq.Reach.clause("t.department_id")
+	args = append([]any{strings.ToLower(email)}, args...)
+	if after != nil {
+		cond += ` AND (t.created_at < ? OR (t.created_at = ? AND t.id < ?))`
+		args = append(args, after.at, after.at, after.id)
+	}
+	var hits []SearchHit
+	err := s.db.SelectContext(ctx, &hits, s.q(`SELECT `+searchHitColumns+`, 0 AS rank, `+firstMessage+` AS snippet
+		FROM tickets t JOIN subjects s ON s.id = t.subject_id
+		WHERE t.customer_id IN (SELECT c.id FROM customers c WHERE lower(c.email) = ?) AND t.erasure_id IS NULL AND `+cond+`
+		ORDER BY t.created_at DESC, t.id DESC LIMIT ?`), append(args, sq.Limit+1)...)
+	if err != nil {
+		return SearchPage{}, fmt.Errorf("storage: search: %w", wrapConn(err))
+	}
+	return cutPage(hits, sq.Limit, func(h *SearchHit) searchCursor {
+		h.Snippet = openingSnippet(h.Snippet)
+		return searchCursor{mode: 'e', at: h.CreatedAt.UTC(), id: h.ID}
+	}), nil
+}
+
+// cutPage keeps the first limit hits, each made ready by finish, which also gives the cursor
+// that follows it; Next is the last one's when there were more.
+func cutPage(hits []SearchHit, limit int, finish func(*SearchHit) searchCursor) SearchPage {
+	more := len(hits) > limit
+	if more {
+		hits = hits[:limit]
+	}
+	var page SearchPage
+	for i := range hits {
+		c := finish(&hits[i])
+		if more && i == len(hits)-1 {
+			page.Next = c.String()
+		}
+	}
+	page.Hits = hits
+	return page
+}
+
+func (s *Store) searchText(ctx context.Context, text string, sq SearchQuery, after *searchCursor) (SearchPage, error) {
+	var (
+		hits []SearchHit
+		err  error
+	)
+	if s.postgres {
+		hits, err = s.searchTextPostgres(ctx, text, sq, after)
+	} else {
+		hits, err = s.searchTextSQLite(ctx, text, sq, after)
+	}
+	if err != nil {
+		return SearchPage{}, fmt.Errorf("storage: search: %w", wrapConn(err))
+	}
+	return cutPage(hits, sq.Limit, func(h *SearchHit) searchCursor {
+		h.Snippet, h.Highlights = markedSnippet(h.Snippet)
+		return searchCursor{mode: 't', rank: h.Rank, id: h.ID}
+	}), nil
+}
+
+// searchTextPostgres ranks the newest searchWindow documents within reach that match. The
+// query's words go through the documents' own configuration (so "dominio-1.pt", an email or
+// "palavra-passe" are the tokens the documents hold), and each lexeme is quoted into a
+// tsquery that matches it as a prefix: no character of the query is read as an operator.
+func (s *Store) searchTextPostgres(ctx context.Context, text string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
+	cond, reachArgs := sq.Reach.clause("t.department_id")
+	args := append([]any{text}, reachArgs...)
+	page := ``
+	if after != nil {
+		page = ` WHERE r.rank < ? OR (r.rank = ? AND r.ticket_id < ?)`
+		args = append(args, after.rank, after.rank, after.id)
+	}
+	args = append(args, sq.Limit+1)
+	var hits []SearchHit
+	err := s.db.SelectContext(ctx, &hits, s.q(`WITH q AS (
+			SELECT (SELECT string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '\''') || '''' || CASE WHEN length(lexeme) >= 3 THEN ':*' ELSE '' END, ' & ')
+				FROM (SELECT lexeme FROM unnest(to_tsvector('assistd_search', CAST(? AS text))) LIMIT `+strconv.Itoa(searchMaxTerms)+`) l
+			)::tsquery AS q),
+		hits AS (
+			SELECT x.ticket_id, x.document FROM ticket_search x JOIN tickets t ON t.id = x.ticket_id, q
+			WHERE x.document @@ q.q AND t.erasure_id IS NULL AND `+cond+`
+			ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)+`),
+		ranked AS (SELECT h.ticket_id, CAST(ts_rank(h.document, q.q) AS float8) AS rank FROM hits h, q),
+		page AS (SELECT r.ticket_id, r.rank FROM ranked r`+page+` ORDER BY r.rank DESC, r.ticket_id DESC LIMIT ?)
+		SELECT `+searchHitColumns+`, p.rank,
+			ts_headline('assistd_search',
+				translate(COALESCE((SELECT string_agg(left(m.body, 20000), E'\n' ORDER BY m.id) FROM messages m WHERE m.ticket_id = t.id), ''), E'\x01\x02', ''),
+				q.q, E'StartSel=\x01, StopSel=\x02, MaxFragments=2, MaxWords=16, MinWords=6, FragmentDelimiter=" … "') AS snippet
+		FROM page p JOIN tickets t ON t.id = p.ticket_id JOIN subjects s ON s.id = t.subject_id, q
+		ORDER BY p.rank DESC, p.ticket_id DESC`), args...)
+	return hits, err
+}
+
+// searchTextSQLite does as searchTextPostgres with FTS5: every word of the query becomes a
+// quoted string (a phrase of the tokens FTS5 makes of it), a prefix when it ends in three
+// letters or more. bm25 ranks (lower is better, so its negation is the rank); the subject
+// weighs four times the thread.
+func (s *Store) searchTextSQLite(ctx context.Context, text string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
+	match := fts5Query(text)
+	if match == "" {
+		return nil, nil
+	}
+	cond, reachArgs := sq.Reach.clause("t.department_id")
+	args := append([]any{match}, reachArgs...)
+	args = append(args, match)
+	page := ``
+	if after != nil {
+		page = ` AND (r.rank < ? OR (r.rank = ? AND r.ticket_id < ?))`
+		args = append(args, after.rank, after.rank, after.id)
+	}
+	args = append(args, sq.Limit+1)
+	var hits []SearchHit
+	err := s.db.SelectContext(ctx, &hits, s.q(`WITH hits AS (
+			SELECT f.rowid AS ticket_id FROM ticket_search f JOIN tickets t ON t.id = f.rowid
+			WHERE ticket_search MATCH ? AND t.erasure_id IS NULL AND `+cond+`
+			ORDER BY f.rowid DESC LIMIT `+strconv.Itoa(searchWindow)+`),
+		ranked AS (
+			SELECT f.rowid AS ticket_id, -bm25(ticket_search, 4.0, 1.0) AS rank,
+				snippet(ticket_search, 1, char(1), char(2), '…', 24) AS snippet
+			FROM ticket_search f WHERE ticket_search MATCH ? AND f.rowid IN (SELECT ticket_id FROM hits))
+		SELECT `+searchHitColumns+`, r.rank, r.snippet
+		FROM ranked r JOIN tickets t ON t.id = r.ticket_id JOIN subjects s ON s.id = t.subject_id
+		WHERE 1 = 1`+page+`
+		ORDER BY r.rank DESC, r.ticket_id DESC LIMIT ?`), args...)
+	return hits, err
+}
+
+// fts5Query turns a text into an FTS5 query that holds only quoted strings, ANDed: each word a
+// string, a prefix when its last run of letters and digits is three long or more. A word is a
+// run of letters, digits and the characters that join the parts of a domain, an address or a
+// compound ("dominio-1.pt", "ana@example.pt", "palavra-passe": a phrase of its parts, as
+// Postgres keeps them whole); anything else, brackets and quotes among them, separates words.
+func fts5Query(text string) string {
+	var terms []string
+	words := strings.FieldsFunc(text, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(".-_@/'+", r)
+	})
+	for _, w := range words {
+		if len(terms) == searchMaxTerms {
+			break
+		}
+		tail, alnum := 0, false
+		for _, r := range w {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				tail++
+				alnum = true
+			} else {
+				tail = 0
+			}
+		}
+		if !alnum {
+			continue
+		}
+		term := `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
+		if tail >= 3 {
+			term += "*"
+		}
+		terms = append(terms, term)
+	}
+	return strings.Join(terms, " AND ")
+}
+
+// markedSnippet reads a snippet whose matches the database wrapped in markStart and markStop:
+// the text without the marks, on one line, and where the matches are.
+func markedSnippet(raw string) (string, []Highlight) {
+	var (
+		b     strings.Builder
+		hl    []Highlight
+		n     int
+		open  = -1
+		space = false
+	)
+	for _, r := range raw {
+		switch {
+		case r == markStart:
+			open = n
+		case r == markStop:
+			if open >= 0 && n > open {
+				hl = append(hl, Highlight{Start: open, End: n})
+			}
+			open = -1
+		case unicode.IsSpace(r):
+			if !space && n > 0 {
+				b.WriteByte(' ')
+				n++
+			}
+			space = true
+		case unicode.IsControl(r):
+		default:
+			b.WriteRune(r)
+			n++
+			space = false
+		}
+	}
+	return strings.TrimRightFunc(b.String(), unicode.IsSpace), hl
+}
+
+// openingSnippet is the beginning of a message, on one line, cut at a word.
+func openingSnippet(body string) string {
+	const max = 160
+	text, _ := markedSnippet(body)
+	if utf8.RuneCountInString(text) <= max {
+		return text
+	}
+	runes := []rune(text)[:max]
+	if i := strings.LastIndexByte(string(runes), ' '); i > max/2 {
+		return string(runes)[:i] + " …"
+	}
+	return string(runes) + " …"
+}

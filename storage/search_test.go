@@ -1,0 +1,328 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/storage/storagetest"
+)
+
+// searchTicket files a processed ticket of a customer under a subject, with its first message.
+func searchTicket(t *testing.T, st *storage.Store, cid, subject, message string) storage.Ticket {
+	t.Helper()
+	nt := newTicket(cid, "")
+	nt.SubjectID, nt.Message = subject, message
+	c, err := st.CreateTicket(context.Background(), nt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return processTicket(t, st, c)
+}
+
+func search(t *testing.T, st *storage.Store, text string, reach storage.Reach) storage.SearchPage {
+	t.Helper()
+	p, err := st.Search(context.Background(), storage.SearchQuery{Text: text, Reach: reach, Limit: 20})
+	if err != nil {
+		t.Fatalf("search %q: %v", text, err)
+	}
+	return p
+}
+
+func found(p storage.SearchPage) []string {
+	var ns []string
+	for _, h := range p.Hits {
+		ns = append(ns, h.Number)
+	}
+	return ns
+}
+
+// marked is a hit's snippet with its highlights in brackets.
+func marked(h storage.SearchHit) string {
+	r := []rune(h.Snippet)
+	var b strings.Builder
+	at := 0
+	for _, m := range h.Highlights {
+		b.WriteString(string(r[at:m.Start]) + "[" + string(r[m.Start:m.End]) + "]")
+		at = m.End
+	}
+	b.WriteString(string(r[at:]))
+	return b.String()
+}
+
+func TestSearchIgnoresAccentsAndCaseAndMarksTheMatchInTheOriginalText(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		putCustomer(t, st, "ana")
+		tk := searchTicket(t, st, "ana", "email-delivery", "A CONFIGURAÇÃO do servidor de correio não aceita a ligação segura.")
+		searchTicket(t, st, "ana", "email-delivery", "Nada a ver com isto.")
+		for _, q := range []string{"configuracao", "Configuração", "CONFIGURACAO", "configura", "ligacao segura", "LIGAÇÃO"} {
+			p := search(t, st, q, storage.ReachAll())
+			if len(p.Hits) != 1 || p.Hits[0].Number != tk.Number {
+				t.Fatalf("%q found %v, want only %s", q, found(p), tk.Number)
+			}
+		}
+		h := search(t, st, "configuracao", storage.ReachAll()).Hits[0]
+		if got := marked(h); !strings.Contains(got, "[CONFIGURAÇÃO]") || strings.ContainsAny(h.Snippet, "\x01\x02") {
+			t.Errorf("snippet %q, want the original word marked", got)
+		}
+		if h.SubjectName != "Problemas no Envio ou Receção de Email" || h.Status == "" || h.UpdatedAt.IsZero() {
+			t.Errorf("hit %+v lacks its ticket's fields", h)
+		}
+		// The subject's name is searched too: every ticket under it.
+		if p := search(t, st, "recepcao", storage.ReachAll()); len(p.Hits) != 0 {
+			t.Errorf("a word in neither: %v", found(p))
+		}
+		if p := search(t, st, "receção envio", storage.ReachAll()); len(p.Hits) != 2 {
+			t.Errorf("the subject's words found %d tickets, want 2", len(p.Hits))
+		}
+		// Every word must match, not any.
+		if p := search(t, st, "configuracao inexistente", storage.ReachAll()); len(p.Hits) != 0 {
+			t.Errorf("a word of the query in no ticket still found %v", found(p))
+		}
+	})
+}
+
+func TestSearchRanksTheSubjectAndMoreMentionsFirst(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		putCustomer(t, st, "ana")
+		once := searchTicket(t, st, "ana", "sales-upgrade", "Queria saber se o certificado vem incluído no plano maior e quanto custa.")
+		subject := searchTicket(t, st, "ana", "hosting-ssl", "O site mostra um aviso no navegador desde ontem.")
+		thrice := searchTicket(t, st, "ana", "sales-upgrade", "Certificado expirado. Renovei o certificado, mas o certificado antigo continua.")
+		p := search(t, st, "certificado", storage.ReachAll())
+		got := found(p)
+		if len(got) != 3 || got[0] != subject.Number || got[2] != once.Number || got[1] != thrice.Number {
+			t.Errorf("order %v, want the subject's %s, then %s (three mentions), then %s (one)", got, subject.Number, thrice.Number, once.Number)
+		}
+		for i := 1; i < len(p.Hits); i++ {
+			if p.Hits[i].Rank > p.Hits[i-1].Rank {
+				t.Errorf("ranks not descending: %v then %v", p.Hits[i-1].Rank, p.Hits[i].Rank)
+			}
+		}
+	})
+}
+
+func TestSearchPagesWithAnOpaqueCursorWithoutRepeatsOrGaps(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		want := map[string]bool{}
+		for i := range 23 {
+			// Ties on purpose: tickets of the same text rank the same and are ordered by id.
+			tk := searchTicket(t, st, "ana", "hosting-site-down", fmt.Sprintf("O site dá erro 503 intermitente%s.", strings.Repeat(" intermitente", i%3)))
+			want[tk.Number] = true
+		}
+		searchTicket(t, st, "ana", "hosting-site-down", "Outro assunto.")
+		seen := map[string]bool{}
+		var pages int
+		next := ""
+		for {
+			p, err := st.Search(ctx, storage.SearchQuery{Text: "intermitente", Reach: storage.ReachAll(), Limit: 5, After: next})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, h := range p.Hits {
+				if seen[h.Number] {
+					t.Fatalf("page %d repeats %s", pages, h.Number)
+				}
+				seen[h.Number] = true
+			}
+			if p.Next == "" {
+				break
+			}
+			if strings.ContainsAny(p.Next, "|/+=") {
+				t.Errorf("cursor %q is not URL-safe and opaque", p.Next)
+			}
+			next = p.Next
+		}
+		if len(seen) != len(want) || pages != 5 {
+			t.Errorf("%d tickets over %d pages, want %d over 5", len(seen), pages, len(want))
+		}
+		for _, bad := range []string{"x", "dHh8eA", "%%%", "ZTEyfDM"} {
+			if _, err := st.Search(ctx, storage.SearchQuery{Text: "intermitente", Reach: storage.ReachAll(), After: bad}); !errors.Is(err, storage.ErrBadSearchCursor) {
+				t.Errorf("cursor %q: %v, want ErrBadSearchCursor", bad, err)
+			}
+		}
+	})
+}
+
+func TestSearchFindsATicketByNumberAndACustomersTicketsByEmailDirectly(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		putCustomer(t, st, "rui")
+		tk := searchTicket(t, st, "ana", "hosting-cpanel", "Não consigo entrar no painel.")
+		other := searchTicket(t, st, "ana", "domain-dns", "Os registos MX não propagam.")
+		rui := searchTicket(t, st, "rui", "email-delivery", "Escrevi para suporte@loja-exemplo.pt e nada.")
+		for _, q := range []string{tk.Number, "#" + tk.Number, "  #" + tk.Number + " "} {
+			p := search(t, st, q, storage.ReachAll())
+			if len(p.Hits) != 1 || p.Hits[0].Number != tk.Number || p.Hits[0].Snippet != "Não consigo entrar no painel." {
+				t.Errorf("%q found %+v, want %s with its first message", q, p.Hits, tk.Number)
+			}
+		}
+		// A number that is no ticket is searched as a word.
+		if p := search(t, st, "#99999999", storage.ReachAll()); len(p.Hits) != 0 {
+			t.Errorf("an unknown number found %v", found(p))
+		}
+		p := search(t, st, "ANA@example.pt", storage.ReachAll())
+		if got := found(p); len(got) != 2 || got[0] != other.Number || got[1] != tk.Number {
+			t.Errorf("the email found %v, want ana's tickets newest first (%s, %s)", got, other.Number, tk.Number)
+		}
+		p, err := st.Search(ctx, storage.SearchQuery{Text: "ana@example.pt", Reach: storage.ReachAll(), Limit: 1})
+		if err != nil || len(p.Hits) != 1 || p.Next == "" {
+			t.Fatalf("first page of one: %v %v", p, err)
+		}
+		p, err = st.Search(ctx, storage.SearchQuery{Text: "ana@example.pt", Reach: storage.ReachAll(), Limit: 1, After: p.Next})
+		if err != nil || len(p.Hits) != 1 || p.Hits[0].Number != tk.Number || p.Next != "" {
+			t.Errorf("second page: %v %v, want %s and no more", found(p), err, tk.Number)
+		}
+		// An address that is no customer's is searched as text: rui's message names it.
+		if got := found(search(t, st, "suporte@loja-exemplo.pt", storage.ReachAll())); len(got) != 1 || got[0] != rui.Number {
+			t.Errorf("an address in a message found %v, want %s", got, rui.Number)
+		}
+		if p := search(t, st, "nobody@example.pt", storage.ReachAll()); len(p.Hits) != 0 {
+			t.Errorf("an unknown address found %v", found(p))
+		}
+	})
+}
+
+func TestSearchNeverFindsATicketOutOfReach(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		mail := searchTicket(t, st, "ana", "email-delivery", "A palavra zarabatana está na mensagem.")
+		bill := searchTicket(t, st, "ana", "billing-invoice", "A palavra zarabatana também está aqui.")
+		cases := []struct {
+			reach storage.Reach
+			want  []string
+		}{
+			{storage.ReachOnly("email"), []string{mail.Number}},
+			{storage.ReachOnly("faturacao"), []string{bill.Number}},
+			{storage.ReachOnly("alojamento", "dominios"), nil},
+			{storage.ReachOnly(), nil},
+			{storage.ReachAll(), []string{bill.Number, mail.Number}},
+		}
+		for _, c := range cases {
+			for _, q := range []string{"zarabatana", mail.Number, "#" + bill.Number, "ana@example.pt"} {
+				p := search(t, st, q, c.reach)
+				for _, n := range found(p) {
+					if !c.reach.All && !containsString(c.want, n) {
+						t.Errorf("reach %v, %q: found %s, out of reach", c.reach, q, n)
+					}
+				}
+			}
+			if got := found(search(t, st, "zarabatana", c.reach)); strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Errorf("reach %v found %v, want %v", c.reach, got, c.want)
+			}
+		}
+		// An erased customer's tickets are out of every staff view at once.
+		if _, err := st.EraseCustomer(ctx, "ana"); err != nil {
+			t.Fatal(err)
+		}
+		if got := found(search(t, st, "zarabatana", storage.ReachAll())); len(got) != 0 {
+			t.Errorf("erased tickets found: %v", got)
+		}
+	})
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSearchFindsStaffMessagesAndNotes(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		tk := searchTicket(t, st, "ana", "server-vps", "O servidor reinicia sozinho.")
+		if _, _, err := st.AddStaffMessage(ctx, tk.Number, "joao", "Trocámos a fonte de alimentação.", "", fakeEmail("update")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.AddCustomerMessage(ctx, "ana", tk.Number, "Voltou a acontecer às três.", fakeEmail("customer_reply")); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"alimentacao", "tres acontecer", "reinicia"} {
+			if got := found(search(t, st, q, storage.ReachOnly("servidores"))); len(got) != 1 || got[0] != tk.Number {
+				t.Errorf("%q found %v, want %s", q, got, tk.Number)
+			}
+		}
+		// Notes are messages of the thread that only staff see: the document holds every row.
+		if _, err := st.DB().Exec(st.DB().Rebind(`INSERT INTO messages (ticket_id, author, staff, body, created_at) VALUES (?, 'staff', 'joao', ?, ?)`),
+			tk.ID, "Nota: o cliente tem o disco quase cheio.", time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+		if got := found(search(t, st, "disco cheio", storage.ReachOnly("servidores"))); len(got) != 1 {
+			t.Errorf("a note's words found %v", got)
+		}
+	})
+}
+
+func TestSearchTakesHostileQueriesAsPlainWords(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		putCustomer(t, st, "ana")
+		tk := searchTicket(t, st, "ana", "email-delivery", `O erro diz "NEAR limite" e depois 550 * rejeitado (it's ok) AND OR NOT.`)
+		for _, q := range []string{`"`, `""`, `"NEAR limite"`, `NEAR(erro limite, 2)`, `*`, `erro*`, `'`, `it's`, `\`, `a\b`, `erro & !limite`,
+			`erro | limite`, `(`, `)`, `-erro`, `NOT erro`, `erro OR x`, `subject:erro`, `{body}: erro`, `^erro`, `:*`, `!!`, `<script>`,
+			"\x00erro", "\x01\x02", strings.Repeat("a", storage.MaxSearchRunes), strings.Repeat("erro ", 40), "😀 erro", "erro\u00a0limite"} {
+			if _, err := st.Search(context.Background(), storage.SearchQuery{Text: q, Reach: storage.ReachAll()}); err != nil {
+				t.Errorf("%q: %v", q, err)
+			}
+		}
+		for _, q := range []string{`"NEAR limite"`, `NEAR limite`, `550 rejeitado`, `"erro"`, `erro*`, `(it's`, `AND OR NOT`} {
+			if got := found(search(t, st, q, storage.ReachAll())); len(got) != 1 || got[0] != tk.Number {
+				t.Errorf("%q found %v, want %s", q, got, tk.Number)
+			}
+		}
+		for _, q := range []string{"", "   ", `*`, `"`, `!!`} {
+			if p := search(t, st, q, storage.ReachAll()); len(p.Hits) != 0 {
+				t.Errorf("%q found %v", q, found(p))
+			}
+		}
+	})
+}
+
+func TestAnErasureLeavesNoSearchableTraceOfTheCustomersWords(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		putCustomer(t, st, "rui")
+		tk := searchTicket(t, st, "ana", "email-delivery", "A minha encomenda quadrilateralbazofiado nunca chegou.")
+		if _, _, err := st.AddCustomerMessage(ctx, "ana", tk.Number, "Continuo sem a hipopotamoverdejante.", fakeEmail("customer_reply")); err != nil {
+			t.Fatal(err)
+		}
+		searchTicket(t, st, "rui", "email-delivery", "A palavra girafamalhadissima fica.")
+		e, err := st.EraseCustomer(ctx, "ana")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for done := false; !done; {
+			if done, err = st.EraseBatch(ctx, e.ID, 10); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dump := strings.ToLower(storagetest.Dump(t, st))
+		// A word's tail too: an index may keep a word as the part that differs from the one
+		// before it.
+		for _, trace := range []string{"quadrilateralbazofiado", "bazofiado", "hipopotamoverdejante", "verdejante"} {
+			if strings.Contains(dump, trace) {
+				t.Errorf("the database still holds %q", trace)
+			}
+		}
+		if !strings.Contains(dump, "girafamalhadissima") {
+			t.Error("the other customer's words are gone")
+		}
+		for _, q := range []string{"quadrilateralbazofiado", "hipopotamo"} {
+			if got := found(search(t, st, q, storage.ReachAll())); len(got) != 0 {
+				t.Errorf("%q still finds %v", q, got)
+			}
+		}
+	})
+}
