@@ -26,6 +26,7 @@ import (
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/notify"
+	"github.com/assistd/assistd/objects"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
@@ -47,6 +48,17 @@ type Config struct {
 	// over BodyWindow is cut off. Zero: 1 KiB/s over 30 s (bodyrate.go).
 	BodyFloor  int
 	BodyWindow time.Duration
+
+	// AttachmentMaxBytes bounds one file (0: DefaultAttachmentMaxBytes); AttachmentTypes are the
+	// kinds of AttachmentKinds allowed (none listed: all).
+	AttachmentMaxBytes int64
+	AttachmentTypes    []string
+	// Scanning is true when clamd is configured: uploads wait for its verdict before they are
+	// served.
+	Scanning bool
+	// SpoolDir is where uploads are written while they arrive ("" : the system's temporary
+	// folder).
+	SpoolDir string
 }
 
 // Enqueuer queues a task; jobs.Enqueuer implements it.
@@ -72,6 +84,7 @@ type Server struct {
 	// costs requests no dial timeouts; the outbox relay enqueues what was skipped.
 	enqueueDownUntil atomic.Int64
 	catalog          catalogCache
+	objects          objects.Store
 }
 
 // Deps are the server's collaborators.
@@ -83,11 +96,13 @@ type Deps struct {
 	RedisReady Pinger
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Objects is where attachment files are kept.
+	Objects objects.Store
 }
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, emails: notify.Emails{Composer: d.Composer, Log: d.Log}, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: d.Store, keys: d.Keys, emails: notify.Emails{Composer: d.Composer, Log: d.Log}, enqueuer: d.Enqueuer, redisReady: d.RedisReady, log: d.Log, now: d.Now, mux: http.NewServeMux(), objects: d.Objects}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -40,6 +40,12 @@ const (
 // and notifies the department. A closed ticket is storage.ErrTicketClosed; a ticket that does not
 // exist or is another customer's, storage.ErrNotFound; bad text, a *ValidationError.
 func (s *Server) CustomerReply(ctx context.Context, customerID, number, text string) (storage.Ticket, error) {
+	return s.CustomerReplyWith(ctx, customerID, number, text, nil)
+}
+
+// CustomerReplyWith is CustomerReply with the customer's uploads attached; an upload that is not
+// theirs to use is a *ValidationError on the field attachments.
+func (s *Server) CustomerReplyWith(ctx context.Context, customerID, number, text string, uploads []string) (storage.Ticket, error) {
 	body, err := checkMessage(text)
 	if err != nil {
 		return storage.Ticket{}, err
@@ -47,9 +53,14 @@ func (s *Server) CustomerReply(ctx context.Context, customerID, number, text str
 	if !storable(customerID) || !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddCustomerMessage(ctx, customerID, number, body, s.emails.CustomerReply)
-	if err != nil {
+	if key, err := s.checkAttachments(ctx, storage.OwnerCustomer, customerID, uploads); err != nil {
 		return storage.Ticket{}, err
+	} else if key != "" {
+		return storage.Ticket{}, attachmentsInvalid(key)
+	}
+	t, ids, err := s.store.AddCustomerMessageWith(ctx, customerID, number, body, s.attach(storage.OwnerCustomer, customerID, uploads), s.emails.CustomerReply)
+	if err != nil {
+		return storage.Ticket{}, attachmentProblem(err)
 	}
 	s.enqueueEmails(ctx, ids)
 	s.clockMoved(ctx, t)
@@ -69,16 +80,35 @@ func (s *Server) CustomerClose(ctx context.Context, customerID, number string) (
 // emails the customer the update. A closed ticket is storage.ErrTicketClosed; an unknown status,
 // storage.ErrInvalidTransition.
 func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, status tickets.Status) (storage.Ticket, error) {
+	return s.StaffAnswerWith(ctx, number, staff, text, status, nil)
+}
+
+// StaffAnswerWith is StaffAnswer with the member's uploads attached.
+func (s *Server) StaffAnswerWith(ctx context.Context, number, staff, text string, status tickets.Status, uploads []string) (storage.Ticket, error) {
+	fields := map[string]string{}
 	staff, body, err := checkStaffMessage(staff, text)
-	if err != nil {
-		return storage.Ticket{}, err
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		fields = ve.Fields
+	}
+	if _, badStaff := fields["staff"]; !badStaff {
+		key, err := s.checkAttachments(ctx, storage.OwnerStaff, staff, uploads)
+		if err != nil {
+			return storage.Ticket{}, err
+		}
+		if key != "" {
+			fields["attachments"] = translate("en", key)
+		}
+	}
+	if len(fields) > 0 {
+		return storage.Ticket{}, &ValidationError{Fields: fields}
 	}
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddStaffMessage(ctx, number, staff, body, status, s.emails.Update)
+	t, ids, err := s.store.AddStaffMessageWith(ctx, number, staff, body, status, s.attach(storage.OwnerStaff, staff, uploads), s.emails.Update)
 	if err != nil {
-		return storage.Ticket{}, err
+		return storage.Ticket{}, attachmentProblem(err)
 	}
 	s.enqueueEmails(ctx, ids)
 	s.clockMoved(ctx, t)
@@ -271,7 +301,8 @@ func (s *Server) customerLanguage(ctx context.Context, customerID string) (strin
 func (s *Server) postCustomerMessage(w http.ResponseWriter, r *http.Request) {
 	cid, number := r.PathValue("cid"), r.PathValue("number")
 	var in struct {
-		Message string `json:"message"`
+		Message     string   `json:"message"`
+		Attachments []string `json:"attachments"`
 	}
 	if !decodeJSON(w, r, &in) {
 		return
@@ -281,7 +312,7 @@ func (s *Server) postCustomerMessage(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	t, err := s.CustomerReply(r.Context(), cid, number, in.Message)
+	t, err := s.CustomerReplyWith(r.Context(), cid, number, in.Message, in.Attachments)
 	if err != nil {
 		s.lifecycleError(w, r, err, number, lang)
 		return
@@ -307,14 +338,15 @@ func (s *Server) postCustomerClose(w http.ResponseWriter, r *http.Request) {
 func (s *Server) postStaffMessage(w http.ResponseWriter, r *http.Request) {
 	number := r.PathValue("number")
 	var in struct {
-		Staff   string         `json:"staff"`
-		Message string         `json:"message"`
-		Status  tickets.Status `json:"status"`
+		Staff       string         `json:"staff"`
+		Message     string         `json:"message"`
+		Status      tickets.Status `json:"status"`
+		Attachments []string       `json:"attachments"`
 	}
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	t, err := s.StaffAnswer(r.Context(), number, in.Staff, in.Message, in.Status)
+	t, err := s.StaffAnswerWith(r.Context(), number, in.Staff, in.Message, in.Status, in.Attachments)
 	if err != nil {
 		s.lifecycleError(w, r, err, number, "")
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -47,12 +48,17 @@ func newContract(t *testing.T, s *systemtest.System) *contract {
 func (c *contract) do(method, path, token string, body any, out any) int {
 	c.t.Helper()
 	var payload []byte
-	if body != nil {
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case rawBody:
+		payload, contentType = b.data, b.contentType
+	default:
 		payload, _ = json.Marshal(body)
 	}
 	req, _ := http.NewRequest(method, c.s.HTTP.URL+path, bytes.NewReader(payload))
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -148,6 +154,7 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	c.do("POST", "/api/v1/customers/%20ana/sessions/revoke", cl, nil, nil)
 	c.do("POST", "/api/v1/staff/members/joao/sessions/revoke", st, nil, nil)
 	c.do("POST", "/api/v1/staff/members/joao/sessions/revoke", cl, nil, nil)
+	c.attachments(created.Number)
 	c.do("GET", "/api/v1/customers/ana/export", cl, nil, nil)
 	c.do("GET", "/api/v1/customers/nobody/export", cl, nil, nil)
 	c.do("DELETE", "/api/v1/customers/ana", cl, nil, nil)
@@ -171,4 +178,47 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	if !strings.Contains(string(api.OpenAPI()), "PASSWORD OBFUSCATED") {
 		t.Error("the document does not describe the obfuscated password")
 	}
+}
+
+// rawBody is a request body sent as it is, with its content type.
+type rawBody struct {
+	contentType string
+	data        []byte
+}
+
+// multipartFile is a multipart body of one file (and fields before it).
+func multipartFile(name string, data []byte, fields ...string) rawBody {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for i := 0; i+1 < len(fields); i += 2 {
+		_ = mw.WriteField(fields[i], fields[i+1])
+	}
+	fw, _ := mw.CreateFormFile("file", name)
+	_, _ = fw.Write(data)
+	_ = mw.Close()
+	return rawBody{mw.FormDataContentType(), b.Bytes()}
+}
+
+// attachments exercises the uploads and downloads on an open ticket of ana's.
+func (c *contract) attachments(closed string) {
+	const cl, st = systemtest.APIToken, systemtest.StaffToken
+	var up struct{ ID string }
+	c.do("POST", "/api/v1/customers/ana/uploads", cl, multipartFile("erro.png", pngFile(2000)), &up)
+	c.do("POST", "/api/v1/customers/ana/uploads", cl, multipartFile("erro.png", []byte("MZ\x90\x00 not an image")), nil)
+	c.do("POST", "/api/v1/customers/ana/uploads", cl, rawBody{"application/json", []byte("{}")}, nil)
+	c.do("POST", "/api/v1/customers/nobody/uploads", cl, multipartFile("erro.png", pngFile(2000)), nil)
+	var sup struct{ ID string }
+	c.do("POST", "/api/v1/staff/uploads", st, multipartFile("nota.txt", []byte("texto simples\n"), "staff", "joao"), &sup)
+	c.do("POST", "/api/v1/staff/uploads", st, multipartFile("nota.txt", []byte("texto simples\n")), nil)
+	var created struct{ Number string }
+	c.do("POST", "/api/v1/customers/ana/tickets", cl, map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Olá",
+		"attachments": []string{up.ID}}, &created)
+	c.do("POST", "/api/v1/customers/ana/tickets/"+created.Number+"/messages", cl, map[string]any{"message": "Mais", "attachments": []string{up.ID}}, nil)
+	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/messages", st, map[string]any{"staff": "joao", "message": "Veja", "attachments": []string{sup.ID}}, nil)
+	c.do("GET", "/api/v1/customers/ana/tickets/"+created.Number+"/attachments/"+up.ID, cl, nil, nil)
+	c.do("GET", "/api/v1/customers/ana/tickets/"+created.Number+"/attachments/"+up.ID+"?preview=1", cl, nil, nil)
+	c.do("GET", "/api/v1/customers/ana/tickets/"+closed+"/attachments/"+up.ID, cl, nil, nil)
+	c.do("GET", "/api/v1/staff/tickets/"+created.Number+"/attachments/"+sup.ID, st, nil, nil)
+	c.do("GET", "/api/v1/staff/tickets/"+created.Number+"/attachments/nope", st, nil, nil)
+	c.do("GET", "/api/v1/staff/tickets/"+created.Number+"/attachments/"+sup.ID, cl, nil, nil)
 }

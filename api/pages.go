@@ -77,6 +77,7 @@ type view struct {
 	Page      any
 	now       time.Time
 	secretTTL time.Duration
+	maxUpload string // the size limit of a file, worded
 }
 
 // PasswordLifetime says in the page's language how long a given password is kept: "72 horas".
@@ -191,6 +192,7 @@ type request struct {
 	customer storage.Customer // customer pages
 	staff    string           // staff pages
 	lang     string
+	files    *formFiles // what a multipart form brought
 }
 
 func (q *request) ctx() context.Context { return q.r.Context() }
@@ -213,7 +215,8 @@ func (s *Server) pageLanguage(w http.ResponseWriter, r *http.Request, preferred 
 }
 
 func (s *Server) newView(q *request, title string, page any) *view {
-	v := &view{Lang: q.lang, Title: title, PortalURL: s.cfg.PortalURL, Page: page, now: s.now(), secretTTL: s.cfg.SecretTTL}
+	v := &view{Lang: q.lang, Title: title, PortalURL: s.cfg.PortalURL, Page: page, now: s.now(), secretTTL: s.cfg.SecretTTL,
+		maxUpload: humanSize(s.maxBytes())}
 	v.Title = v.T(title)
 	if q.session.Nonce != "" {
 		v.CSRF = s.csrfToken(q.session)
@@ -338,6 +341,9 @@ func (s *Server) notFound(q *request) {
 
 // parseForm reads a POST body and checks its CSRF token against the session.
 func (s *Server) parseForm(q *request) bool {
+	if isMultipart(q.r) {
+		return s.parseMultipartForm(q)
+	}
 	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
 	if err := q.r.ParseForm(); err != nil {
 		s.showMessage(q, http.StatusRequestEntityTooLarge, "error.form.title", "error.form.text")

@@ -171,6 +171,8 @@ type ticketForm struct {
 	// it is never sent back into the page, so it must be typed again.
 	PasswordDropped bool
 	General         string
+	// Kept are the files received with an earlier try, attached when the form goes through.
+	Kept []storage.Attachment
 }
 
 func (s *Server) loadSubjectForm(q *request, subjectID string) (ticketForm, bool) {
@@ -216,6 +218,8 @@ var formProblems = map[string]string{
 	problemMessageTooLong:        "form.error.message_long",
 	problemPasswordTooLong:       "form.error.password_long",
 	problemRelatedUnknown:        "form.error.related",
+	"attachment.too_many":        "attachment.too_many",
+	"attachment.not_yours":       "attachment.not_yours",
 }
 
 func (s *Server) submitTicketForm(q *request) {
@@ -231,6 +235,12 @@ func (s *Server) submitTicketForm(q *request) {
 		f.IdempotencyKey = k
 	}
 	in := ticketRequest{SubjectID: f.Subject.ID, Message: f.Message, IdempotencyKey: "form:" + f.IdempotencyKey}
+	ids, kept, fileProblem, err := s.formAttachments(q)
+	if err != nil {
+		s.pageError(q, err)
+		return
+	}
+	in.Attachments, f.Kept = ids, kept
 	if pw := r.PostFormValue("password"); pw != "" {
 		in.Password = &pw
 	}
@@ -239,6 +249,9 @@ func (s *Server) submitTicketForm(q *request) {
 	}
 	v := s.newView(q, "form.title", nil)
 	problems := map[string]string{}
+	if fileProblem != "" {
+		problems["attachments"] = fileProblem
+	}
 	switch f.Domain {
 	case noDomain:
 	case "":
@@ -264,18 +277,21 @@ func (s *Server) submitTicketForm(q *request) {
 			nt.IdempotencyKey += ":" + nt.RequestDigest[:22]
 		}
 		res, err := s.submitTicket(q.ctx(), nt)
-		if err == nil {
+		switch {
+		case err == nil:
 			http.Redirect(q.w, r, "/tickets/"+res.Number+"/confirmation", http.StatusSeeOther)
 			return
-		}
-		if !errors.Is(err, storage.ErrUnavailable) && !errors.Is(err, storage.ErrIdempotencyMismatch) {
-			s.pageError(q, err)
-			return
-		}
-		f.General = v.T("form.error.unavailable")
-		if errors.Is(err, storage.ErrIdempotencyMismatch) {
+		case errors.Is(err, storage.ErrUploadUnusable):
+			// A file was used by another request meanwhile: the form comes back without it.
+			problems["attachments"], f.Kept = "attachment.not_yours", nil
+		case errors.Is(err, storage.ErrIdempotencyMismatch):
 			f.General = v.T("form.error.resubmit")
 			f.IdempotencyKey = newNonce()
+		case errors.Is(err, storage.ErrUnavailable):
+			f.General = v.T("form.error.unavailable")
+		default:
+			s.pageError(q, err)
+			return
 		}
 	}
 	f.Errors = map[string]string{}
@@ -285,7 +301,7 @@ func (s *Server) submitTicketForm(q *request) {
 			f.IdempotencyKey = newNonce()
 			continue
 		}
-		f.Errors[field] = v.T(key)
+		f.Errors[field] = s.problemText(v, key)
 	}
 	f.PasswordDropped = in.Password != nil
 	v.Page = f
@@ -331,9 +347,12 @@ func (s *Server) ownTicket(q *request) (storage.Ticket, bool) {
 type customerTicketPage struct {
 	Ticket     storage.Ticket
 	Messages   []storage.Message
+	Files      map[int64][]storage.Attachment // by message
 	Reply      string
 	ReplyError string
 	Due        []dueLine
+	Kept       []storage.Attachment // files received with a reply that came back
+	FileError  string
 }
 
 func (s *Server) customerTicketPage(q *request) {
@@ -351,6 +370,10 @@ func (s *Server) showCustomerTicket(q *request, code int, p customerTicketPage) 
 		return
 	}
 	p.Messages = msgs
+	if p.Files, err = s.attachmentFiles(q, p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
 	if p.Due, err = s.ticketDues(q.ctx(), p.Ticket, false); err != nil {
 		s.pageError(q, err)
 		return
@@ -378,18 +401,30 @@ func (s *Server) customerReplyForm(q *request) {
 		return
 	}
 	text := q.r.PostFormValue("message")
-	if p := messageProblem(text); p != "" {
-		v := s.newView(q, "", nil)
-		s.showCustomerTicket(q, http.StatusUnprocessableEntity, customerTicketPage{Ticket: t, Reply: text, ReplyError: v.T(p)})
+	ids, kept, fileProblem, err := s.formAttachments(q)
+	if err != nil {
+		s.pageError(q, err)
 		return
 	}
-	_, err := s.CustomerReply(q.ctx(), q.customer.ID, t.Number, strings.TrimSpace(text))
+	v := s.newView(q, "", nil)
+	back := customerTicketPage{Ticket: t, Reply: text, Kept: kept, FileError: s.problemText(v, fileProblem)}
+	if p := messageProblem(text); p != "" || fileProblem != "" {
+		if p != "" {
+			back.ReplyError = v.T(p)
+		}
+		s.showCustomerTicket(q, http.StatusUnprocessableEntity, back)
+		return
+	}
+	_, err = s.CustomerReplyWith(q.ctx(), q.customer.ID, t.Number, strings.TrimSpace(text), ids)
+	var ve *ValidationError
 	switch {
+	case errors.As(err, &ve):
+		back.Kept, back.FileError = nil, v.T("attachment.not_yours")
+		s.showCustomerTicket(q, http.StatusUnprocessableEntity, back)
 	case errors.Is(err, storage.ErrNotFound):
 		s.notFound(q)
 	case errors.Is(err, storage.ErrTicketClosed):
 		t.Status = tickets.Closed
-		v := s.newView(q, "", nil)
 		// The text is given back, so that it can go into a new request referring to this one.
 		s.showCustomerTicket(q, http.StatusConflict, customerTicketPage{Ticket: t, Reply: text, ReplyError: v.T("ticket.closed.reply")})
 	case err != nil:

@@ -202,7 +202,8 @@ func (s *Server) staffQueuePage(q *request) {
 	s.render(q.w, q.r, http.StatusOK, "staff_queue", v)
 }
 
-// staffFindTicket opens a ticket by the number typed in the console.
+// staffFindTicket opens a ticket by its number (GET /staff/tickets?number=); the search box
+// finds numbers too, and opens the ticket.
 func (s *Server) staffFindTicket(q *request) {
 	n := relatedParam(q.r.URL.Query().Get("number"))
 	if n == "" {
@@ -223,6 +224,9 @@ type staffTicketPage struct {
 	StatusError string
 	Revealed    *revealedPassword
 	Due         []dueLine
+	Files       map[int64][]storage.Attachment // by message
+	Kept        []storage.Attachment           // files received with an answer that came back
+	FileError   string
 	workflowControls
 }
 
@@ -264,6 +268,10 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 		return
 	}
 	if p.Messages, err = s.store.StaffMessages(ctx, p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.Files, err = s.attachmentFiles(q, p.Ticket.ID); err != nil {
 		s.pageError(q, err)
 		return
 	}
@@ -328,13 +336,24 @@ func (s *Server) staffAnswerForm(q *request) {
 	text := q.r.PostFormValue("message")
 	status := tickets.Status(q.r.PostFormValue("status"))
 	v := s.newView(q, "", nil)
-	if p := messageProblem(text); p != "" {
-		s.showStaffTicket(q, http.StatusUnprocessableEntity, staffTicketPage{Ticket: t, Answer: text, AnswerError: v.T(p)})
+	ids, kept, fileProblem, err := s.formAttachments(q)
+	if err != nil {
+		s.pageError(q, err)
 		return
 	}
-	_, err := s.StaffAnswer(q.ctx(), t.Number, q.staff, text, status)
+	if p := messageProblem(text); p != "" || fileProblem != "" {
+		back := staffTicketPage{Ticket: t, Answer: text, Kept: kept, FileError: s.problemText(v, fileProblem)}
+		if p != "" {
+			back.AnswerError = v.T(p)
+		}
+		s.showStaffTicket(q, http.StatusUnprocessableEntity, back)
+		return
+	}
+	_, err = s.StaffAnswerWith(q.ctx(), t.Number, q.staff, text, status, ids)
 	var ve *ValidationError
 	switch {
+	case errors.As(err, &ve) && ve.Fields["attachments"] != "":
+		s.showStaffTicket(q, http.StatusUnprocessableEntity, staffTicketPage{Ticket: t, Answer: text, FileError: v.T("attachment.not_yours")})
 	case errors.Is(err, storage.ErrTicketClosed):
 		t.Status = tickets.Closed
 		s.showStaffTicket(q, http.StatusConflict, staffTicketPage{Ticket: t, Answer: text, AnswerError: v.T("staff.answer.closed")})

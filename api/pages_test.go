@@ -671,32 +671,10 @@ func TestStaffQueuePagesThroughAFullDepartment(t *testing.T) {
 		number = c.Number
 	}
 	joao := env.staff(t, "joao")
-	nextLink := regexp.MustCompile(`href="([^"]+)" rel="next" data-testid="queue-next"`)
 	rowNumber := regexp.MustCompile(`data-testid="ticket-number">#([0-9]+)<`)
-	seen := map[string]bool{}
-	page := joao.get("/staff/departments/" + pageTicket(t, env, number).DepartmentID)
-	for pages := 1; ; pages++ {
-		checkPage(t, "staff queue page", page.body)
-		for _, m := range rowNumber.FindAllStringSubmatch(page.body, -1) {
-			if seen[m[1]] {
-				t.Fatalf("#%s is listed on two pages", m[1])
-			}
-			seen[m[1]] = true
-		}
-		if pages > 1 && !strings.Contains(page.body, `data-testid="queue-first"`) {
-			t.Errorf("page %d has no link back to the start of the queue", pages)
-		}
-		m := nextLink.FindStringSubmatch(page.body)
-		if m == nil {
-			if pages != 2 {
-				t.Errorf("%d pages for %d tickets, want 2", pages, n)
-			}
-			break
-		}
-		if pages == 2 {
-			t.Fatal("the last page links to a next one")
-		}
-		page = joao.get(html.UnescapeString(m[1]))
+	seen, pages := walkPages(t, joao, "/staff/departments/"+pageTicket(t, env, number).DepartmentID, "queue")
+	if pages != 2 {
+		t.Errorf("%d pages for %d tickets, want 2", pages, n)
 	}
 	if len(seen) != n {
 		t.Fatalf("the pages list %d tickets, want %d", len(seen), n)
@@ -704,6 +682,37 @@ func TestStaffQueuePagesThroughAFullDepartment(t *testing.T) {
 	// A cursor that does not parse shows the first page, not an error.
 	if r := joao.get("/staff/departments/" + pageTicket(t, env, number).DepartmentID + "?after=nonsense"); r.code != http.StatusOK || len(rowNumber.FindAllString(r.body, -1)) != 100 {
 		t.Errorf("a bad cursor: %d", r.code)
+	}
+}
+
+// walkPages follows a console list's "next" links from its first page (links marked
+// data-testid="{kind}-next", and back to the first "{kind}-first"), checking every page, and
+// returns the ticket numbers listed, each once, and how many pages there were.
+func walkPages(t *testing.T, v *visitor, first, kind string) (map[string]bool, int) {
+	t.Helper()
+	nextLink := regexp.MustCompile(`href="([^"]+)" rel="next" data-testid="` + kind + `-next"`)
+	rowNumber := regexp.MustCompile(`data-testid="ticket-number">#([0-9]+)<`)
+	seen := map[string]bool{}
+	page := v.get(first)
+	for pages := 1; ; pages++ {
+		checkPage(t, kind+" page", page.body)
+		for _, m := range rowNumber.FindAllStringSubmatch(page.body, -1) {
+			if seen[m[1]] {
+				t.Fatalf("#%s is listed on two pages", m[1])
+			}
+			seen[m[1]] = true
+		}
+		if pages > 1 && !strings.Contains(page.body, `data-testid="`+kind+`-first"`) {
+			t.Errorf("page %d has no link back to the first", pages)
+		}
+		m := nextLink.FindStringSubmatch(page.body)
+		if m == nil {
+			return seen, pages
+		}
+		if pages == 100 {
+			t.Fatal("a hundred pages and still a next one")
+		}
+		page = v.get(html.UnescapeString(m[1]))
 	}
 }
 

@@ -27,6 +27,19 @@ type exportTicketJSON struct {
 	StatusHistory []statusChangeJSON  `json:"status_history"`
 	Emails        []exportedEmailJSON `json:"emails"`
 	EmailReplies  []emailReplyJSON    `json:"email_replies"`
+	Attachments   []exportedFileJSON  `json:"attachments"`
+}
+
+// exportedFileJSON is one file of an export: what it is, and where the customer fetches it.
+type exportedFileJSON struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256"`
+	ContentType string    `json:"content_type"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+	Removed     bool      `json:"removed,omitempty"`
+	URL         string    `json:"url,omitempty"`
 }
 
 type exportedEmailJSON struct {
@@ -115,9 +128,18 @@ func (s *Server) writeExport(ctx context.Context, w io.Writer, cust storage.Cust
 }
 
 func (s *Server) exportedTicket(t storage.ExportedTicket, lang string) exportTicketJSON {
-	v := exportTicketJSON{ticketJSON: s.ticketJSON(t.Ticket, t.Messages, lang, false),
+	v := exportTicketJSON{ticketJSON: s.ticketJSON(t.Ticket, t.Messages, t.Attachments, lang, false),
 		PasswordViews: t.PasswordViews, StatusHistory: statusChangesView(t.Statuses, lang, false),
-		Emails: emailsView(t.Emails), EmailReplies: repliesView(t.Replies)}
+		Emails: emailsView(t.Emails), EmailReplies: repliesView(t.Replies), Attachments: []exportedFileJSON{}}
+	for _, m := range t.Messages {
+		for _, a := range t.Attachments[m.ID] {
+			f := exportedFileJSON{ID: a.ID, Name: a.Name, Size: a.Size, SHA256: a.SHA256, ContentType: a.ContentType, UploadedAt: a.CreatedAt.UTC(), Removed: a.Removed()}
+			if !a.Removed() {
+				f.URL = s.ticketURL(t.Ticket.Number) + "/attachments/" + a.ID
+			}
+			v.Attachments = append(v.Attachments, f)
+		}
+	}
 	if v.PasswordViews == nil {
 		v.PasswordViews = []time.Time{}
 	}

@@ -31,6 +31,9 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/customers/{cid}/tickets/{number}/close", client(s.postCustomerClose))
 	m.Handle("POST /api/v1/customers/{cid}/sessions/revoke", client(s.revokeCustomerSessions))
 	m.Handle("GET /api/v1/customers/{cid}/export", client(s.exportCustomer))
+	// Attachments: uploads (multipart) used once by a message, and downloads scoped as tickets.
+	m.Handle("POST /api/v1/customers/{cid}/uploads", client(s.postCustomerUpload))
+	m.Handle("GET /api/v1/customers/{cid}/tickets/{number}/attachments/{aid}", client(s.customerDownload))
 	m.Handle("DELETE /api/v1/customers/{cid}", client(s.eraseCustomer))
 
 	// JSON API of staff: queues, tickets, answers and status changes, the audited password
@@ -42,6 +45,8 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/staff/tickets/{number}/messages", staff(s.postStaffMessage))
 	m.Handle("POST /api/v1/staff/tickets/{number}/status", staff(s.postStatus))
 	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
+	m.Handle("POST /api/v1/staff/uploads", staff(s.postStaffUpload))
+	m.Handle("GET /api/v1/staff/tickets/{number}/attachments/{aid}", staff(s.staffDownload))
 	// The daily work beside answers: internal notes, priority, transfers, saved replies.
 	m.Handle("POST /api/v1/staff/tickets/{number}/notes", staff(s.postNote))
 	m.Handle("POST /api/v1/staff/tickets/{number}/priority", staff(s.postPriority))
@@ -79,6 +84,7 @@ func (s *Server) routes() {
 	m.Handle("GET /tickets/{number}/confirmation", s.customerPage(s.confirmationPage))
 	m.Handle("POST /tickets/{number}/reply", s.customerPage(s.customerReplyForm))
 	m.Handle("POST /tickets/{number}/close", s.customerPage(s.customerCloseForm))
+	m.Handle("GET /tickets/{number}/attachments/{aid}", s.customerPage(s.customerDownloadPage))
 	m.HandleFunc("GET /tickets/{number}/{form}", toTicketPage("/tickets/"))
 
 	// The staff console.
@@ -88,10 +94,12 @@ func (s *Server) routes() {
 	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
 	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))
 	m.Handle("GET /staff/tickets", s.staffPage(s.staffFindTicket))
+	m.Handle("GET /staff/search", s.staffPage(s.staffSearchPage))
 	m.Handle("GET /staff/tickets/{number}", s.staffPage(s.staffTicketPage))
 	m.Handle("POST /staff/tickets/{number}/password/reveal", s.staffPage(s.staffRevealForm))
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
+	m.Handle("GET /staff/tickets/{number}/attachments/{aid}", s.staffPage(s.staffDownloadPage))
 	m.Handle("POST /staff/tickets/{number}/notes", s.staffPage(s.staffNoteForm))
 	m.Handle("POST /staff/tickets/{number}/priority", s.staffPage(s.staffPriorityForm))
 	m.Handle("POST /staff/tickets/{number}/department", s.staffPage(s.staffTransferForm))

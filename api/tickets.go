@@ -29,6 +29,7 @@ type ticketRequest struct {
 	Password       *string
 	RelatedTicket  *string
 	IdempotencyKey string
+	Attachments    []string // upload ids of the customer
 }
 
 // Problems with a ticketRequest, by field; the API and the pages word them alike, in the
@@ -88,12 +89,17 @@ func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ti
 		}
 		related = &n
 	}
+	if key, err := s.checkAttachments(ctx, storage.OwnerCustomer, cust.ID, in.Attachments); err != nil {
+		return storage.NewTicket{}, nil, err
+	} else if key != "" {
+		problems["attachments"] = key
+	}
 	if len(problems) > 0 {
 		return storage.NewTicket{}, problems, nil
 	}
 	created := s.now().UTC().Truncate(time.Microsecond)
 	nt := storage.NewTicket{CustomerID: cust.ID, SubjectID: in.SubjectID, Domain: domain, Message: message, RelatedTicket: related,
-		IdempotencyKey: key, CreatedAt: created}
+		IdempotencyKey: key, CreatedAt: created, Attach: s.attach(storage.OwnerCustomer, cust.ID, in.Attachments)}
 	if key != "" && s.keys != nil {
 		nt.RequestDigest = s.keys.Digest(canonicalRequest(nt, password))
 	}
@@ -143,11 +149,12 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	cid := r.PathValue("cid")
 	var in struct {
-		SubjectID     string  `json:"subject_id"`
-		Domain        *string `json:"domain"` // null or missing: no domain
-		Message       string  `json:"message"`
-		Password      *string `json:"password"`
-		RelatedTicket *string `json:"related_ticket"`
+		SubjectID     string   `json:"subject_id"`
+		Domain        *string  `json:"domain"` // null or missing: no domain
+		Message       string   `json:"message"`
+		Password      *string  `json:"password"`
+		RelatedTicket *string  `json:"related_ticket"`
+		Attachments   []string `json:"attachments"`
 	}
 	cust, err := s.customer(ctx, cid)
 	if !s.found(w, r, err, "customer_not_found", "No such customer.") {
@@ -157,7 +164,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nt, problems, err := s.prepareTicket(ctx, cust, ticketRequest{SubjectID: in.SubjectID, Domain: in.Domain, Message: in.Message,
-		Password: in.Password, RelatedTicket: in.RelatedTicket, IdempotencyKey: r.Header.Get("Idempotency-Key")})
+		Password: in.Password, RelatedTicket: in.RelatedTicket, IdempotencyKey: r.Header.Get("Idempotency-Key"), Attachments: in.Attachments})
 	if err != nil {
 		s.storeError(w, r, err)
 		return
@@ -171,6 +178,11 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.submitTicket(ctx, nt)
+	if errors.Is(err, storage.ErrUploadUnusable) {
+		text := translate(cust.Language, "attachment.not_yours")
+		customerValidationFailed(w, cust.Language, map[string]string{"attachments": text})
+		return
+	}
 	if errors.Is(err, storage.ErrIdempotencyMismatch) {
 		writeError(w, http.StatusConflict, "idempotency_key_reused", "This Idempotency-Key was already used for a different request.", nil)
 		return
@@ -256,10 +268,11 @@ type messageJSON struct {
 	Staff  *string `json:"staff,omitempty"`
 	// Member and Internal are in staff views only: the member who wrote a staff message, and
 	// whether it is an internal note (never in a customer's view).
-	Member    *string   `json:"member,omitempty"`
-	Internal  *bool     `json:"internal,omitempty"`
-	Body      string    `json:"body"`
-	CreatedAt time.Time `json:"created_at"`
+	Member      *string          `json:"member,omitempty"`
+	Internal    *bool            `json:"internal,omitempty"`
+	Body        string           `json:"body"`
+	CreatedAt   time.Time        `json:"created_at"`
+	Attachments []attachmentJSON `json:"attachments"`
 }
 
 type ticketJSON struct {
@@ -287,10 +300,14 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 	if err != nil {
 		return ticketJSON{}, err
 	}
-	return s.ticketJSON(t, msgs, lang, staffView), nil
+	atts, err := s.store.MessageAttachments(r.Context(), t.ID)
+	if err != nil {
+		return ticketJSON{}, err
+	}
+	return s.ticketJSON(t, msgs, atts, lang, staffView), nil
 }
 
-func (s *Server) ticketJSON(t storage.Ticket, msgs []storage.Message, lang string, staffView bool) ticketJSON {
+func (s *Server) ticketJSON(t storage.Ticket, msgs []storage.Message, atts map[int64][]storage.Attachment, lang string, staffView bool) ticketJSON {
 	v := ticketJSON{ticketSummaryJSON: summaryView(t, lang), Domain: t.Domain, RelatedTicket: t.RelatedTicket, URL: s.ticketURL(t.Number),
 		Department: departmentJSON{ID: t.DepartmentID, Name: t.DepartmentLabel(lang)}, Messages: make([]messageJSON, 0, len(msgs))}
 	if state := t.PasswordState(s.now()); state != storage.PasswordNone {
@@ -305,7 +322,7 @@ func (s *Server) ticketJSON(t storage.Ticket, msgs []storage.Message, lang strin
 		if m.Internal && !staffView {
 			continue // the customer's reads leave notes out already; a note must never reach them
 		}
-		mj := messageJSON{Author: m.Author, Body: m.Body, CreatedAt: m.CreatedAt.UTC()}
+		mj := messageJSON{Author: m.Author, Body: m.Body, CreatedAt: m.CreatedAt.UTC(), Attachments: attachmentsView(atts[m.ID])}
 		if staffView {
 			internal := m.Internal
 			mj.Staff, mj.Member, mj.Internal = m.Staff, m.Member, &internal

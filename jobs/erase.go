@@ -56,6 +56,11 @@ func (d *Deps) RunErasure(ctx context.Context, erasureID int64) error {
 		if err != nil {
 			return fmt.Errorf("erasure:run %d: %w", erasureID, err)
 		}
+		// The batch marked its files removed; their objects go now. The erasure completes only
+		// once none is left in the store (EraseBatch checks), so a failure here is retried.
+		if err := d.DeleteRemovedObjects(ctx, erasureID); err != nil {
+			return fmt.Errorf("erasure:run %d: %w", erasureID, err)
+		}
 		if done {
 			d.Log.Info("erasure completed", "erasure_id", erasureID, "batches", batches)
 			return nil

@@ -18,6 +18,8 @@ import (
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/notify"
+	"github.com/assistd/assistd/objects"
+	"github.com/assistd/assistd/scan"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
@@ -56,6 +58,9 @@ type Deps struct {
 	AutoCloseAfter time.Duration
 	// RetentionClosed is how long closed tickets are kept before they are erased; 0 keeps them.
 	RetentionClosed time.Duration
+	// Objects is where attachment files are kept; Clamd, when set, scans them.
+	Objects objects.Store
+	Clamd   *scan.Clamd
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -95,6 +100,8 @@ func Register(mux *asynq.ServeMux, d *Deps) {
 	mux.HandleFunc(TypeSLASweep, d.HandleSLASweep)
 	mux.HandleFunc(TypeErase, d.HandleErase)
 	mux.HandleFunc(TypeErasureSweep, d.HandleErasureSweep)
+	mux.HandleFunc(TypeAttachmentScan, d.HandleAttachmentScan)
+	mux.HandleFunc(TypeAttachmentSweep, d.HandleAttachmentSweep)
 }
 
 // Enqueuer puts tasks in Redis. A task whose id is already there is not an error: it is the

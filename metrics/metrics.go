@@ -28,6 +28,22 @@ var (
 	PasswordReveals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "assistd_password_reveals_total", Help: "Staff password reveals by outcome (revealed, expired, failed).",
 	}, []string{"outcome"})
+	// AttachmentsUploaded counts files stored, by kind.
+	AttachmentsUploaded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "assistd_attachments_uploaded_total", Help: "Attachment files stored, by kind (png, jpeg, gif, webp, pdf, text, zip).",
+	}, []string{"kind"})
+	// AttachmentScans counts clamd's verdicts and failures.
+	AttachmentScans = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "assistd_attachment_scans_total", Help: "Attachment scans by result (clean, infected, unavailable).",
+	}, []string{"result"})
+	// AttachmentsQuarantined counts infected files: quarantined, never served.
+	AttachmentsQuarantined = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "assistd_attachments_quarantined_total", Help: "Attachment files clamd found infected: quarantined and never served.",
+	})
+	// AttachmentsRemoved counts files destroyed, by reason.
+	AttachmentsRemoved = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "assistd_attachments_removed_total", Help: "Attachment objects deleted from the store, by reason (unattached, confidential, erasure).",
+	}, []string{"reason"})
 	// OutboxRelayed counts outbox rows re-enqueued by the relay.
 	OutboxRelayed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "assistd_outbox_relayed_total", Help: "Outbox rows the relay enqueued again after a crash or a Redis data loss.",
@@ -66,5 +82,5 @@ func register(cs ...prometheus.Collector) {
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	register(TicketsCreated, EmailsSent, SecretsPurged, PasswordReveals, OutboxRelayed, TasksProcessed, TaskDuration, HTTPDuration, DBGroupSize)
+	register(TicketsCreated, EmailsSent, SecretsPurged, PasswordReveals, AttachmentsUploaded, AttachmentScans, AttachmentsQuarantined, AttachmentsRemoved, OutboxRelayed, TasksProcessed, TaskDuration, HTTPDuration, DBGroupSize)
 }

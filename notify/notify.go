@@ -53,6 +53,7 @@ type Emails struct {
 // email still goes.
 func (e Emails) NewTicket(m storage.NewTicketMail) (emails, unsendable []storage.Email, err error) {
 	tm := TicketMail(m.Ticket, m.Customer, m.Message)
+	tm.Attachments = attached(m.Attachments)
 	tm.MessageID = e.Composer.StableID(m.Ticket.Number, KindConfirmation)
 	confirmation, err := e.Composer.Confirmation(tm)
 	switch {
@@ -79,6 +80,7 @@ func (e Emails) NewTicket(m storage.NewTicketMail) (emails, unsendable []storage
 // CustomerReply tells the ticket's department what the customer added.
 func (e Emails) CustomerReply(m storage.ChangeMail) ([]storage.Email, error) {
 	tm := forStaff(TicketMail(m.Ticket, m.Customer, m.Message), m.Ticket)
+	tm.Attachments = attached(m.Attachments)
 	o, err := e.Composer.CustomerReplyNotification(tm, m.Ticket.DepartmentEmail)
 	if e.unusable(err, KindCustomerReply, m.Ticket.ID) {
 		return nil, nil
@@ -92,7 +94,9 @@ func (e Emails) CustomerReply(m storage.ChangeMail) ([]storage.Email, error) {
 // Update tells the customer that staff answered or changed the ticket's status.
 func (e Emails) Update(m storage.ChangeMail) ([]storage.Email, error) {
 	// Customers read "our team", never the name staff act under, as on the pages and in the API.
-	o, err := e.Composer.Update(TicketMail(m.Ticket, m.Customer, m.Message))
+	tm := TicketMail(m.Ticket, m.Customer, m.Message)
+	tm.Attachments = attached(m.Attachments)
+	o, err := e.Composer.Update(tm)
 	if e.unusable(err, KindUpdate, m.Ticket.ID) {
 		return nil, nil
 	}
@@ -195,4 +199,13 @@ func forStaff(tm mail.TicketMail, t storage.Ticket) mail.TicketMail {
 // outboxEmail is the outbox row of a rendered email.
 func outboxEmail(kind string, ticketID *int64, o mail.Outgoing) storage.Email {
 	return storage.Email{Kind: kind, TicketID: ticketID, EnvelopeFrom: o.EnvelopeFrom, Recipient: o.To, MessageID: o.MessageID, Raw: o.Raw}
+}
+
+// attached lists files by name and size for an email.
+func attached(refs []storage.AttachmentRef) []mail.Attached {
+	var out []mail.Attached
+	for _, r := range refs {
+		out = append(out, mail.Attached{Name: r.Name, Size: r.Size})
+	}
+	return out
 }

@@ -188,21 +188,7 @@ func (r *Keyring) sealDataKey(dk []byte, binding string) ([]byte, error) {
 }
 
 func (r *Keyring) openDataKey(sealed []byte, binding string) ([]byte, error) {
-	if len(sealed) < 1+keyIDSize || sealed[0] != version {
-		return nil, ErrOpen
-	}
-	id := [keyIDSize]byte(sealed[1 : 1+keyIDSize])
-	for _, k := range r.keys {
-		if k.id != id {
-			continue
-		}
-		dk, err := open(k.aead, sealed[:1+keyIDSize], sealed[1+keyIDSize:], aad("data-key", binding))
-		if err != nil || len(dk) != keySize {
-			return nil, ErrOpen
-		}
-		return dk, nil
-	}
-	return nil, ErrOpen
+	return r.openKey(sealed, "data-key", binding)
 }
 
 // Digest is a keyed hash (HMAC-SHA256 under a key derived from the active ring key) of data

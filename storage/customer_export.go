@@ -18,6 +18,8 @@ type ExportedTicket struct {
 	Emails        []ExportedEmail
 	Replies       []ExportedReply // their email replies and the automatic answers to them
 	PasswordViews []time.Time
+	// Attachments are the files of the ticket's messages, by message id.
+	Attachments map[int64][]Attachment
 }
 
 // ExportedEmail is an email sent (or to be sent) about a ticket: when, to whom, which kind.
@@ -125,6 +127,22 @@ func (s *Store) exportDetails(ctx context.Context, page []Ticket) ([]ExportedTic
 	}
 	for _, m := range msgs {
 		at[m.TicketID].Messages = append(at[m.TicketID].Messages, m.Message)
+	}
+	var files []Attachment
+	q, args, err := sqlx.In(`SELECT `+attachmentColumns+` FROM attachments a WHERE a.ticket_id IN (?) AND a.message_id IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id AND m.internal) ORDER BY a.created_at, a.id`, ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.SelectContext(ctx, &files, s.q(q), args...); err != nil {
+		return nil, fmt.Errorf("storage: export: %w", wrapConn(err))
+	}
+	for _, a := range files {
+		t := at[*a.TicketID]
+		if t.Attachments == nil {
+			t.Attachments = make(map[int64][]Attachment)
+		}
+		t.Attachments[*a.MessageID] = append(t.Attachments[*a.MessageID], a)
 	}
 	for _, r := range statuses {
 		at[r.TicketID].Statuses = append(at[r.TicketID].Statuses, r.change())

@@ -57,6 +57,11 @@ func (s *Store) EraseCustomer(ctx context.Context, customerID string) (Erased, e
 		if out, err = s.sealErasure(ctx, tx, id, at); err != nil {
 			return err
 		}
+		// Their uploads never attached go with the erasure too.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE attachments SET removed_at = COALESCE(removed_at, ?), name = '', sha256 = '', data_key_sealed = NULL,
+			erasure_id = ? WHERE owner_kind = ? AND owner_id = ? AND message_id IS NULL`), at, id, OwnerCustomer, customerID); err != nil {
+			return fmt.Errorf("storage: erase customer: %w", wrapConn(err))
+		}
 		for _, q := range []string{
 			`DELETE FROM customer_domains WHERE customer_id = ?`,
 			`DELETE FROM customers WHERE id = ?`,
@@ -94,9 +99,9 @@ func (s *Store) sealErasure(ctx context.Context, tx *sqlx.Tx, id int64, at time.
 	err := tx.GetContext(ctx, &out, s.q(`SELECT
 		(SELECT COUNT(*) FROM tickets WHERE erasure_id = ?) AS tickets,
 		(SELECT COUNT(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE t.erasure_id = ? AND NOT m.internal) AS messages,
-		0 AS attachments,
+		(SELECT COUNT(*) FROM attachments a JOIN tickets t ON t.id = a.ticket_id WHERE t.erasure_id = ?) AS attachments,
 		(SELECT COUNT(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id WHERE t.erasure_id = ? AND o.task = ?) AS emails`),
-		id, id, id, TaskEmailSend)
+		id, id, id, id, TaskEmailSend)
 	out.ID = id
 	if err != nil {
 		return Erased{}, fmt.Errorf("storage: count erasure: %w", wrapConn(err))
@@ -179,6 +184,14 @@ func (s *Store) EraseBatch(ctx context.Context, erasureID int64, limit int) (don
 		if len(ids) > 0 {
 			return s.destroyTickets(ctx, tx, erasureID, ids, at)
 		}
+		// The erasure's files must be gone from the object store first (jobs deletes them).
+		var left int
+		if err := tx.GetContext(ctx, &left, s.q(`SELECT COUNT(*) FROM attachments WHERE erasure_id = ? AND object_deleted_at IS NULL`), erasureID); err != nil {
+			return fmt.Errorf("storage: erase batch: %w", wrapConn(err))
+		}
+		if left > 0 {
+			return nil
+		}
 		done = true
 		if e.Email != nil {
 			if err := s.destroyMentions(ctx, tx, *e.Email); err != nil {
@@ -203,6 +216,8 @@ func (s *Store) destroyTickets(ctx context.Context, tx *sqlx.Tx, erasureID int64
 			state = CASE WHEN state = 'pending' THEN '` + OutboxDropped + `' ELSE state END WHERE ticket_id IN (?)`, nil},
 		{`UPDATE ticket_passwords SET password_sealed = NULL, data_key_sealed = NULL, purged_at = COALESCE(purged_at, ?) WHERE ticket_id IN (?)`, []any{at}},
 		{`UPDATE tickets SET domain = NULL WHERE id IN (?)`, nil},
+		{`UPDATE attachments SET removed_at = COALESCE(removed_at, ?), name = '', sha256 = '', data_key_sealed = NULL, erasure_id = ? WHERE ticket_id IN (?)`,
+			[]any{at, erasureID}},
 	}
 	for _, st := range stmts {
 		q, args, err := sqlx.In(st.query, append(st.args, ids)...)

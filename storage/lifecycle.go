@@ -50,6 +50,8 @@ type ChangeMail struct {
 	// FromDepartment is the department a transfer moved the ticket from (Ticket has the new
 	// one); the zero value for any other change.
 	FromDepartment Department
+	// Attachments are the files the message carries: emails list them, never attach them.
+	Attachments []AttachmentRef
 }
 
 // Compose renders the emails of a change inside the transaction that makes it, so that the change
@@ -61,6 +63,7 @@ type step struct {
 	to      tickets.Status
 	author  string // of the message, when message is not ""
 	message string
+	attach  Attach // uploads the message carries
 }
 
 // decision turns the ticket's current status into a step; ok=false leaves the ticket as it is.
@@ -69,12 +72,17 @@ type decision func(cur tickets.Status) (st step, ok bool, err error)
 // AddCustomerMessage adds a customer's message to one of their tickets and moves it to
 // customer_reply. A closed ticket is ErrTicketClosed; another customer's ticket ErrNotFound.
 func (s *Store) AddCustomerMessage(ctx context.Context, customerID, number, body string, compose Compose) (Ticket, []int64, error) {
+	return s.AddCustomerMessageWith(ctx, customerID, number, body, Attach{}, compose)
+}
+
+// AddCustomerMessageWith is AddCustomerMessage with uploads attached to the message (AttachTx).
+func (s *Store) AddCustomerMessageWith(ctx context.Context, customerID, number, body string, att Attach, compose Compose) (Ticket, []int64, error) {
 	return s.change(ctx, ` WHERE t.customer_id = ? AND t.number = ?`, []any{customerID, number}, ActorCustomer, "", compose,
 		func(cur tickets.Status) (step, bool, error) {
 			if !cur.CustomerMayReply() {
 				return step{}, false, ErrTicketClosed
 			}
-			return checked(cur, step{to: tickets.CustomerReply, author: ActorCustomer, message: body})
+			return checked(cur, step{to: tickets.CustomerReply, author: ActorCustomer, message: body, attach: att})
 		})
 }
 
@@ -92,6 +100,11 @@ func (s *Store) CloseByCustomer(ctx context.Context, customerID, number string, 
 // AddStaffMessage adds a staff answer to a ticket and moves it to a status (answered unless
 // told otherwise). A closed ticket is ErrTicketClosed; an unknown status ErrInvalidTransition.
 func (s *Store) AddStaffMessage(ctx context.Context, number, staff, body string, to tickets.Status, compose Compose) (Ticket, []int64, error) {
+	return s.AddStaffMessageWith(ctx, number, staff, body, to, Attach{}, compose)
+}
+
+// AddStaffMessageWith is AddStaffMessage with uploads attached to the answer (AttachTx).
+func (s *Store) AddStaffMessageWith(ctx context.Context, number, staff, body string, to tickets.Status, att Attach, compose Compose) (Ticket, []int64, error) {
 	if to == "" {
 		to = tickets.Answered
 	}
@@ -103,7 +116,7 @@ func (s *Store) AddStaffMessage(ctx context.Context, number, staff, body string,
 			if cur == tickets.Closed {
 				return step{}, false, ErrTicketClosed
 			}
-			return checked(cur, step{to: to, author: ActorStaff, message: body})
+			return checked(cur, step{to: to, author: ActorStaff, message: body, attach: att})
 		})
 }
 
@@ -158,14 +171,24 @@ func (s *Store) change(ctx context.Context, where string, args []any, actor, sta
 			return err
 		}
 		at := now()
+		var attached []AttachmentRef
 		if st.message != "" {
 			var staffName *string
 			if st.author == ActorStaff {
 				staffName = &staff
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages (ticket_id, author, staff, member, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+			var msgID int64
+			if err := tx.GetContext(ctx, &msgID, s.q(`INSERT INTO messages (ticket_id, author, staff, member, body, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
 				cur.ID, st.author, staffName, staffName, st.message, at); err != nil {
 				return fmt.Errorf("storage: insert message: %w", wrapConn(err))
+			}
+			if err := s.AttachTx(ctx, tx, st.attach, cur.ID, msgID, at); err != nil {
+				return err
+			}
+			if len(st.attach.IDs) > 0 {
+				if attached, err = s.attachmentRefs(ctx, tx, msgID); err != nil {
+					return err
+				}
 			}
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?`), st.to, at, cur.ID); err != nil {
@@ -185,7 +208,7 @@ func (s *Store) change(ctx context.Context, where string, args []any, actor, sta
 		if compose == nil {
 			return nil
 		}
-		ids, err = s.composeEmails(ctx, tx, ChangeMail{Ticket: out, From: cur.Status, Message: st.message, Staff: staff}, compose, at)
+		ids, err = s.composeEmails(ctx, tx, ChangeMail{Ticket: out, From: cur.Status, Message: st.message, Staff: staff, Attachments: attached}, compose, at)
 		return err
 	})
 	if err != nil {

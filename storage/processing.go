@@ -18,6 +18,8 @@ type NewTicketMail struct {
 	Ticket   Ticket
 	Customer Customer
 	Message  string
+	// Attachments are the files of the first message, by name and size.
+	Attachments []AttachmentRef
 }
 
 // NewTicketMail reads what a new ticket's emails are made of: the ticket as processing routes
@@ -30,6 +32,11 @@ func (s *Store) NewTicketMail(ctx context.Context, ticketID int64) (m NewTicketM
 	}
 	if err != nil {
 		return NewTicketMail{}, false, err
+	}
+	if r.hasAttachments {
+		if r.m.Attachments, err = s.firstMessageAttachments(ctx, ticketID); err != nil {
+			return NewTicketMail{}, false, err
+		}
 	}
 	return r.m, r.m.Ticket.ProcessedAt != nil, nil
 }
@@ -77,8 +84,9 @@ func (s *Store) RecordTicketProcessed(ctx context.Context, ticketID int64, email
 
 // mailRead is one ticket's answer in a grouped NewTicketMail read.
 type mailRead struct {
-	m     NewTicketMail
-	found bool
+	m              NewTicketMail
+	found          bool
+	hasAttachments bool
 }
 
 // newTicketMailsStatement reads tickets, their customers and their first messages in one query:
@@ -90,6 +98,7 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 		CustomerEmail    string  `db:"customer_email"`
 		CustomerLanguage string  `db:"customer_language"`
 		FirstMessage     *string `db:"first_message"`
+		HasAttachments   bool    `db:"has_attachments"`
 	}
 	var err error
 	switch {
@@ -107,17 +116,18 @@ func (s *Store) newTicketMailsStatement(ctx context.Context, ids []int64) ([]mai
 	if err != nil {
 		return nil, fmt.Errorf("storage: read new tickets: %w", wrapConn(err))
 	}
-	byID := make(map[int64]NewTicketMail, len(rows))
+	byID := make(map[int64]mailRead, len(rows))
 	for _, row := range rows {
 		if row.FirstMessage == nil {
 			continue
 		}
-		byID[row.ID] = NewTicketMail{Ticket: row.Ticket, Message: *row.FirstMessage,
-			Customer: Customer{ID: row.CustomerID, Name: row.CustomerName, Email: row.CustomerEmail, Language: row.CustomerLanguage}}
+		byID[row.ID] = mailRead{m: NewTicketMail{Ticket: row.Ticket, Message: *row.FirstMessage,
+			Customer: Customer{ID: row.CustomerID, Name: row.CustomerName, Email: row.CustomerEmail, Language: row.CustomerLanguage}},
+			found: true, hasAttachments: row.HasAttachments}
 	}
 	out := make([]mailRead, len(ids))
 	for i, id := range ids {
-		out[i].m, out[i].found = byID[id]
+		out[i] = byID[id]
 	}
 	return out, nil
 }
@@ -141,7 +151,8 @@ const routedDepartment = `CASE WHEN t.processed_at IS NULL THEN s.department_id 
 
 // newTicketMailColumns are what a new ticket's emails need beyond the ticket (ticketColumns).
 const newTicketMailColumns = `, c.name AS customer_name, c.email AS customer_email, c.language AS customer_language,
-	(SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message`
+	(SELECT body FROM messages m WHERE m.ticket_id = t.id ORDER BY m.id LIMIT 1) AS first_message,
+	EXISTS (SELECT 1 FROM attachments a WHERE a.ticket_id = t.id) AS has_attachments`
 
 // recordReq is one ticket's part of a grouped RecordTicketProcessed.
 type recordReq struct {

@@ -258,45 +258,47 @@ func (s *Store) searchText(ctx context.Context, text string, sq SearchQuery, aft
 	}), nil
 }
 
-// searchTextPostgres ranks the newest searchWindow documents within reach that match. The
-// query's words go through the documents' own configuration (so "dominio-1.pt", an email or
-// "palavra-passe" are the tokens the documents hold), and each lexeme is quoted into a
-// tsquery that matches it as a prefix: no character of the query is read as an operator.
+// searchTextPostgres ranks the newest searchWindow documents within reach that match. Every
+// word is a quoted operand of to_tsquery, which reads it with the documents' own configuration
+// (so "dominio-1.pt", an email or "palavra-passe" are the tokens the documents hold): no
+// character of the query is an operator. The statement is planned for its values each time,
+// so that Postgres knows how common the words are: a word in one ticket of ten is found by
+// walking a department's newest documents, a rare one through the GIN index.
 func (s *Store) searchTextPostgres(ctx context.Context, text string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
-	cond, reachArgs := sq.Reach.clause("t.department_id")
-	args := append([]any{text}, reachArgs...)
+	query := tsQuery(searchWords(text))
+	if query == "" {
+		return nil, nil
+	}
+	cond, reachArgs := sq.Reach.clause("x.department_id")
+	args := append(append([]any{query}, reachArgs...), query)
 	page := ``
 	if after != nil {
 		page = ` WHERE r.rank < ? OR (r.rank = ? AND r.ticket_id < ?)`
 		args = append(args, after.rank, after.rank, after.id)
 	}
-	args = append(args, sq.Limit+1)
+	args = append(args, sq.Limit+1, query)
 	var hits []SearchHit
-	err := s.db.SelectContext(ctx, &hits, s.q(`WITH q AS (
-			SELECT (SELECT string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '\''') || '''' || CASE WHEN length(lexeme) >= 3 THEN ':*' ELSE '' END, ' & ')
-				FROM (SELECT lexeme FROM unnest(to_tsvector('assistd_search', CAST(? AS text))) LIMIT `+strconv.Itoa(searchMaxTerms)+`) l
-			)::tsquery AS q),
-		hits AS (
-			SELECT x.ticket_id, x.document FROM ticket_search x JOIN tickets t ON t.id = x.ticket_id, q
-			WHERE x.document @@ q.q AND t.erasure_id IS NULL AND `+cond+`
+	err := s.db.SelectContext(ctx, &hits, s.q(`WITH hits AS (
+			SELECT x.ticket_id, x.document FROM ticket_search x
+			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+`
 			ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)+`),
-		ranked AS (SELECT h.ticket_id, CAST(ts_rank(h.document, q.q) AS float8) AS rank FROM hits h, q),
+		ranked AS (SELECT h.ticket_id, CAST(ts_rank(h.document, to_tsquery('assistd_search', ?)) AS float8) AS rank FROM hits h),
 		page AS (SELECT r.ticket_id, r.rank FROM ranked r`+page+` ORDER BY r.rank DESC, r.ticket_id DESC LIMIT ?)
 		SELECT `+searchHitColumns+`, p.rank,
 			ts_headline('assistd_search',
 				translate(COALESCE((SELECT string_agg(left(m.body, 20000), E'\n' ORDER BY m.id) FROM messages m WHERE m.ticket_id = t.id), ''), E'\x01\x02', ''),
-				q.q, E'StartSel=\x01, StopSel=\x02, MaxFragments=2, MaxWords=16, MinWords=6, FragmentDelimiter=" … "') AS snippet
-		FROM page p JOIN tickets t ON t.id = p.ticket_id JOIN subjects s ON s.id = t.subject_id, q
-		ORDER BY p.rank DESC, p.ticket_id DESC`), args...)
+				to_tsquery('assistd_search', ?), E'StartSel=\x01, StopSel=\x02, MaxFragments=2, MaxWords=16, MinWords=6, FragmentDelimiter=" … "') AS snippet
+		FROM page p JOIN tickets t ON t.id = p.ticket_id JOIN subjects s ON s.id = t.subject_id
+		WHERE t.erasure_id IS NULL
+		ORDER BY p.rank DESC, p.ticket_id DESC`), s.planned(args)...)
 	return hits, err
 }
 
-// searchTextSQLite does as searchTextPostgres with FTS5: every word of the query becomes a
-// quoted string (a phrase of the tokens FTS5 makes of it), a prefix when it ends in three
-// letters or more. bm25 ranks (lower is better, so its negation is the rank); the subject
-// weighs four times the thread.
+// searchTextSQLite does as searchTextPostgres with FTS5: every word of the query is a quoted
+// string (a phrase of the tokens FTS5 makes of it). bm25 ranks (lower is better, so its
+// negation is the rank); the subject weighs four times the thread.
 func (s *Store) searchTextSQLite(ctx context.Context, text string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
-	match := fts5Query(text)
+	match := fts5Query(searchWords(text))
 	if match == "" {
 		return nil, nil
 	}
@@ -325,18 +327,23 @@ func (s *Store) searchTextSQLite(ctx context.Context, text string, sq SearchQuer
 	return hits, err
 }
 
-// fts5Query turns a text into an FTS5 query that holds only quoted strings, ANDed: each word a
-// string, a prefix when its last run of letters and digits is three long or more. A word is a
-// run of letters, digits and the characters that join the parts of a domain, an address or a
-// compound ("dominio-1.pt", "ana@example.pt", "palavra-passe": a phrase of its parts, as
-// Postgres keeps them whole); anything else, brackets and quotes among them, separates words.
-func fts5Query(text string) string {
-	var terms []string
-	words := strings.FieldsFunc(text, func(r rune) bool {
+// searchWord is a word of a query, and whether it matches as a prefix: when its last run of
+// letters and digits is three long or more.
+type searchWord struct {
+	text   string
+	prefix bool
+}
+
+// searchWords reads a query's words: runs of letters, digits and the characters that join the
+// parts of a domain, an address or a compound ("dominio-1.pt", "ana@example.pt",
+// "palavra-passe"); anything else, quotes, brackets and operators among them, separates words.
+// A word must hold a letter or a digit; the first searchMaxTerms count.
+func searchWords(text string) []searchWord {
+	var words []searchWord
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(".-_@/'+", r)
-	})
-	for _, w := range words {
-		if len(terms) == searchMaxTerms {
+	}) {
+		if len(words) == searchMaxTerms {
 			break
 		}
 		tail, alnum := 0, false
@@ -348,11 +355,34 @@ func fts5Query(text string) string {
 				tail = 0
 			}
 		}
-		if !alnum {
-			continue
+		if alnum {
+			words = append(words, searchWord{text: w, prefix: tail >= 3})
 		}
-		term := `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
-		if tail >= 3 {
+	}
+	return words
+}
+
+// tsQuery writes words as a to_tsquery text: each a quoted operand (quote and backslash
+// escaped), ":*" for a prefix, ANDed.
+func tsQuery(words []searchWord) string {
+	terms := make([]string, 0, len(words))
+	for _, w := range words {
+		term := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(w.text) + "'"
+		if w.prefix {
+			term += ":*"
+		}
+		terms = append(terms, term)
+	}
+	return strings.Join(terms, " & ")
+}
+
+// fts5Query writes words as an FTS5 query: each a double-quoted string, "*" for a prefix,
+// ANDed.
+func fts5Query(words []searchWord) string {
+	terms := make([]string, 0, len(words))
+	for _, w := range words {
+		term := `"` + strings.ReplaceAll(w.text, `"`, `""`) + `"`
+		if w.prefix {
 			term += "*"
 		}
 		terms = append(terms, term)

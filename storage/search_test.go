@@ -219,6 +219,16 @@ func TestSearchNeverFindsATicketOutOfReach(t *testing.T) {
 				t.Errorf("reach %v found %v, want %v", c.reach, got, c.want)
 			}
 		}
+		// A ticket moved to another department is found there, and no longer in the first.
+		if _, err := st.DB().Exec(st.DB().Rebind(`UPDATE tickets SET department_id = ? WHERE id = ?`), "alojamento", mail.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := found(search(t, st, "zarabatana", storage.ReachOnly("alojamento"))); len(got) != 1 || got[0] != mail.Number {
+			t.Errorf("after the move the new department found %v, want %s", got, mail.Number)
+		}
+		if got := found(search(t, st, "zarabatana", storage.ReachOnly("email"))); len(got) != 0 {
+			t.Errorf("after the move the old department still found %v", got)
+		}
 		// An erased customer's tickets are out of every staff view at once.
 		if _, err := st.EraseCustomer(ctx, "ana"); err != nil {
 			t.Fatal(err)

@@ -63,7 +63,7 @@ func (s *Store) Seed(ctx context.Context, p SeedPlan) error {
 	}
 	// What autovacuum does to a live database over time: statistics, and the visibility map
 	// that lets counts run on indexes alone.
-	for _, table := range []string{"tickets", "messages", "status_changes", "ticket_passwords", "customers"} {
+	for _, table := range []string{"tickets", "messages", "status_changes", "ticket_passwords", "customers", "ticket_search"} {
 		if _, err := s.db.ExecContext(ctx, `VACUUM ANALYZE `+table); err != nil {
 			return fmt.Errorf("storage: seed: vacuum %s: %w", table, wrapConn(err))
 		}

@@ -105,6 +105,8 @@ type NewTicket struct {
 	// transaction with the new ticket's id, so the sealed value is bound to the ticket.
 	PasswordExpiresAt *time.Time
 	Seal              func(ticketID int64) (secret.Sealed, error)
+	// Attach names the customer's uploads the first message carries (AttachTx).
+	Attach Attach
 }
 
 // Created is the outcome of CreateTicket.
@@ -125,7 +127,8 @@ const TaskTicketCreate = "ticket:create"
 // CreateTicket stores a ticket, its first message, its sealed password and the outbox row of
 // its processing in one transaction.
 func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error) {
-	if s.postgres {
+	// A ticket with files takes the transaction: its first message's id links them.
+	if s.postgres && len(nt.Attach.IDs) == 0 {
 		return s.createTicketPostgres(ctx, nt)
 	}
 	var out Created
@@ -174,9 +177,13 @@ func (s *Store) CreateTicket(ctx context.Context, nt NewTicket) (Created, error)
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages (ticket_id, author, body, created_at) VALUES (?, 'customer', ?, ?)`),
+		var msgID int64
+		if err := tx.GetContext(ctx, &msgID, s.q(`INSERT INTO messages (ticket_id, author, body, created_at) VALUES (?, 'customer', ?, ?) RETURNING id`),
 			id, nt.Message, nt.CreatedAt); err != nil {
 			return fmt.Errorf("storage: insert message: %w", wrapConn(err))
+		}
+		if err := s.AttachTx(ctx, tx, nt.Attach, id, msgID, nt.CreatedAt); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO status_changes (ticket_id, from_status, to_status, actor, created_at) VALUES (?, NULL, ?, 'customer', ?)`),
 			id, tickets.Open, nt.CreatedAt); err != nil {

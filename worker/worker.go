@@ -40,6 +40,7 @@ func DefaultPeriods() []jobs.Period {
 		{Type: jobs.TypeAutoClose, Every: 10 * time.Second},
 		{Type: jobs.TypeSLASweep, Every: 10 * time.Second},
 		{Type: jobs.TypeErasureSweep, Every: time.Minute},
+		{Type: jobs.TypeAttachmentSweep, Every: time.Minute},
 	}
 }
 

@@ -10,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/internal/assembly"
 	"github.com/assistd/assistd/internal/oidclogin"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/inbound"
+	"github.com/assistd/assistd/objects"
+	"github.com/assistd/assistd/scan"
 )
 
 // setting is one ASSISTD_* variable; the table below is both the loader and `assistd help`.
@@ -47,6 +50,10 @@ var settings = []setting{
 	{"ASSISTD_OIDC_CLIENT_SECRET", "", "assistd's client secret at that provider (required with ASSISTD_OIDC_ISSUER)"},
 	{"ASSISTD_AUTOCLOSE_AFTER", "168h", "answered tickets with no customer activity for this long are closed"},
 	{"ASSISTD_RETENTION_CLOSED", "", "tickets closed longer ago than this (1825d, 8760h) are erased as a customer's erasure does (empty: kept)"},
+	{"ASSISTD_ATTACHMENTS_URL", "file://attachments", "where attachment files are kept: file:///path (a folder) or s3://bucket/prefix?endpoint=host:port&region=…&insecure=true (any S3-compatible store; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); `demo` keeps them beside its database"},
+	{"ASSISTD_CLAMD_ADDR", "", "clamd that scans every upload before it is served: tcp://host:port or unix:///path (empty: files are served unscanned, and the console says so)"},
+	{"ASSISTD_ATTACHMENT_MAX_BYTES", "10485760", "the largest attachment accepted, in bytes (10 MiB)"},
+	{"ASSISTD_ATTACHMENT_TYPES", "png,jpeg,gif,webp,pdf,text,zip", "kinds of file accepted, decided from their content: png, jpeg, gif, webp, pdf, text (plain text and logs), zip"},
 	{"ASSISTD_MIGRATE", "true", "apply pending database migrations when serve starts"},
 	{"ASSISTD_WORKER_CONCURRENCY", "50", "tasks a worker runs at once"},
 	{"ASSISTD_WORKER_POLL_INTERVAL", "20ms", "how long a worker whose queues are empty waits before looking again: the most a new ticket waits to be picked up"},
@@ -76,6 +83,9 @@ type config struct {
 	Migrate                                   bool
 	WorkerConcurrency, SMTPPool, DatabasePool int
 	LogLevel                                  string
+	AttachmentsURL, ClamdAddr                 string
+	AttachmentMaxBytes                        int64
+	AttachmentTypes                           []string
 }
 
 func env(name string) string {
@@ -128,17 +138,40 @@ func loadConfig() (config, error) {
 		WorkerPollInterval: dur("ASSISTD_WORKER_POLL_INTERVAL"),
 		WorkerConcurrency:  num("ASSISTD_WORKER_CONCURRENCY"), SMTPPool: num("ASSISTD_SMTP_POOL"), DatabasePool: num("ASSISTD_DATABASE_POOL"), LogLevel: env("ASSISTD_LOG_LEVEL"),
 	}
+	c.AttachmentsURL, c.ClamdAddr = env("ASSISTD_ATTACHMENTS_URL"), strings.TrimSpace(env("ASSISTD_CLAMD_ADDR"))
+	check := func(name string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+		}
+	}
+	check("ASSISTD_ATTACHMENTS_URL", objects.CheckURL(c.AttachmentsURL))
+	if c.ClamdAddr != "" {
+		_, err := scan.ParseAddr(c.ClamdAddr)
+		check("ASSISTD_CLAMD_ADDR", err)
+	}
+	if n, err := strconv.ParseInt(env("ASSISTD_ATTACHMENT_MAX_BYTES"), 10, 64); err != nil || n <= 0 {
+		errs = append(errs, fmt.Sprintf("ASSISTD_ATTACHMENT_MAX_BYTES=%q is not a positive number of bytes", env("ASSISTD_ATTACHMENT_MAX_BYTES")))
+	} else {
+		c.AttachmentMaxBytes = n
+	}
+	for _, k := range strings.Split(env("ASSISTD_ATTACHMENT_TYPES"), ",") {
+		if k = strings.ToLower(strings.TrimSpace(k)); k == "" {
+			continue
+		}
+		if _, ok := api.AttachmentKinds[k]; !ok {
+			errs = append(errs, fmt.Sprintf("ASSISTD_ATTACHMENT_TYPES: %q is not one of png, jpeg, gif, webp, pdf, text, zip", k))
+		}
+		c.AttachmentTypes = append(c.AttachmentTypes, k)
+	}
+	if len(c.AttachmentTypes) == 0 {
+		errs = append(errs, "ASSISTD_ATTACHMENT_TYPES names no kind of file")
+	}
 	if v := env("ASSISTD_RETENTION_CLOSED"); v != "" {
 		d, err := parseDays(v)
 		if err != nil || d <= 0 {
 			errs = append(errs, fmt.Sprintf("ASSISTD_RETENTION_CLOSED=%q is not a positive period such as 1825d or 8760h", v))
 		}
 		c.RetentionClosed = d
-	}
-	check := func(name string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
-		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {

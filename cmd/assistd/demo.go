@@ -58,6 +58,10 @@ func demo(ctx context.Context) error {
 	if _, set := os.LookupEnv("ASSISTD_DATABASE_URL"); !set {
 		os.Setenv("ASSISTD_DATABASE_URL", "sqlite:"+filepath.Join(dir, "assistd.db"))
 	}
+	if _, set := os.LookupEnv("ASSISTD_ATTACHMENTS_URL"); !set {
+		// The files beside the database.
+		os.Setenv("ASSISTD_ATTACHMENTS_URL", "file://"+filepath.ToSlash(filepath.Join(dir, "attachments")))
+	}
 	if _, set := os.LookupEnv("ASSISTD_HTTP_ADDR"); !set {
 		os.Setenv("ASSISTD_HTTP_ADDR", "127.0.0.1:8080")
 	}

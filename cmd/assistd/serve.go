@@ -25,7 +25,9 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger, withWorker bo
 	set := assembly.Settings{DatabaseURL: cfg.DatabaseURL, DatabasePool: cfg.DatabasePool, Migrate: cfg.Migrate, RelaxedDeliveries: withWorker,
 		RedisURL: cfg.RedisURL, SecretKeys: cfg.SecretKeys, MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL,
 		SecretTTL: cfg.SecretTTL, AutoCloseAfter: cfg.AutoCloseAfter, RetentionClosed: cfg.RetentionClosed,
-		API:    api.Config{APIToken: cfg.APIToken, StaffToken: cfg.StaffToken, PortalURL: cfg.PortalURL, PortalSecret: cfg.PortalSecret, DemoCustomer: demoCustomer},
+		API: api.Config{APIToken: cfg.APIToken, StaffToken: cfg.StaffToken, PortalURL: cfg.PortalURL, PortalSecret: cfg.PortalSecret, DemoCustomer: demoCustomer,
+			AttachmentMaxBytes: cfg.AttachmentMaxBytes, AttachmentTypes: cfg.AttachmentTypes},
+		AttachmentsURL: cfg.AttachmentsURL, ClamdAddr: cfg.ClamdAddr,
 		Worker: worker.Config{Concurrency: cfg.WorkerConcurrency, ShutdownTimeout: cfg.ShutdownAfter, TaskCheckInterval: cfg.WorkerPollInterval},
 		Poller: inbound.Config{URL: cfg.IMAPURL, PollInterval: cfg.IMAPPollInterval, NoIDLE: cfg.IMAPNoIDLE, DoneFolder: cfg.IMAPDoneFolder,
 			AnswersPerHour: cfg.StrangerAnswerCap, CustomerAnswersPerHour: cfg.CustomerAnswerCap, AuthServID: cfg.MailAuthServID}}
@@ -58,6 +60,10 @@ func named(err error) error {
 		return fmt.Errorf("ASSISTD_SMTP_URL: %w", bad.Err)
 	case "Poller":
 		return fmt.Errorf("ASSISTD_IMAP_URL: %w", bad.Err)
+	case "AttachmentsURL":
+		return fmt.Errorf("ASSISTD_ATTACHMENTS_URL: %w", bad.Err)
+	case "ClamdAddr":
+		return fmt.Errorf("ASSISTD_CLAMD_ADDR: %w", bad.Err)
 	}
 	return err
 }

@@ -25,6 +25,8 @@ import (
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/mail/inbound"
 	"github.com/assistd/assistd/metrics"
+	"github.com/assistd/assistd/objects"
+	"github.com/assistd/assistd/scan"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/worker"
@@ -53,6 +55,12 @@ type Settings struct {
 	// RetentionClosed is how long closed tickets are kept before sweep:erasures erases them; 0
 	// keeps them.
 	RetentionClosed time.Duration
+
+	// AttachmentsURL is the object store of attachment files (objects.Open; "" : a folder
+	// "attachments" in the working directory). ClamdAddr, when set, is the clamd that scans them
+	// (tcp://host:port or unix:///path).
+	AttachmentsURL string
+	ClamdAddr      string
 
 	// SMTP is the relay the worker sends through; an empty URL opens no sender (an API alone).
 	SMTP mail.SenderConfig
@@ -89,6 +97,8 @@ type System struct {
 	Sender     *mail.Sender // nil without Settings.SMTP.URL
 	Enqueuer   *jobs.Enqueuer
 	Deps       *jobs.Deps
+	Objects    objects.Store
+	Clamd      *scan.Clamd // nil without Settings.ClamdAddr
 
 	enqueueAnswers func(ctx context.Context, outboxIDs []int64) error
 	queueMetrics   bool
@@ -174,9 +184,17 @@ func New(ctx context.Context, set Settings, opts ...Option) (_ *System, err erro
 		}
 		s.closers = append(s.closers, unregister)
 	}
+	if s.Objects, err = objects.Open(set.AttachmentsURL); err != nil {
+		return nil, &SettingError{"AttachmentsURL", err}
+	}
+	if set.ClamdAddr != "" {
+		if s.Clamd, err = scan.ParseAddr(set.ClamdAddr); err != nil {
+			return nil, &SettingError{"ClamdAddr", err}
+		}
+	}
 	s.Deps = &jobs.Deps{Inspector: asynq.NewInspectorFromRedisClient(s.Redis), Store: s.Store, Composer: s.Composer, Enqueuer: s.Enqueuer,
 		Keys: s.Keys, Log: s.Log, SecretTTL: set.SecretTTL, AutoCloseAfter: set.AutoCloseAfter,
-		RetentionClosed: set.RetentionClosed}
+		RetentionClosed: set.RetentionClosed, Objects: s.Objects, Clamd: s.Clamd}
 	if set.SMTP.URL != "" {
 		if s.Sender, err = mail.NewSender(set.SMTP); err != nil {
 			return nil, &SettingError{"SMTP", err}
@@ -231,7 +249,9 @@ func (s *System) RedisReady(ctx context.Context) error { return s.Redis.Ping(ctx
 func (s *System) NewAPI() *api.Server {
 	cfg := s.Settings.API
 	cfg.PublicURL, cfg.SecretTTL = s.Settings.PublicURL, s.Settings.SecretTTL
-	return api.New(cfg, api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Enqueuer, Log: s.Log, RedisReady: s.RedisReady})
+	cfg.Scanning = s.Clamd != nil
+	return api.New(cfg, api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Enqueuer, Log: s.Log, RedisReady: s.RedisReady,
+		Objects: s.Objects})
 }
 
 // NewWorker builds a worker of the system's tasks.

@@ -60,6 +60,11 @@ type Options struct {
 	SMTPVia func(addr string) string
 	// SMTPTimeout is the sender's; 0 means 10s.
 	SMTPTimeout time.Duration
+	// AttachmentsURL is the object store ("" : a folder in the test's temporary directory);
+	// ClamdAddr, when set, the clamd that scans uploads; AttachmentMaxBytes the size limit.
+	AttachmentsURL     string
+	ClamdAddr          string
+	AttachmentMaxBytes int64
 	// Worker is the worker's concurrency and intervals; zero means 10 tasks at once, delayed
 	// tasks checked every 200 ms and queues every 50 ms. Its Periods are Options.Periods.
 	Worker worker.Config
@@ -80,6 +85,8 @@ type System struct {
 	API      *api.Server
 	HTTP     *httptest.Server
 	Log      *LogBuffer
+	// AttachmentsURL is the system's object store.
+	AttachmentsURL string
 
 	assembly   *assembly.System
 	opts       Options
@@ -128,11 +135,16 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 		smtpAddr = opts.SMTPVia(smtpAddr)
 	}
 	s.KeySpec = secret.GenerateKey()
+	if opts.AttachmentsURL == "" {
+		opts.AttachmentsURL = "file://" + t.TempDir()
+	}
+	s.AttachmentsURL = opts.AttachmentsURL
 	sys, err := assembly.New(context.Background(), assembly.Settings{SecretKeys: s.KeySpec, MailFrom: MailFrom, PublicURL: PublicURL,
 		SecretTTL: opts.SecretTTL, AutoCloseAfter: opts.AutoCloseAfter,
-		SMTP:   mail.SenderConfig{URL: "smtp://" + smtpAddr, PoolSize: 4, Timeout: opts.SMTPTimeout},
-		API:    api.Config{APIToken: APIToken, StaffToken: StaffToken},
-		Worker: opts.Worker,
+		SMTP:           mail.SenderConfig{URL: "smtp://" + smtpAddr, PoolSize: 4, Timeout: opts.SMTPTimeout},
+		API:            api.Config{APIToken: APIToken, StaffToken: StaffToken, AttachmentMaxBytes: opts.AttachmentMaxBytes},
+		Worker:         opts.Worker,
+		AttachmentsURL: opts.AttachmentsURL, ClamdAddr: opts.ClamdAddr,
 	}, assembly.WithStore(s.Store), assembly.WithRedis(s.Redis),
 		assembly.WithLog(slog.New(slog.NewTextHandler(s.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {

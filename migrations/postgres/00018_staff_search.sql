@@ -20,26 +20,35 @@ CREATE TEXT SEARCH CONFIGURATION assistd_search (COPY = simple);
 ALTER TEXT SEARCH CONFIGURATION assistd_search
     ALTER MAPPING FOR word, hword, hword_part, numword, numhword WITH unaccent, simple;
 
+-- department_id is the ticket's, so that a search within some departments reads only theirs: a
+-- document is kept while its ticket is not erased, and follows its ticket to another department.
 CREATE TABLE ticket_search (
-    ticket_id bigint PRIMARY KEY REFERENCES tickets (id) ON DELETE CASCADE,
-    document  tsvector NOT NULL
+    ticket_id     bigint PRIMARY KEY REFERENCES tickets (id) ON DELETE CASCADE,
+    department_id text,
+    document      tsvector NOT NULL
 );
 CREATE INDEX ticket_search_document ON ticket_search USING gin (document);
+-- A department's newest documents first: a query whose words are in many tickets finds the
+-- newest of them by walking this index, not by gathering all of them.
+CREATE INDEX ticket_search_department ON ticket_search (department_id, ticket_id);
 
--- ticket_search_refresh rebuilds the documents of some tickets from what they hold now. A thread
--- is read up to its first 100,000 characters, which keeps every document well under the
--- 1 MB a tsvector may hold: an endless thread never makes a message fail to be written.
+-- ticket_search_refresh makes the documents of some tickets again from what they hold now, and
+-- drops those of erased tickets. A thread is read up to its first 100,000 characters, which
+-- keeps every document well under the 1 MB a tsvector may hold: an endless thread never makes a
+-- message fail to be written.
 -- +goose StatementBegin
 CREATE FUNCTION ticket_search_refresh(ids bigint[]) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO ticket_search (ticket_id, document)
-    SELECT t.id,
+    DELETE FROM ticket_search x USING tickets t
+    WHERE x.ticket_id = t.id AND t.id = ANY (ids) AND t.erasure_id IS NOT NULL;
+    INSERT INTO ticket_search (ticket_id, department_id, document)
+    SELECT t.id, t.department_id,
         setweight(to_tsvector('assistd_search', s.name), 'A') ||
         setweight(to_tsvector('assistd_search', COALESCE(left(m.body, 100000), '')), 'B')
     FROM tickets t
     JOIN subjects s ON s.id = t.subject_id
     LEFT JOIN LATERAL (SELECT string_agg(left(body, 100000), E'\n' ORDER BY id) AS body FROM messages WHERE ticket_id = t.id) m ON true
-    WHERE t.id = ANY (ids)
-    ON CONFLICT (ticket_id) DO UPDATE SET document = excluded.document
+    WHERE t.id = ANY (ids) AND t.erasure_id IS NULL
+    ON CONFLICT (ticket_id) DO UPDATE SET department_id = excluded.department_id, document = excluded.document;
 $$;
 -- +goose StatementEnd
 
@@ -48,9 +57,10 @@ $$;
 -- +goose StatementBegin
 CREATE FUNCTION ticket_search_tickets_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO ticket_search (ticket_id, document)
-    SELECT n.id, setweight(to_tsvector('assistd_search', s.name), 'A')
+    INSERT INTO ticket_search (ticket_id, department_id, document)
+    SELECT n.id, n.department_id, setweight(to_tsvector('assistd_search', s.name), 'A')
     FROM added n JOIN subjects s ON s.id = n.subject_id
+    WHERE n.erasure_id IS NULL
     ON CONFLICT (ticket_id) DO NOTHING;
     RETURN NULL;
 END $$;
@@ -58,15 +68,19 @@ END $$;
 CREATE TRIGGER ticket_search_tickets_added AFTER INSERT ON tickets
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ticket_search_tickets_added();
 
+-- A ticket given another subject or department, or erased. Routing a processed ticket sets its
+-- department to the same value and does not fire it.
 -- +goose StatementBegin
-CREATE FUNCTION ticket_search_subject_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION ticket_search_ticket_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM ticket_search_refresh(ARRAY[NEW.id]);
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
-CREATE TRIGGER ticket_search_subject_changed AFTER UPDATE OF subject_id ON tickets
-    FOR EACH ROW WHEN (OLD.subject_id IS DISTINCT FROM NEW.subject_id) EXECUTE FUNCTION ticket_search_subject_changed();
+CREATE TRIGGER ticket_search_ticket_changed AFTER UPDATE OF subject_id, department_id, erasure_id ON tickets
+    FOR EACH ROW WHEN (OLD.subject_id IS DISTINCT FROM NEW.subject_id OR OLD.department_id IS DISTINCT FROM NEW.department_id
+        OR OLD.erasure_id IS DISTINCT FROM NEW.erasure_id)
+    EXECUTE FUNCTION ticket_search_ticket_changed();
 
 -- +goose StatementBegin
 CREATE FUNCTION ticket_search_messages_touched() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -102,11 +116,11 @@ SELECT ticket_search_refresh(ARRAY(SELECT id FROM tickets));
 DROP TRIGGER ticket_search_messages_removed ON messages;
 DROP TRIGGER ticket_search_messages_changed ON messages;
 DROP TRIGGER ticket_search_messages_added ON messages;
-DROP TRIGGER ticket_search_subject_changed ON tickets;
+DROP TRIGGER ticket_search_ticket_changed ON tickets;
 DROP TRIGGER ticket_search_tickets_added ON tickets;
 DROP FUNCTION ticket_search_messages_changed();
 DROP FUNCTION ticket_search_messages_touched();
-DROP FUNCTION ticket_search_subject_changed();
+DROP FUNCTION ticket_search_ticket_changed();
 DROP FUNCTION ticket_search_tickets_added();
 DROP FUNCTION ticket_search_refresh(bigint[]);
 DROP TABLE ticket_search;

@@ -11,11 +11,12 @@
 CREATE VIRTUAL TABLE ticket_search USING fts5(subject, body, tokenize = 'unicode61 remove_diacritics 2');
 INSERT INTO ticket_search (ticket_search, rank) VALUES ('secure-delete', 1);
 
--- What a ticket's document is made of, read by every trigger below.
+-- What a ticket's document is made of, read by every trigger below: an erased ticket has none.
 CREATE VIEW ticket_search_source AS
 SELECT t.id, s.name AS subject, COALESCE((SELECT group_concat(replace(replace(m.body, char(1), ''), char(2), ''), char(10) ORDER BY m.id)
     FROM messages m WHERE m.ticket_id = t.id), '') AS body
-FROM tickets t JOIN subjects s ON s.id = t.subject_id;
+FROM tickets t JOIN subjects s ON s.id = t.subject_id
+WHERE t.erasure_id IS NULL;
 
 -- +goose StatementBegin
 CREATE TRIGGER ticket_search_tickets_added AFTER INSERT ON tickets BEGIN
@@ -26,8 +27,8 @@ END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
-CREATE TRIGGER ticket_search_subject_changed AFTER UPDATE OF subject_id ON tickets
-WHEN OLD.subject_id IS NOT NEW.subject_id BEGIN
+CREATE TRIGGER ticket_search_ticket_changed AFTER UPDATE OF subject_id, erasure_id ON tickets
+WHEN OLD.subject_id IS NOT NEW.subject_id OR OLD.erasure_id IS NOT NEW.erasure_id BEGIN
     DELETE FROM ticket_search WHERE rowid = NEW.id;
     INSERT INTO ticket_search (rowid, subject, body)
     SELECT id, subject, body FROM ticket_search_source WHERE id = NEW.id;
@@ -75,7 +76,7 @@ DROP TRIGGER ticket_search_tickets_removed;
 DROP TRIGGER ticket_search_messages_removed;
 DROP TRIGGER ticket_search_messages_changed;
 DROP TRIGGER ticket_search_messages_added;
-DROP TRIGGER ticket_search_subject_changed;
+DROP TRIGGER ticket_search_ticket_changed;
 DROP TRIGGER ticket_search_tickets_added;
 DROP VIEW ticket_search_source;
 DROP TABLE ticket_search;
