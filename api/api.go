@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
@@ -40,10 +41,16 @@ type Config struct {
 
 	PortalURL    string // the client-area management, linked from the pages
 	PortalSecret string // HMAC-SHA256 key of the portal's /login?token= links
+	// StaffLinkSecret is the HMAC-SHA256 key of staff sign-in links (/staff/login?token=), never
+	// the portal's: unset, staff links are off.
+	StaffLinkSecret string
 	// DemoCustomer, when set, signs in every visitor without a session as this customer.
 	DemoCustomer string
-	// SessionKey signs session cookies and CSRF tokens; derived from PortalSecret when nil.
-	SessionKey []byte
+	// SessionKey signs customer session cookies and CSRF tokens; derived from PortalSecret when
+	// nil. StaffSessionKey signs the console's; derived from StaffLinkSecret and StaffToken when
+	// nil, so that the portal's secret alone can never make a console session.
+	SessionKey      []byte
+	StaffSessionKey []byte
 	// BodyFloor (bytes a second) and BodyWindow: a request body slower than BodyFloor averaged
 	// over BodyWindow is cut off. Zero: 1 KiB/s over 30 s (bodyrate.go).
 	BodyFloor  int
@@ -85,6 +92,15 @@ type Server struct {
 	enqueueDownUntil atomic.Int64
 	catalog          catalogCache
 	objects          objects.Store
+	attempts         *attempts
+	// signInMethods are the console's ways of signing in beside staff links (AddSignInMethod).
+	signInMethods []signInMethod
+}
+
+// AddSignInMethod offers another way of signing in to the console on its sign-in page: a button,
+// labelled with a message key (pages_i18n.go), that leads to url.
+func (s *Server) AddSignInMethod(label, url string) {
+	s.signInMethods = append(s.signInMethods, signInMethod{Label: label, URL: url})
 }
 
 // Deps are the server's collaborators.
@@ -94,8 +110,10 @@ type Deps struct {
 	Composer   *mail.Composer // emails of state changes are rendered in the transaction that makes them
 	Enqueuer   Enqueuer
 	RedisReady Pinger
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Redis counts failed authentications across instances; nil counts them in memory.
+	Redis redis.UniversalClient
+	Log   *slog.Logger
+	Now   func() time.Time
 	// Objects is where attachment files are kept.
 	Objects objects.Store
 }
@@ -110,6 +128,10 @@ func New(cfg Config, d Deps) *Server {
 	if s.cfg.SessionKey == nil {
 		s.cfg.SessionKey = deriveSessionKey(s.cfg.PortalSecret)
 	}
+	if s.cfg.StaffSessionKey == nil {
+		s.cfg.StaffSessionKey = deriveStaffSessionKey(s.cfg.StaffLinkSecret, s.cfg.StaffToken)
+	}
+	s.attempts = &attempts{redis: d.Redis, now: s.now}
 	s.routes()
 	return s
 }
@@ -163,32 +185,24 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-type role int
-
-const (
-	roleClient role = iota
-	roleStaff
-)
-
-// requireToken checks the bearer token: a wrong or missing one is 401; the client token on a
-// staff path is 403.
-func (s *Server) requireToken(need role) func(http.HandlerFunc) http.Handler {
-	return func(next http.HandlerFunc) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			isClient := ok && tokenEqual(token, s.cfg.APIToken)
-			isStaff := ok && tokenEqual(token, s.cfg.StaffToken)
-			switch {
-			case need == roleClient && isClient, need == roleStaff && isStaff:
-				next(w, r)
-			case isClient || isStaff:
-				writeError(w, http.StatusForbidden, "forbidden", "This token may not use this endpoint.", nil)
-			default:
-				w.Header().Set("WWW-Authenticate", `Bearer realm="assistd"`)
-				writeError(w, http.StatusUnauthorized, "unauthorized", "Missing or wrong bearer token.", nil)
+// requireClient checks the client-area bearer token: a wrong or missing one is 401 (429 when
+// the address failed too often); the staff token on a client path is 403.
+func (s *Server) requireClient(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		switch {
+		case ok && tokenEqual(token, s.cfg.APIToken):
+			next(w, r)
+		case ok && tokenEqual(token, s.cfg.StaffToken):
+			writeError(w, http.StatusForbidden, "forbidden", "This token may not use this endpoint.", nil)
+		default:
+			if ok && token != "" && s.authFailed(w, r, "client_token") {
+				return
 			}
-		})
-	}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="assistd"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "Missing or wrong bearer token.", nil)
+		}
+	})
 }
 
 func tokenEqual(got, want string) bool {

@@ -219,26 +219,16 @@ func (s *Server) staffDownload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "attachment_not_found", "No such attachment.", nil)
 		return
 	}
+	if !s.actAs(w, r, "") {
+		return
+	}
 	a, _, err := s.store.StaffAttachment(r.Context(), s.reach(r), number, aid)
 	if err != nil {
 		s.attachmentLookupFailed(w, r, err)
 		return
 	}
-	staff := strings.TrimSpace(r.Header.Get("Assistd-Staff-Member"))
-	if staff == "" {
-		staff = strings.TrimSpace(r.URL.Query().Get("staff"))
-	}
-	if a.Confidential {
-		if name, problem := checkStaff(staff); problem != "" {
-			validationFailed(w, map[string]string{"staff": "name the member of staff opening a confidential file (Assistd-Staff-Member)"})
-			return
-		} else {
-			staff = name
-		}
-	} else if staff == "" {
-		staff = "staff"
-	}
-	s.serveAttachment(w, r, a, staff, "pt-PT")
+	// The member is who the audit of a confidential file's opening names.
+	s.serveAttachment(w, r, a, s.member(r).ID, "pt-PT")
 }
 
 // customerDownloadPage serves a file of the signed-in customer's ticket (the thread's links and

@@ -234,6 +234,9 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 
 	env := startWeb(t, false, nil)
 	env.PutCustomer(t, "ana", "pt-PT")
+	// Two members of different departments: Rita of Email, Bruno of Faturação.
+	env.PutMember(t, "rita", false, map[string]string{"email": "agent"})
+	env.PutMember(t, "bruno", false, map[string]string{"faturacao": "agent"})
 	const password = "Outl00k!segredo"
 	// The Email department answers within 4 business hours, Monday to Friday in Lisbon.
 	if code := env.Do(t, "PUT", "/api/v1/staff/departments/email/sla", systemtest.StaffToken, map[string]any{"first_response": "4h", "next_response": "8h",
@@ -333,15 +336,21 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	}
 	b.page("request-replied")
 
-	// Staff: sign in with a signed link, find the queue, reveal the password, answer.
-	b.follow("open the staff sign-in link", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, pagesPortalSecret, "joao", 5*time.Minute)))
-	if !strings.Contains(b.text(`main .lead`), "em nome de joao") {
+	// Staff: Rita, of Email, signs in with her link, finds the queue, reveals the password with a
+	// reason, answers.
+	b.open("/staff/login")
+	b.page("staff-sign-in")
+	b.follow("open the staff sign-in link", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, systemtest.StaffLinkSecret, "rita", 5*time.Minute)))
+	if !strings.Contains(b.text(`main .lead`), "em nome de Rita (rita)") {
 		t.Fatalf("the staff link's page says %q; want the name it signs in", b.text(`main .lead`))
 	}
 	b.page("staff-sign-in-link")
 	b.follow("staff sign-in", chromedp.Click(chromedp.CSS(`main form[action="/staff/login"] button`)))
 	if p := b.path(); p != "/staff" {
 		t.Fatalf("after the staff sign-in the browser is at %s", p)
+	}
+	if b.eval(`!!document.querySelector('a[href="/staff/departments/faturacao"]')`) || !b.eval(`!!document.querySelector('a[href="/staff/departments/email"]')`) {
+		t.Error("Rita's console lists another department than hers, or not hers")
 	}
 	b.page("staff-queues")
 	b.follow("open the Email queue", chromedp.Click(chromedp.CSS(`a[href="/staff/departments/email"]`)))
@@ -354,6 +363,7 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 		t.Errorf("the staff page says to answer by %q, want %q", got, wantDue)
 	}
 	b.page("staff-request")
+	b.do("give a reason", chromedp.SendKeys(chromedp.CSS(`[data-testid=reveal-reason]`), "Configurar o Outlook com o cliente"))
 	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid=reveal-password]`)))
 	if err != nil {
 		t.Fatal(err)
@@ -383,6 +393,21 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	b.page("staff-service-levels")
 	b.open("/staff/reports")
 	b.page("staff-response-times")
+
+	// Bruno, of Faturação, sees only his department: Rita's request is not found for him.
+	b.follow("open Bruno's sign-in link", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, systemtest.StaffLinkSecret, "bruno", 5*time.Minute)))
+	b.follow("Bruno signs in", chromedp.Click(chromedp.CSS(`main form[action="/staff/login"] button`)))
+	if b.eval(`!!document.querySelector('a[href="/staff/departments/email"]')`) || !b.eval(`!!document.querySelector('a[href="/staff/departments/faturacao"]')`) {
+		t.Error("Bruno's console lists another department than his, or not his")
+	}
+	b.page("staff-queues-other-member")
+	if status := b.follow("Bruno opens Rita's request", chromedp.Navigate(env.Web.URL+"/staff/tickets/"+number)); status != 404 {
+		t.Errorf("Bruno opening an Email request: %d, want 404", status)
+	}
+	b.page("staff-request-out-of-reach")
+	if status := b.follow("Bruno opens the Email queue", chromedp.Navigate(env.Web.URL+"/staff/departments/email")); status != 404 {
+		t.Errorf("Bruno opening the Email queue: %d, want 404", status)
+	}
 	systemtest.Eventually(t, 20*time.Second, "the update email to the customer", func() bool { return mailsTo(env, "ana@example.pt", number) >= 2 })
 
 	// The customer sees the answer, closes the request, and goes on with a new one referring to it.
@@ -392,6 +417,10 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	}
 	if b.eval(`!!document.querySelector('[data-testid="sla.reply_expected"]')`) {
 		t.Error("an answered request still tells the customer to expect a reply")
+	}
+	if !b.eval(`!!document.querySelector('[data-testid=password-views] + ul time')`) || strings.Contains(b.text("main"), "Rita") ||
+		strings.Contains(b.text("main"), "Outlook com o cliente") {
+		t.Error("the customer's page does not list when the password was viewed, or says by whom or why")
 	}
 	b.page("request-answered")
 	b.follow("close the request", chromedp.Click(chromedp.CSS(`[data-testid=close]`)))

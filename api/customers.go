@@ -143,8 +143,9 @@ func (s *Server) searchSubjects(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"subjects": out})
 }
 
+// departments lists the departments within the caller's reach.
 func (s *Server) departments(w http.ResponseWriter, r *http.Request) {
-	depts, err := s.store.Departments(r.Context())
+	depts, err := s.store.StaffDepartments(r.Context(), s.reach(r))
 	if err != nil {
 		s.storeError(w, r, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/systemtest"
 	"github.com/assistd/assistd/storage/storagetest"
 )
 
@@ -22,7 +23,7 @@ func TestADeadSignInLinkNamesNobody(t *testing.T) {
 			env := startWebClocked(t, b, true, nil, func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
 			env.PutCustomer(t, "ana", "pt-PT")
 			customerLink := "/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(5*time.Minute)))
-			staffLink := "/staff/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "staff", "joao", time.Now().Add(5*time.Minute)))
+			staffLink := "/staff/login?token=" + url.QueryEscape(api.LoginToken(systemtest.StaffLinkSecret, "staff", "joao", time.Now().Add(5*time.Minute)))
 			expired := "/login?token=" + url.QueryEscape(api.LoginToken(pagesPortalSecret, "customer", "ana", time.Now().Add(-time.Second)))
 
 			fresh := env.visitor(t).get(customerLink)

@@ -130,7 +130,7 @@ func storedState(t *testing.T, s *systemtest.System, number string) string {
 	var history struct{ Total int }
 	s.Do(t, "GET", "/api/v1/customers/ana/tickets", systemtest.APIToken, nil, &history)
 	var d json.RawMessage
-	s.Do(t, "GET", "/api/v1/staff/tickets/"+number, systemtest.StaffToken, nil, &d)
+	s.Do(t, "GET", "/api/v1/staff/tickets/"+number, systemtest.StaffToken, nil, &d, systemtest.AsJoao...)
 	out, _ := json.Marshal([]any{c.Name, c.Email, c.Domains, history.Total, d})
 	return string(out)
 }

@@ -76,15 +76,16 @@ func (s *Server) CustomerClose(ctx context.Context, customerID, number string) (
 	return t, err
 }
 
-// StaffAnswer adds a staff answer and sets the ticket's status (answered when status is ""), and
-// emails the customer the update. A closed ticket is storage.ErrTicketClosed; an unknown status,
-// storage.ErrInvalidTransition.
-func (s *Server) StaffAnswer(ctx context.Context, number, staff, text string, status tickets.Status) (storage.Ticket, error) {
-	return s.StaffAnswerWith(ctx, number, staff, text, status, nil)
+// StaffAnswer adds a member's answer to a ticket within reach and sets the ticket's status
+// (answered when status is ""), and emails the customer the update. A closed ticket is
+// storage.ErrTicketClosed; an unknown status, storage.ErrInvalidTransition; a ticket out of reach,
+// storage.ErrNotFound.
+func (s *Server) StaffAnswer(ctx context.Context, reach storage.Reach, number, staff, text string, status tickets.Status) (storage.Ticket, error) {
+	return s.StaffAnswerWith(ctx, reach, number, staff, text, status, nil)
 }
 
 // StaffAnswerWith is StaffAnswer with the member's uploads attached.
-func (s *Server) StaffAnswerWith(ctx context.Context, number, staff, text string, status tickets.Status, uploads []string) (storage.Ticket, error) {
+func (s *Server) StaffAnswerWith(ctx context.Context, reach storage.Reach, number, staff, text string, status tickets.Status, uploads []string) (storage.Ticket, error) {
 	fields := map[string]string{}
 	staff, body, err := checkStaffMessage(staff, text)
 	var ve *ValidationError
@@ -106,7 +107,7 @@ func (s *Server) StaffAnswerWith(ctx context.Context, number, staff, text string
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddStaffMessageWith(ctx, number, staff, body, status, s.attach(storage.OwnerStaff, staff, uploads), s.emails.Update)
+	t, ids, err := s.store.AddStaffMessageWith(ctx, reach, number, staff, body, status, s.attach(storage.OwnerStaff, staff, uploads), s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, attachmentProblem(err)
 	}
@@ -115,10 +116,10 @@ func (s *Server) StaffAnswerWith(ctx context.Context, number, staff, text string
 	return t, nil
 }
 
-// ChangeStatus sets a ticket's status for staff and emails the customer the update; setting the
-// status the ticket has changes nothing. An unknown status or a change out of closed is
-// storage.ErrInvalidTransition.
-func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status tickets.Status) (storage.Ticket, error) {
+// ChangeStatus sets the status of a ticket within reach for a member and emails the customer the
+// update; setting the status the ticket has changes nothing. An unknown status or a change out of
+// closed is storage.ErrInvalidTransition.
+func (s *Server) ChangeStatus(ctx context.Context, reach storage.Reach, number, staff string, status tickets.Status) (storage.Ticket, error) {
 	fields := map[string]string{}
 	staff, staffErr := checkStaff(staff)
 	if staffErr != "" {
@@ -133,7 +134,7 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.SetStatus(ctx, number, staff, status, s.emails.Update)
+	t, ids, err := s.store.SetStatus(ctx, reach, number, staff, status, s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
@@ -144,9 +145,9 @@ func (s *Server) ChangeStatus(ctx context.Context, number, staff string, status 
 
 // Queue returns the first tickets of a department's queue, the one waiting longest first, with
 // the department's counts by status (closed is not counted). status "" lists every ticket that
-// is not closed. An unknown department is storage.ErrNotFound.
-func (s *Server) Queue(ctx context.Context, departmentID string, status tickets.Status, limit int) ([]storage.Ticket, map[tickets.Status]int, error) {
-	page, err := s.queuePage(ctx, storage.QueueQuery{DepartmentID: departmentID, Status: status, Limit: limit})
+// is not closed. An unknown department, or one out of reach, is storage.ErrNotFound.
+func (s *Server) Queue(ctx context.Context, reach storage.Reach, departmentID string, status tickets.Status, limit int) ([]storage.Ticket, map[tickets.Status]int, error) {
+	page, err := s.queuePage(ctx, storage.QueueQuery{Reach: reach, DepartmentID: departmentID, Status: status, Limit: limit})
 	return page.tickets, page.counts, err
 }
 
@@ -174,13 +175,13 @@ func (s *Server) queuePage(ctx context.Context, qq storage.QueueQuery) (queue, e
 		page queue
 		err  error
 	)
-	if page.department, err = s.store.Department(ctx, departmentID); err != nil {
+	if page.department, err = s.store.StaffDepartment(ctx, qq.Reach, departmentID); err != nil {
 		return queue{}, err
 	}
 	if page.tickets, err = s.store.Queue(ctx, qq); err != nil {
 		return queue{}, err
 	}
-	if page.counts, err = s.store.QueueCounts(ctx, departmentID); err != nil {
+	if page.counts, err = s.store.QueueCounts(ctx, qq.Reach, departmentID); err != nil {
 		return queue{}, err
 	}
 	return page, nil
@@ -343,10 +344,10 @@ func (s *Server) postStaffMessage(w http.ResponseWriter, r *http.Request) {
 		Status      tickets.Status `json:"status"`
 		Attachments []string       `json:"attachments"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
-	t, err := s.StaffAnswerWith(r.Context(), number, in.Staff, in.Message, in.Status, in.Attachments)
+	t, err := s.StaffAnswerWith(r.Context(), s.reach(r), number, s.member(r).ID, in.Message, in.Status, in.Attachments)
 	if err != nil {
 		s.lifecycleError(w, r, err, number, "")
 		return
@@ -360,10 +361,10 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request) {
 		Staff  string         `json:"staff"`
 		Status tickets.Status `json:"status"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
-	t, err := s.ChangeStatus(r.Context(), number, in.Staff, in.Status)
+	t, err := s.ChangeStatus(r.Context(), s.reach(r), number, s.member(r).ID, in.Status)
 	if err != nil {
 		s.lifecycleError(w, r, err, number, "")
 		return
@@ -430,7 +431,7 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 		validationFailed(w, fields)
 		return
 	}
-	page, err := s.queuePage(ctx, storage.QueueQuery{DepartmentID: r.PathValue("dept"), Status: status, Limit: limit, After: after, Order: order})
+	page, err := s.queuePage(ctx, storage.QueueQuery{Reach: s.reach(r), DepartmentID: r.PathValue("dept"), Status: status, Limit: limit, After: after, Order: order})
 	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}

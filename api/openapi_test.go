@@ -25,6 +25,8 @@ type contract struct {
 	s      *systemtest.System
 	router routers.Router
 	seen   map[string]bool // "METHOD path-template code"
+	// member, when set, is the member the service token acts as (Assistd-Staff-Member).
+	member string
 }
 
 func newContract(t *testing.T, s *systemtest.System) *contract {
@@ -62,6 +64,9 @@ func (c *contract) do(method, path, token string, body any, out any) int {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if c.member != "" && token == systemtest.StaffToken {
+		req.Header.Set(api.StaffMemberHeader, c.member)
 	}
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
@@ -103,15 +108,33 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	c.do("POST", "/api/v1/customers/ana/tickets", cl, map[string]any{"subject_id": "nope", "domain": nil, "message": "Olá"}, nil)
 	c.do("POST", "/api/v1/customers/nobody/tickets", cl, map[string]any{"subject_id": "email-account-setup", "message": "Olá"}, nil)
 	c.do("GET", "/api/v1/customers/ana/tickets?status=open&page=1&per_page=5", cl, nil, nil)
-	c.do("GET", "/api/v1/customers/ana/tickets/"+created.Number, cl, nil, nil)
 	c.do("GET", "/api/v1/customers/ana/tickets/11111111", cl, nil, nil)
+	// Members and their tokens, with the service token alone.
+	c.do("GET", "/api/v1/staff/members", st, nil, nil)
+	c.do("PUT", "/api/v1/staff/members/rita", st, map[string]any{"name": "Rita Sousa", "email": "rita@example.pt", "language": "pt-PT",
+		"departments": map[string]string{"email": "agent", "alojamento": "lead"}, "admin": false, "active": true}, nil)
+	c.do("PUT", "/api/v1/staff/members/rita", st, map[string]any{"name": "Rita Sousa", "email": "rita@example.pt", "departments": map[string]string{"nowhere": "agent"}}, nil)
+	c.do("GET", "/api/v1/staff/members/rita", st, nil, nil)
+	c.do("GET", "/api/v1/staff/members/nobody", st, nil, nil)
+	var tok struct{ ID, Token string }
+	c.do("POST", "/api/v1/staff/members/rita/tokens", st, map[string]string{"label": "cli"}, &tok)
+	c.do("POST", "/api/v1/staff/members/nobody/tokens", st, map[string]string{"label": "cli"}, nil)
+	c.do("GET", "/api/v1/staff/members/rita/tokens", st, nil, nil)
+	c.do("GET", "/api/v1/staff/members/rita", tok.Token, nil, nil) // a member who is not an admin: 403
+	c.do("GET", "/api/v1/departments", tok.Token, nil, nil)
+	c.do("GET", "/api/v1/departments", st, nil, nil) // naming nobody: 403 staff_member_unknown
+	c.do("DELETE", "/api/v1/staff/members/rita/tokens/"+tok.ID, st, nil, nil)
+	c.do("DELETE", "/api/v1/staff/members/rita/tokens/"+tok.ID+"x", st, nil, nil)
+	c.do("GET", "/api/v1/departments", tok.Token, nil, nil) // revoked: 401
+	c.member = "joao"
 	c.do("GET", "/api/v1/departments", st, nil, nil)
 	c.do("GET", "/api/v1/departments", cl, nil, nil)
 	c.do("GET", "/api/v1/departments/email/queue?status=open", st, nil, nil)
 	c.do("GET", "/api/v1/staff/tickets/"+created.Number, st, nil, nil)
-	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/password/reveal", st, map[string]string{"staff": "joao"}, nil)
+	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/password/reveal", st, map[string]string{"staff": "joao", "reason": "checking the mailbox"}, nil)
 	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/status", st, map[string]string{"staff": "joao", "status": "in_progress"}, nil)
 	c.do("POST", "/api/v1/staff/tickets/"+created.Number+"/messages", st, map[string]string{"staff": "joao", "message": "Experimente agora."}, nil)
+	c.do("GET", "/api/v1/customers/ana/tickets/"+created.Number, cl, nil, nil) // with its password_views
 	c.do("GET", "/api/v1/staff/search?limit=1&q=experimente", st, nil, nil)
 	c.do("GET", "/api/v1/staff/search?q=%23"+created.Number, st, nil, nil)
 	c.do("GET", "/api/v1/staff/search?q=", st, nil, nil)
@@ -155,6 +178,7 @@ func TestTheServerAnswersAsItsOpenAPIDocumentSays(t *testing.T) {
 	c.do("POST", "/api/v1/staff/members/joao/sessions/revoke", st, nil, nil)
 	c.do("POST", "/api/v1/staff/members/joao/sessions/revoke", cl, nil, nil)
 	c.attachments(created.Number)
+	c.do("POST", "/api/v1/staff/members/nobody/sessions/revoke", st, nil, nil)
 	c.do("GET", "/api/v1/customers/ana/export", cl, nil, nil)
 	c.do("GET", "/api/v1/customers/nobody/export", cl, nil, nil)
 	c.do("DELETE", "/api/v1/customers/ana", cl, nil, nil)

@@ -69,13 +69,26 @@ func (s *Server) staffOnly(next http.Handler) http.Handler {
 	})
 }
 
+// isStaff reports whether a request carries operators' credentials: the service token (bearer,
+// or HTTP Basic password), or an active admin member's own token or console session.
 func (s *Server) isStaff(r *http.Request) bool {
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return tokenEqual(token, s.cfg.StaffToken)
+		if tokenEqual(token, s.cfg.StaffToken) {
+			return true
+		}
+		if token == "" || !storable(token) {
+			return false
+		}
+		m, _, err := s.store.StaffMemberByToken(r.Context(), hashToken(token))
+		return err == nil && m.Admin
 	}
 	if _, pass, ok := r.BasicAuth(); ok {
 		return s.cfg.StaffToken != "" && subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.StaffToken)) == 1
 	}
-	_, ok := s.readSession(r, staffCookie, kindStaff)
-	return ok
+	ss, ok := s.readSession(r, staffCookie, kindStaff)
+	if !ok {
+		return false
+	}
+	m, err := s.activeMember(r.Context(), ss.Subject)
+	return err == nil && m.Admin
 }

@@ -331,6 +331,20 @@ func (s *Server) pageError(q *request, err error) {
 	s.showMessage(q, http.StatusInternalServerError, "error.internal.title", "error.internal.text")
 }
 
+// pageFound answers for a failed lookup of a page and reports whether the page may go on: a
+// missing row (or one out of reach) is the not-found page, anything else a storage error.
+func (s *Server) pageFound(q *request, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, storage.ErrNotFound):
+		s.notFound(q)
+	default:
+		s.pageError(q, err)
+	}
+	return false
+}
+
 func (s *Server) notFound(q *request) {
 	home := "/tickets"
 	if q.staff != "" {
@@ -396,7 +410,8 @@ func (s *Server) customerPage(h func(q *request)) http.Handler {
 	})
 }
 
-// staffPage runs a handler for a signed-in member of staff; others are sent to the sign-in.
+// staffPage runs a handler for a signed-in member of staff who is still active (asked of the
+// database at every page); others are sent to the sign-in.
 func (s *Server) staffPage(h func(q *request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := &request{w: w, r: r}
@@ -415,8 +430,25 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 			s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
 			return
 		}
+		m, err := s.activeMember(r.Context(), ss.Subject)
+		if errors.Is(err, storage.ErrNotFound) {
+			// Disabled (or removed) since signing in: the session ends here, on every instance.
+			s.endSession(w, staffCookie)
+			q.lang = s.pageLanguage(w, r, "")
+			s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
+			return
+		} else if err != nil {
+			q.lang = s.pageLanguage(w, r, "")
+			s.pageError(q, err)
+			return
+		}
+		via := ss.Via
+		if via == "" {
+			via = storage.ViaLink
+		}
+		q.r = withCaller(r, &staffCaller{member: &m, via: via})
 		q.session, q.staff = ss, ss.Subject
-		q.lang = s.pageLanguage(w, r, "")
+		q.lang = s.pageLanguage(w, r, m.Language)
 		if r.Method == http.MethodPost && !s.parseForm(q) {
 			return
 		}
@@ -496,7 +528,9 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) customerLink(q *request, token string) (signInLink, bool) {
 	link, err := verifyLoginToken(s.cfg.PortalSecret, kindCustomer, token, s.now())
 	if err != nil {
-		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
+		if !s.pageAuthFailed(q, "customer_link") {
+			s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "signin.bad.text", pageLink{"nav.portal", s.cfg.PortalURL})
+		}
 		return signInLink{}, false
 	}
 	return link, true

@@ -111,7 +111,7 @@ func TestTheFormsTakeFilesAndARefusedOneLosesNothing(t *testing.T) {
 	if r.code != http.StatusSeeOther {
 		t.Fatalf("answer with a file: %d\n%s", r.code, r.body)
 	}
-	tk, _ := env.Store.TicketByNumber(context.Background(), number)
+	tk, _ := env.Store.TicketByNumber(context.Background(), storage.ReachAll(), number)
 	files, _ := env.Store.MessageAttachments(context.Background(), tk.ID)
 	n := 0
 	for _, fs := range files {

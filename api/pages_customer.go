@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/assistd/assistd/storage"
@@ -353,6 +354,8 @@ type customerTicketPage struct {
 	Due        []dueLine
 	Kept       []storage.Attachment // files received with a reply that came back
 	FileError  string
+	// PasswordViews are when staff revealed the password: times only, never who.
+	PasswordViews []time.Time
 }
 
 func (s *Server) customerTicketPage(q *request) {
@@ -371,6 +374,10 @@ func (s *Server) showCustomerTicket(q *request, code int, p customerTicketPage) 
 	}
 	p.Messages = msgs
 	if p.Files, err = s.attachmentFiles(q, p.Ticket.ID); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.PasswordViews, err = s.store.PasswordViews(q.ctx(), p.Ticket.ID); err != nil {
 		s.pageError(q, err)
 		return
 	}

@@ -55,12 +55,13 @@ func startWebClocked(t *testing.T, b storagetest.Backend, noWorker bool, change 
 	env := &webEnv{System: sys}
 	env.Web = httptest.NewUnstartedServer(nil)
 	env.Config = api.Config{APIToken: systemtest.APIToken, StaffToken: systemtest.StaffToken, PublicURL: "http://" + env.Web.Listener.Addr().String(),
-		SecretTTL: 72 * time.Hour, PortalURL: "https://portal.example.pt/clientarea", PortalSecret: pagesPortalSecret}
+		SecretTTL: 72 * time.Hour, PortalURL: "https://portal.example.pt/clientarea", PortalSecret: pagesPortalSecret,
+		StaffLinkSecret: systemtest.StaffLinkSecret}
 	if change != nil {
 		change(&env.Config)
 	}
 	env.Server = api.New(env.Config, api.Deps{Store: sys.Store, Keys: sys.Keys, Composer: sys.Composer, Enqueuer: sys.Deps.Enqueuer,
-		Log: slog.New(slog.NewTextHandler(sys.Log, nil)), Now: now, Objects: sys.Deps.Objects})
+		Log: slog.New(slog.NewTextHandler(sys.Log, nil)), Now: now, Objects: sys.Deps.Objects, Redis: sys.Redis})
 	env.Web.Config.Handler = env.Server
 	env.Web.Start()
 	t.Cleanup(env.Web.Close)
@@ -94,7 +95,7 @@ func (e *webEnv) customer(t testing.TB, id string) *visitor {
 // presses the button of the page it shows.
 func (e *webEnv) staff(t testing.TB, name string) *visitor {
 	v := e.visitor(t)
-	if resp := v.staffLink(strings.TrimPrefix(api.StaffLoginURL(e.Config.PublicURL, pagesPortalSecret, name, 5*time.Minute), e.Config.PublicURL)); resp.code != http.StatusSeeOther {
+	if resp := v.staffLink(strings.TrimPrefix(api.StaffLoginURL(e.Config.PublicURL, systemtest.StaffLinkSecret, name, 5*time.Minute), e.Config.PublicURL)); resp.code != http.StatusSeeOther {
 		t.Fatalf("staff sign-in of %s: %d", name, resp.code)
 	}
 	return v

@@ -125,8 +125,7 @@ func (f policyForm) document() sla.Document {
 	return doc
 }
 
-// staffPolicyPage shows a department's policy in a form; the service token's console is the
-// administrator's.
+// staffPolicyPage shows a department's policy in a form; only an admin may change it.
 func (s *Server) staffPolicyPage(q *request) {
 	d, ok := s.pageDepartment(q)
 	if !ok {
@@ -164,6 +163,10 @@ func (s *Server) staffPolicyForm(q *request) {
 	if !ok {
 		return
 	}
+	if s.staffRole(q.r, d.ID) != storage.RoleAdmin {
+		s.showMessage(q, http.StatusForbidden, "staff.forbidden.title", "staff.forbidden.admin", pageLink{"staff.back.home", "/staff"})
+		return
+	}
 	r := q.r
 	f := policyForm{FirstResponse: r.PostFormValue("first_response"), NextResponse: r.PostFormValue("next_response"),
 		Resolution: r.PostFormValue("resolution"), WarnBefore: r.PostFormValue("warn_before"),
@@ -184,18 +187,11 @@ func (s *Server) staffPolicyForm(q *request) {
 	}
 }
 
-// pageDepartment reads the department a console page names, answering the page itself when
-// there is none or the database is away.
+// pageDepartment reads the department a console page names, within the member's reach,
+// answering the page itself when there is none or the database is away.
 func (s *Server) pageDepartment(q *request) (storage.Department, bool) {
-	d, err := s.store.Department(q.ctx(), q.r.PathValue("dept"))
-	if errors.Is(err, storage.ErrNotFound) {
-		s.notFound(q)
-		return d, false
-	} else if err != nil {
-		s.pageError(q, err)
-		return d, false
-	}
-	return d, true
+	d, err := s.store.StaffDepartment(q.ctx(), s.reach(q.r), q.r.PathValue("dept"))
+	return d, s.pageFound(q, err)
 }
 
 // reportPage is the response-time report of the console.
@@ -238,7 +234,7 @@ func (s *Server) staffReportPage(q *request) {
 		to = to.AddDate(0, 0, 1) // the whole of the last day
 	}
 	p.From, p.To = from.Format(time.DateOnly), to.Format(time.DateOnly)
-	rows, err := s.ResponseTimes(q.ctx(), from, to, "")
+	rows, err := s.ResponseTimes(q.ctx(), s.reach(q.r), from, to, "")
 	if err != nil {
 		s.pageError(q, err)
 		return

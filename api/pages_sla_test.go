@@ -117,7 +117,7 @@ func TestTheResponseTimeReportGivesPercentilesInBusinessTimeAndBreachesPerDepart
 			Breaches map[string]int `json:"breaches"`
 		} `json:"departments"`
 	}
-	if code := env.Do(t, "GET", "/api/v1/staff/reports/response-times", systemtest.StaffToken, nil, &report); code != http.StatusOK {
+	if code := env.Do(t, "GET", "/api/v1/staff/reports/response-times", systemtest.StaffToken, nil, &report, systemtest.AsJoao...); code != http.StatusOK {
 		t.Fatalf("report: %d", code)
 	}
 	byID := map[string]int{}
@@ -132,7 +132,7 @@ func TestTheResponseTimeReportGivesPercentilesInBusinessTimeAndBreachesPerDepart
 	if hosting.Tickets != 1 || hosting.First.Measured != 1 {
 		t.Fatalf("alojamento: %+v", hosting)
 	}
-	if code := env.Do(t, "GET", "/api/v1/staff/reports/response-times?department=email&from=2000-01-01T00:00:00Z&to=2000-02-01T00:00:00Z", systemtest.StaffToken, nil, &report); code != http.StatusOK ||
+	if code := env.Do(t, "GET", "/api/v1/staff/reports/response-times?department=email&from=2000-01-01T00:00:00Z&to=2000-02-01T00:00:00Z", systemtest.StaffToken, nil, &report, systemtest.AsJoao...); code != http.StatusOK ||
 		len(report.Departments) != 1 || report.Departments[0].Tickets != 0 {
 		t.Fatalf("an empty period of one department: %d %+v", code, report.Departments)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/assistd/assistd/secret"
@@ -15,42 +14,60 @@ import (
 const staffQueueLimit = 100
 
 type staffLoginPage struct {
-	Name  string
-	Next  string
-	Error string
-	Token bool // whether sign-in with the staff token is possible
+	Next string
+	// Links is whether staff links are on (ASSISTD_STAFF_LINK_SECRET set); Methods are the other
+	// ways of signing in offered beside them, each a button to its start.
+	Links   bool
+	Methods []signInMethod
 }
 
-// staffLoginPage shows the form that takes the staff token and a name or, for a signed sign-in
-// link, the button that signs its member of staff in. Staff links are handed over by email or
-// chat, where previews and scanners open them: opening one signs nobody in and does not use it
-// up; the button, a form only this page can post, does.
+// signInMethod is a way of signing in to the console offered on its sign-in page.
+type signInMethod struct {
+	Label string // a message key
+	URL   string
+}
+
+// staffLoginPage shows how to sign in to the console or, for a signed sign-in link, the button
+// that signs its member in. Staff links are handed over by email or chat, where previews and
+// scanners open them: opening one signs nobody in and does not use it up; the button, a form
+// only this page can post, does.
 func (s *Server) staffLoginPage(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: w, r: r, lang: s.pageLanguage(w, r, "")}
 	next := localPath(r.URL.Query().Get("next"), "/staff")
 	if token := r.URL.Query().Get("token"); token != "" {
-		link, ok := s.staffLink(q, token)
+		link, m, ok := s.staffLink(q, token)
 		if !ok || !s.linkAlive(q, link, staffCookie, kindStaff, "staff.signin.used", pageLink{"staff.signin", "/staff/login"}) {
 			return
 		}
 		q.session = s.startSession(w, loginCookie, kindLogin, "", loginLifetime)
 		s.render(w, r, http.StatusOK, "login_confirm", s.newView(q, "staff.signin", loginConfirmPage{Heading: "staff.signin",
 			Whose: "staff.signin.link.whose", Text: "staff.signin.link.text", Button: "staff.signin.button", Action: "/staff/login", Field: "link",
-			Name: link.subject, Token: token, Next: next}))
+			Name: m.Name + " (" + m.ID + ")", Token: token, Next: next}))
 		return
 	}
-	q.session = s.startSession(w, loginCookie, kindLogin, "", loginLifetime)
-	s.render(w, r, http.StatusOK, "staff_login", s.newView(q, "staff.signin", staffLoginPage{Next: next, Token: s.cfg.StaffToken != ""}))
+	s.render(w, r, http.StatusOK, "staff_login", s.newView(q, "staff.signin", staffLoginPage{Next: next, Links: s.cfg.StaffLinkSecret != "",
+		Methods: s.signInMethods}))
 }
 
-// staffLink verifies a staff sign-in link's token; when it is not valid it has answered.
-func (s *Server) staffLink(q *request, token string) (signInLink, bool) {
-	link, err := verifyLoginToken(s.cfg.PortalSecret, kindStaff, token, s.now())
-	if err != nil || !validStaffName(link.subject) {
-		s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "staff.signin.bad", pageLink{"staff.signin", "/staff/login"})
-		return signInLink{}, false
+// staffLink verifies a staff sign-in link's token, signed with the staff link key, and finds the
+// active member it names; when either fails it has answered.
+func (s *Server) staffLink(q *request, token string) (signInLink, storage.StaffMember, bool) {
+	link, err := verifyLoginToken(s.cfg.StaffLinkSecret, kindStaff, token, s.now())
+	var m storage.StaffMember
+	if err == nil {
+		m, err = s.activeMember(q.ctx(), link.subject)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			s.pageError(q, err)
+			return signInLink{}, m, false
+		}
 	}
-	return link, true
+	if err != nil {
+		if !s.pageAuthFailed(q, "staff_link") {
+			s.showMessage(q, http.StatusUnauthorized, "signin.bad.title", "staff.signin.bad", pageLink{"staff.signin", "/staff/login"})
+		}
+		return signInLink{}, m, false
+	}
+	return link, m, true
 }
 
 func (s *Server) staffLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -66,24 +83,11 @@ func (s *Server) staffLoginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localPath(r.PostFormValue("next"), "/staff")
-	if token := r.PostFormValue("link"); token != "" {
-		link, ok := s.staffLink(q, token)
-		if !ok || !s.signInOnce(q, link, staffCookie, kindStaff, staffLifetime, "staff.signin.used", pageLink{"staff.signin", "/staff/login"}) {
-			return
-		}
-		s.endSession(w, loginCookie)
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return
-	}
-	name := strings.TrimSpace(r.PostFormValue("name"))
-	if !validStaffName(name) || !tokenEqual(r.PostFormValue("token"), s.cfg.StaffToken) {
-		v := s.newView(q, "staff.signin", nil)
-		v.Page = staffLoginPage{Name: name, Next: next, Error: v.T("staff.signin.wrong"), Token: s.cfg.StaffToken != ""}
-		s.render(w, r, http.StatusUnauthorized, "staff_login", v)
+	link, _, ok := s.staffLink(q, r.PostFormValue("link"))
+	if !ok || !s.signInOnce(q, link, staffCookie, kindStaff, staffLifetime, "staff.signin.used", pageLink{"staff.signin", "/staff/login"}) {
 		return
 	}
 	s.endSession(w, loginCookie)
-	s.startSession(w, staffCookie, kindStaff, name, staffLifetime)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -108,15 +112,17 @@ type staffIndexPage struct {
 	Departments []departmentCounts
 }
 
+// staffIndexPage lists the member's departments with the counts of what they may open.
 func (s *Server) staffIndexPage(q *request) {
-	depts, err := s.store.Departments(q.ctx())
+	reach := s.reach(q.r)
+	depts, err := s.store.StaffDepartments(q.ctx(), reach)
 	if err != nil {
 		s.pageError(q, err)
 		return
 	}
 	var p staffIndexPage
 	for _, d := range depts {
-		_, counts, err := s.Queue(q.ctx(), d.ID, "", 1)
+		counts, err := s.store.QueueCounts(q.ctx(), reach, d.ID)
 		if err != nil {
 			s.pageError(q, err)
 			return
@@ -166,12 +172,8 @@ func (s *Server) staffQueuePage(q *request) {
 	if after != nil && (order == storage.OrderPriority) != (after.Rank != nil) {
 		after = nil
 	}
-	page, err := s.queuePage(q.ctx(), storage.QueueQuery{DepartmentID: dept, Status: status, Limit: staffQueueLimit, After: after, Order: order})
-	if errors.Is(err, storage.ErrNotFound) {
-		s.notFound(q)
-		return
-	} else if err != nil {
-		s.pageError(q, err)
+	page, err := s.queuePage(q.ctx(), storage.QueueQuery{Reach: s.reach(q.r), DepartmentID: dept, Status: status, Limit: staffQueueLimit, After: after, Order: order})
+	if !s.pageFound(q, err) {
 		return
 	}
 	d, list, counts := page.department, page.tickets, page.counts
@@ -203,14 +205,19 @@ func (s *Server) staffQueuePage(q *request) {
 }
 
 // staffFindTicket opens a ticket by its number (GET /staff/tickets?number=); the search box
-// finds numbers too, and opens the ticket.
+// finds numbers too, and opens the ticket. One out of the member's reach is not found, as one
+// that does not exist.
 func (s *Server) staffFindTicket(q *request) {
 	n := relatedParam(q.r.URL.Query().Get("number"))
 	if n == "" {
 		s.notFound(q)
 		return
 	}
-	http.Redirect(q.w, q.r, "/staff/tickets/"+n, http.StatusSeeOther)
+	t, err := s.store.TicketByNumber(q.ctx(), s.reach(q.r), n)
+	if !s.pageFound(q, err) {
+		return
+	}
+	http.Redirect(q.w, q.r, "/staff/tickets/"+t.Number, http.StatusSeeOther)
 }
 
 type staffTicketPage struct {
@@ -241,15 +248,8 @@ func (s *Server) staffTicketOf(q *request) (storage.Ticket, bool) {
 		s.notFound(q)
 		return storage.Ticket{}, false
 	}
-	t, err := s.store.TicketWithin(q.ctx(), s.reach(q.r), number)
-	if errors.Is(err, storage.ErrNotFound) {
-		s.notFound(q)
-		return t, false
-	} else if err != nil {
-		s.pageError(q, err)
-		return t, false
-	}
-	return t, true
+	t, err := s.store.TicketByNumber(q.ctx(), s.reach(q.r), number)
+	return t, s.pageFound(q, err)
 }
 
 func (s *Server) staffTicketPage(q *request) {
@@ -308,7 +308,8 @@ func (s *Server) staffRevealForm(q *request) {
 	if !ok {
 		return
 	}
-	rv, err := s.revealTicketPassword(q.ctx(), t, q.staff)
+	reason, _ := checkReason(q.r.PostFormValue("reason"))
+	rv, err := s.revealTicketPassword(q.ctx(), s.reach(q.r), t, s.revealer(q.r, reason))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		s.showMessage(q, http.StatusNotFound, "staff.reveal.none.title", "staff.reveal.none.text", pageLink{"staff.back", "/staff/tickets/" + t.Number})
@@ -349,7 +350,7 @@ func (s *Server) staffAnswerForm(q *request) {
 		s.showStaffTicket(q, http.StatusUnprocessableEntity, back)
 		return
 	}
-	_, err = s.StaffAnswerWith(q.ctx(), t.Number, q.staff, text, status, ids)
+	_, err = s.StaffAnswerWith(q.ctx(), s.reach(q.r), t.Number, q.staff, text, status, ids)
 	var ve *ValidationError
 	switch {
 	case errors.As(err, &ve) && ve.Fields["attachments"] != "":
@@ -371,7 +372,7 @@ func (s *Server) staffStatusForm(q *request) {
 	if !ok {
 		return
 	}
-	_, err := s.ChangeStatus(q.ctx(), t.Number, q.staff, tickets.Status(q.r.PostFormValue("status")))
+	_, err := s.ChangeStatus(q.ctx(), s.reach(q.r), t.Number, q.staff, tickets.Status(q.r.PostFormValue("status")))
 	var ve *ValidationError
 	switch {
 	case errors.Is(err, storage.ErrInvalidTransition), errors.Is(err, storage.ErrTicketClosed), errors.As(err, &ve):

@@ -226,7 +226,8 @@ func TestFormsAreRefusedWithoutTheSessionsCSRFToken(t *testing.T) {
 	if r := staff.post("/staff/tickets/"+number+"/answer", url.Values{"message": {"x"}, "csrf": {ana.csrf("/tickets")}}); r.code != http.StatusForbidden {
 		t.Errorf("a staff form with a customer's token: %d, want 403", r.code)
 	}
-	if r := env.visitor(t).post("/staff/login", url.Values{"name": {"joao"}, "token": {"test-staff-token"}}); r.code != http.StatusForbidden {
+	link := api.LoginToken(systemtest.StaffLinkSecret, "staff", "joao", time.Now().Add(time.Minute))
+	if r := env.visitor(t).post("/staff/login", url.Values{"link": {link}}); r.code != http.StatusForbidden {
 		t.Errorf("the staff sign-in form without its token: %d, want 403", r.code)
 	}
 }
@@ -273,7 +274,7 @@ func TestACustomerNeverSeesAnotherCustomersRequest(t *testing.T) {
 
 func pageTicket(t *testing.T, env *webEnv, number string) storage.Ticket {
 	t.Helper()
-	tk, err := env.Store.TicketByNumber(context.Background(), number)
+	tk, err := env.Store.TicketByNumber(context.Background(), storage.ReachAll(), number)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,17 +470,13 @@ func TestStaffRevealThePasswordByAnAuditedPostOnAPageThatIsNeverCached(t *testin
 	if r := env.visitor(t).get(staffPage); r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/staff/login") {
 		t.Fatalf("the console without a session: %d %s", r.code, r.header.Get("Location"))
 	}
-	// Sign in with the staff token through the form.
-	joao := env.visitor(t)
-	loginForm := joao.get("/staff/login")
+	// The sign-in page takes no shared token and no name: a member signs in with their own link.
+	loginForm := env.visitor(t).get("/staff/login")
 	checkPage(t, "staff sign-in", loginForm.body)
-	token := html.UnescapeString(csrfField.FindStringSubmatch(loginForm.body)[1])
-	if r := joao.post("/staff/login", url.Values{"csrf": {token}, "name": {"joao"}, "token": {"wrong"}}); r.code != http.StatusUnauthorized {
-		t.Fatalf("a wrong staff token: %d", r.code)
+	if strings.Contains(loginForm.body, `name="token"`) || strings.Contains(loginForm.body, `name="name"`) {
+		t.Fatal("the staff sign-in page still offers the shared-token form")
 	}
-	if r := joao.post("/staff/login", url.Values{"csrf": {token}, "name": {"joao"}, "token": {"test-staff-token"}, "next": {staffPage}}); r.code != http.StatusSeeOther || r.header.Get("Location") != staffPage {
-		t.Fatalf("staff sign-in: %d %s", r.code, r.header.Get("Location"))
-	}
+	joao := env.staff(t, "joao")
 	page := joao.get(staffPage)
 	checkPage(t, "staff ticket", page.body)
 	if strings.Contains(page.body, "p@ss") || !strings.Contains(page.body, `data-testid="reveal-password"`) || !strings.Contains(page.body, "destruída dentro de 71 h") {
@@ -490,7 +487,7 @@ func TestStaffRevealThePasswordByAnAuditedPostOnAPageThatIsNeverCached(t *testin
 	if r := joao.get(staffPage + "/password/reveal"); r.code != http.StatusSeeOther || r.header.Get("Location") != staffPage || strings.Contains(r.body, "p@ss") {
 		t.Errorf("GET of the reveal: %d to %q, want 303 to the ticket's page", r.code, r.header.Get("Location"))
 	}
-	r := joao.post(staffPage+"/password/reveal", url.Values{"csrf": {joao.csrf(staffPage)}})
+	r := joao.post(staffPage+"/password/reveal", url.Values{"csrf": {joao.csrf(staffPage)}, "reason": {"O cliente pediu ajuda com o cPanel"}})
 	if r.code != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("reveal: %d, Cache-Control %q", r.code, r.header.Get("Cache-Control"))
 	}
@@ -499,8 +496,14 @@ func TestStaffRevealThePasswordByAnAuditedPostOnAPageThatIsNeverCached(t *testin
 		t.Errorf("the revealed page does not show the password exactly")
 	}
 	reveals, _ := env.Store.Reveals(context.Background(), pageTicket(t, env, number).ID)
-	if len(reveals) != 1 || reveals[0].Staff != "joao" || reveals[0].Outcome != storage.RevealGranted {
-		t.Fatalf("audit %+v, want one reveal by joao", reveals)
+	if len(reveals) != 1 || reveals[0].Staff != "joao" || reveals[0].Outcome != storage.RevealGranted || reveals[0].MemberID == nil || *reveals[0].MemberID != "joao" ||
+		reveals[0].Via == nil || *reveals[0].Via != storage.ViaLink || reveals[0].Reason == nil || *reveals[0].Reason != "O cliente pediu ajuda com o cPanel" || reveals[0].Legacy {
+		t.Fatalf("audit %+v, want one reveal by joao, signed in with a link, with the reason", reveals)
+	}
+	// The customer's page says when the password was viewed, never by whom.
+	if customerPage := ana.get("/tickets/" + number).body; !strings.Contains(customerPage, `data-testid="password-views"`) || strings.Contains(customerPage, "Joao") ||
+		strings.Contains(customerPage, "joao") || strings.Contains(customerPage, "cPanel\"") {
+		t.Error("the customer's page does not list the view, or names who viewed it")
 	}
 	if strings.Contains(joao.get(staffPage).body, "p@ss") {
 		t.Fatal("the ticket page shows the password after the reveal")

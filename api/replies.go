@@ -58,30 +58,40 @@ func checkReply(id, title, body string) (storage.SavedReply, map[string]string) 
 	return storage.SavedReply{ID: id, Title: title, Body: text}, fields
 }
 
+// replyAccess is what the caller of a saved-reply route may do: the service token naming nobody
+// reaches every department as an admin; a member, their departments in their role.
+func (s *Server) replyAccess(r *http.Request) (storage.Reach, func(dept string) string) {
+	if c := callerOf(r); c.member == nil && c.service {
+		return storage.ReachAll(), func(string) string { return storage.RoleAdmin }
+	}
+	return s.reach(r), func(dept string) string { return s.staffRole(r, dept) }
+}
+
 // replyDepartment answers for a department's replies: the department must exist and be within
 // the caller's reach (else 404 department_not_found), and, to write, the caller must lead it.
-func (s *Server) replyDepartment(w http.ResponseWriter, r *http.Request, write bool) (string, bool) {
+func (s *Server) replyDepartment(w http.ResponseWriter, r *http.Request, write bool) (string, storage.Reach, bool) {
+	reach, role := s.replyAccess(r)
 	dept := r.PathValue("dept")
-	if !storable(dept) || !s.reach(r).Allows(dept) {
+	if !storable(dept) || !reach.Allows(dept) {
 		writeError(w, http.StatusNotFound, "department_not_found", "No such department.", nil)
-		return "", false
+		return "", reach, false
 	}
 	if _, err := s.store.Department(r.Context(), dept); !s.found(w, r, err, "department_not_found", "No such department.") {
-		return "", false
+		return "", reach, false
 	}
-	if write && !mayLead(s.staffRole(r, dept)) {
+	if write && !mayLead(role(dept)) {
 		writeError(w, http.StatusForbidden, "forbidden", "Only a lead of the department, or an admin, may change its saved replies.", nil)
-		return "", false
+		return "", reach, false
 	}
-	return dept, true
+	return dept, reach, true
 }
 
 func (s *Server) listReplies(w http.ResponseWriter, r *http.Request) {
-	dept, ok := s.replyDepartment(w, r, false)
+	dept, reach, ok := s.replyDepartment(w, r, false)
 	if !ok {
 		return
 	}
-	list, err := s.store.Replies(r.Context(), s.reach(r), dept)
+	list, err := s.store.Replies(r.Context(), reach, dept)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
@@ -99,10 +109,10 @@ func (s *Server) putReply(w http.ResponseWriter, r *http.Request) {
 		Title string `json:"title"`
 		Body  string `json:"body"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || (in.Staff != "" && !s.actAs(w, r, in.Staff)) {
 		return
 	}
-	dept, ok := s.replyDepartment(w, r, true)
+	dept, reach, ok := s.replyDepartment(w, r, true)
 	if !ok {
 		return
 	}
@@ -112,7 +122,7 @@ func (s *Server) putReply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rp.DepartmentID = dept
-	stored, err := s.store.PutReply(r.Context(), s.reach(r), rp)
+	stored, err := s.store.PutReply(r.Context(), reach, rp)
 	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}
@@ -120,7 +130,7 @@ func (s *Server) putReply(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteReply(w http.ResponseWriter, r *http.Request) {
-	dept, ok := s.replyDepartment(w, r, true)
+	dept, reach, ok := s.replyDepartment(w, r, true)
 	if !ok {
 		return
 	}
@@ -129,7 +139,7 @@ func (s *Server) deleteReply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "reply_not_found", "No such saved reply.", nil)
 		return
 	}
-	rp, err := s.store.DeleteReply(r.Context(), s.reach(r), dept, id)
+	rp, err := s.store.DeleteReply(r.Context(), reach, dept, id)
 	if !s.found(w, r, err, "reply_not_found", "No such saved reply.") {
 		return
 	}
@@ -144,7 +154,7 @@ func (s *Server) ticketReplies(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "ticket_not_found", "No such ticket.", nil)
 		return
 	}
-	t, err := s.store.TicketWithin(r.Context(), s.reach(r), number)
+	t, err := s.store.TicketByNumber(r.Context(), s.reach(r), number)
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}

@@ -194,7 +194,7 @@ func TestAnErasedCustomerIsGoneAtOnceAndFromTheWholeDatabase(t *testing.T) {
 				t.Errorf("GET %s after the erasure: %d, want 404", path, code)
 			}
 		}
-		if code := s.Do(t, "GET", "/api/v1/staff/tickets/"+numbers[0], systemtest.StaffToken, nil, nil); code != http.StatusNotFound {
+		if code := s.Do(t, "GET", "/api/v1/staff/tickets/"+numbers[0], systemtest.StaffToken, nil, nil, systemtest.AsJoao...); code != http.StatusNotFound {
 			t.Errorf("staff view of an erased ticket: %d, want 404", code)
 		}
 		if code := s.Do(t, "DELETE", "/api/v1/customers/"+erased.id, systemtest.APIToken, nil, nil); code != http.StatusNotFound {

@@ -12,13 +12,17 @@ import (
 )
 
 // Every route of assistd's HTTP side, in one place. Who may reach a route is said where it is
-// declared: client(...) takes the client-area token (ASSISTD_API_TOKEN) and staff(...) the staff
-// token; customerPage(...) a customer's session cookie, which names the customer (never the
-// URL); staffPage(...) a staff session. The JSON paths are those of api/openapi.yaml.
+// declared: client(...) takes the client-area token (ASSISTD_API_TOKEN); staff(...) acts as one
+// active member (their own token, or the service token naming them: caller.go) and reaches only
+// their departments; manage(...) is for the service token alone or an admin member;
+// customerPage(...) a customer's session cookie, which names the customer (never the URL);
+// staffPage(...) a console session of an active member. The JSON paths are those of
+// api/openapi.yaml.
 
 // routes declares the API server's routes.
 func (s *Server) routes() {
-	client, staff := s.requireToken(roleClient), s.requireToken(roleStaff)
+	client, staff, manage := s.requireClient, s.staffAPI(actsAsMember), s.staffAPI(manages)
+	replies := s.staffAPI(managesOwn)
 	m := s.mux
 
 	// JSON API of the client area: one customer's profile and tickets, scoped by {cid}.
@@ -47,21 +51,29 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/staff/tickets/{number}/password/reveal", staff(s.revealPassword))
 	m.Handle("POST /api/v1/staff/uploads", staff(s.postStaffUpload))
 	m.Handle("GET /api/v1/staff/tickets/{number}/attachments/{aid}", staff(s.staffDownload))
-	// The daily work beside answers: internal notes, priority, transfers, saved replies.
+	m.Handle("GET /api/v1/staff/inbound", manage(s.inbound))
+	m.Handle("GET /api/v1/staff/emails/failed", manage(s.failedEmails))
+	// Members and their credentials: the portal (service token) or an admin.
+	m.Handle("GET /api/v1/staff/members", manage(s.listMembers))
+	m.Handle("GET /api/v1/staff/members/{sid}", manage(s.getMember))
+	m.Handle("PUT /api/v1/staff/members/{sid}", manage(s.putMember))
+	m.Handle("GET /api/v1/staff/members/{sid}/tokens", manage(s.listMemberTokens))
+	m.Handle("POST /api/v1/staff/members/{sid}/tokens", manage(s.addMemberToken))
+	m.Handle("DELETE /api/v1/staff/members/{sid}/tokens/{id}", manage(s.revokeMemberToken))
+	m.Handle("POST /api/v1/staff/members/{sid}/sessions/revoke", manage(s.revokeStaffSessions))
+	// Service levels: a department's policy (setting it is an admin's, or the service token's),
+	// and the response-time report.
+	m.Handle("PUT /api/v1/staff/departments/{dept}/sla", manage(s.putPolicy))
+	m.Handle("GET /api/v1/staff/departments/{dept}/sla", manage(s.getPolicy))
+	// The daily work beside answers: internal notes, priority, transfers, saved replies (written
+	// by a department's leads, an admin or the service token; read by its members).
 	m.Handle("POST /api/v1/staff/tickets/{number}/notes", staff(s.postNote))
 	m.Handle("POST /api/v1/staff/tickets/{number}/priority", staff(s.postPriority))
 	m.Handle("POST /api/v1/staff/tickets/{number}/department", staff(s.postTransfer))
 	m.Handle("GET /api/v1/staff/tickets/{number}/replies", staff(s.ticketReplies))
-	m.Handle("GET /api/v1/staff/departments/{dept}/replies", staff(s.listReplies))
-	m.Handle("PUT /api/v1/staff/departments/{dept}/replies/{id}", staff(s.putReply))
-	m.Handle("DELETE /api/v1/staff/departments/{dept}/replies/{id}", staff(s.deleteReply))
-	m.Handle("POST /api/v1/staff/members/{name}/sessions/revoke", staff(s.revokeStaffSessions))
-	m.Handle("GET /api/v1/staff/inbound", staff(s.inbound))
-	m.Handle("GET /api/v1/staff/emails/failed", staff(s.failedEmails))
-	// Service levels: a department's policy (setting it is the administrator's: the service
-	// token), and the response-time report.
-	m.Handle("PUT /api/v1/staff/departments/{dept}/sla", staff(s.putPolicy))
-	m.Handle("GET /api/v1/staff/departments/{dept}/sla", staff(s.getPolicy))
+	m.Handle("GET /api/v1/staff/departments/{dept}/replies", replies(s.listReplies))
+	m.Handle("PUT /api/v1/staff/departments/{dept}/replies/{id}", replies(s.putReply))
+	m.Handle("DELETE /api/v1/staff/departments/{dept}/replies/{id}", replies(s.deleteReply))
 	m.Handle("GET /api/v1/staff/reports/response-times", staff(s.responseTimes))
 
 	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)

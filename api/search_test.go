@@ -25,7 +25,7 @@ type searchPageJSON struct {
 func staffSearch(t *testing.T, s *systemtest.System, query string) (int, searchPageJSON) {
 	t.Helper()
 	var p searchPageJSON
-	code := s.Do(t, "GET", "/api/v1/staff/search?"+query, systemtest.StaffToken, nil, &p)
+	code := s.Do(t, "GET", "/api/v1/staff/search?"+query, systemtest.StaffToken, nil, &p, systemtest.AsJoao...)
 	return code, p
 }
 
@@ -102,7 +102,7 @@ func TestStaffSearchRefusesBadInputClearlyAndTakesSyntaxAsWords(t *testing.T) {
 					Fields map[string]string
 				}
 			}
-			code := s.Do(t, "GET", "/api/v1/staff/search?"+q, systemtest.StaffToken, nil, &e)
+			code := s.Do(t, "GET", "/api/v1/staff/search?"+q, systemtest.StaffToken, nil, &e, systemtest.AsJoao...)
 			if code != http.StatusBadRequest || e.Error.Code != "validation_failed" || e.Error.Fields[field] == "" {
 				t.Errorf("%q: %d %+v, want 400 validation_failed on %s", q, code, e, field)
 			}

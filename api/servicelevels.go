@@ -153,9 +153,10 @@ func percentiles(secs []int64) percentilesJSON {
 }
 
 // ResponseTimes reports, per department, the tickets created in a period, their first
-// response and resolution times in business time, and the targets they missed.
-func (s *Server) ResponseTimes(ctx context.Context, from, to time.Time, departmentID string) ([]departmentReportJSON, error) {
-	rows, err := s.store.ResponseTimes(ctx, from, to, departmentID)
+// response and resolution times in business time, and the targets they missed: the departments
+// within reach only.
+func (s *Server) ResponseTimes(ctx context.Context, reach storage.Reach, from, to time.Time, departmentID string) ([]departmentReportJSON, error) {
+	rows, err := s.store.ResponseTimes(ctx, reach, from, to, departmentID)
 	if err != nil {
 		return nil, err
 	}
@@ -200,11 +201,11 @@ func (s *Server) responseTimes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if dept != "" {
-		if _, err := s.store.Department(r.Context(), dept); !s.found(w, r, err, "department_not_found", "No such department.") {
+		if _, err := s.store.StaffDepartment(r.Context(), s.reach(r), dept); !s.found(w, r, err, "department_not_found", "No such department.") {
 			return
 		}
 	}
-	report, err := s.ResponseTimes(r.Context(), from, to, dept)
+	report, err := s.ResponseTimes(r.Context(), s.reach(r), from, to, dept)
 	if err != nil {
 		s.storeError(w, r, err)
 		return

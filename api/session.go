@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/assistd/assistd/storage"
 )
 
 // Sign-in links.
@@ -26,15 +28,16 @@ import (
 //	payload = "customer" + "\n" + customerID + "\n" + expiry [+ "\n" + nonce]   (expiry: Unix seconds, decimal)
 //	TOKEN   = base64url(payload) + "." + base64url(HMAC-SHA256(ASSISTD_PORTAL_SECRET, payload))
 //
-// (base64url without padding). Staff links are the same with "staff" and the member of staff's
-// name, at PUBLIC_URL/staff/login?token=TOKEN. A token is refused after its expiry, so links
+// (base64url without padding). Staff links are the same with "staff" and the member's id, signed
+// with their own key ASSISTD_STAFF_LINK_SECRET (never the portal's), at
+// PUBLIC_URL/staff/login?token=TOKEN; they sign in only an active member. A token is refused after its expiry, so links
 // should live minutes, and it signs in once (see signInOnce); the optional nonce (1 to 64 of
 // A-Z a-z 0-9 - _) makes two links minted in the same second differ. On success assistd sets
 // its own session cookie: a signed, stateless value (kind, subject, expiry, CSRF nonce) that is
 // HttpOnly, SameSite=Lax, and Secure when the public URL is https. Signing out lists the session as revoked until its expiry, so that a copy
 // of the cookie stops working too. The portal can also sign a customer, or a member of staff,
 // out everywhere: every session of theirs that began before that moment is refused
-// (POST /api/v1/customers/{cid}/sessions/revoke, /api/v1/staff/members/{name}/sessions/revoke),
+// (POST /api/v1/customers/{cid}/sessions/revoke, /api/v1/staff/members/{sid}/sessions/revoke),
 // and a customer can do the same from the client area (POST /logout/everywhere).
 
 // Kinds of signed values; the kind is inside the signed payload so that one kind is never
@@ -133,7 +136,11 @@ func (s *Server) signInOnce(q *request, link signInLink, cookie, kind string, li
 		return false
 	}
 	if first || s.now().Sub(firstUsed) < signInGrace {
-		s.startSession(q.w, cookie, kind, link.subject, lifetime)
+		via := ""
+		if kind == kindStaff {
+			via = storage.ViaLink
+		}
+		s.startSessionVia(q.w, cookie, kind, link.subject, via, lifetime)
 		return true
 	}
 	return s.usedByThisBrowser(q, link, cookie, kind, usedText, back)
@@ -166,6 +173,9 @@ func (s *Server) usedByThisBrowser(q *request, link signInLink, cookie, kind, us
 		return true
 	}
 	s.log.Warn("a used sign-in link was used again", "kind", kind, "subject", link.subject)
+	if s.pageAuthFailed(q, kind+"_link") {
+		return false
+	}
 	s.showMessage(q, http.StatusUnauthorized, "signin.used.title", usedText, back)
 	return false
 }
@@ -199,6 +209,7 @@ type session struct {
 	Expires int64  `json:"e"`
 	Nonce   string `json:"n"`           // random per sign-in; the CSRF token is derived from it
 	Began   int64  `json:"b,omitempty"` // Unix microseconds; 0 in cookies from before it was kept
+	Via     string `json:"v,omitempty"` // how a member signed in to the console: storage.ViaLink or ViaOIDC
 }
 
 // began is when a session started, for "sign out everywhere": cookies that do not say are
@@ -226,6 +237,26 @@ func deriveSessionKey(portalSecret string) []byte {
 	return mac([]byte(portalSecret), "assistd session cookies")
 }
 
+// deriveStaffSessionKey makes the key of console cookies from the staff-side secrets only (the
+// staff link key and the service token), so that holding the customers' portal secret never
+// makes a console session; with neither it is random per process.
+func deriveStaffSessionKey(staffLinkSecret, staffToken string) []byte {
+	if staffLinkSecret == "" && staffToken == "" {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		return k
+	}
+	return mac([]byte(staffLinkSecret+"\n"+staffToken), "assistd staff session cookies")
+}
+
+// cookieKey is the key that signs the cookies of a kind of session: the console's has its own.
+func (s *Server) cookieKey(kind string) []byte {
+	if kind == kindStaff {
+		return s.cfg.StaffSessionKey
+	}
+	return s.cfg.SessionKey
+}
+
 func newNonce() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
@@ -235,7 +266,7 @@ func newNonce() string {
 func (s *Server) encodeSession(ss session) string {
 	payload, _ := json.Marshal(ss)
 	p := base64.RawURLEncoding.EncodeToString(payload)
-	return p + "." + base64.RawURLEncoding.EncodeToString(mac(s.cfg.SessionKey, "cookie\n"+p))
+	return p + "." + base64.RawURLEncoding.EncodeToString(mac(s.cookieKey(ss.Kind), "cookie\n"+p))
 }
 
 func (s *Server) decodeSession(value, kind string) (session, bool) {
@@ -244,7 +275,7 @@ func (s *Server) decodeSession(value, kind string) (session, bool) {
 		return session{}, false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, mac(s.cfg.SessionKey, "cookie\n"+p)) {
+	if err != nil || !hmac.Equal(got, mac(s.cookieKey(kind), "cookie\n"+p)) {
 		return session{}, false
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(p)
@@ -315,8 +346,18 @@ func cookiePath(name string) string {
 
 // startSession signs someone in by setting a fresh session cookie.
 func (s *Server) startSession(w http.ResponseWriter, name, kind, subject string, lifetime time.Duration) session {
+	return s.startSessionVia(w, name, kind, subject, "", lifetime)
+}
+
+// StartStaffSession signs an active member in to the console, by a way of signing in
+// (storage.ViaLink, storage.ViaOIDC) that the reveal audit records.
+func (s *Server) StartStaffSession(w http.ResponseWriter, memberID, via string) {
+	s.startSessionVia(w, staffCookie, kindStaff, memberID, via, staffLifetime)
+}
+
+func (s *Server) startSessionVia(w http.ResponseWriter, name, kind, subject, via string, lifetime time.Duration) session {
 	at := s.now()
-	ss := session{Kind: kind, Subject: subject, Expires: at.Add(lifetime).Unix(), Nonce: newNonce(), Began: at.UnixMicro()}
+	ss := session{Kind: kind, Subject: subject, Expires: at.Add(lifetime).Unix(), Nonce: newNonce(), Began: at.UnixMicro(), Via: via}
 	http.SetCookie(w, &http.Cookie{Name: name, Value: s.encodeSession(ss), Path: cookiePath(name), MaxAge: int(lifetime.Seconds()),
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
 	return ss
@@ -331,7 +372,7 @@ func (s *Server) secureCookies() bool { return strings.HasPrefix(s.cfg.PublicURL
 // csrfToken is the synchronizer token of a session: forms carry it, and a POST without the
 // token of the session it comes with is refused.
 func (s *Server) csrfToken(ss session) string {
-	return base64.RawURLEncoding.EncodeToString(mac(s.cfg.SessionKey, "csrf\n"+ss.Kind+"\n"+ss.Nonce))
+	return base64.RawURLEncoding.EncodeToString(mac(s.cookieKey(ss.Kind), "csrf\n"+ss.Kind+"\n"+ss.Nonce))
 }
 
 func (s *Server) validCSRF(r *http.Request, ss session) bool {
@@ -368,14 +409,13 @@ func (s *Server) revokeCustomerSessions(w http.ResponseWriter, r *http.Request) 
 	s.revokeAll(w, r, kindCustomer, cid)
 }
 
-// revokeStaffSessions signs a member of staff out of the console everywhere.
+// revokeStaffSessions signs a member out of the console everywhere.
 func (s *Server) revokeStaffSessions(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if !validStaffName(name) {
-		validationFailed(w, map[string]string{"name": "a staff name of 1 to 100 characters on one line is required"})
+	sid := r.PathValue("sid")
+	if _, err := s.memberByID(r.Context(), sid); !s.found(w, r, err, "staff_member_not_found", "No such staff member.") {
 		return
 	}
-	s.revokeAll(w, r, kindStaff, name)
+	s.revokeAll(w, r, kindStaff, sid)
 }
 
 func (s *Server) revokeAll(w http.ResponseWriter, r *http.Request, kind, subject string) {

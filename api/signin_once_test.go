@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/assistd/assistd/api"
+	"github.com/assistd/assistd/internal/systemtest"
 )
 
 // TestASignInLinkSignsInOnce: the link a customer's browser followed signs nobody else in, however
@@ -114,14 +115,15 @@ func TestATokenWithoutNonceIsAcceptedOnce(t *testing.T) {
 func TestAStaffSignInLinkSignsInOnce(t *testing.T) {
 	var ahead atomic.Int64
 	env := startWebClocked(t, systemtestSQLite(t), true, nil, func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
-	link := strings.TrimPrefix(api.StaffLoginURL(env.Config.PublicURL, pagesPortalSecret, "Rita", 5*time.Minute), env.Config.PublicURL)
+	env.PutMember(t, "rita", false, map[string]string{"email": "agent"})
+	link := strings.TrimPrefix(api.StaffLoginURL(env.Config.PublicURL, systemtest.StaffLinkSecret, "rita", 5*time.Minute), env.Config.PublicURL)
 
 	// Opened (by a preview, a scanner, or Rita), the link signs nobody in and stays unused: its
 	// page names whom it signs in and asks.
 	for range 2 {
 		scanner := env.visitor(t)
 		r := scanner.get(link)
-		if r.code != http.StatusOK || !strings.Contains(r.body, "consola de apoio em nome de Rita") || !strings.Contains(r.body, `name="link"`) ||
+		if r.code != http.StatusOK || !strings.Contains(r.body, "consola de apoio em nome de Rita (rita)") || !strings.Contains(r.body, `name="link"`) ||
 			!strings.Contains(r.body, "Cada revelação de password fica registada.") || strings.Contains(r.body, "as respostas por email não são aceites") ||
 			strings.Contains(r.header.Get("Set-Cookie"), "assistd_staff=") {
 			t.Fatalf("the link opened: %d, cookie %q; want its page and no session:\n%s", r.code, r.header.Get("Set-Cookie"), r.body)

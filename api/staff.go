@@ -4,22 +4,31 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
 )
 
+// revealJSON is an entry of the reveal audit. Legacy entries, from before staff were members, have
+// only the free-text name they were given.
 type revealJSON struct {
 	Staff     string    `json:"staff"`
+	Member    *string   `json:"member"`
+	Via       *string   `json:"via"`
+	Reason    *string   `json:"reason"`
+	Legacy    bool      `json:"legacy"`
 	Outcome   string    `json:"outcome"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	t, err := s.ticketByNumber(ctx, r.PathValue("number"))
+	t, err := s.ticketByNumber(ctx, s.reach(r), r.PathValue("number"))
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
@@ -40,7 +49,8 @@ func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	audit := make([]revealJSON, 0, len(reveals))
 	for _, rv := range reveals {
-		audit = append(audit, revealJSON{Staff: rv.Staff, Outcome: rv.Outcome, CreatedAt: rv.CreatedAt.UTC()})
+		audit = append(audit, revealJSON{Staff: rv.Staff, Member: rv.MemberID, Via: rv.Via, Reason: rv.Reason, Legacy: rv.Legacy,
+			Outcome: rv.Outcome, CreatedAt: rv.CreatedAt.UTC()})
 	}
 	history, err := s.statusHistoryView(ctx, t.ID)
 	if err != nil {
@@ -64,21 +74,22 @@ func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 func (s *Server) revealPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var in struct {
-		Staff string `json:"staff"`
+		Staff  string `json:"staff"`
+		Reason string `json:"reason"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
-	staff, problem := checkStaff(in.Staff)
+	reason, problem := checkReason(in.Reason)
 	if problem != "" {
-		validationFailed(w, map[string]string{"staff": problem})
+		validationFailed(w, map[string]string{"reason": problem})
 		return
 	}
-	t, err := s.ticketByNumber(ctx, r.PathValue("number"))
+	t, err := s.ticketByNumber(ctx, s.reach(r), r.PathValue("number"))
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
-	rv, err := s.revealTicketPassword(ctx, t, staff)
+	rv, err := s.revealTicketPassword(ctx, s.reach(r), t, s.revealer(r, reason))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no_password", "No password was given with this ticket.", nil)
@@ -105,12 +116,28 @@ type revealed struct {
 	ExpiresAt time.Time
 }
 
-// revealTicketPassword opens a ticket's password for a member of staff and records the attempt,
-// whatever its outcome. It returns storage.ErrNotFound when no password was given, and an error
-// matching secret.ErrOpen when the stored value cannot be opened (the failure is audited too).
-func (s *Server) revealTicketPassword(ctx context.Context, t storage.Ticket, staff string) (revealed, error) {
+// maxReason is the longest reason a reveal may give, in characters.
+const maxReason = 500
+
+// checkReason cleans a reveal's optional reason and says what is wrong with it, if anything.
+func checkReason(reason string) (string, string) {
+	reason = strings.TrimSpace(cleanText(reason))
+	if utf8.RuneCountInString(reason) > maxReason {
+		return "", "the reason is limited to " + strconv.Itoa(maxReason) + " characters"
+	}
+	return reason, ""
+}
+
+// revealTicketPassword opens the password of a ticket within reach for a member and records the
+// attempt, whatever its outcome. It returns storage.ErrNotFound when no password was given (or
+// the ticket is out of reach), and an error matching secret.ErrOpen when the stored value cannot
+// be opened (the failure is audited too).
+func (s *Server) revealTicketPassword(ctx context.Context, reach storage.Reach, t storage.Ticket, by storage.Revealer) (revealed, error) {
+	if by.MemberID == "" {
+		return revealed{}, storage.ErrNotFound
+	}
 	var pw secret.Password
-	p, outcome, err := s.store.RevealPassword(ctx, t.ID, staff, s.now().UTC(), func(p storage.SealedPassword) (err error) {
+	p, outcome, err := s.store.RevealPassword(ctx, reach, t.ID, by, s.now().UTC(), func(p storage.SealedPassword) (err error) {
 		pw, err = s.keys.Open(secret.Sealed{Password: p.Password, DataKey: p.DataKey}, storage.PasswordBinding(p.TicketID))
 		return err
 	})
@@ -118,7 +145,7 @@ func (s *Server) revealTicketPassword(ctx context.Context, t storage.Ticket, sta
 		metrics.PasswordReveals.WithLabelValues(outcome).Inc()
 	}
 	if errors.Is(err, secret.ErrOpen) {
-		s.log.Error("stored password cannot be opened", "ticket", t.Number, "staff", staff, "err", err)
+		s.log.Error("stored password cannot be opened", "ticket", t.Number, "member", by.MemberID, "err", err)
 	}
 	rv := revealed{Outcome: outcome, ExpiresAt: p.ExpiresAt}
 	if err == nil && outcome == storage.RevealGranted {

@@ -289,6 +289,8 @@ type ticketJSON struct {
 	SLA *slaJSON `json:"sla,omitempty"`
 	// Priority is in staff views only.
 	Priority string `json:"priority,omitempty"`
+	// PasswordViews is when staff revealed the password, in customer views only: times, no names.
+	PasswordViews *[]time.Time `json:"password_views,omitempty"`
 }
 
 func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staffView bool) (ticketJSON, error) {
@@ -304,7 +306,19 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 	if err != nil {
 		return ticketJSON{}, err
 	}
-	return s.ticketJSON(t, msgs, atts, lang, staffView), nil
+	v := s.ticketJSON(t, msgs, atts, lang, staffView)
+	if !staffView {
+		views, err := s.store.PasswordViews(r.Context(), t.ID)
+		if err != nil {
+			return ticketJSON{}, err
+		}
+		utc := make([]time.Time, 0, len(views))
+		for _, at := range views {
+			utc = append(utc, at.UTC())
+		}
+		v.PasswordViews = &utc
+	}
+	return v, nil
 }
 
 func (s *Server) ticketJSON(t storage.Ticket, msgs []storage.Message, atts map[int64][]storage.Attachment, lang string, staffView bool) ticketJSON {
@@ -367,10 +381,10 @@ func (s *Server) ticketOf(ctx context.Context, customerID, number string) (stora
 	return s.store.CustomerTicket(ctx, customerID, number)
 }
 
-// ticketByNumber returns any ticket, for staff, or storage.ErrNotFound.
-func (s *Server) ticketByNumber(ctx context.Context, number string) (storage.Ticket, error) {
+// ticketByNumber returns a ticket within a staff caller's reach, or storage.ErrNotFound.
+func (s *Server) ticketByNumber(ctx context.Context, reach storage.Reach, number string) (storage.Ticket, error) {
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	return s.store.TicketByNumber(ctx, number)
+	return s.store.TicketByNumber(ctx, reach, number)
 }

@@ -353,7 +353,10 @@ func (s *Server) postCustomerUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postStaffUpload(w http.ResponseWriter, r *http.Request) {
-	a, err := s.multipartUpload(w, r, storage.OwnerStaff, strings.TrimSpace(r.Header.Get("Assistd-Staff-Member")))
+	if !s.actAs(w, r, "") {
+		return
+	}
+	a, err := s.multipartUpload(w, r, storage.OwnerStaff, s.member(r).ID)
 	if err != nil {
 		s.uploadFailed(w, r, err, "pt-PT")
 		return

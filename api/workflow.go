@@ -14,16 +14,9 @@ import (
 // priority and transfers. The operations are shared by the JSON API and the console's forms;
 // each takes the caller's reach, which the store puts in its SQL.
 
-// Role names, as staffRole gives them.
-const (
-	roleAdmin = "admin"
-	roleLead  = "lead"
-	roleAgent = "agent"
-)
-
 // mayLead reports whether a role may do what a department's lead does (assign to others,
 // transfer out, manage saved replies).
-func mayLead(role string) bool { return role == roleAdmin || role == roleLead }
+func mayLead(role string) bool { return role == storage.RoleAdmin || role == storage.RoleLead }
 
 // errNotPermitted is an operation the caller's role in the ticket's department does not allow.
 var errNotPermitted = errors.New("api: not permitted by the caller's role")
@@ -72,15 +65,15 @@ func (s *Server) Transfer(ctx context.Context, reach storage.Reach, role func(de
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, err := s.store.TicketWithin(ctx, reach, number)
+	t, err := s.store.TicketByNumber(ctx, reach, number)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
 	from := storage.ReachOnly(t.DepartmentID)
 	switch r := role(t.DepartmentID); {
-	case r == roleAdmin:
+	case r == storage.RoleAdmin:
 		from = storage.ReachAll()
-	case r != roleLead:
+	case r != storage.RoleLead:
 		return storage.Ticket{}, errNotPermitted
 	}
 	// The move is made only while the ticket is still where the role was decided.
@@ -119,10 +112,10 @@ func (s *Server) postNote(w http.ResponseWriter, r *http.Request) {
 		Staff   string `json:"staff"`
 		Message string `json:"message"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
-	t, err := s.AddNote(r.Context(), s.reach(r), number, in.Staff, in.Message)
+	t, err := s.AddNote(r.Context(), s.reach(r), number, s.member(r).ID, in.Message)
 	if err != nil {
 		s.workflowError(w, r, err, number)
 		return
@@ -136,7 +129,7 @@ func (s *Server) postPriority(w http.ResponseWriter, r *http.Request) {
 		Staff    string           `json:"staff"`
 		Priority tickets.Priority `json:"priority"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
 	t, err := s.SetPriority(r.Context(), s.reach(r), number, in.Priority)
@@ -153,11 +146,11 @@ func (s *Server) postTransfer(w http.ResponseWriter, r *http.Request) {
 		Staff      string `json:"staff"`
 		Department string `json:"department"`
 	}
-	if !decodeJSON(w, r, &in) {
+	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
 	role := func(dept string) string { return s.staffRole(r, dept) }
-	t, err := s.Transfer(r.Context(), s.reach(r), role, number, in.Staff, in.Department)
+	t, err := s.Transfer(r.Context(), s.reach(r), role, number, s.member(r).ID, in.Department)
 	if err != nil {
 		s.workflowError(w, r, err, number)
 		return

@@ -9,10 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assistd/assistd/api"
 	"github.com/assistd/assistd/internal/systemtest"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
 )
+
+// asMember is the header with which a service-token call acts as a member.
+func asMember(id string) []string { return []string{api.StaffMemberHeader, id} }
 
 // staffView is a ticket as the staff API shows it, with what the workflow adds.
 type staffView struct {
@@ -41,12 +45,17 @@ type staffView struct {
 	} `json:"status_history"`
 }
 
-// workflowEnv starts a system with the pages on every backend, a customer "ana" and one ticket of
-// hers routed to the Email department (its confirmation and department mails sent).
+// workflowEach starts a system with the pages on every backend, a customer "ana" and one ticket
+// of hers routed to the Email department (its confirmation and department mails sent). Besides
+// the admins joao and maria, rita leads Email, pedro is an agent of Email and sofia an agent of
+// Faturação.
 func workflowEach(t *testing.T, fn func(t *testing.T, env *webEnv, number string)) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			env := startWebOn(t, b, false, nil)
+			env.PutMember(t, "rita", false, map[string]string{"email": "lead"})
+			env.PutMember(t, "pedro", false, map[string]string{"email": "agent"})
+			env.PutMember(t, "sofia", false, map[string]string{"faturacao": "agent"})
 			env.PutCustomer(t, "ana", "pt-PT")
 			number := createTicket(t, env.System, "ana", map[string]any{"subject_id": "email-account-setup", "domain": "example.pt",
 				"message": "O Outlook pede a password vezes sem conta."})
@@ -61,7 +70,7 @@ func TestANoteNeverReachesTheCustomerByPageAPIExportOrMail(t *testing.T) {
 	const secret = "Nota só para a equipa: cliente difícil"
 	workflowEach(t, func(t *testing.T, env *webEnv, number string) {
 		var before staffView
-		env.Do(t, "GET", "/api/v1/staff/tickets/"+number, systemtest.StaffToken, nil, &before)
+		env.Do(t, "GET", "/api/v1/staff/tickets/"+number, systemtest.StaffToken, nil, &before, systemtest.AsJoao...)
 
 		var noted staffView
 		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/notes", systemtest.StaffToken,
@@ -138,7 +147,7 @@ func TestATransferKeepsTheHistoryNotifiesTheNewDepartmentAndShowsItToTheCustomer
 			t.Fatalf("a transfer to an unknown department: %d %+v", code, bad)
 		}
 		var before staffView
-		env.Do(t, "GET", staffPath, systemtest.StaffToken, nil, &before)
+		env.Do(t, "GET", staffPath, systemtest.StaffToken, nil, &before, systemtest.AsJoao...)
 		var moved staffView
 		if code := env.Do(t, "POST", staffPath+"/department", systemtest.StaffToken, map[string]string{"staff": "joao", "department": "faturacao"}, &moved); code != http.StatusOK {
 			t.Fatalf("transfer: %d", code)
@@ -147,7 +156,7 @@ func TestATransferKeepsTheHistoryNotifiesTheNewDepartmentAndShowsItToTheCustomer
 			t.Fatalf("moved: %+v", moved)
 		}
 		var after staffView
-		env.Do(t, "GET", staffPath, systemtest.StaffToken, nil, &after)
+		env.Do(t, "GET", staffPath, systemtest.StaffToken, nil, &after, systemtest.AsJoao...)
 		if len(after.StatusHistory) != len(before.StatusHistory)+1 {
 			t.Fatalf("history: %d entries, before %d", len(after.StatusHistory), len(before.StatusHistory))
 		}
@@ -174,14 +183,25 @@ func TestATransferKeepsTheHistoryNotifiesTheNewDepartmentAndShowsItToTheCustomer
 		var email, billing struct {
 			Tickets []struct{ Number string } `json:"tickets"`
 		}
-		env.Do(t, "GET", "/api/v1/departments/email/queue", systemtest.StaffToken, nil, &email)
-		env.Do(t, "GET", "/api/v1/departments/faturacao/queue", systemtest.StaffToken, nil, &billing)
+		env.Do(t, "GET", "/api/v1/departments/email/queue", systemtest.StaffToken, nil, &email, systemtest.AsJoao...)
+		env.Do(t, "GET", "/api/v1/departments/faturacao/queue", systemtest.StaffToken, nil, &billing, systemtest.AsJoao...)
 		if len(email.Tickets) != 0 || len(billing.Tickets) != 1 || billing.Tickets[0].Number != number {
 			t.Fatalf("queues after the move: email %+v, faturacao %+v", email, billing)
 		}
-		// From the console, back to Email: the form lists the other departments, and the history
-		// shows the move.
-		rita := env.staff(t, "rita")
+		// Email's lead no longer reaches it; Faturação's agent sees it but may not move it.
+		if r := env.staff(t, "rita").get("/staff/tickets/" + number); r.code != http.StatusNotFound {
+			t.Fatalf("the old department's lead opens the moved ticket: %d", r.code)
+		}
+		sofia := env.staff(t, "sofia")
+		if shown := sofia.get("/staff/tickets/" + number).body; strings.Contains(shown, `name="department"`) {
+			t.Fatal("an agent is offered the transfer form")
+		}
+		if r := sofia.post("/staff/tickets/"+number+"/department", url.Values{"csrf": {sofia.csrf("/staff/tickets/" + number)}, "department": {"email"}}); r.code != http.StatusForbidden {
+			t.Fatalf("an agent's transfer form: %d", r.code)
+		}
+		// From the console, back to Email by an admin: the form lists the other departments, and
+		// the history shows the move.
+		rita := env.staff(t, "joao")
 		page := "/staff/tickets/" + number
 		shown := rita.get(page).body
 		if !strings.Contains(shown, `name="department"`) || strings.Contains(shown, `<option value="faturacao">`) {
@@ -210,11 +230,24 @@ func TestAMemberCannotTransferFromOutsideTheirDepartmentsOrWithoutLeadingIt(t *t
 		if _, err := env.Server.Transfer(ctx, storage.ReachOnly("email"), agent, number, "rita", "faturacao"); err == nil {
 			t.Fatal("an agent moved a ticket")
 		}
-		if tk, _ := env.Store.TicketByNumber(ctx, number); tk.DepartmentID != "email" {
+		if tk, _ := env.Store.TicketByNumber(ctx, storage.ReachAll(), number); tk.DepartmentID != "email" {
 			t.Fatalf("the ticket moved to %s", tk.DepartmentID)
 		}
-		if _, err := env.Server.Transfer(ctx, storage.ReachOnly("email"), lead, number, "rita", "faturacao"); err != nil {
-			t.Fatalf("the lead of its department: %v", err)
+		// Through the API, as members: an agent is refused, another department's member finds
+		// no such ticket, the lead moves it.
+		path := "/api/v1/staff/tickets/" + number + "/department"
+		var refused errorReply
+		if code := env.Do(t, "POST", path, systemtest.StaffToken, map[string]string{"department": "faturacao"}, &refused, asMember("pedro")...); code != http.StatusForbidden || refused.Error.Code != "forbidden" {
+			t.Fatalf("an agent's transfer: %d %+v", code, refused)
+		}
+		if code := env.Do(t, "POST", path, systemtest.StaffToken, map[string]string{"department": "email"}, &refused, asMember("sofia")...); code != http.StatusNotFound || refused.Error.Code != "ticket_not_found" {
+			t.Fatalf("a transfer by a member of another department: %d %+v", code, refused)
+		}
+		if code := env.Do(t, "POST", path, systemtest.StaffToken, map[string]string{"department": "faturacao"}, nil, asMember("rita")...); code != http.StatusOK {
+			t.Fatalf("the lead's transfer: %d", code)
+		}
+		if code := env.Do(t, "POST", path, systemtest.StaffToken, map[string]string{"department": "email"}, &refused, asMember("rita")...); code != http.StatusNotFound {
+			t.Fatalf("the lead of the department it left moves it again: %d", code)
 		}
 	})
 }
@@ -224,25 +257,25 @@ func TestPriorityIsSetByStaffShownInQueuesAndSortsThem(t *testing.T) {
 		second := createTicket(t, env.System, "ana", map[string]any{"subject_id": "email-delivery", "domain": nil, "message": "Não recebo email."})
 		waitRouted(t, env.System, second)
 		var bad errorReply
-		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+second+"/priority", systemtest.StaffToken, map[string]string{"priority": "asap"}, &bad); code != http.StatusBadRequest || bad.Error.Fields["priority"] == "" {
+		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+second+"/priority", systemtest.StaffToken, map[string]string{"priority": "asap"}, &bad, asMember("pedro")...); code != http.StatusBadRequest || bad.Error.Fields["priority"] == "" {
 			t.Fatalf("an unknown priority: %d %+v", code, bad)
 		}
 		var set staffView
-		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+second+"/priority", systemtest.StaffToken, map[string]string{"priority": "urgent"}, &set); code != http.StatusOK || set.Priority != "urgent" {
+		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+second+"/priority", systemtest.StaffToken, map[string]string{"priority": "urgent"}, &set, asMember("pedro")...); code != http.StatusOK || set.Priority != "urgent" {
 			t.Fatalf("set: %d %s", code, set.Priority)
 		}
 		var queue struct {
 			Tickets []struct{ Number, Priority string } `json:"tickets"`
 		}
-		env.Do(t, "GET", "/api/v1/departments/email/queue?order=priority", systemtest.StaffToken, nil, &queue)
+		env.Do(t, "GET", "/api/v1/departments/email/queue?order=priority", systemtest.StaffToken, nil, &queue, systemtest.AsJoao...)
 		if len(queue.Tickets) != 2 || queue.Tickets[0].Number != second || queue.Tickets[0].Priority != "urgent" || queue.Tickets[1].Priority != "normal" {
 			t.Fatalf("the queue by priority: %+v", queue.Tickets)
 		}
 		// A cursor of one order does not continue another.
-		if code := env.Do(t, "GET", "/api/v1/departments/email/queue?order=priority&limit=1", systemtest.StaffToken, nil, nil); code != http.StatusOK {
+		if code := env.Do(t, "GET", "/api/v1/departments/email/queue?order=priority&limit=1", systemtest.StaffToken, nil, nil, systemtest.AsJoao...); code != http.StatusOK {
 			t.Fatalf("a page by priority: %d", code)
 		}
-		if code := env.Do(t, "GET", "/api/v1/departments/email/queue?order=priority&after=1-1", systemtest.StaffToken, nil, &bad); code != http.StatusBadRequest {
+		if code := env.Do(t, "GET", "/api/v1/departments/email/queue?order=priority&after=1-1", systemtest.StaffToken, nil, &bad, systemtest.AsJoao...); code != http.StatusBadRequest {
 			t.Fatalf("a waiting-time cursor in the priority order: %d", code)
 		}
 		// The console: its form, and the queue's column and order.
@@ -288,8 +321,19 @@ func TestASavedReplyIsFilledForTheTicketInsertedIntoTheAnswerBoxAndStillEdited(t
 		if len(list.Replies) != 1 || list.Replies[0].Body != body {
 			t.Fatalf("list: %+v", list)
 		}
+		// Members: an agent reads them but may not write them; another department's member does
+		// not find the department.
+		if code := env.Do(t, "GET", "/api/v1/staff/departments/email/replies", systemtest.StaffToken, nil, nil, asMember("pedro")...); code != http.StatusOK {
+			t.Fatalf("an agent lists the replies: %d", code)
+		}
+		if code := env.Do(t, "PUT", base+"outlook", systemtest.StaffToken, map[string]string{"title": "X", "body": "Y"}, &bad, asMember("pedro")...); code != http.StatusForbidden {
+			t.Fatalf("an agent writes a reply: %d", code)
+		}
+		if code := env.Do(t, "GET", "/api/v1/staff/departments/email/replies", systemtest.StaffToken, nil, &bad, asMember("sofia")...); code != http.StatusNotFound || bad.Error.Code != "department_not_found" {
+			t.Fatalf("another department's member lists the replies: %d %+v", code, bad)
+		}
 		filled := "Olá Ana Silva,\nO pedido #" + number + " foi analisado pelo departamento Email."
-		env.Do(t, "GET", "/api/v1/staff/tickets/"+number+"/replies", systemtest.StaffToken, nil, &list)
+		env.Do(t, "GET", "/api/v1/staff/tickets/"+number+"/replies", systemtest.StaffToken, nil, &list, systemtest.AsJoao...)
 		if len(list.Replies) != 1 || list.Replies[0].Body != filled {
 			t.Fatalf("filled for the ticket: %+v", list)
 		}

@@ -16,7 +16,7 @@ func createTicket(t *testing.T, s *systemtest.System, cid string, body map[strin
 	if code := s.Do(t, "POST", "/api/v1/customers/"+cid+"/tickets", systemtest.APIToken, body, &created); code != http.StatusAccepted {
 		t.Fatalf("create: %d", code)
 	}
-	tk, err := s.Store.TicketByNumber(context.Background(), created.Number)
+	tk, err := s.Store.TicketByNumber(context.Background(), storage.ReachAll(), created.Number)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func staffClocks(t *testing.T, s *systemtest.System, number string) clocksView {
 	var v struct {
 		SLA clocksView `json:"sla"`
 	}
-	if code := s.Do(t, "GET", "/api/v1/staff/tickets/"+number, systemtest.StaffToken, nil, &v); code != http.StatusOK {
+	if code := s.Do(t, "GET", "/api/v1/staff/tickets/"+number, systemtest.StaffToken, nil, &v, systemtest.AsJoao...); code != http.StatusOK {
 		t.Fatalf("staff view: %d", code)
 	}
 	return v.SLA

@@ -147,6 +147,23 @@ func (s *Store) Departments(ctx context.Context) ([]Department, error) {
 	return ds, wrapConn(err)
 }
 
+// StaffDepartments lists the departments within a staff caller's reach.
+func (s *Store) StaffDepartments(ctx context.Context, reach Reach) ([]Department, error) {
+	var ds []Department
+	in, args := reach.clause("id")
+	err := s.db.SelectContext(ctx, &ds, s.q(`SELECT id, name, name_en, email FROM departments WHERE `+in+` ORDER BY name`), args...)
+	return ds, wrapConn(err)
+}
+
+// StaffDepartment returns a department within a staff caller's reach; one out of reach is
+// ErrNotFound, exactly like one that does not exist.
+func (s *Store) StaffDepartment(ctx context.Context, reach Reach, id string) (Department, error) {
+	var d Department
+	in, args := reach.clause("id")
+	err := s.db.GetContext(ctx, &d, s.q(`SELECT id, name, name_en, email FROM departments WHERE id = ? AND `+in), append([]any{id}, args...)...)
+	return d, notFound(err)
+}
+
 // Department returns one department.
 func (s *Store) Department(ctx context.Context, id string) (Department, error) {
 	var d Department

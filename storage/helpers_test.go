@@ -52,3 +52,15 @@ func processTicket(t *testing.T, st *storage.Store, c storage.Created) storage.T
 	}
 	return tk
 }
+
+// putMember stores the active member id: an admin, or a member of the departments given (id to
+// role).
+func putMember(t *testing.T, st *storage.Store, id string, admin bool, departments map[string]string) storage.StaffMember {
+	t.Helper()
+	m, err := st.PutStaffMember(context.Background(), storage.StaffMember{ID: id, Name: id, Email: id + "@suporte.example.pt", Language: "pt-PT",
+		Active: true, Admin: admin, Departments: departments})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

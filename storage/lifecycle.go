@@ -99,19 +99,20 @@ func (s *Store) CloseByCustomer(ctx context.Context, customerID, number string, 
 
 // AddStaffMessage adds a staff answer to a ticket and moves it to a status (answered unless
 // told otherwise). A closed ticket is ErrTicketClosed; an unknown status ErrInvalidTransition.
-func (s *Store) AddStaffMessage(ctx context.Context, number, staff, body string, to tickets.Status, compose Compose) (Ticket, []int64, error) {
-	return s.AddStaffMessageWith(ctx, number, staff, body, to, Attach{}, compose)
+func (s *Store) AddStaffMessage(ctx context.Context, reach Reach, number, staff, body string, to tickets.Status, compose Compose) (Ticket, []int64, error) {
+	return s.AddStaffMessageWith(ctx, reach, number, staff, body, to, Attach{}, compose)
 }
 
 // AddStaffMessageWith is AddStaffMessage with uploads attached to the answer (AttachTx).
-func (s *Store) AddStaffMessageWith(ctx context.Context, number, staff, body string, to tickets.Status, att Attach, compose Compose) (Ticket, []int64, error) {
+func (s *Store) AddStaffMessageWith(ctx context.Context, reach Reach, number, staff, body string, to tickets.Status, att Attach, compose Compose) (Ticket, []int64, error) {
 	if to == "" {
 		to = tickets.Answered
 	}
 	if !to.Valid() {
 		return Ticket{}, nil, ErrInvalidTransition
 	}
-	return s.change(ctx, ` WHERE t.number = ? AND t.erasure_id IS NULL`, []any{number}, ActorStaff, staff, compose,
+	where, args := staffTicketWhere(reach, number)
+	return s.change(ctx, where, args, ActorStaff, staff, compose,
 		func(cur tickets.Status) (step, bool, error) {
 			if cur == tickets.Closed {
 				return step{}, false, ErrTicketClosed
@@ -122,17 +123,24 @@ func (s *Store) AddStaffMessageWith(ctx context.Context, number, staff, body str
 
 // SetStatus changes a ticket's status for staff. Setting the status it already has changes
 // nothing; an unknown status, or any change out of closed, is ErrInvalidTransition.
-func (s *Store) SetStatus(ctx context.Context, number, staff string, to tickets.Status, compose Compose) (Ticket, []int64, error) {
+func (s *Store) SetStatus(ctx context.Context, reach Reach, number, staff string, to tickets.Status, compose Compose) (Ticket, []int64, error) {
 	if !to.Valid() {
 		return Ticket{}, nil, ErrInvalidTransition
 	}
-	return s.change(ctx, ` WHERE t.number = ? AND t.erasure_id IS NULL`, []any{number}, ActorStaff, staff, compose,
+	where, args := staffTicketWhere(reach, number)
+	return s.change(ctx, where, args, ActorStaff, staff, compose,
 		func(cur tickets.Status) (step, bool, error) {
 			if cur == to {
 				return step{}, false, nil
 			}
 			return checked(cur, step{to: to})
 		})
+}
+
+// staffTicketWhere selects a ticket by number for a staff caller, within their reach.
+func staffTicketWhere(reach Reach, number string) (string, []any) {
+	in, args := reach.clause("t.department_id")
+	return ` WHERE t.number = ? AND t.erasure_id IS NULL AND ` + in, append([]any{number}, args...)
 }
 
 // checked lets a step through when tickets.CanChange allows it, or when it keeps the status.

@@ -41,17 +41,17 @@ func TestTheLifecycleFollowsTheStatusTableAndClosedIsFinal(t *testing.T) {
 		if _, _, err := st.AddCustomerMessage(ctx, "rui", tk.Number, "not mine", fakeEmail("customer_reply")); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("another customer's message: %v, want ErrNotFound", err)
 		}
-		if _, _, err := st.SetStatus(ctx, tk.Number, "joao", "reopened", fakeEmail("update")); !errors.Is(err, storage.ErrInvalidTransition) {
+		if _, _, err := st.SetStatus(ctx, storage.ReachAll(), tk.Number, "joao", "reopened", fakeEmail("update")); !errors.Is(err, storage.ErrInvalidTransition) {
 			t.Fatalf("unknown status: %v, want ErrInvalidTransition", err)
 		}
-		got, ids, err := st.SetStatus(ctx, tk.Number, "joao", tickets.InProgress, fakeEmail("update"))
+		got, ids, err := st.SetStatus(ctx, storage.ReachAll(), tk.Number, "joao", tickets.InProgress, fakeEmail("update"))
 		if err != nil || got.Status != tickets.InProgress || len(ids) != 1 {
 			t.Fatalf("take: %v %s %v", err, got.Status, ids)
 		}
-		if _, ids, err := st.SetStatus(ctx, tk.Number, "joao", tickets.InProgress, fakeEmail("update")); err != nil || len(ids) != 0 {
+		if _, ids, err := st.SetStatus(ctx, storage.ReachAll(), tk.Number, "joao", tickets.InProgress, fakeEmail("update")); err != nil || len(ids) != 0 {
 			t.Fatalf("the same status again: %v, %d emails; want nothing done", err, len(ids))
 		}
-		got, ids, err = st.AddStaffMessage(ctx, tk.Number, "joao", "Verifique a porta 587.", "", fakeEmail("update"))
+		got, ids, err = st.AddStaffMessage(ctx, storage.ReachAll(), tk.Number, "joao", "Verifique a porta 587.", "", fakeEmail("update"))
 		if err != nil || got.Status != tickets.Answered || len(ids) != 1 {
 			t.Fatalf("answer: %v %s %v", err, got.Status, ids)
 		}
@@ -78,11 +78,11 @@ func TestTheLifecycleFollowsTheStatusTableAndClosedIsFinal(t *testing.T) {
 		if _, _, err := st.AddCustomerMessage(ctx, "ana", tk.Number, "Ainda aí?", fakeEmail("customer_reply")); !errors.Is(err, storage.ErrTicketClosed) {
 			t.Fatalf("customer message on closed: %v", err)
 		}
-		if _, _, err := st.AddStaffMessage(ctx, tk.Number, "joao", "Resolvido?", "", fakeEmail("update")); !errors.Is(err, storage.ErrTicketClosed) {
+		if _, _, err := st.AddStaffMessage(ctx, storage.ReachAll(), tk.Number, "joao", "Resolvido?", "", fakeEmail("update")); !errors.Is(err, storage.ErrTicketClosed) {
 			t.Fatalf("staff message on closed: %v", err)
 		}
 		for _, to := range []tickets.Status{tickets.Open, tickets.InProgress, tickets.Answered, tickets.CustomerReply, tickets.OnHold} {
-			if _, _, err := st.SetStatus(ctx, tk.Number, "joao", to, fakeEmail("update")); !errors.Is(err, storage.ErrInvalidTransition) {
+			if _, _, err := st.SetStatus(ctx, storage.ReachAll(), tk.Number, "joao", to, fakeEmail("update")); !errors.Is(err, storage.ErrInvalidTransition) {
 				t.Fatalf("closed -> %s: %v, want ErrInvalidTransition", to, err)
 			}
 		}
@@ -138,7 +138,7 @@ func TestAStaffAnswerRacingACustomerCloseLeavesTheTicketConsistent(t *testing.T)
 			go func() {
 				defer wg.Done()
 				<-start
-				_, _, answerErr = st.AddStaffMessage(ctx, tk.Number, "joao", "Já está.", "", fakeEmail("update"))
+				_, _, answerErr = st.AddStaffMessage(ctx, storage.ReachAll(), tk.Number, "joao", "Já está.", "", fakeEmail("update"))
 			}()
 			go func() {
 				defer wg.Done()
@@ -186,7 +186,7 @@ func TestAutoCloseClosesOnlyAnsweredTicketsLeftAloneAndOnlyOnce(t *testing.T) {
 		replied := createTicket(t, st, "ana")
 		waiting := createTicket(t, st, "ana")
 		for _, tk := range []storage.Ticket{answered, replied} {
-			if _, _, err := st.AddStaffMessage(ctx, tk.Number, "joao", "Resposta.", "", fakeEmail("update")); err != nil {
+			if _, _, err := st.AddStaffMessage(ctx, storage.ReachAll(), tk.Number, "joao", "Resposta.", "", fakeEmail("update")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -245,7 +245,7 @@ func TestTheQueueShowsTheLongestWaitingFirstAndPagesByKeyset(t *testing.T) {
 			made = append(made, createTicket(t, st, "ana"))
 		}
 		// The oldest ticket gets an answer, so it now waits least; one is closed.
-		if _, _, err := st.AddStaffMessage(ctx, made[0].Number, "joao", "Resposta.", "", fakeEmail("update")); err != nil {
+		if _, _, err := st.AddStaffMessage(ctx, storage.ReachAll(), made[0].Number, "joao", "Resposta.", "", fakeEmail("update")); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := st.CloseByCustomer(ctx, "ana", made[1].Number, nil); err != nil {
@@ -254,7 +254,7 @@ func TestTheQueueShowsTheLongestWaitingFirstAndPagesByKeyset(t *testing.T) {
 		var seen []string
 		var after *storage.QueueCursor
 		for {
-			page, err := st.Queue(ctx, storage.QueueQuery{DepartmentID: "email", Limit: 2, After: after})
+			page, err := st.Queue(ctx, storage.QueueQuery{Reach: storage.ReachAll(), DepartmentID: "email", Limit: 2, After: after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,11 +274,11 @@ func TestTheQueueShowsTheLongestWaitingFirstAndPagesByKeyset(t *testing.T) {
 		if fmt.Sprint(seen) != fmt.Sprint(want) {
 			t.Fatalf("queue order %v, want %v", seen, want)
 		}
-		open, err := st.Queue(ctx, storage.QueueQuery{DepartmentID: "email", Status: tickets.Open, Limit: 10})
+		open, err := st.Queue(ctx, storage.QueueQuery{Reach: storage.ReachAll(), DepartmentID: "email", Status: tickets.Open, Limit: 10})
 		if err != nil || len(open) != 5 {
 			t.Fatalf("open filter: %d, %v", len(open), err)
 		}
-		counts, err := st.QueueCounts(ctx, "email")
+		counts, err := st.QueueCounts(ctx, storage.ReachAll(), "email")
 		if err != nil || counts[tickets.Open] != 5 || counts[tickets.Answered] != 1 || counts[tickets.OnHold] != 0 {
 			t.Fatalf("counts %v, %v", counts, err)
 		}

@@ -66,7 +66,8 @@ func TestANumberCollisionDrawsAgainAndTheTakenNumberKeepsItsTicket(t *testing.T)
 			t.Fatalf("Ana's ticket has %d messages (%v), want its own one", len(msgs), err)
 		}
 		var got secret.Password
-		if _, outcome, err := st.RevealPassword(ctx, second.TicketID, "joao", nt.CreatedAt, func(p storage.SealedPassword) (err error) {
+		putMember(t, st, "joao", true, nil)
+		if _, outcome, err := st.RevealPassword(ctx, storage.ReachAll(), second.TicketID, storage.Revealer{MemberID: "joao", Via: storage.ViaToken}, nt.CreatedAt, func(p storage.SealedPassword) (err error) {
 			got, err = ring.Open(secret.Sealed{Password: p.Password, DataKey: p.DataKey}, storage.PasswordBinding(p.TicketID))
 			return err
 		}); err != nil || outcome != storage.RevealGranted || got.Reveal() != "s3gredo" {

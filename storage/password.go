@@ -34,17 +34,36 @@ func (p SealedPassword) Live(at time.Time) bool {
 	return p.PurgedAt == nil && p.Password != nil && at.Before(p.ExpiresAt)
 }
 
-// RevealPassword reads a ticket's sealed password for staff and records the attempt, whatever
-// its outcome, in the same transaction. open is called only while the password is live; its
-// error is recorded as a failed reveal and returned.
-func (s *Store) RevealPassword(ctx context.Context, ticketID int64, staff string, at time.Time, open func(SealedPassword) error) (SealedPassword, string, error) {
+// Ways a member signed in, as the reveal audit records them.
+const (
+	ViaToken   = "token"   // the member's own API token
+	ViaService = "service" // the service token, naming the member
+	ViaLink    = "link"    // a signed staff link, in the console
+	ViaOIDC    = "oidc"    // the identity provider, in the console
+)
+
+// Revealer is who reveals a password: the member, how they signed in, and why (optional).
+type Revealer struct {
+	MemberID string
+	Via      string
+	Reason   string
+}
+
+// RevealPassword reads a ticket's sealed password for a member and records the attempt, whatever
+// its outcome, in the same transaction. A ticket out of the member's reach is ErrNotFound, as one
+// without a password. open is called only while the password is live; its error is recorded as a
+// failed reveal and returned.
+func (s *Store) RevealPassword(ctx context.Context, reach Reach, ticketID int64, by Revealer, at time.Time, open func(SealedPassword) error) (SealedPassword, string, error) {
 	var (
 		p       SealedPassword
 		outcome string
 		openErr error
 	)
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		err := tx.GetContext(ctx, &p, s.q(`SELECT ticket_id, password_sealed, data_key_sealed, expires_at, purged_at FROM ticket_passwords WHERE ticket_id = ?`), ticketID)
+		in, args := reach.clause("t.department_id")
+		err := tx.GetContext(ctx, &p, s.q(`SELECT p.ticket_id, p.password_sealed, p.data_key_sealed, p.expires_at, p.purged_at
+			FROM ticket_passwords p JOIN tickets t ON t.id = p.ticket_id WHERE p.ticket_id = ? AND t.erasure_id IS NULL AND `+in),
+			append([]any{ticketID}, args...)...)
 		if err != nil {
 			return notFound(err)
 		}
@@ -58,7 +77,8 @@ func (s *Store) RevealPassword(ctx context.Context, ticketID int64, staff string
 				outcome = RevealGranted
 			}
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO password_reveals (ticket_id, staff, outcome, created_at) VALUES (?, ?, ?, ?)`), ticketID, staff, outcome, at)
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO password_reveals (ticket_id, staff, member_id, via, reason, legacy, outcome, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), ticketID, by.MemberID, by.MemberID, by.Via, nullable(by.Reason), false, outcome, at)
 		return wrapConn(err)
 	})
 	if err != nil {
@@ -67,18 +87,41 @@ func (s *Store) RevealPassword(ctx context.Context, ticketID int64, staff string
 	return p, outcome, openErr
 }
 
-// Reveal is one entry of a ticket's reveal audit.
+// Reveal is one entry of a ticket's reveal audit. An entry written before staff were members
+// (Legacy) has only the free-text name it was given, in Staff.
 type Reveal struct {
 	Staff     string    `db:"staff"`
+	MemberID  *string   `db:"member_id"`
+	Via       *string   `db:"via"`
+	Reason    *string   `db:"reason"`
+	Legacy    bool      `db:"legacy"`
 	Outcome   string    `db:"outcome"`
 	CreatedAt time.Time `db:"created_at"`
+}
+
+// SignedInVia is how the member signed in, "" for a legacy entry.
+func (r Reveal) SignedInVia() string {
+	if r.Via == nil {
+		return ""
+	}
+	return *r.Via
 }
 
 // Reveals lists a ticket's reveal audit, oldest first.
 func (s *Store) Reveals(ctx context.Context, ticketID int64) ([]Reveal, error) {
 	var rs []Reveal
-	err := s.db.SelectContext(ctx, &rs, s.q(`SELECT staff, outcome, created_at FROM password_reveals WHERE ticket_id = ? ORDER BY id`), ticketID)
+	err := s.db.SelectContext(ctx, &rs, s.q(`SELECT staff, member_id, via, reason, legacy, outcome, created_at FROM password_reveals
+		WHERE ticket_id = ? ORDER BY id`), ticketID)
 	return rs, wrapConn(err)
+}
+
+// PasswordViews lists when a ticket's password was revealed, oldest first: what the customer is
+// told, without who.
+func (s *Store) PasswordViews(ctx context.Context, ticketID int64) ([]time.Time, error) {
+	var ts []time.Time
+	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT created_at FROM password_reveals WHERE ticket_id = ? AND outcome = ? ORDER BY id`),
+		ticketID, RevealGranted)
+	return ts, wrapConn(err)
 }
 
 // PasswordExpiry returns when a ticket's password expires, or ErrNotFound when none was given.

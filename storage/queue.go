@@ -12,6 +12,8 @@ import (
 
 // QueueQuery selects a page of a department's queue.
 type QueueQuery struct {
+	// Reach is the caller's: a department out of reach lists nothing.
+	Reach        Reach
 	DepartmentID string
 	// Status filters the queue; "" means every ticket still open in any way (all but closed).
 	Status tickets.Status
@@ -114,6 +116,9 @@ func (s *Store) Queue(ctx context.Context, qq QueueQuery) ([]Ticket, error) {
 	case OrderPriority:
 		order = "t.priority, t.updated_at"
 	}
+	in, inArgs := qq.Reach.clause("t.department_id")
+	where += ` AND ` + in
+	args = append(args, inArgs...)
 	if qq.After != nil {
 		switch {
 		case qq.Order == OrderPriority && qq.After.Rank != nil:
@@ -132,15 +137,17 @@ func (s *Store) Queue(ctx context.Context, qq QueueQuery) ([]Ticket, error) {
 	return ts, wrapConn(err)
 }
 
-// QueueCounts counts a department's tickets by status. Closed tickets are not counted: they
-// only ever grow, and a queue is about the work left.
-func (s *Store) QueueCounts(ctx context.Context, departmentID string) (map[tickets.Status]int, error) {
+// QueueCounts counts a department's tickets by status, within a caller's reach (a department out
+// of reach counts none). Closed tickets are not counted: they only ever grow, and a queue is
+// about the work left.
+func (s *Store) QueueCounts(ctx context.Context, reach Reach, departmentID string) (map[tickets.Status]int, error) {
 	var rows []struct {
 		Status tickets.Status `db:"status"`
 		N      int            `db:"n"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT status, COUNT(*) AS n FROM tickets WHERE department_id = ? AND status <> 'closed' GROUP BY status`),
-		departmentID); err != nil {
+	in, args := reach.clause("department_id")
+	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT status, COUNT(*) AS n FROM tickets WHERE department_id = ? AND status <> 'closed' AND `+in+` GROUP BY status`),
+		append([]any{departmentID}, args...)...); err != nil {
 		return nil, wrapConn(err)
 	}
 	counts := make(map[tickets.Status]int, len(tickets.Statuses))

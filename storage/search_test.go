@@ -253,7 +253,7 @@ func TestSearchFindsStaffMessagesAndNotes(t *testing.T) {
 		ctx := context.Background()
 		putCustomer(t, st, "ana")
 		tk := searchTicket(t, st, "ana", "server-vps", "O servidor reinicia sozinho.")
-		if _, _, err := st.AddStaffMessage(ctx, tk.Number, "joao", "Trocámos a fonte de alimentação.", "", fakeEmail("update")); err != nil {
+		if _, _, err := st.AddStaffMessage(ctx, storage.ReachAll(), tk.Number, "joao", "Trocámos a fonte de alimentação.", "", fakeEmail("update")); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := st.AddCustomerMessage(ctx, "ana", tk.Number, "Voltou a acontecer às três.", fakeEmail("customer_reply")); err != nil {

@@ -386,15 +386,17 @@ type DepartmentTimes struct {
 	Breaches      map[string]int
 }
 
-// ResponseTimes gathers, per department (one, or all when departmentID is ""), the tickets
+// ResponseTimes gathers, per department within reach (one, or all when departmentID is ""), the tickets
 // created in [from, to), the business time their first response and resolution took, and the
 // targets they missed. Every department is listed, with zeros when it had no ticket.
-func (s *Store) ResponseTimes(ctx context.Context, from, to time.Time, departmentID string) ([]DepartmentTimes, error) {
-	depts, err := s.Departments(ctx)
+func (s *Store) ResponseTimes(ctx context.Context, reach Reach, from, to time.Time, departmentID string) ([]DepartmentTimes, error) {
+	depts, err := s.StaffDepartments(ctx, reach)
 	if err != nil {
 		return nil, err
 	}
-	where, args := ` WHERE created_at >= ? AND created_at < ?`, []any{from, to}
+	in, args := reach.clause("department_id")
+	where := ` WHERE created_at >= ? AND created_at < ? AND ` + in
+	args = append([]any{from, to}, args...)
 	if departmentID != "" {
 		where += ` AND department_id = ?`
 		args = append(args, departmentID)

@@ -39,16 +39,16 @@ func TestTheQueueByDueTimeListsTheMostUrgentFirstAndTicketsWithoutAClockLast(t *
 		}
 		// The newest two are answered: their clocks stop, and they go to the end.
 		for _, n := range numbers[:2] {
-			if _, _, err := st.AddStaffMessage(ctx, n, "joao", "Resposta.", tickets.Answered, nil); err != nil {
+			if _, _, err := st.AddStaffMessage(ctx, storage.ReachAll(), n, "joao", "Resposta.", tickets.Answered, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 		want := []string{numbers[4], numbers[3], numbers[2]}
-		got := queueNumbers(t, st, storage.QueueQuery{DepartmentID: "email", Limit: 2, Order: storage.OrderDue})
+		got := queueNumbers(t, st, storage.QueueQuery{Reach: storage.ReachAll(), DepartmentID: "email", Limit: 2, Order: storage.OrderDue})
 		if len(got) != 5 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 			t.Fatalf("queue by due time %v, want %v first then the two answered", got, want)
 		}
-		tk, err := st.TicketByNumber(ctx, numbers[4])
+		tk, err := st.TicketByNumber(ctx, storage.ReachAll(), numbers[4])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,24 +33,30 @@ func (s *Store) RevokeSession(ctx context.Context, nonceHash string, expires tim
 // the same time. It returns the cutoff.
 func (s *Store) RevokeSessionsOf(ctx context.Context, kind, subject string, forgetAfter time.Duration) (time.Time, error) {
 	at := now()
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error { return s.cutOffSessions(ctx, tx, kind, subject, at, forgetAfter) })
+	return at, err
+}
+
+// cutOffSessions refuses, within tx, every session of a subject begun before at; forgetAfter > 0
+// drops cutoffs older than that first.
+func (s *Store) cutOffSessions(ctx context.Context, tx *sqlx.Tx, kind, subject string, at time.Time, forgetAfter time.Duration) error {
+	if forgetAfter > 0 {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM session_cutoffs WHERE not_before < ?`), at.Add(-forgetAfter)); err != nil {
 			return fmt.Errorf("storage: forget old session cutoffs: %w", wrapConn(err))
 		}
-		// A cutoff only moves forward: a call that commits after a later one (another instance,
-		// a clock a little ahead) must not accept again the sessions that one refused.
-		greatest := "MAX"
-		if s.postgres {
-			greatest = "GREATEST"
-		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO session_cutoffs (kind, subject, not_before) VALUES (?, ?, ?)
-			ON CONFLICT (kind, subject) DO UPDATE SET not_before = `+greatest+`(session_cutoffs.not_before, excluded.not_before)`), kind, subject, at)
-		if err != nil {
-			return fmt.Errorf("storage: revoke sessions: %w", wrapConn(err))
-		}
-		return nil
-	})
-	return at, err
+	}
+	// A cutoff only moves forward: a call that commits after a later one (another instance,
+	// a clock a little ahead) must not accept again the sessions that one refused.
+	greatest := "MAX"
+	if s.postgres {
+		greatest = "GREATEST"
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO session_cutoffs (kind, subject, not_before) VALUES (?, ?, ?)
+		ON CONFLICT (kind, subject) DO UPDATE SET not_before = `+greatest+`(session_cutoffs.not_before, excluded.not_before)`), kind, subject, at)
+	if err != nil {
+		return fmt.Errorf("storage: revoke sessions: %w", wrapConn(err))
+	}
+	return nil
 }
 
 // SessionRevoked reports whether a session was signed out: by itself (its nonce hash listed), or

@@ -414,9 +414,11 @@ func (s *Store) CustomerTicket(ctx context.Context, customerID, number string) (
 	return s.ticket(ctx, s.db, ` WHERE t.customer_id = ? AND t.number = ?`, customerID, number)
 }
 
-// TicketByNumber returns a ticket for staff.
-func (s *Store) TicketByNumber(ctx context.Context, number string) (Ticket, error) {
-	return s.ticket(ctx, s.db, ` WHERE t.number = ? AND t.erasure_id IS NULL`, number)
+// TicketByNumber returns a ticket for a staff caller who reaches it; a ticket out of reach is
+// ErrNotFound, exactly like a ticket that does not exist.
+func (s *Store) TicketByNumber(ctx context.Context, reach Reach, number string) (Ticket, error) {
+	in, args := reach.clause("t.department_id")
+	return s.ticket(ctx, s.db, ` WHERE t.number = ? AND t.erasure_id IS NULL AND `+in, append([]any{number}, args...)...)
 }
 
 // TicketByID returns a ticket by its internal id.

@@ -131,7 +131,7 @@ func TestATicketIsFiledWhenStoredAndProcessingFollowsItsSubject(t *testing.T) {
 		putCustomer(t, st, "ana")
 		inQueue := func(dept string, id int64) bool {
 			t.Helper()
-			ts, err := st.Queue(ctx, storage.QueueQuery{DepartmentID: dept, Limit: 50})
+			ts, err := st.Queue(ctx, storage.QueueQuery{Reach: storage.ReachAll(), DepartmentID: dept, Limit: 50})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +142,7 @@ func TestATicketIsFiledWhenStoredAndProcessingFollowsItsSubject(t *testing.T) {
 		if !inQueue("email", stays.TicketID) || !inQueue("email", moves.TicketID) {
 			t.Fatal("new tickets are not in their subject's department's queue before processing")
 		}
-		if counts, err := st.QueueCounts(ctx, "email"); err != nil || counts[tickets.Open] != 2 {
+		if counts, err := st.QueueCounts(ctx, storage.ReachAll(), "email"); err != nil || counts[tickets.Open] != 2 {
 			t.Fatalf("queue counts before processing = %v, %v; want 2 open", counts, err)
 		}
 
@@ -215,14 +215,15 @@ func TestPasswordsOpenUntilExpiryAndArePurgedAfter(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got secret.Password
+		putMember(t, st, "joao", true, nil)
 		open := func(p storage.SealedPassword) (err error) {
 			got, err = ring.Open(secret.Sealed{Password: p.Password, DataKey: p.DataKey}, storage.PasswordBinding(p.TicketID))
 			return err
 		}
-		if _, outcome, err := st.RevealPassword(ctx, c.TicketID, "joao", created.Add(59*time.Minute), open); err != nil || outcome != storage.RevealGranted || got.Reveal() != "p4ss \"word\" 🔑" {
+		if _, outcome, err := st.RevealPassword(ctx, storage.ReachAll(), c.TicketID, storage.Revealer{MemberID: "joao", Via: storage.ViaToken}, created.Add(59*time.Minute), open); err != nil || outcome != storage.RevealGranted || got.Reveal() != "p4ss \"word\" 🔑" {
 			t.Fatalf("reveal before expiry: outcome=%s err=%v", outcome, err)
 		}
-		if _, outcome, _ := st.RevealPassword(ctx, c.TicketID, "joao", expires, open); outcome != storage.RevealExpired {
+		if _, outcome, _ := st.RevealPassword(ctx, storage.ReachAll(), c.TicketID, storage.Revealer{MemberID: "joao", Via: storage.ViaToken}, expires, open); outcome != storage.RevealExpired {
 			t.Fatalf("reveal at expiry: outcome=%s, want expired even before the purge", outcome)
 		}
 		if n, err := st.PurgeExpiredPasswords(ctx, expires); err != nil || n != 1 {

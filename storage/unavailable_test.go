@@ -139,7 +139,7 @@ func TestEveryCallMadeWhileTheDatabaseIsUnreachableFailsAsUnavailable(t *testing
 					return err
 				}},
 				{"status", func() error {
-					_, _, err := st.SetStatus(ctx, tk.Number, "joao", tickets.InProgress, nil)
+					_, _, err := st.SetStatus(ctx, storage.ReachAll(), tk.Number, "joao", tickets.InProgress, nil)
 					return err
 				}},
 				{"revoke session", func() error { return st.RevokeSession(ctx, "nonce", time.Now().Add(time.Hour)) }},

@@ -15,16 +15,10 @@ import (
 // priority and transfers between departments. Every function takes the caller's Reach and puts
 // it in the SQL: a ticket out of reach is ErrNotFound, exactly as one that does not exist.
 
-// ErrUnknownDepartment is a transfer to a department that does not exist.
-var ErrUnknownDepartment = errors.New("storage: no such department")
-
-// ticketWithin returns a ticket within reach by number (never an erased one), locked for the
-// transaction when lock is set.
-func (s *Store) ticketWithin(ctx context.Context, q sqlx.QueryerContext, reach Reach, number string, lock bool) (Ticket, error) {
+// lockedWithin returns a ticket within reach by number (never an erased one), its row locked for
+// the transaction.
+func (s *Store) lockedWithin(ctx context.Context, q sqlx.QueryerContext, reach Reach, number string) (Ticket, error) {
 	cond, args := reach.clause("t.department_id")
-	if !lock {
-		return s.ticket(ctx, q, ` WHERE t.number = ? AND t.erasure_id IS NULL AND `+cond, append([]any{number}, args...)...)
-	}
 	// The lock is taken on the ticket's row alone (not the joined catalog rows).
 	var id int64
 	if err := sqlx.GetContext(ctx, q, &id, s.q(`SELECT t.id FROM tickets t WHERE t.number = ? AND t.erasure_id IS NULL AND `+cond+s.forUpdate()),
@@ -32,11 +26,6 @@ func (s *Store) ticketWithin(ctx context.Context, q sqlx.QueryerContext, reach R
 		return Ticket{}, notFound(err)
 	}
 	return s.ticket(ctx, q, ` WHERE t.id = ?`, id)
-}
-
-// TicketWithin returns a ticket by number for a staff caller, within their reach.
-func (s *Store) TicketWithin(ctx context.Context, reach Reach, number string) (Ticket, error) {
-	return s.ticketWithin(ctx, s.db, reach, number, false)
 }
 
 // AddNote adds an internal note by a member of staff to a ticket within reach, closed or not.
@@ -49,7 +38,7 @@ func (s *Store) AddNote(ctx context.Context, reach Reach, number, member, body s
 	)
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		if t, err = s.ticketWithin(ctx, tx, reach, number, true); err != nil {
+		if t, err = s.lockedWithin(ctx, tx, reach, number); err != nil {
 			return err
 		}
 		m = Message{Author: ActorStaff, Staff: &member, Member: &member, Internal: true, Body: body, CreatedAt: now()}
@@ -74,7 +63,7 @@ func (s *Store) SetPriority(ctx context.Context, reach Reach, number string, p t
 	var t Ticket
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		if t, err = s.ticketWithin(ctx, tx, reach, number, true); err != nil || t.Priority() == p {
+		if t, err = s.lockedWithin(ctx, tx, reach, number); err != nil || t.Priority() == p {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET priority = ? WHERE id = ?`), p.Rank(), t.ID); err != nil {
@@ -100,7 +89,7 @@ func (s *Store) Transfer(ctx context.Context, from Reach, number, member, to str
 		ids []int64
 	)
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := s.ticketWithin(ctx, tx, from, number, true)
+		cur, err := s.lockedWithin(ctx, tx, from, number)
 		if err != nil {
 			return err
 		}

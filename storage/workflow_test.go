@@ -59,7 +59,7 @@ func TestANoteIsInTheStaffThreadOnlyAndChangesNothingOfTheTicket(t *testing.T) {
 			t.Fatalf("the export holds %+v", exported)
 		}
 		// An answer names its member beside the staff name.
-		if _, _, err := st.AddStaffMessage(ctx, tk.Number, "joao", "Resposta.", "", nil); err != nil {
+		if _, _, err := st.AddStaffMessage(ctx, storage.ReachAll(), tk.Number, "joao", "Resposta.", "", nil); err != nil {
 			t.Fatal(err)
 		}
 		if staff, _ = st.StaffMessages(ctx, tk.ID); staff[2].Member == nil || *staff[2].Member != "joao" || staff[2].Internal {
@@ -124,11 +124,11 @@ func TestAQueueByPriorityListsTheMostUrgentFirstAndPagesByKeyset(t *testing.T) {
 			t.Fatalf("a priority out of reach: %v", err)
 		}
 		want := []string{numbers[2], numbers[5], numbers[3], numbers[0], numbers[4], numbers[1]}
-		got := queueNumbers(t, st, storage.QueueQuery{DepartmentID: "email", Limit: 2, Order: storage.OrderPriority})
+		got := queueNumbers(t, st, storage.QueueQuery{Reach: storage.ReachAll(), DepartmentID: "email", Limit: 2, Order: storage.OrderPriority})
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("by priority: %v, want %v", got, want)
 		}
-		if tk, _ := st.TicketByNumber(ctx, numbers[4]); tk.Priority() != tickets.Normal {
+		if tk, _ := st.TicketByNumber(ctx, storage.ReachAll(), numbers[4]); tk.Priority() != tickets.Normal {
 			t.Fatalf("a ticket's default priority: %s", tk.Priority())
 		}
 	})
@@ -141,7 +141,7 @@ func TestATransferKeepsTheTicketRecordsTheMoveAndTakesTheNewDepartmentsPolicy(t 
 		setFirstResponse(t, st, "email", time.Hour)
 		setFirstResponse(t, st, "faturacao", 10*time.Hour)
 		tk := createTicket(t, st, "ana")
-		if _, _, err := st.AddStaffMessage(ctx, tk.Number, "joao", "A ver.", tickets.InProgress, nil); err != nil {
+		if _, _, err := st.AddStaffMessage(ctx, storage.ReachAll(), tk.Number, "joao", "A ver.", tickets.InProgress, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := st.AddNote(ctx, storage.ReachAll(), tk.Number, "joao", "É um assunto de faturação."); err != nil {
@@ -190,10 +190,10 @@ func TestATransferKeepsTheTicketRecordsTheMoveAndTakesTheNewDepartmentsPolicy(t 
 			t.Fatalf("messages %d, updated %v before %v", len(staff), moved.UpdatedAt, before.UpdatedAt)
 		}
 		// The old department's reach no longer finds it; the new one's does.
-		if _, err := st.TicketWithin(ctx, storage.ReachOnly("email"), tk.Number); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := st.TicketByNumber(ctx, storage.ReachOnly("email"), tk.Number); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("the old department still reaches it: %v", err)
 		}
-		if _, err := st.TicketWithin(ctx, storage.ReachOnly("faturacao"), tk.Number); err != nil {
+		if _, err := st.TicketByNumber(ctx, storage.ReachOnly("faturacao"), tk.Number); err != nil {
 			t.Fatal(err)
 		}
 		// Moving it where it is changes nothing and sends nothing.

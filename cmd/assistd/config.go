@@ -44,7 +44,8 @@ var settings = []setting{
 	{"ASSISTD_SECRET_KEYS", "", "comma-separated base64 32-byte keys; the first seals, all open (`assistd keys generate`) — required"},
 	{"ASSISTD_SECRET_TTL", "72h", "how long a customer's password is kept before it is destroyed"},
 	{"ASSISTD_API_TOKEN", "", "bearer token of client-area API calls, at least 32 characters — required for the api role"},
-	{"ASSISTD_STAFF_TOKEN", "", "bearer token of staff API calls and the console sign-in, at least 32 characters — required for the api role"},
+	{"ASSISTD_STAFF_TOKEN", "", "the service token: the portal's and operators' bearer token for staff API calls, acting as the member named by the Assistd-Staff-Member header (alone: managing members, tokens, service levels, /metrics), at least 32 characters — required for the api role"},
+	{"ASSISTD_STAFF_LINK_SECRET", "", "HMAC-SHA256 key of staff sign-in links (/staff/login?token=…, assistd login-link --staff SID), at least 32 characters, never the portal secret (empty: staff links are off)"},
 	{"ASSISTD_OIDC_ISSUER", "", "the company's OpenID Connect identity provider for the staff console sign-in, https (http only on loopback); redirect URL PUBLIC_URL/staff/oidc/callback (empty: off)"},
 	{"ASSISTD_OIDC_CLIENT_ID", "", "assistd's client id at that provider (required with ASSISTD_OIDC_ISSUER)"},
 	{"ASSISTD_OIDC_CLIENT_SECRET", "", "assistd's client secret at that provider (required with ASSISTD_OIDC_ISSUER)"},
@@ -73,6 +74,7 @@ type config struct {
 	MailAuthServID                            string
 	HTTPAddr, OpsAddr, PublicURL, PortalURL   string
 	PortalSecret                              string
+	StaffLinkSecret                           string // empty: no staff sign-in links
 	MailFrom                                  string
 	SecretKeys                                string
 	SecretTTL, AutoCloseAfter, ShutdownAfter  time.Duration
@@ -131,7 +133,7 @@ func loadConfig() (config, error) {
 		MailAuthServID: strings.TrimSpace(env("ASSISTD_MAIL_AUTHSERV_ID")),
 		IMAPURL:        env("ASSISTD_IMAP_URL"), IMAPPollInterval: dur("ASSISTD_IMAP_POLL_INTERVAL"), IMAPDoneFolder: env("ASSISTD_IMAP_DONE_FOLDER"),
 		HTTPAddr: env("ASSISTD_HTTP_ADDR"), OpsAddr: env("ASSISTD_OPS_ADDR"), PublicURL: strings.TrimRight(env("ASSISTD_PUBLIC_URL"), "/"), PortalURL: env("ASSISTD_PORTAL_URL"),
-		PortalSecret: env("ASSISTD_PORTAL_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
+		PortalSecret: env("ASSISTD_PORTAL_SECRET"), StaffLinkSecret: env("ASSISTD_STAFF_LINK_SECRET"), MailFrom: env("ASSISTD_MAIL_FROM"), SecretKeys: env("ASSISTD_SECRET_KEYS"),
 		SecretTTL: dur("ASSISTD_SECRET_TTL"), AutoCloseAfter: dur("ASSISTD_AUTOCLOSE_AFTER"), ShutdownAfter: dur("ASSISTD_SHUTDOWN_TIMEOUT"),
 		APIToken: env("ASSISTD_API_TOKEN"), StaffToken: env("ASSISTD_STAFF_TOKEN"), Migrate: migrate,
 		OIDCIssuer: strings.TrimSpace(env("ASSISTD_OIDC_ISSUER")), OIDCClientID: strings.TrimSpace(env("ASSISTD_OIDC_CLIENT_ID")), OIDCSecret: env("ASSISTD_OIDC_CLIENT_SECRET"),
@@ -198,6 +200,13 @@ func loadConfig() (config, error) {
 		// Session cookies are signed with a key derived from it: a short one can be found from any
 		// customer's cookie, and with it a staff session forged (RFC 2104 asks for the hash length).
 		errs = append(errs, fmt.Sprintf("ASSISTD_PORTAL_SECRET is %d characters; it must have at least %d (openssl rand -hex 32)", len(c.PortalSecret), minPortalSecret))
+	}
+	if c.StaffLinkSecret != "" && len(c.StaffLinkSecret) < minPortalSecret {
+		errs = append(errs, fmt.Sprintf("ASSISTD_STAFF_LINK_SECRET is %d characters; it must have at least %d (openssl rand -hex 32)", len(c.StaffLinkSecret), minPortalSecret))
+	}
+	if c.StaffLinkSecret != "" && c.StaffLinkSecret == c.PortalSecret {
+		// Whoever holds the customers' portal secret must not be able to sign staff in.
+		errs = append(errs, "ASSISTD_STAFF_LINK_SECRET must differ from ASSISTD_PORTAL_SECRET")
 	}
 	errs = append(errs, checkOIDC(c)...)
 	if len(errs) > 0 {
@@ -289,7 +298,13 @@ Commands:
   assistd check addresses                     list stored addresses no relay would take (exit 1 if any)
   assistd keys generate                       print a new key for ASSISTD_SECRET_KEYS
   assistd keys rotate                         re-seal every live password with the first key
-  assistd login-link CUSTOMER [--staff NAME]  print a sign-in link signed with ASSISTD_PORTAL_SECRET
+  assistd login-link CUSTOMER                 print a customer's sign-in link, signed with ASSISTD_PORTAL_SECRET
+  assistd login-link --staff SID              print a member's console sign-in link, signed with ASSISTD_STAFF_LINK_SECRET
+  assistd staff add SID --name N --email E [--dept DEPT:agent|lead ...] [--admin] [--language pt-PT|en]
+                                              create or replace a staff member
+  assistd staff list                          every staff member, their departments and roles
+  assistd staff disable SID                   disable a member: every token and session ends at once
+  assistd staff token SID [--label L]         make an API token of a member (shown once)
   assistd customer export CID > FILE.json     everything held about a customer, as one JSON document
   assistd customer erase CID                  erase a customer and wait until nothing of theirs is left
   assistd bench [flags]                       end-to-end tickets/s against the configured Postgres + Redis

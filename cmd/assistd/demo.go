@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -34,6 +35,7 @@ func demo(ctx context.Context) error {
 		"ASSISTD_API_TOKEN":          demoToken("demo-api-"), // fresh each run, and printed: fixed ones would be known to all
 		"ASSISTD_STAFF_TOKEN":        demoToken("demo-staff-"),
 		"ASSISTD_PORTAL_SECRET":      secret.GenerateKey(),
+		"ASSISTD_STAFF_LINK_SECRET":  secret.GenerateKey(),
 		"ASSISTD_SECRET_TTL":         "72h",
 		"ASSISTD_IMAP_POLL_INTERVAL": "2s",
 		"ASSISTD_LOG_LEVEL":          "warn",
@@ -108,6 +110,11 @@ func demo(ctx context.Context) error {
 		Language: "pt-PT", Domains: []string{"exemplo-demo.pt", "loja-demo.com"}}); err != nil {
 		return err
 	}
+	for _, m := range demoMembers {
+		if _, err := sys.Store.PutStaffMember(ctx, m); err != nil {
+			return err
+		}
+	}
 
 	fmt.Print(demoBanner(cfg, notes))
 
@@ -126,21 +133,37 @@ func demo(ctx context.Context) error {
 	})
 }
 
-// demoBanner is what the demo prints at start: where everything is. The database URL is shown
-// without its password.
+// demoMembers are the demo's staff, in different departments, so that the console shows each
+// only their own.
+var demoMembers = []storage.StaffMember{
+	{ID: "ines", Name: "Inês Admin", Email: "ines@suporte.example.pt", Language: "pt-PT", Active: true, Admin: true},
+	{ID: "rita", Name: "Rita Sousa", Email: "rita@suporte.example.pt", Language: "pt-PT", Active: true,
+		Departments: map[string]string{"email": storage.RoleAgent, "alojamento": storage.RoleLead}},
+	{ID: "bruno", Name: "Bruno Costa", Email: "bruno@suporte.example.pt", Language: "en", Active: true,
+		Departments: map[string]string{"faturacao": storage.RoleAgent, "dominios": storage.RoleAgent}},
+}
+
+// demoBanner is what the demo prints at start: where everything is, and a sign-in link of each
+// demo member. The database URL is shown without its password.
 func demoBanner(cfg config, notes []string) string {
 	database := cfg.DatabaseURL
 	if u, err := url.Parse(database); err == nil && u.User != nil {
 		database = u.Redacted()
 	}
+	var staff strings.Builder
+	for _, m := range demoMembers {
+		fmt.Fprintf(&staff, "  staff %-6s  %s — %s\n                %s\n", m.ID, m.Name, strings.TrimPrefix(describeAccess(m), ", "),
+			api.StaffLoginURL(cfg.PublicURL, cfg.StaffLinkSecret, m.ID, 12*time.Hour))
+	}
 	return fmt.Sprintf(`assistd demo — everything in one process, no servers
   client area:  %[1]s/  (you are the demo customer "demo")
   sent mail:    %[1]s/demo/mail
-  staff:        %[5]s
-                (signs one browser in; or sign in at %[1]s/staff/login with ASSISTD_STAFF_TOKEN)
+%[5]s                (each link signs one browser in to the console as that member; another with
+                 assistd login-link --staff ID; the API as a member: the staff token with
+                 the header Assistd-Staff-Member: ID)
   API:          curl -H "Authorization: Bearer %[2]s" %[1]s/api/v1/customers/demo/tickets
   database:     %[3]s
   defaults used: %[4]v
 Stop with Ctrl-C.
-`, cfg.PublicURL, cfg.APIToken, database, notes, api.StaffLoginURL(cfg.PublicURL, cfg.PortalSecret, "demo-staff", 12*time.Hour))
+`, cfg.PublicURL, cfg.APIToken, database, notes, staff.String())
 }

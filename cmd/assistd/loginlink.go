@@ -9,10 +9,10 @@ import (
 	"github.com/assistd/assistd/api"
 )
 
-const loginLinkUsage = "usage: assistd login-link CUSTOMER [--ttl 15m] | assistd login-link --staff NAME [--ttl 15m]"
+const loginLinkUsage = "usage: assistd login-link CUSTOMER [--ttl 15m] | assistd login-link --staff SID [--ttl 15m]"
 
-// loginLink prints sign-in links signed with ASSISTD_PORTAL_SECRET: a customer's, as the portal
-// makes them, and a member of staff's for the console.
+// loginLink prints sign-in links: a customer's, signed with ASSISTD_PORTAL_SECRET as the portal
+// makes them, and a member's for the console, signed with ASSISTD_STAFF_LINK_SECRET.
 func loginLink(args []string) error {
 	var customer, staff string
 	ttl := 15 * time.Minute
@@ -60,20 +60,24 @@ func loginLink(args []string) error {
 		return errors.New(loginLinkUsage)
 	}
 	if staff != "" && (len(staff) > 100 || strings.ContainsAny(staff, "\r\n\t\x00")) {
-		return errors.New("login-link: a staff name is 1 to 100 characters on one line")
+		return errors.New("login-link: a member id is 1 to 100 characters on one line")
 	}
 	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	if cfg.PortalSecret == "" {
-		return errors.New("login-link: ASSISTD_PORTAL_SECRET is not set; links are signed with it")
+	if customer != "" && cfg.PortalSecret == "" {
+		return errors.New("login-link: ASSISTD_PORTAL_SECRET is not set; customers' links are signed with it")
+	}
+	if staff != "" && cfg.StaffLinkSecret == "" {
+		return errors.New("login-link: ASSISTD_STAFF_LINK_SECRET is not set; staff links are signed with it (and are off without it)")
 	}
 	if customer != "" {
 		fmt.Println(api.CustomerLoginURL(cfg.PublicURL, cfg.PortalSecret, customer, ttl))
 	}
 	if staff != "" {
-		fmt.Println(api.StaffLoginURL(cfg.PublicURL, cfg.PortalSecret, staff, ttl))
+		// The link names the member; the console signs in only an active member.
+		fmt.Println(api.StaffLoginURL(cfg.PublicURL, cfg.StaffLinkSecret, staff, ttl))
 	}
 	return nil
 }

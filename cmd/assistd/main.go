@@ -78,6 +78,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return checkCommand(ctx, cfg, rest, os.Stdout)
 	case "customer":
 		return customerCommand(ctx, cfg, log, rest)
+	case "staff":
+		return staffCommand(ctx, cfg, log, rest, os.Stdout)
 	case "catalog":
 		if len(rest) != 2 || rest[0] != "import" {
 			return errors.New("usage: assistd catalog import FILE.yaml")

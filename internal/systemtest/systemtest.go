@@ -33,11 +33,20 @@ import (
 	"github.com/assistd/assistd/worker"
 )
 
-// Tokens the test servers accept.
+// Tokens the test servers accept, and the key of their staff sign-in links.
 const (
-	APIToken   = "test-api-token"
-	StaffToken = "test-staff-token"
+	APIToken        = "test-api-token"
+	StaffToken      = "test-staff-token"
+	StaffLinkSecret = "test-staff-link-secret"
 )
+
+// Admins are the members every test system has: admins of every department, so that tests
+// acting as them with the service token reach every ticket.
+var Admins = []string{"joao", "maria"}
+
+// AsJoao is the header, to pass to Do or Request, with which a call with the service token acts
+// as the admin member joao.
+var AsJoao = []string{api.StaffMemberHeader, "joao"}
 
 // Settings of every test system, shared with assistd processes started by the tests.
 const (
@@ -142,7 +151,7 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	sys, err := assembly.New(context.Background(), assembly.Settings{SecretKeys: s.KeySpec, MailFrom: MailFrom, PublicURL: PublicURL,
 		SecretTTL: opts.SecretTTL, AutoCloseAfter: opts.AutoCloseAfter,
 		SMTP:           mail.SenderConfig{URL: "smtp://" + smtpAddr, PoolSize: 4, Timeout: opts.SMTPTimeout},
-		API:            api.Config{APIToken: APIToken, StaffToken: StaffToken, AttachmentMaxBytes: opts.AttachmentMaxBytes},
+		API:            api.Config{APIToken: APIToken, StaffToken: StaffToken, StaffLinkSecret: StaffLinkSecret, AttachmentMaxBytes: opts.AttachmentMaxBytes},
 		Worker:         opts.Worker,
 		AttachmentsURL: opts.AttachmentsURL, ClamdAddr: opts.ClamdAddr,
 	}, assembly.WithStore(s.Store), assembly.WithRedis(s.Redis),
@@ -155,6 +164,9 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	s.API = sys.NewAPI()
 	s.HTTP = httptest.NewServer(s.API)
 	t.Cleanup(s.HTTP.Close)
+	for _, id := range Admins {
+		s.PutMember(t, id, true, nil)
+	}
 	if !opts.NoWorker {
 		s.StartWorker(t)
 	}
@@ -273,6 +285,35 @@ func (s *System) PutCustomer(t testing.TB, id, lang string) {
 	if code != http.StatusOK {
 		t.Fatalf("put customer %s: %d", id, code)
 	}
+}
+
+// PutMember creates (or replaces) the active member id, an admin or a member of departments
+// (department id to role, agent or lead), through the API.
+func (s *System) PutMember(t testing.TB, id string, admin bool, departments map[string]string) {
+	t.Helper()
+	if departments == nil {
+		departments = map[string]string{}
+	}
+	var e struct {
+		Error struct{ Fields map[string]string } `json:"error"`
+	}
+	code := s.Do(t, "PUT", "/api/v1/staff/members/"+id, StaffToken, map[string]any{"name": strings.ToUpper(id[:1]) + id[1:], "email": id + "@suporte.example.pt",
+		"language": "pt-PT", "departments": departments, "admin": admin}, &e)
+	if code != http.StatusOK {
+		t.Fatalf("put member %s: %d %v", id, code, e.Error.Fields)
+	}
+}
+
+// MemberToken makes an API token of the member id.
+func (s *System) MemberToken(t testing.TB, id string) string {
+	t.Helper()
+	var out struct {
+		Token string `json:"token"`
+	}
+	if code := s.Do(t, "POST", "/api/v1/staff/members/"+id+"/tokens", StaffToken, map[string]string{"label": "test"}, &out); code != http.StatusCreated {
+		t.Fatalf("token of %s: %d", id, code)
+	}
+	return out.Token
 }
 
 // Eventually polls cond until it holds or the timeout passes.

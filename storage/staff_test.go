@@ -1,0 +1,144 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/storage/storagetest"
+	"github.com/assistd/assistd/tickets"
+)
+
+func TestAMemberReachesOnlyTheirDepartmentsInEveryStaffQuery(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		emailTicket := createTicket(t, st, "ana")
+		nt := newTicket("ana", "")
+		nt.SubjectID = "billing-invoice"
+		c, err := st.CreateTicket(ctx, nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		billingTicket, err := st.TicketByID(ctx, c.TicketID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rita := putMember(t, st, "rita", false, map[string]string{"email": storage.RoleAgent})
+		bruno := putMember(t, st, "bruno", false, map[string]string{"faturacao": storage.RoleLead})
+		admin := putMember(t, st, "joao", true, nil)
+		if rita.Role("email") != storage.RoleAgent || rita.Role("faturacao") != "" || bruno.Role("faturacao") != storage.RoleLead || admin.Role("x") != storage.RoleAdmin {
+			t.Fatal("roles are not as stored")
+		}
+		open := func(storage.SealedPassword) error { return nil }
+		for _, c := range []struct {
+			who          storage.StaffMember
+			mine, theirs storage.Ticket
+		}{{rita, emailTicket, billingTicket}, {bruno, billingTicket, emailTicket}} {
+			r := c.who.Reach()
+			if _, err := st.TicketByNumber(ctx, r, c.mine.Number); err != nil {
+				t.Fatalf("%s: own ticket: %v", c.who.ID, err)
+			}
+			if _, err := st.TicketByNumber(ctx, r, c.theirs.Number); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: another department's ticket: %v, want not found", c.who.ID, err)
+			}
+			if q, err := st.Queue(ctx, storage.QueueQuery{Reach: r, DepartmentID: c.theirs.DepartmentID, Limit: 10}); err != nil || len(q) != 0 {
+				t.Fatalf("%s: another department's queue: %d tickets, %v", c.who.ID, len(q), err)
+			}
+			if q, err := st.Queue(ctx, storage.QueueQuery{Reach: r, DepartmentID: c.mine.DepartmentID, Limit: 10}); err != nil || len(q) != 1 {
+				t.Fatalf("%s: own queue: %d tickets, %v", c.who.ID, len(q), err)
+			}
+			if n, err := st.QueueCounts(ctx, r, c.theirs.DepartmentID); err != nil || n[tickets.Open] != 0 {
+				t.Fatalf("%s: another department's counts: %v, %v", c.who.ID, n, err)
+			}
+			if n, err := st.QueueCounts(ctx, r, c.mine.DepartmentID); err != nil || n[tickets.Open] != 1 {
+				t.Fatalf("%s: own counts: %v, %v", c.who.ID, n, err)
+			}
+			if ds, err := st.StaffDepartments(ctx, r); err != nil || len(ds) != 1 || ds[0].ID != c.mine.DepartmentID {
+				t.Fatalf("%s: departments %+v, %v", c.who.ID, ds, err)
+			}
+			if _, err := st.StaffDepartment(ctx, r, c.theirs.DepartmentID); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: another department: %v, want not found", c.who.ID, err)
+			}
+			by := storage.Revealer{MemberID: c.who.ID, Via: storage.ViaToken}
+			if _, _, err := st.RevealPassword(ctx, r, c.theirs.ID, by, time.Now(), open); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: reveal out of reach: %v, want not found", c.who.ID, err)
+			}
+			if _, _, err := st.AddStaffMessage(ctx, r, c.theirs.Number, c.who.ID, "Olá.", "", nil); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: answer out of reach: %v, want not found", c.who.ID, err)
+			}
+			if _, _, err := st.SetStatus(ctx, r, c.theirs.Number, c.who.ID, tickets.OnHold, nil); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: status out of reach: %v, want not found", c.who.ID, err)
+			}
+			report, err := st.ResponseTimes(ctx, r, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "")
+			if err != nil || len(report) != 1 || report[0].Department.ID != c.mine.DepartmentID || report[0].Tickets != 1 {
+				t.Fatalf("%s: report %+v, %v", c.who.ID, report, err)
+			}
+		}
+		if rv, _ := st.Reveals(ctx, emailTicket.ID); len(rv) != 0 {
+			t.Fatalf("a refused reveal was recorded: %+v", rv)
+		}
+		if ds, err := st.StaffDepartments(ctx, admin.Reach()); err != nil || len(ds) < 6 {
+			t.Fatalf("the admin's departments: %d, %v", len(ds), err)
+		}
+		if _, err := st.TicketByNumber(ctx, storage.Reach{}, emailTicket.Number); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatal("an empty reach reaches a ticket")
+		}
+	})
+}
+
+func TestDisablingAMemberRevokesTheirTokensAndSessionsAndAMemberIsCheckedAgain(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		m := putMember(t, st, "rita", false, map[string]string{"email": storage.RoleAgent})
+		if _, err := st.AddStaffToken(ctx, "rita", "t1", "hash-1", "cli"); err != nil {
+			t.Fatal(err)
+		}
+		if got, id, err := st.StaffMemberByToken(ctx, "hash-1"); err != nil || got.ID != "rita" || id != "t1" {
+			t.Fatalf("by token: %+v %q %v", got, id, err)
+		}
+		if ts, err := st.StaffTokens(ctx, "rita"); err != nil || len(ts) != 1 || ts[0].LastUsedAt == nil {
+			t.Fatalf("tokens %+v %v, want one with its last use", ts, err)
+		}
+		if _, _, err := st.StaffMemberByToken(ctx, "hash-2"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("an unknown hash: %v", err)
+		}
+		began := time.Now().Add(-time.Minute)
+		if _, err := st.PutStaffMember(ctx, storage.StaffMember{ID: "other", Name: "x", Email: "RITA@suporte.example.pt", Language: "pt-PT", Active: true}); !errors.Is(err, storage.ErrEmailTaken) {
+			t.Fatalf("another member with Rita's email: %v", err)
+		}
+		if _, err := st.PutStaffMember(ctx, storage.StaffMember{ID: "other", Name: "x", Email: "x@suporte.example.pt", Language: "pt-PT", Active: true,
+			Departments: map[string]string{"nope": "agent"}}); !errors.Is(err, storage.ErrUnknownDepartment) {
+			t.Fatalf("an unknown department: %v", err)
+		}
+		m.Active = false
+		if _, err := st.PutStaffMember(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.StaffMemberByToken(ctx, "hash-1"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a disabled member's token: %v", err)
+		}
+		if _, err := st.ActiveStaffMember(ctx, "rita"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a disabled member is active: %v", err)
+		}
+		if revoked, err := st.SessionRevoked(ctx, "nonce", "staff", "rita", began); err != nil || !revoked {
+			t.Fatalf("a disabled member's session: revoked=%v %v", revoked, err)
+		}
+		if _, err := st.AddStaffToken(ctx, "rita", "t2", "hash-2", "cli"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a token for a disabled member: %v", err)
+		}
+		// Made active again, the old token stays revoked.
+		m.Active = true
+		if _, err := st.PutStaffMember(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.StaffMemberByToken(ctx, "hash-1"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a token revoked by disabling works again: %v", err)
+		}
+		if err := st.RevokeStaffToken(ctx, "bruno", "t1"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("revoking another member's token: %v", err)
+		}
+	})
+}
