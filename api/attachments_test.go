@@ -174,7 +174,7 @@ func TestAttachmentRoundTrip(t *testing.T) {
 			t.Fatalf("answer: %d", code)
 		}
 		for _, p := range []string{"/api/v1/staff/tickets/" + number + "/attachments/" + sup.ID, "/api/v1/staff/tickets/" + number + "/attachments/" + up.ID} {
-			if _, _, got := download(t, s, p, systemtest.StaffToken); !bytes.Equal(got, log) && !bytes.Equal(got, shot) {
+			if _, _, got := download(t, s, p, systemtest.StaffToken, systemtest.AsJoao...); !bytes.Equal(got, log) && !bytes.Equal(got, shot) {
 				t.Fatalf("staff download %s: %d bytes", p, len(got))
 			}
 		}
@@ -267,7 +267,7 @@ func TestAttachmentScanning(t *testing.T) {
 			{"/api/v1/customers/ana/tickets/" + number + "/attachments/" + virus.ID, systemtest.APIToken},
 			{"/api/v1/staff/tickets/" + number + "/attachments/" + virus.ID, systemtest.StaffToken},
 		} {
-			if code, _, body := download(t, s, c.path, c.token); code != http.StatusForbidden || !strings.Contains(string(body), "attachment_quarantined") {
+			if code, _, body := download(t, s, c.path, c.token, systemtest.AsJoao...); code != http.StatusForbidden || !strings.Contains(string(body), "attachment_quarantined") {
 				t.Fatalf("infected %s: %d %s", c.path, code, body)
 			}
 		}

@@ -190,7 +190,8 @@ type request struct {
 	r        *http.Request
 	session  session
 	customer storage.Customer // customer pages
-	staff    string           // staff pages
+	staff    string           // staff pages: the member's id
+	name     string           // staff pages: the member's name, shown in the header
 	lang     string
 	files    *formFiles // what a multipart form brought
 }
@@ -227,7 +228,7 @@ func (s *Server) newView(q *request, title string, page any) *view {
 		v.Section = "customer"
 	}
 	if q.staff != "" {
-		v.Staff = q.staff
+		v.Staff = q.name
 		v.Section = "staff"
 	}
 	if v.Section == "" && (q.r.URL.Path == "/staff" || strings.HasPrefix(q.r.URL.Path, "/staff/")) {
@@ -447,7 +448,7 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 			via = storage.ViaLink
 		}
 		q.r = withCaller(r, &staffCaller{member: &m, via: via})
-		q.session, q.staff = ss, ss.Subject
+		q.session, q.staff, q.name = ss, ss.Subject, m.Name
 		q.lang = s.pageLanguage(w, r, m.Language)
 		if r.Method == http.MethodPost && !s.parseForm(q) {
 			return

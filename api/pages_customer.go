@@ -352,10 +352,10 @@ type customerTicketPage struct {
 	Reply      string
 	ReplyError string
 	Due        []dueLine
-	Kept       []storage.Attachment // files received with a reply that came back
-	FileError  string
 	// PasswordViews are when staff revealed the password: times only, never who.
 	PasswordViews []time.Time
+	Kept          []storage.Attachment // files received with a reply that came back
+	FileError     string
 }
 
 func (s *Server) customerTicketPage(q *request) {

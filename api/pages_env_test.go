@@ -61,7 +61,7 @@ func startWebClocked(t *testing.T, b storagetest.Backend, noWorker bool, change 
 		change(&env.Config)
 	}
 	env.Server = api.New(env.Config, api.Deps{Store: sys.Store, Keys: sys.Keys, Composer: sys.Composer, Enqueuer: sys.Deps.Enqueuer,
-		Log: slog.New(slog.NewTextHandler(sys.Log, nil)), Now: now, Objects: sys.Deps.Objects, Redis: sys.Redis})
+		Log: slog.New(slog.NewTextHandler(sys.Log, nil)), Now: now, Redis: sys.Redis, Objects: sys.Deps.Objects})
 	env.Web.Config.Handler = env.Server
 	env.Web.Start()
 	t.Cleanup(env.Web.Close)

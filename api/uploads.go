@@ -352,11 +352,15 @@ func (s *Server) postCustomerUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, uploadView(a))
 }
 
+// postStaffUpload keeps a file for the member making the call: a multipart body has no "staff"
+// field, so the service token names the member with the Assistd-Staff-Member header.
 func (s *Server) postStaffUpload(w http.ResponseWriter, r *http.Request) {
-	if !s.actAs(w, r, "") {
+	m := s.member(r)
+	if m == nil {
+		memberUnknown(w)
 		return
 	}
-	a, err := s.multipartUpload(w, r, storage.OwnerStaff, s.member(r).ID)
+	a, err := s.multipartUpload(w, r, storage.OwnerStaff, m.ID)
 	if err != nil {
 		s.uploadFailed(w, r, err, "pt-PT")
 		return

@@ -129,14 +129,47 @@ func (s *Store) StaffMember(ctx context.Context, id string) (StaffMember, error)
 }
 
 // ActiveStaffMember returns a member who is active, or ErrNotFound. Every staff request asks the
-// database afresh: a member disabled on one instance is refused on every other at their next
-// request.
+// database afresh, in one statement: a member disabled on one instance is refused on every other
+// at their next request.
 func (s *Store) ActiveStaffMember(ctx context.Context, id string) (StaffMember, error) {
-	m, err := s.StaffMember(ctx, id)
-	if err == nil && !m.Active {
-		return StaffMember{}, ErrNotFound
-	}
+	m, _, _, err := s.memberWith(ctx, false, `m.id = ? AND m.active`, id)
 	return m, err
+}
+
+// memberRow is a member with one of their departments (none: NULLs), and, when looked up by
+// token, the token's id and last use.
+type memberRow struct {
+	StaffMember
+	Department *string    `db:"department_id"`
+	Role       *string    `db:"role"`
+	TokenID    string     `db:"token_id"`
+	LastUsed   *time.Time `db:"last_used_at"`
+}
+
+// memberWith reads one member (m) and their departments in one statement, where a condition
+// holds; byToken joins the member's tokens (t) too, and returns the token's id and last use.
+func (s *Store) memberWith(ctx context.Context, byToken bool, where string, args ...any) (StaffMember, string, *time.Time, error) {
+	cols, from := `'' AS token_id, NULL AS last_used_at`, ` FROM staff_members m`
+	if byToken {
+		cols, from = `t.id AS token_id, t.last_used_at`, ` FROM staff_tokens t JOIN staff_members m ON m.id = t.member_id`
+	}
+	var rows []memberRow
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT m.id, m.name, m.email, m.language, m.active, m.admin, m.away, m.created_at, m.updated_at,
+		sd.department_id, sd.role, `+cols+from+` LEFT JOIN staff_departments sd ON sd.member_id = m.id WHERE `+where), args...)
+	if err != nil {
+		return StaffMember{}, "", nil, wrapConn(err)
+	}
+	if len(rows) == 0 {
+		return StaffMember{}, "", nil, ErrNotFound
+	}
+	m := rows[0].StaffMember
+	m.Departments = make(map[string]string, len(rows))
+	for _, r := range rows {
+		if r.Department != nil && r.Role != nil {
+			m.Departments[*r.Department] = *r.Role
+		}
+	}
+	return m, rows[0].TokenID, rows[0].LastUsed, nil
 }
 
 // ActiveStaffMemberByEmail returns the active member with an email (compared without case), or
@@ -248,25 +281,15 @@ const tokenUseResolution = time.Minute
 // StaffMemberByToken returns the active member a token (by its hash) belongs to, and the token's
 // id; ErrNotFound when no live token of an active member has that hash. It notes the use.
 func (s *Store) StaffMemberByToken(ctx context.Context, hash string) (StaffMember, string, error) {
-	var row struct {
-		ID       string     `db:"id"`
-		MemberID string     `db:"member_id"`
-		LastUsed *time.Time `db:"last_used_at"`
-	}
-	err := s.db.GetContext(ctx, &row, s.q(`SELECT t.id, t.member_id, t.last_used_at FROM staff_tokens t
-		JOIN staff_members m ON m.id = t.member_id WHERE t.token_hash = ? AND t.revoked_at IS NULL AND m.active`), hash)
-	if err != nil {
-		return StaffMember{}, "", notFound(err)
-	}
-	m, err := s.ActiveStaffMember(ctx, row.MemberID)
+	m, tokenID, lastUsed, err := s.memberWith(ctx, true, `t.token_hash = ? AND t.revoked_at IS NULL AND m.active`, hash)
 	if err != nil {
 		return StaffMember{}, "", err
 	}
 	at := now()
-	if row.LastUsed == nil || at.Sub(*row.LastUsed) >= tokenUseResolution {
-		if _, err := s.db.ExecContext(ctx, s.q(`UPDATE staff_tokens SET last_used_at = ? WHERE id = ?`), at, row.ID); err != nil {
+	if lastUsed == nil || at.Sub(*lastUsed) >= tokenUseResolution {
+		if _, err := s.db.ExecContext(ctx, s.q(`UPDATE staff_tokens SET last_used_at = ? WHERE id = ?`), at, tokenID); err != nil {
 			return StaffMember{}, "", wrapConn(err)
 		}
 	}
-	return m, row.ID, nil
+	return m, tokenID, nil
 }

@@ -3,9 +3,13 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
+	"github.com/assistd/assistd/migrations"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
 	"github.com/assistd/assistd/tickets"
@@ -141,4 +145,66 @@ func TestDisablingAMemberRevokesTheirTokensAndSessionsAndAMemberIsCheckedAgain(t
 			t.Fatalf("revoking another member's token: %v", err)
 		}
 	})
+}
+
+// Reveals recorded before staff were members keep the free-text name they were given, marked
+// legacy; the migration's down step takes the new columns away again.
+func TestTheMigrationKeepsEarlierRevealsUnderTheirFreeTextNamesMarkedLegacy(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st, err := storage.Open(ctx, b.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			p := migrationProvider(t, st)
+			if _, err := p.UpTo(ctx, 14); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.EnsureCatalog(ctx); err != nil {
+				t.Fatal(err)
+			}
+			putCustomer(t, st, "ana")
+			tk := fileTicket(t, st, "ana")
+			if _, err := st.DB().ExecContext(ctx, st.DB().Rebind(`INSERT INTO password_reveals (ticket_id, staff, outcome, created_at) VALUES (?, ?, ?, ?)`),
+				tk.TicketID, "João da Recepção", storage.RevealGranted, time.Now().UTC()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rv, err := st.Reveals(ctx, tk.TicketID)
+			if err != nil || len(rv) != 1 || !rv[0].Legacy || rv[0].Staff != "João da Recepção" || rv[0].MemberID != nil || rv[0].Via != nil {
+				t.Fatalf("the earlier reveal after the migration: %+v, %v", rv, err)
+			}
+			putMember(t, st, "rita", true, nil)
+			if _, _, err := st.RevealPassword(ctx, storage.ReachAll(), tk.TicketID, storage.Revealer{MemberID: "rita", Via: storage.ViaLink}, time.Now(),
+				func(storage.SealedPassword) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("a reveal of a ticket without a password: %v", err)
+			}
+			if _, err := p.DownTo(ctx, 14); err != nil {
+				t.Fatalf("down to 14: %v", err)
+			}
+		})
+	}
+}
+
+// migrationProvider steps a store's schema one migration at a time, as Migrate does all at once.
+func migrationProvider(t *testing.T, st *storage.Store) *goose.Provider {
+	t.Helper()
+	dialect, fsys := goose.DialectSQLite3, fs.FS(migrations.SQLite)
+	dir := "sqlite"
+	if st.Postgres() {
+		dialect, fsys, dir = goose.DialectPostgres, migrations.Postgres, "postgres"
+	}
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(dialect, st.DB().DB, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

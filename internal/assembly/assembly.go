@@ -251,7 +251,7 @@ func (s *System) NewAPI() *api.Server {
 	cfg.PublicURL, cfg.SecretTTL = s.Settings.PublicURL, s.Settings.SecretTTL
 	cfg.Scanning = s.Clamd != nil
 	return api.New(cfg, api.Deps{Store: s.Store, Keys: s.Keys, Composer: s.Composer, Enqueuer: s.Enqueuer, Log: s.Log, RedisReady: s.RedisReady,
-		Objects: s.Objects, Redis: s.Redis})
+		Redis: s.Redis, Objects: s.Objects})
 }
 
 // NewWorker builds a worker of the system's tasks.

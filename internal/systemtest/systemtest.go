@@ -150,8 +150,9 @@ func Start(t *testing.T, b storagetest.Backend, opts Options) *System {
 	s.AttachmentsURL = opts.AttachmentsURL
 	sys, err := assembly.New(context.Background(), assembly.Settings{SecretKeys: s.KeySpec, MailFrom: MailFrom, PublicURL: PublicURL,
 		SecretTTL: opts.SecretTTL, AutoCloseAfter: opts.AutoCloseAfter,
-		SMTP:           mail.SenderConfig{URL: "smtp://" + smtpAddr, PoolSize: 4, Timeout: opts.SMTPTimeout},
-		API:            api.Config{APIToken: APIToken, StaffToken: StaffToken, StaffLinkSecret: StaffLinkSecret, AttachmentMaxBytes: opts.AttachmentMaxBytes},
+		SMTP: mail.SenderConfig{URL: "smtp://" + smtpAddr, PoolSize: 4, Timeout: opts.SMTPTimeout},
+		API: api.Config{APIToken: APIToken, StaffToken: StaffToken, AttachmentMaxBytes: opts.AttachmentMaxBytes,
+			StaffLinkSecret: StaffLinkSecret},
 		Worker:         opts.Worker,
 		AttachmentsURL: opts.AttachmentsURL, ClamdAddr: opts.ClamdAddr,
 	}, assembly.WithStore(s.Store), assembly.WithRedis(s.Redis),
