@@ -24,6 +24,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistd/assistd/internal/oidclogin"
 	"github.com/assistd/assistd/mail"
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/notify"
@@ -44,6 +45,9 @@ type Config struct {
 	// StaffLinkSecret is the HMAC-SHA256 key of staff sign-in links (/staff/login?token=), never
 	// the portal's: unset, staff links are off.
 	StaffLinkSecret string
+	// OIDC is the company's identity provider for the console's sign-in (staff_oidc.go); an empty
+	// Issuer: off.
+	OIDC OIDCConfig
 	// DemoCustomer, when set, signs in every visitor without a session as this customer.
 	DemoCustomer string
 	// SessionKey signs customer session cookies and CSRF tokens; derived from PortalSecret when
@@ -95,6 +99,7 @@ type Server struct {
 	objects          objects.Store
 	// signInMethods are the console's ways of signing in beside staff links (AddSignInMethod).
 	signInMethods []signInMethod
+	oidc          *oidclogin.RelyingParty // nil: no sign-in with the identity provider
 }
 
 // AddSignInMethod offers another way of signing in to the console on its sign-in page: a button,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -294,6 +295,16 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`textarea[name=message]`), "O Outlook pede a palavra-passe sempre que envio um email.\nJá reinstalei o programa."),
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
 		chromedp.SetValue(chromedp.CSS(`select[name=domain]`), "example.pt"))
+	// A screenshot of the page itself, attached to the request.
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shotPath := filepath.Join(t.TempDir(), "ecra-do-erro.png")
+	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.do("attach a screenshot", chromedp.SetUploadFiles(chromedp.CSS(`#f-attachments`), []string{shotPath}))
 	b.page("form-filled")
 	b.follow("send the request", chromedp.Click(chromedp.CSS(`[data-testid=send]`)))
 
@@ -361,6 +372,21 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	}
 	if got := b.text(`[data-testid="sla.respond_by"]`); got != wantDue {
 		t.Errorf("the staff page says to answer by %q, want %q", got, wantDue)
+	}
+	// The screenshot is listed and previewed from the staff's own scoped route.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const i = document.querySelector('[data-testid=preview]');
+		return !!i && i.complete && i.naturalWidth === 1280 && document.querySelector('[data-testid=file]').textContent === 'ecra-do-erro.png'; })()`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("staff do not see the screenshot: %v", err)
+	}
+	href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid=file]').getAttribute('href')`))
+	if !strings.HasPrefix(href, "/staff/tickets/"+number+"/attachments/") {
+		t.Fatalf("the screenshot's link is %q", href)
+	}
+	size, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch(`+strconv.Quote(href)+`).then(r => r.ok ? r.arrayBuffer() : new ArrayBuffer(0)).then(b => b.byteLength)`,
+		chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+	if err != nil || size != len(shot) {
+		t.Fatalf("staff opening the screenshot got %d bytes (%v), want %d", size, err, len(shot))
 	}
 	b.page("staff-request")
 	b.do("give a reason", chromedp.SendKeys(chromedp.CSS(`[data-testid=reveal-reason]`), "Configurar o Outlook com o cliente"))

@@ -92,6 +92,7 @@ func (s *Server) routes() {
 	// The staff console.
 	m.HandleFunc("GET /staff/login", s.staffLoginPage)
 	m.HandleFunc("POST /staff/login", s.staffLoginForm)
+	s.oidcRoutes(m) // the company's identity provider, when configured
 	m.Handle("POST /staff/logout", s.staffPage(s.staffLogout))
 	m.Handle("GET /staff", s.staffPage(s.staffIndexPage))
 	m.Handle("GET /staff/departments/{dept}", s.staffPage(s.staffQueuePage))

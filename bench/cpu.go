@@ -92,14 +92,20 @@ func machineCPU() (busy, total uint64) {
 // ResetPeakRSS starts the kernel's peak resident size afresh (Linux; elsewhere a no-op).
 func ResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
+// CurrentRSS is the process's resident size now, in bytes (Linux only).
+func CurrentRSS() int64 { return statusKB("VmRSS:") }
+
 // PeakRSS is the process's peak resident size since the last reset, in bytes (Linux only).
-func PeakRSS() int64 {
+func PeakRSS() int64 { return statusKB("VmHWM:") }
+
+// statusKB reads a size field of /proc/self/status, in bytes.
+func statusKB(field string) int64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10
 		}

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	texttemplate "text/template"
@@ -85,6 +86,9 @@ type AutoAnswer struct {
 	InReplyTo       string   // their Message-ID (with brackets) or ""
 	References      []string // their References ids (with brackets)
 	OriginalSubject string   // decoded subject; hostile
+	// HasFiles is set when the mail carried files: the answer says that files are added in the
+	// client area (they are never taken from email).
+	HasFiles bool
 
 	// MessageID, when set, is used instead of minting a new one (retries).
 	MessageID string
@@ -293,7 +297,7 @@ func (c *Composer) AutoAnswer(a AutoAnswer) (Outgoing, error) {
 	default:
 		return Outgoing{}, fmt.Errorf("mail: unknown auto answer variant %q", a.Variant)
 	}
-	key := a.Variant + "|" + lang + "|" + number
+	key := a.Variant + "|" + lang + "|" + number + "|" + strconv.FormatBool(a.HasFiles)
 	cached, ok := c.answers.get(key)
 	if !ok {
 		w := c.phrases(lang, TicketMail{Number: number})
@@ -303,6 +307,9 @@ func (c *Composer) AutoAnswer(a AutoAnswer) (Outgoing, error) {
 			Intro:     []string{w.say("autoanswer." + a.Variant)},
 			Footer:    []string{w.say("autoanswer.footer")},
 			Signature: w.say("signature"),
+		}
+		if a.HasFiles {
+			p.Intro = append(p.Intro, w.say("autoanswer.files"))
 		}
 		switch a.Variant {
 		case AutoAnswerTicket:

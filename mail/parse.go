@@ -56,6 +56,36 @@ type Inbound struct {
 	body   []byte
 }
 
+// HasAttachments reports whether the message carries files, as far as the start of its body
+// tells: a part given as an attachment, or, in a multipart/mixed message, a named part or a part
+// that is not text.
+func (m *Inbound) HasAttachments() bool {
+	if !strings.HasPrefix(m.MediaType, "multipart/") {
+		return false
+	}
+	start := bytes.ToLower(m.body)
+	if bytes.Contains(start, []byte("content-disposition: attachment")) {
+		return true
+	}
+	if m.MediaType != "multipart/mixed" {
+		return false // multipart/related and alternative: a message's own images and versions
+	}
+	if bytes.Contains(start, []byte("filename=")) {
+		return true
+	}
+	for _, line := range bytes.Split(start, []byte("\n")) {
+		v, ok := bytes.CutPrefix(line, []byte("content-type:"))
+		if !ok {
+			continue
+		}
+		t := bytes.TrimSpace(v)
+		if !bytes.HasPrefix(t, []byte("text/")) && !bytes.HasPrefix(t, []byte("multipart/")) {
+			return true
+		}
+	}
+	return false
+}
+
 // Header returns the value of a header field, "" when absent.
 func (m *Inbound) Header(key string) string { return m.header.Get(key) }
 

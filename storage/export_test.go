@@ -15,3 +15,16 @@ var GroupedStatements = map[string]string{
 
 // GroupedDB is the pool the grouped statements run on.
 func (s *Store) GroupedDB() *sqlx.DB { return s.grouped }
+
+// SearchLimits are the search's window and how it looks for it (see searchGlance).
+type SearchLimits struct{ Window, Glance, Dense, Common, Walk int }
+
+// SetSearchLimits changes the search's limits until the test ends.
+func SetSearchLimits(t interface{ Cleanup(func()) }, l SearchLimits) {
+	was := SearchLimits{searchWindow, searchGlance, searchDense, searchCommon, searchWalk}
+	set := func(l SearchLimits) {
+		searchWindow, searchGlance, searchDense, searchCommon, searchWalk = l.Window, l.Glance, l.Dense, l.Common, l.Walk
+	}
+	set(l)
+	t.Cleanup(func() { set(was) })
+}

@@ -1,17 +1,21 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/assistd/assistd/tickets"
 )
@@ -20,11 +24,28 @@ import (
 const MaxSearchRunes = 200
 
 // searchWindow is how many matching tickets a text search ranks: those most recently created,
-// within reach. A query whose words are in more tickets than that (a word in one ticket of ten)
-// ranks and pages through the newest of them; one more word narrows it to what is meant. A
-// ranking over every match would read hundreds of thousands of documents for such a query;
-// within the window a search costs the same however many tickets there are.
-const searchWindow = 1000
+// within reach. A query whose words are in more tickets than that ranks and pages through the
+// newest of them (ten pages); one more word narrows it to what is meant. Ranking every match
+// would read a hundred thousand documents for a word in one ticket of ten; within the window a
+// search costs about the same however many tickets there are.
+var searchWindow = 200
+
+// A Postgres search finds its window by how common its words are, counted rather than taken
+// from the planner's estimate (which a prefix, or a word missing from the statistics, would
+// mislead into reading a million documents one by one for three matches, or into gathering a
+// hundred thousand from the index for a page of twenty):
+//   - the newest searchGlance documents within reach are read: a query matching a fifth of them
+//     fills its window there;
+//   - one matching at least searchDense of them (one in fifty) finds its window among the newest
+//     searchWalk documents, read newest first;
+//   - a rarer one is looked up in the GIN index, at most searchCommon matches: when that is
+//     all of them, the newest are the window, and otherwise the walk finds it.
+var (
+	searchGlance = 1000
+	searchDense  = 20
+	searchCommon = 2000
+	searchWalk   = 20000
+)
 
 // searchMaxTerms bounds how many words of a query are searched.
 const searchMaxTerms = 16
@@ -84,7 +105,7 @@ var (
 // searchCursor is where a page ends: in a text search the rank and id of its last ticket, in a
 // customer's tickets (a search by email) the creation time and id.
 type searchCursor struct {
-	mode byte // 't' text, 'e' email
+	mode byte // 't' text, 'p' text with prefixes, 'e' email
 	rank float64
 	at   time.Time
 	id   int64
@@ -93,8 +114,8 @@ type searchCursor struct {
 func (c searchCursor) String() string {
 	var raw string
 	switch c.mode {
-	case 't':
-		raw = "t" + strconv.FormatFloat(c.rank, 'g', -1, 64) + "|" + strconv.FormatInt(c.id, 10)
+	case 't', 'p':
+		raw = string(c.mode) + strconv.FormatFloat(c.rank, 'g', -1, 64) + "|" + strconv.FormatInt(c.id, 10)
 	default:
 		raw = "e" + strconv.FormatInt(c.at.UnixNano(), 10) + "|" + strconv.FormatInt(c.id, 10)
 	}
@@ -113,7 +134,7 @@ func parseSearchCursor(s string) (searchCursor, error) {
 	}
 	c := searchCursor{mode: b[0], id: id}
 	switch c.mode {
-	case 't':
+	case 't', 'p':
 		r, err := strconv.ParseFloat(first, 64)
 		if err != nil || math.IsNaN(r) || math.IsInf(r, 0) {
 			return searchCursor{}, ErrBadSearchCursor
@@ -132,8 +153,8 @@ func parseSearchCursor(s string) (searchCursor, error) {
 }
 
 // Search finds the tickets within reach whose subject, messages or notes hold every word of the
-// query, accents and case aside, a word also matching the longer words it begins, best ranked
-// first (the subject weighs more than the thread). A query that is a ticket number (with or
+// query, accents and case aside (see searchText for words typed in part), best ranked first
+// (the subject weighs more than the thread), among the newest searchWindow that match. A query that is a ticket number (with or
 // without "#") finds that ticket, and a customer's email that customer's tickets, newest first,
 // when within reach; otherwise their words are searched as text. The query is only ever words:
 // quotes, operators and other syntax of the databases' search languages mean nothing.
@@ -173,10 +194,10 @@ func (s *Store) Search(ctx context.Context, sq SearchQuery) (SearchPage, error) 
 			return page, err
 		}
 	}
-	if after != nil && after.mode != 't' {
+	if after != nil && after.mode != 't' && after.mode != 'p' {
 		return SearchPage{}, ErrBadSearchCursor
 	}
-	return s.searchText(ctx, text, sq, after)
+	return s.searchText(ctx, searchWords(text), sq, after)
 }
 
 // searchHitColumns are a hit's columns from tickets t and subjects s.
@@ -239,38 +260,49 @@ func cutPage(hits []SearchHit, limit int, finish func(*SearchHit) searchCursor) 
 	return page
 }
 
-func (s *Store) searchText(ctx context.Context, text string, sq SearchQuery, after *searchCursor) (SearchPage, error) {
-	var (
-		hits []SearchHit
-		err  error
-	)
-	if s.postgres {
-		hits, err = s.searchTextPostgres(ctx, text, sq, after)
-	} else {
-		hits, err = s.searchTextSQLite(ctx, text, sq, after)
+// searchText matches whole words first; when no ticket has them all, it matches each word also
+// as the beginning of longer ones ("configura" finds "configuração"). Whole words are what
+// Postgres's statistics and GIN index serve best; a prefix of a common word would have the
+// index gather every word it begins.
+func (s *Store) searchText(ctx context.Context, words []searchWord, sq SearchQuery, after *searchCursor) (SearchPage, error) {
+	if len(words) == 0 {
+		return SearchPage{}, nil
+	}
+	run := func(prefix bool) ([]SearchHit, error) {
+		if s.postgres {
+			return s.searchTextPostgres(ctx, tsQuery(words, prefix), sq, after)
+		}
+		return s.searchTextSQLite(ctx, fts5Query(words, prefix), sq, after)
+	}
+	prefix := after != nil && after.mode == 'p'
+	hits, err := run(prefix)
+	if err == nil && len(hits) == 0 && after == nil && slices.ContainsFunc(words, func(w searchWord) bool { return w.prefix }) {
+		prefix = true
+		hits, err = run(prefix)
 	}
 	if err != nil {
 		return SearchPage{}, fmt.Errorf("storage: search: %w", wrapConn(err))
 	}
+	mode := byte('t')
+	if prefix {
+		mode = 'p'
+	}
 	return cutPage(hits, sq.Limit, func(h *SearchHit) searchCursor {
 		h.Snippet, h.Highlights = markedSnippet(h.Snippet)
-		return searchCursor{mode: 't', rank: h.Rank, id: h.ID}
+		return searchCursor{mode: mode, rank: h.Rank, id: h.ID}
 	}), nil
 }
 
-// searchTextPostgres ranks the newest searchWindow documents within reach that match. Every
-// word is a quoted operand of to_tsquery, which reads it with the documents' own configuration
-// (so "dominio-1.pt", an email or "palavra-passe" are the tokens the documents hold): no
-// character of the query is an operator. The statement is planned for its values each time,
-// so that Postgres knows how common the words are: a word in one ticket of ten is found by
-// walking a department's newest documents, a rare one through the GIN index.
-func (s *Store) searchTextPostgres(ctx context.Context, text string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
-	query := tsQuery(searchWords(text))
-	if query == "" {
-		return nil, nil
+// searchTextPostgres ranks the newest searchWindow documents within reach that match a
+// to_tsquery text. Every word is a quoted operand, which to_tsquery reads with the documents'
+// own configuration (so "dominio-1.pt", an email or "palavra-passe" are the tokens the documents
+// hold): no character of the query is an operator.
+func (s *Store) searchTextPostgres(ctx context.Context, query string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
+	window, err := s.searchWindowPostgres(ctx, query, sq.Reach)
+	if err != nil || len(window) == 0 {
+		return nil, err
 	}
-	cond, reachArgs := sq.Reach.clause("x.department_id")
-	args := append(append([]any{query}, reachArgs...), query)
+	args := []any{query, window}
 	page := ``
 	if after != nil {
 		page = ` WHERE r.rank < ? OR (r.rank = ? AND r.ticket_id < ?)`
@@ -278,11 +310,9 @@ func (s *Store) searchTextPostgres(ctx context.Context, text string, sq SearchQu
 	}
 	args = append(args, sq.Limit+1, query)
 	var hits []SearchHit
-	err := s.db.SelectContext(ctx, &hits, s.q(`WITH hits AS (
-			SELECT x.ticket_id, x.document FROM ticket_search x
-			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+`
-			ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)+`),
-		ranked AS (SELECT h.ticket_id, CAST(ts_rank(h.document, to_tsquery('assistd_search', ?)) AS float8) AS rank FROM hits h),
+	err = s.db.SelectContext(ctx, &hits, s.q(`WITH ranked AS (
+			SELECT x.ticket_id, CAST(ts_rank(x.document, to_tsquery('assistd_search', ?)) AS float8) AS rank
+			FROM ticket_search x WHERE x.ticket_id = ANY (?)),
 		page AS (SELECT r.ticket_id, r.rank FROM ranked r`+page+` ORDER BY r.rank DESC, r.ticket_id DESC LIMIT ?)
 		SELECT `+searchHitColumns+`, p.rank,
 			ts_headline('assistd_search',
@@ -290,18 +320,56 @@ func (s *Store) searchTextPostgres(ctx context.Context, text string, sq SearchQu
 				to_tsquery('assistd_search', ?), E'StartSel=\x01, StopSel=\x02, MaxFragments=2, MaxWords=16, MinWords=6, FragmentDelimiter=" … "') AS snippet
 		FROM page p JOIN tickets t ON t.id = p.ticket_id JOIN subjects s ON s.id = t.subject_id
 		WHERE t.erasure_id IS NULL
-		ORDER BY p.rank DESC, p.ticket_id DESC`), s.planned(args)...)
+		ORDER BY p.rank DESC, p.ticket_id DESC`), args...)
 	return hits, err
 }
 
-// searchTextSQLite does as searchTextPostgres with FTS5: every word of the query is a quoted
-// string (a phrase of the tokens FTS5 makes of it). bm25 ranks (lower is better, so its
-// negation is the rank); the subject weighs four times the thread.
-func (s *Store) searchTextSQLite(ctx context.Context, text string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
-	match := fts5Query(searchWords(text))
-	if match == "" {
-		return nil, nil
+// searchWindowPostgres returns the ids of the newest searchWindow tickets within reach whose
+// documents match, newest first (see searchGlance).
+func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Reach) ([]int64, error) {
+	walk := func(docs int) ([]int64, error) {
+		cond, args := reach.clause("x.department_id")
+		var ids []int64
+		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT w.ticket_id FROM (
+				SELECT x.ticket_id, x.document FROM ticket_search x WHERE `+cond+` ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(docs)+`) w
+			WHERE w.document @@ to_tsquery('assistd_search', ?) LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+		return ids, err
 	}
+	ids, err := walk(searchGlance)
+	if err != nil || len(ids) == searchWindow {
+		return ids, err
+	}
+	if len(ids) >= searchDense {
+		return walk(searchWalk)
+	}
+	// The department's own index is kept out (department_id || ''): ANDed with the words'
+	// matches, it would make the index read every ticket of the department.
+	cond, args := reach.clause("(x.department_id || '')")
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		// Only the GIN index may answer: no walk of a whole index or table.
+		for _, set := range []string{`SET LOCAL enable_seqscan = off`, `SET LOCAL enable_indexscan = off`, `SET LOCAL work_mem = '16MB'`} {
+			if _, err := tx.ExecContext(ctx, set); err != nil {
+				return err
+			}
+		}
+		ids = ids[:0]
+		return tx.SelectContext(ctx, &ids, s.q(`SELECT x.ticket_id FROM ticket_search x
+			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+` LIMIT `+strconv.Itoa(searchCommon+1)),
+			s.planned(append([]any{query}, args...))...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > searchCommon {
+		return walk(searchWalk)
+	}
+	slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
+	return ids[:min(len(ids), searchWindow)], nil
+}
+
+// searchTextSQLite does as searchTextPostgres with FTS5 and an FTS5 query. bm25 ranks (lower
+// is better, so its negation is the rank); the subject weighs four times the thread.
+func (s *Store) searchTextSQLite(ctx context.Context, match string, sq SearchQuery, after *searchCursor) ([]SearchHit, error) {
 	cond, reachArgs := sq.Reach.clause("t.department_id")
 	args := append([]any{match}, reachArgs...)
 	args = append(args, match)
@@ -327,7 +395,7 @@ func (s *Store) searchTextSQLite(ctx context.Context, text string, sq SearchQuer
 	return hits, err
 }
 
-// searchWord is a word of a query, and whether it matches as a prefix: when its last run of
+// searchWord is a word of a query, and whether it may match as a prefix: when its last run of
 // letters and digits is three long or more.
 type searchWord struct {
 	text   string
@@ -363,12 +431,12 @@ func searchWords(text string) []searchWord {
 }
 
 // tsQuery writes words as a to_tsquery text: each a quoted operand (quote and backslash
-// escaped), ":*" for a prefix, ANDed.
-func tsQuery(words []searchWord) string {
+// escaped), with prefix ":*" for a word that may be one, ANDed.
+func tsQuery(words []searchWord, prefix bool) string {
 	terms := make([]string, 0, len(words))
 	for _, w := range words {
 		term := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(w.text) + "'"
-		if w.prefix {
+		if prefix && w.prefix {
 			term += ":*"
 		}
 		terms = append(terms, term)
@@ -376,13 +444,13 @@ func tsQuery(words []searchWord) string {
 	return strings.Join(terms, " & ")
 }
 
-// fts5Query writes words as an FTS5 query: each a double-quoted string, "*" for a prefix,
-// ANDed.
-func fts5Query(words []searchWord) string {
+// fts5Query writes words as an FTS5 query: each a double-quoted string, with prefix "*" for a
+// word that may be one, ANDed.
+func fts5Query(words []searchWord, prefix bool) string {
 	terms := make([]string, 0, len(words))
 	for _, w := range words {
 		term := `"` + strings.ReplaceAll(w.text, `"`, `""`) + `"`
-		if w.prefix {
+		if prefix && w.prefix {
 			term += "*"
 		}
 		terms = append(terms, term)

@@ -336,3 +336,65 @@ func TestAnErasureLeavesNoSearchableTraceOfTheCustomersWords(t *testing.T) {
 		}
 	})
 }
+
+func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		// A window of 3 matches, a glance at the newest 2 documents within reach, then the
+		// index when there are at most 100 matches.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Dense: 2, Common: 100, Walk: 4})
+		putCustomer(t, st, "ana")
+		var matches []string
+		file := func(subject, message string, match bool) {
+			tk := searchTicket(t, st, "ana", subject, message)
+			if match {
+				matches = append(matches, tk.Number)
+			}
+		}
+		// Oldest first: matches spread among others, and in another department.
+		file("email-delivery", "Um pinguim no servidor.", true)
+		file("email-delivery", "Um pinguim no servidor outra vez.", true)
+		file("billing-invoice", "Um pinguim na fatura.", false)
+		for range 5 {
+			file("email-delivery", "Nada de especial.", false)
+		}
+		file("email-delivery", "Pinguim de novo.", true)
+		file("email-delivery", "Nada.", false)
+		file("email-delivery", "Sem nada.", false)
+		file("email-delivery", "Outra vez nada.", false)
+		got := found(search(t, st, "pinguim", storage.ReachOnly("email")))
+		if len(got) != 3 || !sameSet(got, matches) {
+			t.Errorf("found %v, want the three matches %v", got, matches)
+		}
+		// Within reach of all, the billing ticket is among the newest three matches.
+		got = found(search(t, st, "pinguim", storage.ReachAll()))
+		if len(got) != 3 || containsString(got, matches[0]) {
+			t.Errorf("found %v, want the newest three of four matches, not %s", got, matches[0])
+		}
+		if !st.Postgres() {
+			return
+		}
+		// More matches than the index is asked for: the newest documents are read, here the
+		// newest four of the department, which hold one match.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Dense: 2, Common: 1, Walk: 4})
+		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 1 || got[0] != matches[2] {
+			t.Errorf("found %v, want %s alone", got, matches[2])
+		}
+		// Dense in the glance (one in two): the walk finds the window.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 4, Dense: 1, Common: 1000, Walk: 20})
+		if got := found(search(t, st, "pinguim", storage.ReachOnly("email", "faturacao"))); len(got) != 2 || containsString(got, matches[0]) || containsString(got, matches[1]) {
+			t.Errorf("found %v, want the newest two matches", got)
+		}
+	})
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !containsString(b, x) {
+			return false
+		}
+	}
+	return true
+}

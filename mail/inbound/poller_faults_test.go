@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/quotedprintable"
 	"net"
 	"net/url"
 	"strings"
@@ -307,6 +308,12 @@ func TestPollerAnswersMailInAnUnknownCharsetOrWithAHugeAttachmentAndKeepsGoing(t
 		head := string(m.Data[:bytes.Index(m.Data, []byte("\r\n\r\n"))])
 		if strings.Contains(head, "\nBcc:") {
 			t.Errorf("a Bcc header was injected:\n%s", head)
+		}
+		// The mail with a file is told where files go; the others are not.
+		decoded, _ := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(m.Data)))
+		says := strings.Contains(string(decoded), "Os ficheiros anexados a emails não são guardados")
+		if withFile := m.To[0] == "big@exemplo.pt"; says != withFile {
+			t.Errorf("the answer to %s says files go to the client area: %v", m.To[0], says)
 		}
 	}
 	eventually(t, "every message moved", func() bool { return r.count("INBOX") == 0 && r.count("Processed") == 3 })

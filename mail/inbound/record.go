@@ -146,7 +146,7 @@ func (p *Poller) composeRecords(items []fetched, found map[string]storage.Inboun
 			number = v.Number
 		}
 		answers[i] = mail.AutoAnswer{Variant: v.Variant, Number: number, Language: found[v.Number].Language,
-			To: m.ReturnPath, InReplyTo: m.MessageID, References: m.References}
+			To: m.ReturnPath, InReplyTo: m.MessageID, References: m.References, HasFiles: m.HasAttachments()}
 		// Only mail known to be about a ticket of ours (our signed Message-ID, or the subject tag
 		// from the ticket's customer) has its subject repeated: a stranger's would let anyone
 		// have our address send a line of their choosing to an address of their choosing.

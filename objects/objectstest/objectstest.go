@@ -61,8 +61,8 @@ func S3(t testing.TB) (objects.Store, string) {
 	if err := os.Mkdir(filepath.Join(srv.dir, bucket), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AWS_ACCESS_KEY_ID", accessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
+	t.Setenv("AWS_ACCESS_KEY_ID", AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", SecretKey)
 	u := fmt.Sprintf("s3://%s/attachments?endpoint=http://%s&region=us-east-1", bucket, srv.addr)
 	st, err := objects.Open(u)
 	if err != nil {
@@ -101,9 +101,10 @@ func BucketFiles(t testing.TB, storeURL string) int {
 	return n
 }
 
+// Credentials of the versitygw the tests start.
 const (
-	accessKey = "assistdtest"
-	secretKey = "assistdtestsecret"
+	AccessKey = "assistdtest"
+	SecretKey = "assistdtestsecret"
 )
 
 type versity struct {
@@ -153,30 +154,38 @@ func start(bin string) *versity {
 	if err != nil {
 		return &versity{err: err}
 	}
+	addr, _, err := StartVersity(bin, dir)
+	return &versity{addr: addr, dir: dir, err: err}
+}
+
+// StartVersity runs versitygw on a free loopback port, serving every folder of dir as a bucket
+// with the credentials AccessKey and SecretKey; it dies with this process, or at stop.
+func StartVersity(bin, dir string) (addr string, stop func(), err error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return &versity{err: err}
+		return "", nil, err
 	}
-	addr := l.Addr().String()
+	addr = l.Addr().String()
 	l.Close()
 	cmd := exec.Command(bin, "--port", addr, "posix", dir)
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+accessKey, "ROOT_SECRET_KEY="+secretKey)
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logf, _ := os.Create(filepath.Join(os.TempDir(), "assistd-versitygw.log"))
+	logf, _ := os.Create(filepath.Join(dir, ".versitygw.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return &versity{err: fmt.Errorf("start versitygw: %w", err)}
+		return "", nil, fmt.Errorf("start versitygw: %w", err)
 	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://" + addr + "/"); err == nil {
 			resp.Body.Close()
-			return &versity{addr: addr, dir: dir}
+			return addr, stop, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = cmd.Process.Kill()
-	return &versity{err: fmt.Errorf("versitygw did not answer on %s", addr)}
+	stop()
+	return "", nil, fmt.Errorf("versitygw did not answer on %s", addr)
 }
 
 func randomHex(n int) string {
