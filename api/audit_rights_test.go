@@ -89,6 +89,10 @@ func TestTheWorkflowsWordsAboutAnErasedCustomerAreGoneAndNeverReachedThem(t *tes
 			if code != 200 || strings.Contains(string(body), noteWord) || strings.Contains(string(body), noteFile) || strings.Contains(string(body), nf.ID) {
 				t.Errorf("%s: %d holds the note\n%s", path, code, body)
 			}
+			// Customers read "our team", never who of staff acted (answer, priority, transfer).
+			if strings.Contains(string(body), "rita") {
+				t.Errorf("%s names the member", path)
+			}
 			if strings.Contains(string(body), kept.words[0]) || strings.Contains(string(body), kept.name) {
 				t.Errorf("%s holds another customer's words", path)
 			}
