@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -141,6 +140,5 @@ func TestTheWorkflowsWordsAboutAnErasedCustomerAreGoneAndNeverReachedThem(t *tes
 			}
 			return true
 		})
-		_ = context.Background()
 	})
 }
