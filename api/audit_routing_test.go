@@ -50,3 +50,40 @@ func TestATransferMadeBeforeTheTicketIsProcessedIsNotUndoneByItsRouting(t *testi
 		}
 	})
 }
+
+// TestASearchFollowsATicketToItsNewDepartment: after a transfer, the department it left finds it
+// no more, by a word of its thread or a note, and the one it went to does.
+func TestASearchFollowsATicketToItsNewDepartment(t *testing.T) {
+	workflowEach(t, func(t *testing.T, env *webEnv, number string) {
+		st := systemtest.StaffToken
+		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/notes", st, map[string]any{"message": "Nota ornitorrinco."}, nil, asMember("pedro")...); code != 201 {
+			t.Fatalf("note: %d", code)
+		}
+		found := func(who, q string) int {
+			var res struct {
+				Results []struct{ Number string } `json:"results"`
+			}
+			if code := env.Do(t, "GET", "/api/v1/staff/search?q="+q, st, nil, &res, asMember(who)...); code != 200 {
+				t.Fatalf("search: %d", code)
+			}
+			return len(res.Results)
+		}
+		if found("pedro", "ornitorrinco") != 1 || found("sofia", "ornitorrinco") != 0 {
+			t.Fatal("before the transfer")
+		}
+		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/department", st, map[string]any{"department": "faturacao"}, nil, asMember("rita")...); code != 200 {
+			t.Fatalf("transfer: %d", code)
+		}
+		for _, q := range []string{"ornitorrinco", "Outlook", number} {
+			if found("pedro", q) != 0 || found("rita", q) != 0 {
+				t.Errorf("Email still finds %q", q)
+			}
+			if found("sofia", q) != 1 {
+				t.Errorf("Faturação does not find %q", q)
+			}
+		}
+		if r := env.staff(t, "pedro").get("/staff/search?q=ornitorrinco"); strings.Contains(r.body, "/staff/tickets/"+number) {
+			t.Error("the console search of Email still lists the ticket")
+		}
+	})
+}

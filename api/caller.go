@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 
@@ -89,6 +91,14 @@ func (s *Server) staffAPI(access staffAccess) func(http.HandlerFunc) http.Handle
 			if !ok {
 				return
 			}
+			if c.member != nil && r.Body != nil && r.Body != http.NoBody && !isMultipart(r) {
+				// A body may take a while to arrive: it is read first and the caller checked
+				// again, so a member disabled (or a token revoked) meanwhile acts no more.
+				r = readAhead(r)
+				if c, ok = s.authenticateStaff(w, r); !ok {
+					return
+				}
+			}
 			switch access {
 			case manages:
 				if c.member != nil && !c.member.Admin {
@@ -106,6 +116,27 @@ func (s *Server) staffAPI(access staffAccess) func(http.HandlerFunc) http.Handle
 		})
 	}
 }
+
+// readAhead reads a request's body (up to one byte past what decodeJSON accepts, which is enough
+// for it to refuse a larger one) and gives the request that body again, ending with the read's
+// error if it failed (a body too slow).
+func readAhead(r *http.Request) *http.Request {
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	var body io.Reader = bytes.NewReader(buf)
+	if err != nil {
+		body = io.MultiReader(body, failedRead{err})
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{body, r.Body}
+	return r
+}
+
+// failedRead is the end of a body whose reading failed: its error, again.
+type failedRead struct{ err error }
+
+func (f failedRead) Read([]byte) (int, error) { return 0, f.err }
 
 func memberUnknown(w http.ResponseWriter) {
 	writeError(w, http.StatusForbidden, "staff_member_unknown",

@@ -421,31 +421,8 @@ func (s *Server) customerPage(h func(q *request)) http.Handler {
 func (s *Server) staffPage(h func(q *request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := &request{w: w, r: r}
-		ss, ok, err := s.checkSession(r, staffCookie, kindStaff)
-		if err != nil {
-			q.lang = s.pageLanguage(w, r, "")
-			s.pageError(q, err)
-			return
-		}
+		ss, m, ok := s.signedInMember(q)
 		if !ok {
-			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/staff/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-				return
-			}
-			q.lang = s.pageLanguage(w, r, "")
-			s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
-			return
-		}
-		m, err := s.activeMember(r.Context(), ss.Subject)
-		if errors.Is(err, storage.ErrNotFound) {
-			// Disabled (or removed) since signing in: the session ends here, on every instance.
-			s.endSession(w, staffCookie)
-			q.lang = s.pageLanguage(w, r, "")
-			s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
-			return
-		} else if err != nil {
-			q.lang = s.pageLanguage(w, r, "")
-			s.pageError(q, err)
 			return
 		}
 		via := ss.Via
@@ -455,11 +432,53 @@ func (s *Server) staffPage(h func(q *request)) http.Handler {
 		q.r = withCaller(r, &staffCaller{member: &m, via: via})
 		q.session, q.staff, q.name = ss, ss.Subject, m.Name
 		q.lang = s.pageLanguage(w, r, m.Language)
-		if r.Method == http.MethodPost && !s.parseForm(q) {
-			return
+		if r.Method == http.MethodPost {
+			if !s.parseForm(q) {
+				return
+			}
+			// A form may take a while to arrive: the member is asked for again once it has, so
+			// one disabled (or signed out everywhere) meanwhile acts no more.
+			if _, _, ok := s.signedInMember(q); !ok {
+				return
+			}
 		}
 		h(q)
 	})
+}
+
+// signedInMember returns the session of q's staff cookie and its member, still active. When
+// there is none it has answered: the sign-in for a page, a message for a form, an error page when
+// the database did not answer.
+func (s *Server) signedInMember(q *request) (session, storage.StaffMember, bool) {
+	w, r := q.w, q.r
+	ss, ok, err := s.checkSession(r, staffCookie, kindStaff)
+	if err != nil {
+		q.lang = s.pageLanguage(w, r, "")
+		s.pageError(q, err)
+		return ss, storage.StaffMember{}, false
+	}
+	if !ok {
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, "/staff/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return ss, storage.StaffMember{}, false
+		}
+		q.lang = s.pageLanguage(w, r, "")
+		s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
+		return ss, storage.StaffMember{}, false
+	}
+	m, err := s.activeMember(r.Context(), ss.Subject)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Disabled (or removed) since signing in: the session ends here, on every instance.
+		s.endSession(w, staffCookie)
+		q.lang = s.pageLanguage(w, r, "")
+		s.showMessage(q, http.StatusUnauthorized, "staff.signin.needed.title", "staff.signin.needed.text", pageLink{"staff.signin", "/staff/login"})
+		return ss, m, false
+	} else if err != nil {
+		q.lang = s.pageLanguage(w, r, "")
+		s.pageError(q, err)
+		return ss, m, false
+	}
+	return ss, m, true
 }
 
 // login signs a customer in with the portal's token and sends them on. A link the browser
