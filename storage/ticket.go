@@ -380,6 +380,16 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 	return out, nil
 }
 
+// Replay finds the ticket a customer created earlier under nt's Idempotency-Key: Created with
+// Replayed set when nt is the same request, ErrIdempotencyMismatch when it is another one, and a
+// zero Created when no ticket has that key.
+func (s *Store) Replay(ctx context.Context, nt NewTicket) (Created, error) {
+	if nt.IdempotencyKey == "" {
+		return Created{}, nil
+	}
+	return s.replay(ctx, s.db, nt)
+}
+
 func (s *Store) replay(ctx context.Context, q sqlx.QueryerContext, nt NewTicket) (Created, error) {
 	var row struct {
 		ID        int64          `db:"id"`
