@@ -60,7 +60,7 @@ func (s *Store) RecordTicketProcessed(ctx context.Context, ticketID int64, email
 	}
 	at := now()
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id),
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = `+routingDepartment+`,
 			processed_at = ? WHERE id = ? AND processed_at IS NULL`), at, ticketID)
 		if err != nil {
 			return fmt.Errorf("storage: route ticket: %w", wrapConn(err))
@@ -145,9 +145,18 @@ const newTicketMailsPostgres = `SELECT ` + ticketColumns + newTicketMailColumns 
 	WHERE t.id = ANY($1::bigint[])`
 
 // routedDepartment is the department a new ticket's emails name: the one processing routes it to
-// (its subject's, which the subject may have changed since the ticket was filed), or, once
-// processed, the one it was routed to.
-const routedDepartment = `CASE WHEN t.processed_at IS NULL THEN s.department_id ELSE COALESCE(t.department_id, s.department_id) END`
+// (its subject's, which the subject may have changed since the ticket was filed, unless staff
+// moved it meanwhile), or, once processed, the one it was routed to.
+const routedDepartment = `CASE WHEN t.processed_at IS NULL AND NOT EXISTS (SELECT 1 FROM status_changes c
+		WHERE c.ticket_id = t.id AND c.to_department IS NOT NULL) THEN s.department_id
+	ELSE COALESCE(t.department_id, s.department_id) END`
+
+// routingDepartment is the department processing routes a ticket to (in an UPDATE of tickets):
+// its subject's, unless staff transferred it before it was processed, a move routing must not
+// undo.
+// A transfer is the entry of the status history with a to_department (Store.Transfer).
+const routingDepartment = `CASE WHEN EXISTS (SELECT 1 FROM status_changes c WHERE c.ticket_id = tickets.id AND c.to_department IS NOT NULL)
+	THEN tickets.department_id ELSE (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id) END`
 
 // newTicketMailColumns are what a new ticket's emails need beyond the ticket (ticketColumns).
 const newTicketMailColumns = `, c.name AS customer_name, c.email AS customer_email, c.language AS customer_language,
@@ -236,7 +245,7 @@ func (s *Store) recordStatement(ctx context.Context, reqs []recordReq) ([]record
 // in a backlog. The ticket was filed in its department at intake, so routing it again changes no
 // indexed column unless its subject moved meanwhile: the update stays heap-only (migration 9).
 const recordPostgres = `WITH claimed AS (
-			UPDATE tickets SET department_id = (SELECT department_id FROM subjects WHERE subjects.id = tickets.subject_id), processed_at = $1
+			UPDATE tickets SET department_id = ` + routingDepartment + `, processed_at = $1
 			WHERE id = ANY($2::bigint[]) AND processed_at IS NULL RETURNING id),
 		work AS (
 			UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = $1, done_at = $1
