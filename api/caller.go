@@ -76,6 +76,9 @@ const (
 	// manages: members, tokens, settings, service levels, the mail room. The service token
 	// alone, or an admin member.
 	manages
+	// managesOwn: the service token alone, or any member, whom the handler holds to their role
+	// in the department (saved replies: a lead's or an admin's to write, any member's to read).
+	managesOwn
 )
 
 // staffAPI authenticates a staff API request and checks its access before h runs.

@@ -58,10 +58,12 @@ func (s *Server) CustomerReplyWith(ctx context.Context, customerID, number, text
 	} else if key != "" {
 		return storage.Ticket{}, attachmentsInvalid(key)
 	}
-	t, ids, err := s.store.AddCustomerMessageWith(ctx, customerID, number, body, s.attach(storage.OwnerCustomer, customerID, uploads), s.emails.CustomerReply)
+	att := s.attach(storage.OwnerCustomer, customerID, uploads)
+	t, ids, err := s.store.AddCustomerMessageWith(ctx, customerID, number, body, att, s.emails.CustomerReply)
 	if err != nil {
 		return storage.Ticket{}, attachmentProblem(err)
 	}
+	s.scheduleDestruction(ctx, att)
 	s.enqueueEmails(ctx, ids)
 	s.clockMoved(ctx, t)
 	return t, nil
@@ -87,16 +89,12 @@ func (s *Server) StaffAnswer(ctx context.Context, reach storage.Reach, number, s
 // StaffAnswerWith is StaffAnswer with the member's uploads attached.
 func (s *Server) StaffAnswerWith(ctx context.Context, reach storage.Reach, number, staff, text string, status tickets.Status, uploads []string) (storage.Ticket, error) {
 	fields := map[string]string{}
-	staff, staffErr := checkStaff(staff)
-	if staffErr != "" {
-		fields["staff"] = staffErr
-	}
-	body, err := checkMessage(text)
+	staff, body, err := checkStaffMessage(staff, text)
 	var ve *ValidationError
 	if errors.As(err, &ve) {
-		fields["message"] = ve.Fields["message"]
+		fields = ve.Fields
 	}
-	if staffErr == "" {
+	if _, badStaff := fields["staff"]; !badStaff {
 		key, err := s.checkAttachments(ctx, storage.OwnerStaff, staff, uploads)
 		if err != nil {
 			return storage.Ticket{}, err
@@ -111,10 +109,12 @@ func (s *Server) StaffAnswerWith(ctx context.Context, reach storage.Reach, numbe
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddStaffMessageWith(ctx, reach, number, staff, body, status, s.attach(storage.OwnerStaff, staff, uploads), s.emails.Update)
+	att := s.attach(storage.OwnerStaff, staff, uploads)
+	t, ids, err := s.store.AddStaffMessageWith(ctx, reach, number, staff, body, status, att, s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, attachmentProblem(err)
 	}
+	s.scheduleDestruction(ctx, att)
 	s.enqueueEmails(ctx, ids)
 	s.clockMoved(ctx, t)
 	return t, nil
@@ -151,7 +151,7 @@ func (s *Server) ChangeStatus(ctx context.Context, reach storage.Reach, number, 
 // the department's counts by status (closed is not counted). status "" lists every ticket that
 // is not closed. An unknown department, or one out of reach, is storage.ErrNotFound.
 func (s *Server) Queue(ctx context.Context, reach storage.Reach, departmentID string, status tickets.Status, limit int) ([]storage.Ticket, map[tickets.Status]int, error) {
-	page, err := s.queuePage(ctx, reach, departmentID, status, limit, nil, false)
+	page, err := s.queuePage(ctx, storage.QueueQuery{Reach: reach, DepartmentID: departmentID, Status: status, Limit: limit})
 	return page.tickets, page.counts, err
 }
 
@@ -162,14 +162,16 @@ type queue struct {
 	counts     map[tickets.Status]int
 }
 
-func (s *Server) queuePage(ctx context.Context, reach storage.Reach, departmentID string, status tickets.Status, limit int, after *storage.QueueCursor, byDue bool) (queue, error) {
-	if status != "" && !status.Valid() {
+// queuePage reads a page of a department's queue and the department's counts.
+func (s *Server) queuePage(ctx context.Context, qq storage.QueueQuery) (queue, error) {
+	if qq.Status != "" && !qq.Status.Valid() {
 		return queue{}, &ValidationError{Fields: map[string]string{"status": "unknown status; one of " + statusList()}}
 	}
-	if limit <= 0 {
-		limit = defaultQueueLimit
+	if qq.Limit <= 0 {
+		qq.Limit = defaultQueueLimit
 	}
-	limit = min(limit, maxQueueLimit)
+	qq.Limit = min(qq.Limit, maxQueueLimit)
+	departmentID := qq.DepartmentID
 	if !storable(departmentID) {
 		return queue{}, storage.ErrNotFound
 	}
@@ -177,13 +179,13 @@ func (s *Server) queuePage(ctx context.Context, reach storage.Reach, departmentI
 		page queue
 		err  error
 	)
-	if page.department, err = s.store.StaffDepartment(ctx, reach, departmentID); err != nil {
+	if page.department, err = s.store.StaffDepartment(ctx, qq.Reach, departmentID); err != nil {
 		return queue{}, err
 	}
-	if page.tickets, err = s.store.Queue(ctx, storage.QueueQuery{Reach: reach, DepartmentID: departmentID, Status: status, Limit: limit, After: after, ByDue: byDue}); err != nil {
+	if page.tickets, err = s.store.Queue(ctx, qq); err != nil {
 		return queue{}, err
 	}
-	if page.counts, err = s.store.QueueCounts(ctx, reach, departmentID); err != nil {
+	if page.counts, err = s.store.QueueCounts(ctx, qq.Reach, departmentID); err != nil {
 		return queue{}, err
 	}
 	return page, nil
@@ -213,6 +215,25 @@ func checkMessage(text string) (string, error) {
 			Keys: map[string]string{"message": "form.error.message_long"}}
 	}
 	return body, nil
+}
+
+// checkStaffMessage checks a staff message and the name of the member writing it: it returns
+// both cleaned, or a *ValidationError naming what is wrong with each.
+func checkStaffMessage(staff, text string) (string, string, error) {
+	fields := map[string]string{}
+	staff, staffErr := checkStaff(staff)
+	if staffErr != "" {
+		fields["staff"] = staffErr
+	}
+	body, err := checkMessage(text)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		fields["message"] = ve.Fields["message"]
+	}
+	if len(fields) > 0 {
+		return "", "", &ValidationError{Fields: fields}
+	}
+	return staff, body, nil
 }
 
 // checkStaff trims a member of staff's name and says what is wrong with it, if anything.
@@ -366,6 +387,7 @@ func (s *Server) writeTicket(w http.ResponseWriter, r *http.Request, code int, t
 
 type queueTicketJSON struct {
 	ticketSummaryJSON
+	Priority   string   `json:"priority"`
 	CustomerID string   `json:"customer_id"`
 	Domain     *string  `json:"domain"`
 	URL        string   `json:"url"`
@@ -402,22 +424,25 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 	if status != "" && !status.Valid() {
 		fields["status"] = "unknown status; one of " + statusList()
 	}
-	byDue, problem := queueOrder(q.Get("order"))
+	order, problem := queueOrder(q.Get("order"))
 	if problem != "" {
 		fields["order"] = problem
+	}
+	if after != nil && (order == storage.OrderPriority) != (after.Rank != nil) {
+		fields["after"] = "use the next value of the previous page, in the same order"
 	}
 	if len(fields) > 0 {
 		validationFailed(w, fields)
 		return
 	}
-	page, err := s.queuePage(ctx, s.reach(r), r.PathValue("dept"), status, limit, after, byDue)
+	page, err := s.queuePage(ctx, storage.QueueQuery{Reach: s.reach(r), DepartmentID: r.PathValue("dept"), Status: status, Limit: limit, After: after, Order: order})
 	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}
 	list, counts := page.tickets, page.counts
 	out := make([]queueTicketJSON, 0, len(list))
 	for _, t := range list {
-		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number),
+		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), Priority: string(t.Priority()), CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number),
 			SLA: slaView(t, s.now())})
 	}
 	byStatus := make([]statusCountJSON, 0, len(counts))
@@ -428,20 +453,23 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	var next *string
 	if len(list) == limit {
-		c := storage.CursorAfter(list[len(list)-1], byDue).String()
+		c := storage.CursorAfter(list[len(list)-1], order).String()
 		next = &c
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"department": r.PathValue("dept"), "status": string(status), "tickets": out, "counts": byStatus, "next": next})
 }
 
 type statusChangeJSON struct {
-	From      *string   `json:"from"`
-	FromLabel *string   `json:"from_label"`
-	To        string    `json:"to"`
-	ToLabel   string    `json:"to_label"`
-	Actor     string    `json:"actor"`
-	Staff     string    `json:"staff,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	From      *string `json:"from"`
+	FromLabel *string `json:"from_label"`
+	To        string  `json:"to"`
+	ToLabel   string  `json:"to_label"`
+	Actor     string  `json:"actor"`
+	Staff     string  `json:"staff,omitempty"`
+	// FromDepartment and ToDepartment are set on a transfer between departments (staff views).
+	FromDepartment string    `json:"from_department,omitempty"`
+	ToDepartment   string    `json:"to_department,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 // statusHistoryView is a ticket's status history for staff.
@@ -460,7 +488,7 @@ func statusChangesView(changes []storage.StatusChange, lang string, staffView bo
 	for _, c := range changes {
 		v := statusChangeJSON{To: string(c.To), ToLabel: c.To.Label(lang), Actor: c.Actor, CreatedAt: c.At.UTC()}
 		if staffView {
-			v.Staff = c.Staff
+			v.Staff, v.FromDepartment, v.ToDepartment = c.Staff, c.FromDepartment, c.ToDepartment
 		}
 		if c.From != "" {
 			from, label := string(c.From), c.From.Label(lang)

@@ -251,6 +251,11 @@ func (s *Server) newView(q *request, title string, page any) *view {
 			u.Path = "/staff"
 		}
 	}
+	if strings.HasPrefix(q.r.URL.Path, oidcPath+"/") {
+		// The answer of an identity-provider sign-in is used once: the other language is the
+		// sign-in page's.
+		u = url.URL{Path: "/staff/login", RawQuery: "lang=" + v.OtherLang}
+	}
 	v.LangURL = u.RequestURI()
 	switch q.r.URL.Query().Get("done") {
 	case "reply":
@@ -261,6 +266,8 @@ func (s *Server) newView(q *request, title string, page any) *view {
 		v.Notice = v.T("notice.answer")
 	case "status":
 		v.Notice = v.T("notice.status")
+	case "note", "priority", "transfer", "saved_reply", "saved_reply_deleted":
+		v.Notice = v.T("notice." + q.r.URL.Query().Get("done"))
 	}
 	return v
 }

@@ -168,8 +168,11 @@ func (s *Server) staffQueuePage(q *request) {
 	if c, err := storage.ParseQueueCursor(q.r.URL.Query().Get("after")); err == nil {
 		after = &c
 	}
-	byDue, _ := queueOrder(q.r.URL.Query().Get("order"))
-	page, err := s.queuePage(q.ctx(), s.reach(q.r), dept, status, staffQueueLimit, after, byDue)
+	order, _ := queueOrder(q.r.URL.Query().Get("order"))
+	if after != nil && (order == storage.OrderPriority) != (after.Rank != nil) {
+		after = nil
+	}
+	page, err := s.queuePage(q.ctx(), storage.QueueQuery{Reach: s.reach(q.r), DepartmentID: dept, Status: status, Limit: staffQueueLimit, After: after, Order: order})
 	if !s.pageFound(q, err) {
 		return
 	}
@@ -183,14 +186,14 @@ func (s *Server) staffQueuePage(q *request) {
 	if status != "" {
 		query.Set("status", string(status))
 	}
-	if byDue {
-		query.Set("order", "due")
+	if order != storage.OrderWaiting {
+		query.Set("order", string(order))
 	}
 	if after != nil {
 		p.First = base + "?" + query.Encode()
 	}
 	if len(list) == staffQueueLimit {
-		query.Set("after", storage.CursorAfter(list[len(list)-1], byDue).String())
+		query.Set("after", storage.CursorAfter(list[len(list)-1], order).String())
 		p.Next = base + "?" + query.Encode()
 	}
 	for _, st := range tickets.Statuses {
@@ -231,6 +234,7 @@ type staffTicketPage struct {
 	Files       map[int64][]storage.Attachment // by message
 	Kept        []storage.Attachment           // files received with an answer that came back
 	FileError   string
+	workflowControls
 }
 
 type revealedPassword struct {
@@ -253,7 +257,7 @@ func (s *Server) staffTicketPage(q *request) {
 	if !ok {
 		return
 	}
-	s.showStaffTicket(q, http.StatusOK, staffTicketPage{Ticket: t})
+	s.showStaffTicket(q, http.StatusOK, staffTicketPage{Ticket: t, workflowControls: workflowControls{Reply: q.r.URL.Query().Get("reply")}})
 }
 
 func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
@@ -263,7 +267,7 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 		s.pageError(q, err)
 		return
 	}
-	if p.Messages, err = s.store.Messages(ctx, p.Ticket.ID); err != nil {
+	if p.Messages, err = s.store.StaffMessages(ctx, p.Ticket.ID); err != nil {
 		s.pageError(q, err)
 		return
 	}
@@ -282,6 +286,13 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 	if p.Due, err = s.ticketDues(ctx, p.Ticket, true); err != nil {
 		s.pageError(q, err)
 		return
+	}
+	if err = s.loadWorkflow(q, &p); err != nil {
+		s.pageError(q, err)
+		return
+	}
+	if p.Reply != "" && p.Answer == "" {
+		insertReply(&p, p.Reply)
 	}
 	v := s.newView(q, "staff.ticket.title", p)
 	v.Title = v.T("staff.ticket.title", p.Ticket.Number)

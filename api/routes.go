@@ -22,6 +22,7 @@ import (
 // routes declares the API server's routes.
 func (s *Server) routes() {
 	client, staff, manage := s.requireClient, s.staffAPI(actsAsMember), s.staffAPI(manages)
+	replies := s.staffAPI(managesOwn)
 	m := s.mux
 
 	// JSON API of the client area: one customer's profile and tickets, scoped by {cid}.
@@ -64,6 +65,15 @@ func (s *Server) routes() {
 	// and the response-time report.
 	m.Handle("PUT /api/v1/staff/departments/{dept}/sla", manage(s.putPolicy))
 	m.Handle("GET /api/v1/staff/departments/{dept}/sla", manage(s.getPolicy))
+	// The daily work beside answers: internal notes, priority, transfers, saved replies (written
+	// by a department's leads, an admin or the service token; read by its members).
+	m.Handle("POST /api/v1/staff/tickets/{number}/notes", staff(s.postNote))
+	m.Handle("POST /api/v1/staff/tickets/{number}/priority", staff(s.postPriority))
+	m.Handle("POST /api/v1/staff/tickets/{number}/department", staff(s.postTransfer))
+	m.Handle("GET /api/v1/staff/tickets/{number}/replies", staff(s.ticketReplies))
+	m.Handle("GET /api/v1/staff/departments/{dept}/replies", replies(s.listReplies))
+	m.Handle("PUT /api/v1/staff/departments/{dept}/replies/{id}", replies(s.putReply))
+	m.Handle("DELETE /api/v1/staff/departments/{dept}/replies/{id}", replies(s.deleteReply))
 	m.Handle("GET /api/v1/staff/reports/response-times", staff(s.responseTimes))
 
 	m.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
@@ -103,6 +113,12 @@ func (s *Server) routes() {
 	m.Handle("POST /staff/tickets/{number}/answer", s.staffPage(s.staffAnswerForm))
 	m.Handle("POST /staff/tickets/{number}/status", s.staffPage(s.staffStatusForm))
 	m.Handle("GET /staff/tickets/{number}/attachments/{aid}", s.staffPage(s.staffDownloadPage))
+	m.Handle("POST /staff/tickets/{number}/notes", s.staffPage(s.staffNoteForm))
+	m.Handle("POST /staff/tickets/{number}/priority", s.staffPage(s.staffPriorityForm))
+	m.Handle("POST /staff/tickets/{number}/department", s.staffPage(s.staffTransferForm))
+	m.Handle("GET /staff/departments/{dept}/replies", s.staffPage(s.staffReplies))
+	m.Handle("POST /staff/departments/{dept}/replies", s.staffPage(s.staffReplyForm))
+	m.Handle("POST /staff/departments/{dept}/replies/{id}/delete", s.staffPage(s.staffReplyDeleteForm))
 	m.Handle("GET /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyPage))
 	m.Handle("POST /staff/departments/{dept}/sla", s.staffPage(s.staffPolicyForm))
 	m.Handle("GET /staff/reports", s.staffPage(s.staffReportPage))

@@ -52,15 +52,17 @@ func replyExpectedBy(t storage.Ticket) *time.Time {
 	return c.ReplyExpectedBy()
 }
 
-// queueOrder reads a queue's order parameter: "due" orders by due time.
-func queueOrder(v string) (byDue bool, problem string) {
+// queueOrder reads a queue's order parameter: "due" orders by due time, "priority" by priority.
+func queueOrder(v string) (storage.QueueOrder, string) {
 	switch v {
 	case "", "waiting":
-		return false, ""
+		return storage.OrderWaiting, ""
 	case "due":
-		return true, ""
+		return storage.OrderDue, ""
+	case "priority":
+		return storage.OrderPriority, ""
 	default:
-		return false, `"due" (earliest due time first) or "waiting" (the default: longest waiting first)`
+		return storage.OrderWaiting, `"due" (earliest due time first), "priority" (most urgent first) or "waiting" (the default: longest waiting first)`
 	}
 }
 

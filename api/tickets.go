@@ -141,6 +141,7 @@ func (s *Server) submitTicket(ctx context.Context, nt storage.NewTicket) (storag
 	if !res.Replayed {
 		metrics.TicketsCreated.Inc()
 		s.enqueue(ctx, jobs.NewTicketCreateTask(res.TicketID))
+		s.scheduleDestruction(ctx, nt.Attach)
 	}
 	return res, nil
 }
@@ -264,8 +265,12 @@ func summaryView(t storage.Ticket, lang string) ticketSummaryJSON {
 }
 
 type messageJSON struct {
-	Author      string           `json:"author"`
-	Staff       *string          `json:"staff,omitempty"`
+	Author string  `json:"author"`
+	Staff  *string `json:"staff,omitempty"`
+	// Member and Internal are in staff views only: the member who wrote a staff message, and
+	// whether it is an internal note (never in a customer's view).
+	Member      *string          `json:"member,omitempty"`
+	Internal    *bool            `json:"internal,omitempty"`
 	Body        string           `json:"body"`
 	CreatedAt   time.Time        `json:"created_at"`
 	Attachments []attachmentJSON `json:"attachments"`
@@ -283,12 +288,18 @@ type ticketJSON struct {
 	ReplyExpectedBy *time.Time `json:"reply_expected_by"`
 	// SLA is the service-level clocks, in staff views only.
 	SLA *slaJSON `json:"sla,omitempty"`
+	// Priority is in staff views only.
+	Priority string `json:"priority,omitempty"`
 	// PasswordViews is when staff revealed the password, in customer views only: times, no names.
 	PasswordViews *[]time.Time `json:"password_views,omitempty"`
 }
 
 func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staffView bool) (ticketJSON, error) {
-	msgs, err := s.store.Messages(r.Context(), t.ID)
+	read := s.store.Messages
+	if staffView {
+		read = s.store.StaffMessages
+	}
+	msgs, err := read(r.Context(), t.ID)
 	if err != nil {
 		return ticketJSON{}, err
 	}
@@ -296,6 +307,7 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 	if err != nil {
 		return ticketJSON{}, err
 	}
+	atts = storage.AttachmentsAsAt(atts, s.now())
 	v := s.ticketJSON(t, msgs, atts, lang, staffView)
 	if !staffView {
 		views, err := s.store.PasswordViews(r.Context(), t.ID)
@@ -320,11 +332,16 @@ func (s *Server) ticketJSON(t storage.Ticket, msgs []storage.Message, atts map[i
 	v.ReplyExpectedBy = replyExpectedBy(t)
 	if staffView {
 		v.SLA = slaView(t, s.now())
+		v.Priority = string(t.Priority())
 	}
 	for _, m := range msgs {
+		if m.Internal && !staffView {
+			continue // the customer's reads leave notes out already; a note must never reach them
+		}
 		mj := messageJSON{Author: m.Author, Body: m.Body, CreatedAt: m.CreatedAt.UTC(), Attachments: attachmentsView(atts[m.ID])}
 		if staffView {
-			mj.Staff = m.Staff
+			internal := m.Internal
+			mj.Staff, mj.Member, mj.Internal = m.Staff, m.Member, &internal
 		}
 		v.Messages = append(v.Messages, mj)
 	}

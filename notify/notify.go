@@ -4,6 +4,8 @@
 //	a new request, routed (ticket:create)   confirmation → customer, theirs; department → department, pt-PT
 //	a customer's reply (API or page)        customer_reply → department, pt-PT
 //	a staff answer, a staff status change   update → customer, theirs
+//	an internal note, a priority            none
+//	a transfer to another department        transfer → the new department, pt-PT
 //	an answered ticket closed for silence   autoclose → customer, theirs
 //	a customer closes their ticket          none
 //	a person's email reply (mail/inbound)   auto_answer → the reply's return path, the ticket's customer's
@@ -34,6 +36,7 @@ const (
 	KindAutoAnswer    = "auto_answer"
 	KindSLAWarning    = "sla_warning"
 	KindSLABreach     = "sla_breach"
+	KindTransfer      = "transfer"
 )
 
 // Emails renders the emails of ticket changes with a composer.
@@ -101,6 +104,20 @@ func (e Emails) Update(m storage.ChangeMail) ([]storage.Email, error) {
 		return nil, err
 	}
 	return []storage.Email{outboxEmail(KindUpdate, &m.Ticket.ID, o)}, nil
+}
+
+// Transferred tells the department a ticket was moved to (m.Ticket's), naming the department it
+// came from and the member who moved it.
+func (e Emails) Transferred(m storage.ChangeMail) ([]storage.Email, error) {
+	tm := forStaff(TicketMail(m.Ticket, m.Customer, ""), m.Ticket)
+	o, err := e.Composer.Transfer(tm, m.FromDepartment.Name, m.Staff, m.Ticket.DepartmentEmail)
+	if e.unusable(err, KindTransfer, m.Ticket.ID) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []storage.Email{outboxEmail(KindTransfer, &m.Ticket.ID, o)}, nil
 }
 
 // unusable reports whether an email could not be composed because its stored address is one no

@@ -109,8 +109,9 @@ func (s *Store) exportDetails(ctx context.Context, page []Ticket) ([]ExportedTic
 		query string
 		args  []any
 	}{
-		{&msgs, `SELECT id, ticket_id, author, staff, body, created_at FROM messages WHERE ticket_id IN (?) ORDER BY id`, nil},
-		{&statuses, statusChangeColumns + ` WHERE ticket_id IN (?) ORDER BY id`, nil},
+		// Internal notes and transfers between departments are staff's own records, not the customer's.
+		{&msgs, `SELECT id, ticket_id, author, staff, member, internal, body, created_at FROM messages WHERE ticket_id IN (?) AND NOT internal ORDER BY id`, nil},
+		{&statuses, statusChangeColumns + ` WHERE ticket_id IN (?) AND to_department IS NULL ORDER BY id`, nil},
 		{&emails, `SELECT ticket_id, kind, recipient, state, created_at, done_at FROM outbox WHERE task = ? AND ticket_id IN (?) ORDER BY id`, []any{TaskEmailSend}},
 		{&replies, exportedReplyColumns + ` WHERE m.ticket_id IN (?) ORDER BY m.id`, nil},
 		{&views, `SELECT ticket_id, created_at FROM password_reveals WHERE outcome = ? AND ticket_id IN (?) ORDER BY id`, []any{RevealGranted}},
@@ -128,7 +129,8 @@ func (s *Store) exportDetails(ctx context.Context, page []Ticket) ([]ExportedTic
 		at[m.TicketID].Messages = append(at[m.TicketID].Messages, m.Message)
 	}
 	var files []Attachment
-	q, args, err := sqlx.In(`SELECT `+attachmentColumns+` FROM attachments a WHERE a.ticket_id IN (?) AND a.message_id IS NOT NULL ORDER BY a.created_at, a.id`, ids)
+	q, args, err := sqlx.In(`SELECT `+attachmentColumns+` FROM attachments a WHERE a.ticket_id IN (?) AND a.message_id IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id AND m.internal) ORDER BY a.created_at, a.id`, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func (s *Store) sealErasure(ctx context.Context, tx *sqlx.Tx, id int64, at time.
 	out := Erased{ID: id}
 	err := tx.GetContext(ctx, &out, s.q(`SELECT
 		(SELECT COUNT(*) FROM tickets WHERE erasure_id = ?) AS tickets,
-		(SELECT COUNT(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE t.erasure_id = ?) AS messages,
+		(SELECT COUNT(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE t.erasure_id = ? AND NOT m.internal) AS messages,
 		(SELECT COUNT(*) FROM attachments a JOIN tickets t ON t.id = a.ticket_id WHERE t.erasure_id = ?) AS attachments,
 		(SELECT COUNT(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id WHERE t.erasure_id = ? AND o.task = ?) AS emails`),
 		id, id, id, id, TaskEmailSend)

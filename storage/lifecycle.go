@@ -34,7 +34,10 @@ type StatusChange struct {
 	To       tickets.Status
 	Actor    string // ActorCustomer, ActorStaff or ActorSystem
 	Staff    string // the member of staff, when Actor is ActorStaff
-	At       time.Time
+	// FromDepartment and ToDepartment are set on a transfer between departments (the status
+	// then stays as it was), "" on every other change.
+	FromDepartment, ToDepartment string
+	At                           time.Time
 }
 
 // ChangeMail is what the emails of a change are made of: the ticket as the change left it.
@@ -44,6 +47,9 @@ type ChangeMail struct {
 	From     tickets.Status
 	Message  string // the message the change added to the thread, "" for none
 	Staff    string
+	// FromDepartment is the department a transfer moved the ticket from (Ticket has the new
+	// one); the zero value for any other change.
+	FromDepartment Department
 	// Attachments are the files the message carries: emails list them, never attach them.
 	Attachments []AttachmentRef
 }
@@ -180,8 +186,8 @@ func (s *Store) change(ctx context.Context, where string, args []any, actor, sta
 				staffName = &staff
 			}
 			var msgID int64
-			if err := tx.GetContext(ctx, &msgID, s.q(`INSERT INTO messages (ticket_id, author, staff, body, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`),
-				cur.ID, st.author, staffName, st.message, at); err != nil {
+			if err := tx.GetContext(ctx, &msgID, s.q(`INSERT INTO messages (ticket_id, author, staff, member, body, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+				cur.ID, st.author, staffName, staffName, st.message, at); err != nil {
 				return fmt.Errorf("storage: insert message: %w", wrapConn(err))
 			}
 			if err := s.AttachTx(ctx, tx, st.attach, cur.ID, msgID, at); err != nil {
@@ -245,12 +251,14 @@ func (s *Store) insertStatusChange(ctx context.Context, tx *sqlx.Tx, ticketID in
 
 // statusChangeRow is a status_changes row as stored.
 type statusChangeRow struct {
-	ID        int64     `db:"id"`
-	TicketID  int64     `db:"ticket_id"`
-	From      *string   `db:"from_status"`
-	To        string    `db:"to_status"`
-	Actor     string    `db:"actor"`
-	CreatedAt time.Time `db:"created_at"`
+	ID             int64     `db:"id"`
+	TicketID       int64     `db:"ticket_id"`
+	From           *string   `db:"from_status"`
+	To             string    `db:"to_status"`
+	Actor          string    `db:"actor"`
+	FromDepartment *string   `db:"from_department"`
+	ToDepartment   *string   `db:"to_department"`
+	CreatedAt      time.Time `db:"created_at"`
 }
 
 func (r statusChangeRow) change() StatusChange {
@@ -258,13 +266,16 @@ func (r statusChangeRow) change() StatusChange {
 	if r.From != nil {
 		c.From = tickets.Status(*r.From)
 	}
+	if r.FromDepartment != nil && r.ToDepartment != nil {
+		c.FromDepartment, c.ToDepartment = *r.FromDepartment, *r.ToDepartment
+	}
 	if name, ok := strings.CutPrefix(r.Actor, ActorStaff+":"); ok {
 		c.Actor, c.Staff = ActorStaff, name
 	}
 	return c
 }
 
-const statusChangeColumns = `SELECT id, ticket_id, from_status, to_status, actor, created_at FROM status_changes`
+const statusChangeColumns = `SELECT id, ticket_id, from_status, to_status, actor, from_department, to_department, created_at FROM status_changes`
 
 // StatusHistory returns every status a ticket had, oldest first: who changed it, when, from what.
 func (s *Store) StatusHistory(ctx context.Context, ticketID int64) ([]StatusChange, error) {

@@ -264,7 +264,7 @@ func TestTheQueueShowsTheLongestWaitingFirstAndPagesByKeyset(t *testing.T) {
 			if len(page) < 2 {
 				break
 			}
-			c, err := storage.ParseQueueCursor(storage.CursorAfter(page[len(page)-1], false).String())
+			c, err := storage.ParseQueueCursor(storage.CursorAfter(page[len(page)-1], storage.OrderWaiting).String())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,34 +18,56 @@ type QueueQuery struct {
 	// Status filters the queue; "" means every ticket still open in any way (all but closed).
 	Status tickets.Status
 	Limit  int
-	// ByDue orders the queue by the earliest due time of a running service-level clock, tickets
-	// without one last, instead of by waiting time.
-	ByDue bool
+	Order  QueueOrder
 	// After continues from the last ticket of the previous page.
 	After *QueueCursor
 }
 
+// QueueOrder is the order of a queue.
+type QueueOrder string
+
+// Orders of a queue.
+const (
+	// OrderWaiting puts the ticket waiting longest (oldest last activity) first.
+	OrderWaiting QueueOrder = ""
+	// OrderDue puts the earliest due time of a running service-level clock first, tickets
+	// without one last.
+	OrderDue QueueOrder = "due"
+	// OrderPriority puts the most urgent first and, within a priority, the one waiting longest.
+	OrderPriority QueueOrder = "priority"
+)
+
 // QueueCursor is a position in a queue: keyset paging keeps a deep page as cheap as the first.
 type QueueCursor struct {
+	// Rank is the priority rank, in a queue ordered by priority.
+	Rank      *int
 	UpdatedAt time.Time
 	ID        int64
 }
 
-// CursorAfter is the cursor that continues after a ticket, in a queue ordered by waiting time
-// or, byDue, by due time (its UpdatedAt then holds the due time).
-func CursorAfter(t Ticket, byDue bool) QueueCursor {
-	if byDue {
+// CursorAfter is the cursor that continues after a ticket in a queue of the given order (its
+// UpdatedAt holds the due time in a queue by due time).
+func CursorAfter(t Ticket, order QueueOrder) QueueCursor {
+	switch order {
+	case OrderDue:
 		return QueueCursor{UpdatedAt: t.SLADue.UTC(), ID: t.ID}
+	case OrderPriority:
+		rank := t.PriorityRank
+		return QueueCursor{Rank: &rank, UpdatedAt: t.UpdatedAt, ID: t.ID}
 	}
 	return QueueCursor{UpdatedAt: t.UpdatedAt, ID: t.ID}
 }
 
 // String encodes the cursor for a URL: nanoseconds since 1970, or "u" and microseconds for a
-// time past what nanoseconds can count (NoDue, a ticket without a running clock).
+// time past what nanoseconds can count (NoDue, a ticket without a running clock); in a queue by
+// priority, the rank and a colon first.
 func (c QueueCursor) String() string {
 	at := strconv.FormatInt(c.UpdatedAt.UnixNano(), 10)
 	if c.UpdatedAt.Year() >= 2262 {
 		at = "u" + strconv.FormatInt(c.UpdatedAt.UnixMicro(), 10)
+	}
+	if c.Rank != nil {
+		at = strconv.Itoa(*c.Rank) + ":" + at
 	}
 	return at + "-" + strconv.FormatInt(c.ID, 10)
 }
@@ -55,6 +77,14 @@ var ErrBadCursor = errors.New("storage: bad queue cursor")
 
 // ParseQueueCursor reads a cursor made by QueueCursor.String.
 func ParseQueueCursor(s string) (QueueCursor, error) {
+	var rank *int
+	if r, rest, found := strings.Cut(s, ":"); found {
+		n, err := strconv.Atoi(r)
+		if err != nil || n < 0 || n > 9 {
+			return QueueCursor{}, ErrBadCursor
+		}
+		rank, s = &n, rest
+	}
 	at, id, ok := strings.Cut(s, "-")
 	micro, isMicro := strings.CutPrefix(at, "u")
 	nanos, err1 := strconv.ParseInt(micro, 10, 64)
@@ -63,9 +93,9 @@ func ParseQueueCursor(s string) (QueueCursor, error) {
 		return QueueCursor{}, ErrBadCursor
 	}
 	if isMicro {
-		return QueueCursor{UpdatedAt: time.UnixMicro(nanos).UTC(), ID: n}, nil
+		return QueueCursor{Rank: rank, UpdatedAt: time.UnixMicro(nanos).UTC(), ID: n}, nil
 	}
-	return QueueCursor{UpdatedAt: time.Unix(0, nanos).UTC(), ID: n}, nil
+	return QueueCursor{Rank: rank, UpdatedAt: time.Unix(0, nanos).UTC(), ID: n}, nil
 }
 
 // Queue returns a page of the tickets routed to a department, the one waiting longest (oldest
@@ -78,17 +108,28 @@ func (s *Store) Queue(ctx context.Context, qq QueueQuery) ([]Ticket, error) {
 	}
 	// Tickets without a running clock hold NoDue, so one ascending index walk (department_id,
 	// sla_due, id) serves the queue by due time as (department_id, updated_at, id) serves it by
-	// waiting time.
+	// waiting time, and (department_id, priority, updated_at, id) by priority.
 	order := "t.updated_at"
-	if qq.ByDue {
+	switch qq.Order {
+	case OrderDue:
 		order = "t.sla_due"
+	case OrderPriority:
+		order = "t.priority, t.updated_at"
 	}
 	in, inArgs := qq.Reach.clause("t.department_id")
 	where += ` AND ` + in
 	args = append(args, inArgs...)
 	if qq.After != nil {
-		where += ` AND (` + order + `, t.id) > (?, ?)`
-		args = append(args, qq.After.UpdatedAt, qq.After.ID)
+		switch {
+		case qq.Order == OrderPriority && qq.After.Rank != nil:
+			where += ` AND (t.priority, t.updated_at, t.id) > (?, ?, ?)`
+			args = append(args, *qq.After.Rank, qq.After.UpdatedAt, qq.After.ID)
+		case qq.Order == OrderPriority:
+			return nil, ErrBadCursor
+		default:
+			where += ` AND (` + order + `, t.id) > (?, ?)`
+			args = append(args, qq.After.UpdatedAt, qq.After.ID)
+		}
 	}
 	var ts []Ticket
 	err := s.db.SelectContext(ctx, &ts, s.q(`SELECT `+ticketColumns+ticketFrom+where+` ORDER BY `+order+`, t.id LIMIT ?`),

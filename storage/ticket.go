@@ -34,8 +34,13 @@ type Ticket struct {
 	ProcessedAt       *time.Time     `db:"processed_at"`
 	PasswordExpiresAt *time.Time     `db:"password_expires_at"`
 	PasswordPurgedAt  *time.Time     `db:"password_purged_at"`
+	// PriorityRank is the priority as stored (tickets.Priority.Rank); Priority names it.
+	PriorityRank int `db:"priority"`
 	ClockColumns
 }
+
+// Priority is the ticket's priority.
+func (t Ticket) Priority() tickets.Priority { return tickets.PriorityOfRank(t.PriorityRank) }
 
 // Password states shown to customers.
 const (
@@ -77,7 +82,7 @@ func (t Ticket) DepartmentLabel(lang string) string {
 const ticketColumns = `t.id, t.number, t.customer_id, t.subject_id, s.name AS subject_name, s.name_en AS subject_name_en,
 	d.id AS department_id, d.name AS department_name, d.name_en AS department_name_en, d.email AS department_email,
 	t.domain, t.status, t.related_ticket, t.created_at, t.updated_at, t.processed_at,
-	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at` + clockColumns
+	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at, t.priority` + clockColumns
 
 const ticketFrom = ` FROM tickets t
 	JOIN subjects s ON s.id = t.subject_id
@@ -457,17 +462,33 @@ func (s *Store) History(ctx context.Context, hq HistoryQuery) ([]Ticket, int, er
 
 // Message is one entry of a ticket's thread.
 type Message struct {
-	ID        int64     `db:"id"`
-	Author    string    `db:"author"` // "customer" or "staff"
-	Staff     *string   `db:"staff"`
+	ID     int64   `db:"id"`
+	Author string  `db:"author"` // "customer" or "staff"
+	Staff  *string `db:"staff"`
+	// Member is the member of staff who wrote a staff message, nil for a customer's (and for
+	// staff messages written before members were recorded).
+	Member *string `db:"member"`
+	// Internal marks a note: staff wrote it for staff, and no customer ever sees it.
+	Internal  bool      `db:"internal"`
 	Body      string    `db:"body"`
 	CreatedAt time.Time `db:"created_at"`
 }
 
-// Messages returns a ticket's thread, oldest first.
+const messageColumns = `SELECT id, author, staff, member, internal, body, created_at FROM messages`
+
+// Messages returns a ticket's thread as its customer sees it, oldest first: internal notes are
+// not part of it.
 func (s *Store) Messages(ctx context.Context, ticketID int64) ([]Message, error) {
 	var ms []Message
-	err := s.db.SelectContext(ctx, &ms, s.q(`SELECT id, author, staff, body, created_at FROM messages WHERE ticket_id = ? ORDER BY id`), ticketID)
+	err := s.db.SelectContext(ctx, &ms, s.q(messageColumns+` WHERE ticket_id = ? AND NOT internal ORDER BY id`), ticketID)
+	return ms, wrapConn(err)
+}
+
+// StaffMessages returns a ticket's whole thread for staff, internal notes included, oldest
+// first.
+func (s *Store) StaffMessages(ctx context.Context, ticketID int64) ([]Message, error) {
+	var ms []Message
+	err := s.db.SelectContext(ctx, &ms, s.q(messageColumns+` WHERE ticket_id = ? ORDER BY id`), ticketID)
 	return ms, wrapConn(err)
 }
 

@@ -45,6 +45,20 @@
     var summary = document.getElementById("error-summary");
     if (summary) { summary.focus(); }
 
+    // A saved reply, already filled for the ticket, goes into the answer box where the member
+    // still edits it; without the script the chooser reloads the page with the box filled.
+    Array.prototype.forEach.call(document.querySelectorAll("select[data-insert-into]"), function (select) {
+      var box = document.getElementById(select.getAttribute("data-insert-into"));
+      if (!box || !select.form) { return; }
+      select.form.addEventListener("submit", function (event) {
+        var option = select.options[select.selectedIndex];
+        if (!option) { return; }
+        event.preventDefault();
+        box.value = option.getAttribute("data-body");
+        box.focus();
+      });
+    });
+
     // One click sends a form once; the server also ignores a repeated request.
     Array.prototype.forEach.call(document.querySelectorAll("form[method=post]"), function (form) {
       form.addEventListener("submit", function () {
