@@ -145,6 +145,14 @@ func TestAMemberSearchesOnlyTheirDepartments(t *testing.T) {
 				t.Errorf("%s found %+v, want %s", q, p.Results, want)
 			}
 		}
+		// A note is found by its words, by the members who may read it.
+		if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+bill+"/notes", systemtest.StaffToken, map[string]string{"message": "Cliente pediu desconto ornitorrinco."}, nil, systemtest.AsJoao...); code != http.StatusCreated {
+			t.Fatalf("note: %d", code)
+		}
+		var p searchPageJSON
+		if s.Do(t, "GET", "/api/v1/staff/search?q=ornitorrinco", rita, nil, &p); len(p.Results) != 1 || p.Results[0].Number != bill || !strings.Contains(p.Results[0].Snippet, "ornitorrinco") {
+			t.Errorf("a note's word found %+v, want %s with the note in the snippet", p.Results, bill)
+		}
 		// The service token naming nobody searches nothing.
 		if code := s.Do(t, "GET", "/api/v1/staff/search?q=tucano", systemtest.StaffToken, nil, nil); code != http.StatusForbidden {
 			t.Errorf("the service token alone: %d, want 403", code)
