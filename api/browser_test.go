@@ -426,6 +426,14 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	b.page("staff-service-levels")
 	b.open("/staff/reports")
 	b.page("staff-response-times")
+	// Rita finds the request by a word of its thread, typed without its accent, from the search
+	// box every console page has; the word is marked in the snippet.
+	b.do("type a search", chromedp.SendKeys(chromedp.CSS(`#staff-search`), "autenticacao"))
+	b.follow("search", chromedp.Submit(chromedp.CSS(`#staff-search`)))
+	if !strings.Contains(b.text(`[data-testid=results]`), "#"+number) || b.text(`[data-testid=snippet] mark`) != "autenticação" {
+		t.Errorf("Rita's search lists %q with %q marked; want #%s with its word marked", b.text(`[data-testid=results]`), b.text(`[data-testid=snippet] mark`), number)
+	}
+	b.page("staff-search")
 
 	// Bruno, of Faturação, sees only his department: Rita's request is not found for him.
 	b.follow("open Bruno's sign-in link", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, systemtest.StaffLinkSecret, "bruno", 5*time.Minute)))
@@ -438,6 +446,11 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 		t.Errorf("Bruno opening an Email request: %d, want 404", status)
 	}
 	b.page("staff-request-out-of-reach")
+	b.open("/staff/search?q=autenticacao")
+	if b.eval(`!!document.querySelector('[data-testid=results]')`) || !b.eval(`!!document.querySelector('[data-testid=search-empty]')`) {
+		t.Error("Bruno's search finds a request of another department")
+	}
+	b.page("staff-search-out-of-reach")
 	if status := b.follow("Bruno opens the Email queue", chromedp.Navigate(env.Web.URL+"/staff/departments/email")); status != 404 {
 		t.Errorf("Bruno opening the Email queue: %d, want 404", status)
 	}
