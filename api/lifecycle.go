@@ -384,6 +384,7 @@ func (s *Server) writeTicket(w http.ResponseWriter, r *http.Request, code int, t
 type queueTicketJSON struct {
 	ticketSummaryJSON
 	Priority   string   `json:"priority"`
+	Assignee   *string  `json:"assignee"`
 	CustomerID string   `json:"customer_id"`
 	Domain     *string  `json:"domain"`
 	URL        string   `json:"url"`
@@ -431,14 +432,19 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 		validationFailed(w, fields)
 		return
 	}
-	page, err := s.queuePage(ctx, storage.QueueQuery{Reach: s.reach(r), DepartmentID: r.PathValue("dept"), Status: status, Limit: limit, After: after, Order: order})
+	qq := storage.QueueQuery{Reach: s.reach(r), DepartmentID: r.PathValue("dept"), Status: status, Limit: limit, After: after, Order: order}
+	if problem := s.assigneeFilter(r, &qq); problem != "" {
+		validationFailed(w, map[string]string{"assignee": problem})
+		return
+	}
+	page, err := s.queuePage(ctx, qq)
 	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}
 	list, counts := page.tickets, page.counts
 	out := make([]queueTicketJSON, 0, len(list))
 	for _, t := range list {
-		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), Priority: string(t.Priority()), CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number),
+		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), Priority: string(t.Priority()), Assignee: t.AssigneeID, CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number),
 			SLA: slaView(t, s.now())})
 	}
 	byStatus := make([]statusCountJSON, 0, len(counts))
