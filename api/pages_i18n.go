@@ -302,7 +302,7 @@ var messages = map[string][2]string{
 	"staff.priority.button":         {"Alterar prioridade", "Change priority"},
 	"staff.priority.invalid":        {"Escolha uma das prioridades da lista.", "Choose one of the listed priorities."},
 	"staff.queue.order_priority":    {"Ordenar por prioridade", "Order by priority"},
-	"staff.work.title":              {"Prioridade e departamento", "Priority and department"},
+	"staff.work.title":              {"Responsável, prioridade e departamento", "Assignee, priority and department"},
 	"staff.note.title":              {"Nota interna", "Internal note"},
 	"staff.note.label":              {"Nota", "Note"},
 	"staff.note.hint":               {"Só a equipa vê as notas: não são enviadas ao cliente nem contam como resposta.", "Only staff see notes: they are never sent to the customer and do not count as an answer."},
