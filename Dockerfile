@@ -4,10 +4,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/assistd ./cmd/assistd
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/assistd ./cmd/assistd && mkdir -p /out/attachments
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/assistd /usr/local/bin/assistd
+# The folder of attachment files, owned by the user the service runs as (a volume mounted here
+# takes this ownership).
+COPY --from=build --chown=65532:65532 /out/attachments /var/lib/assistd/attachments
 # The api role listens here when ASSISTD_HTTP_ADDR=0.0.0.0:8080.
 EXPOSE 8080
 # SIGTERM (docker stop) is a graceful shutdown: no new work, in-flight work finishes within

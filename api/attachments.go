@@ -89,6 +89,23 @@ func (s *Server) attach(ownerKind, ownerID string, ids []string) storage.Attach 
 		Rebind: s.keys.RebindFileKey}
 }
 
+// scheduleDestruction queues, for a message that carried confidential files, the task that
+// destroys them at their deadline (the passwords' secret:expire, which does both); the sweep
+// destroys them should Redis lose it.
+func (s *Server) scheduleDestruction(ctx context.Context, att storage.Attach) {
+	if len(att.IDs) == 0 {
+		return
+	}
+	conf, err := s.store.AnyConfidential(ctx, att.IDs)
+	if err != nil {
+		s.log.Warn("confidential files left to the sweep", "err", err)
+		return
+	}
+	if conf {
+		s.enqueue(ctx, jobs.NewSecretExpireTask(att.ConfidentialUntil))
+	}
+}
+
 // attachmentsInvalid is the validation error of the field attachments, worded by key.
 func attachmentsInvalid(key string) *ValidationError {
 	return &ValidationError{Fields: map[string]string{"attachments": translate("en", key)}, Keys: map[string]string{"attachments": key}}
@@ -124,22 +141,29 @@ func disposition(kind, name string) string {
 	return d
 }
 
+// withheld says why a file is not served to its caller (staff is "" for the customer): the
+// status, error code and wording key, or status 0 when it may be served.
+func withheld(a storage.Attachment, staff string) (int, string, string) {
+	switch {
+	case a.Removed():
+		return http.StatusGone, "attachment_removed", "attachment.removed"
+	case a.Scan == storage.ScanInfected:
+		return http.StatusForbidden, "attachment_quarantined", "attachment.quarantined"
+	case a.Scan == storage.ScanPending:
+		return http.StatusConflict, "attachment_not_scanned", "attachment.not_scanned"
+	case a.Confidential && staff == "":
+		return http.StatusForbidden, "attachment_confidential", "attachment.confidential"
+	}
+	return 0, "", ""
+}
+
 // serveAttachment answers a download of a file its caller may reach; staff is the member
 // opening it ("" for the customer).
 func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request, a storage.Attachment, staff string, lang string) {
 	ctx := r.Context()
-	switch {
-	case a.Removed():
-		writeError(w, http.StatusGone, "attachment_removed", translate(lang, "attachment.removed"), nil)
-		return
-	case a.Scan == storage.ScanInfected:
-		writeError(w, http.StatusForbidden, "attachment_quarantined", translate(lang, "attachment.quarantined"), nil)
-		return
-	case a.Scan == storage.ScanPending:
-		writeError(w, http.StatusConflict, "attachment_not_scanned", translate(lang, "attachment.not_scanned"), nil)
-		return
-	case a.Confidential && staff == "":
-		writeError(w, http.StatusForbidden, "attachment_confidential", translate(lang, "attachment.confidential"), nil)
+	a = a.AsAt(s.now())
+	if status, code, key := withheld(a, staff); status != 0 {
+		writeError(w, status, code, translate(lang, key), nil)
 		return
 	}
 	inline := r.URL.Query().Get("preview") == "1" && previewable(a.ContentType) && !a.Confidential
@@ -249,6 +273,15 @@ func (s *Server) servePage(q *request, a storage.Attachment, err error, staff st
 	case err != nil:
 		s.pageError(q, err)
 	default:
+		// The pages word a file withheld as a page, with the way back to its ticket.
+		if status, _, key := withheld(a.AsAt(s.now()), staff); status != 0 {
+			back := "/tickets/" + q.r.PathValue("number")
+			if staff != "" {
+				back = "/staff" + back
+			}
+			s.showMessage(q, status, "attachment.withheld.title", key, pageLink{"attachment.back", back})
+			return
+		}
 		s.serveAttachment(q.w, q.r, a, staff, q.lang)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/objects/objectstest"
 	"github.com/assistd/assistd/storage"
+	"github.com/assistd/assistd/worker"
 )
 
 // later moves the tasks' clock on by d.
@@ -185,6 +186,26 @@ func TestAttachmentsExportedAndErased(t *testing.T) {
 		_ = s.Store.DB().Get(&rows, `SELECT COUNT(*) FROM attachments`)
 		if rows != 0 {
 			t.Fatalf("%d attachment rows left after the erasure", rows)
+		}
+	})
+}
+
+// At a confidential file's deadline its task destroys it, key and object, without waiting for the
+// minute's sweep (left out here).
+func TestConfidentialAttachmentDestroyedAtItsSecond(t *testing.T) {
+	var periods []jobs.Period
+	for _, p := range worker.DefaultPeriods() {
+		if p.Type != jobs.TypeAttachmentSweep && p.Type != jobs.TypeSecretSweep {
+			periods = append(periods, p)
+		}
+	}
+	eachStore(t, systemtest.Options{SecretTTL: 2 * time.Second, Periods: periods}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "ana", "pt-PT")
+		_, up := upload(t, s, "/api/v1/customers/ana/uploads", systemtest.APIToken, "chave.txt", []byte("segredo\n"), true)
+		createTicket(t, s, "ana", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "x", "attachments": []string{up.ID}})
+		systemtest.Eventually(t, 15*time.Second, "the object to be gone", func() bool { return objectstest.BucketFiles(t, s.AttachmentsURL) == 0 })
+		if a, _ := s.Store.Attachment(context.Background(), up.ID); a.DataKey != nil || !a.Removed() {
+			t.Fatal("the key outlived the object")
 		}
 	})
 }

@@ -327,3 +327,27 @@ func TestCleanFileName(t *testing.T) {
 		}
 	}
 }
+
+// A confidential file is scanned like any other: the worker opens its sealing to stream it to
+// clamd.
+func TestConfidentialAttachmentScanned(t *testing.T) {
+	addr := clamdtest.Addr(t)
+	systemtest.Each(t, systemtest.Options{ClamdAddr: addr}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "ana", "pt-PT")
+		_, virus := upload(t, s, "/api/v1/customers/ana/uploads", systemtest.APIToken, "config.txt", []byte(clamdtest.EICAR), true)
+		_, clean := upload(t, s, "/api/v1/customers/ana/uploads", systemtest.APIToken, "wp-config.txt", []byte("DB_PASSWORD=segredo\n"), true)
+		number := createTicket(t, s, "ana", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "x",
+			"attachments": []string{virus.ID, clean.ID}})
+		waitScan(t, s, virus.ID, storage.ScanInfected)
+		waitScan(t, s, clean.ID, storage.ScanClean)
+		if code, _, _ := download(t, s, "/api/v1/staff/tickets/"+number+"/attachments/"+virus.ID, systemtest.StaffToken, "Assistd-Staff-Member", "joao"); code != http.StatusForbidden {
+			t.Fatalf("an infected confidential file: %d", code)
+		}
+		if code, _, got := download(t, s, "/api/v1/staff/tickets/"+number+"/attachments/"+clean.ID, systemtest.StaffToken, "Assistd-Staff-Member", "joao"); code != 200 || string(got) != "DB_PASSWORD=segredo\n" {
+			t.Fatalf("a clean confidential file: %d %q", code, got)
+		}
+		if strings.Contains(s.Log.String(), "segredo") {
+			t.Fatal("the confidential file's content is in the logs")
+		}
+	})
+}

@@ -31,6 +31,19 @@ func browserPath() string {
 	return ""
 }
 
+// startBrowser starts a headless browser, closed when the test ends or after timeout, and
+// returns its context for chromedp.
+func startBrowser(t *testing.T, path string, timeout time.Duration) context.Context {
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 900))
+	t.Cleanup(cancelAlloc)
+	ctx, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // browserWalk drives one headless browser through the pages, saving a screenshot of each and
 // checking each for validity, labels and contrast.
 type browserWalk struct {
@@ -252,13 +265,7 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 		t.Fatalf("the Email department's service level: %d", code)
 	}
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 900))
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	ctx := startBrowser(t, browser, 3*time.Minute)
 	b := &browserWalk{t: t, ctx: ctx, env: env, dir: dir, axe: axeSource(t)}
 
 	// The portal's signed link, opened from elsewhere than the portal (an email, say), says

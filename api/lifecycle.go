@@ -58,10 +58,12 @@ func (s *Server) CustomerReplyWith(ctx context.Context, customerID, number, text
 	} else if key != "" {
 		return storage.Ticket{}, attachmentsInvalid(key)
 	}
-	t, ids, err := s.store.AddCustomerMessageWith(ctx, customerID, number, body, s.attach(storage.OwnerCustomer, customerID, uploads), s.emails.CustomerReply)
+	att := s.attach(storage.OwnerCustomer, customerID, uploads)
+	t, ids, err := s.store.AddCustomerMessageWith(ctx, customerID, number, body, att, s.emails.CustomerReply)
 	if err != nil {
 		return storage.Ticket{}, attachmentProblem(err)
 	}
+	s.scheduleDestruction(ctx, att)
 	s.enqueueEmails(ctx, ids)
 	s.clockMoved(ctx, t)
 	return t, nil
@@ -107,10 +109,12 @@ func (s *Server) StaffAnswerWith(ctx context.Context, reach storage.Reach, numbe
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, ids, err := s.store.AddStaffMessageWith(ctx, reach, number, staff, body, status, s.attach(storage.OwnerStaff, staff, uploads), s.emails.Update)
+	att := s.attach(storage.OwnerStaff, staff, uploads)
+	t, ids, err := s.store.AddStaffMessageWith(ctx, reach, number, staff, body, status, att, s.emails.Update)
 	if err != nil {
 		return storage.Ticket{}, attachmentProblem(err)
 	}
+	s.scheduleDestruction(ctx, att)
 	s.enqueueEmails(ctx, ids)
 	s.clockMoved(ctx, t)
 	return t, nil

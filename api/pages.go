@@ -251,6 +251,11 @@ func (s *Server) newView(q *request, title string, page any) *view {
 			u.Path = "/staff"
 		}
 	}
+	if strings.HasPrefix(q.r.URL.Path, oidcPath+"/") {
+		// The answer of an identity-provider sign-in is used once: the other language is the
+		// sign-in page's.
+		u = url.URL{Path: "/staff/login", RawQuery: "lang=" + v.OtherLang}
+	}
 	v.LangURL = u.RequestURI()
 	switch q.r.URL.Query().Get("done") {
 	case "reply":

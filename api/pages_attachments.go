@@ -194,5 +194,6 @@ func (s *Server) problemText(v *view, key string) string {
 
 // attachmentFiles reads the files of a ticket's messages for a page.
 func (s *Server) attachmentFiles(q *request, ticketID int64) (map[int64][]storage.Attachment, error) {
-	return s.store.MessageAttachments(q.ctx(), ticketID)
+	files, err := s.store.MessageAttachments(q.ctx(), ticketID)
+	return storage.AttachmentsAsAt(files, s.now()), err
 }

@@ -85,6 +85,21 @@ func TestTheFormsTakeFilesAndARefusedOneLosesNothing(t *testing.T) {
 	if p := ana.get(link + "?preview=1"); p.code != 200 || !strings.HasPrefix(p.header.Get("Content-Disposition"), "inline") {
 		t.Fatalf("preview: %d %s", p.code, p.header.Get("Content-Disposition"))
 	}
+	// A confidential file is listed to its customer, who cannot open it: a page says so.
+	conf := ana.postFiles("/tickets/"+number+"/reply", url.Values{"csrf": {ana.csrf("/tickets")}, "message": {"A configuração."}, "confidential": {"true"}},
+		formFile{"wp-config.txt", []byte("DB_PASSWORD=segredo\n")})
+	if conf.code != http.StatusSeeOther {
+		t.Fatalf("reply with a confidential file: %d\n%s", conf.code, conf.body)
+	}
+	var confID string
+	_ = env.Store.DB().Get(&confID, `SELECT id FROM attachments WHERE confidential`)
+	if r := ana.get("/tickets/" + number + "/attachments/" + confID); r.code != http.StatusForbidden || !strings.Contains(r.body, "Ficheiro indisponível") ||
+		strings.Contains(r.body, "segredo") {
+		t.Fatalf("the customer opening their confidential file: %d\n%s", r.code, r.body)
+	}
+	if page := ana.get("/tickets/" + number).body; !strings.Contains(page, "wp-config.txt") || strings.Contains(page, `href="/tickets/`+number+`/attachments/`+confID) {
+		t.Fatal("the thread does not list the confidential file, or links it for the customer")
+	}
 	// Another customer's session does not reach it.
 	env.PutCustomer(t, "rui", "en")
 	if r := env.customer(t, "rui").get(link); r.code != http.StatusNotFound {
@@ -117,12 +132,12 @@ func TestTheFormsTakeFilesAndARefusedOneLosesNothing(t *testing.T) {
 	for _, fs := range files {
 		n += len(fs)
 	}
-	if n != 3 {
-		t.Fatalf("%d files attached, want 3", n)
+	if n != 4 {
+		t.Fatalf("%d files attached, want 4", n)
 	}
 	var owners []string
 	_ = env.Store.DB().Select(&owners, `SELECT owner_kind || ':' || owner_id FROM attachments ORDER BY created_at`)
-	if len(owners) != 3 || owners[2] != storage.OwnerStaff+":joao" {
+	if len(owners) != 4 || owners[3] != storage.OwnerStaff+":joao" {
 		t.Fatalf("owners: %v", owners)
 	}
 }

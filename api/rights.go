@@ -133,6 +133,7 @@ func (s *Server) exportedTicket(t storage.ExportedTicket, lang string) exportTic
 		Emails: emailsView(t.Emails), EmailReplies: repliesView(t.Replies), Attachments: []exportedFileJSON{}}
 	for _, m := range t.Messages {
 		for _, a := range t.Attachments[m.ID] {
+			a = a.AsAt(s.now())
 			f := exportedFileJSON{ID: a.ID, Name: a.Name, Size: a.Size, SHA256: a.SHA256, ContentType: a.ContentType, UploadedAt: a.CreatedAt.UTC(), Removed: a.Removed()}
 			if !a.Removed() {
 				f.URL = s.ticketURL(t.Ticket.Number) + "/attachments/" + a.ID

@@ -26,8 +26,6 @@ const (
 // OIDCConfig names the identity provider and assistd's client there; an empty Issuer: off.
 type OIDCConfig struct {
 	Issuer, ClientID, ClientSecret string
-	// HTTPClient calls the provider; nil: one with a 10 s timeout.
-	HTTPClient *http.Client
 }
 
 // newOIDC builds the relying party, or nil when no provider is configured.
@@ -38,7 +36,7 @@ func (s *Server) newOIDC() (*oidclogin.RelyingParty, error) {
 	}
 	return oidclogin.New(oidclogin.Config{Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
 		RedirectURL: s.cfg.PublicURL + oidcCallback, CookieName: oidcCookie, CookiePath: oidcPath, SecureCookie: s.secureCookies(),
-		HTTPClient: c.HTTPClient, Now: s.now,
+		Now: s.now,
 		Once: func(ctx context.Context, key string, expires time.Time) (bool, error) {
 			first, _, err := s.store.UseSignInLink(ctx, key, expires)
 			return first, err

@@ -174,8 +174,13 @@ func TestStaffSignInWithTheCompanyIdentityProvider(t *testing.T) {
 			t.Run("the pages speak English too", func(t *testing.T) {
 				v := e.visitor(t)
 				v.get("/staff/login?lang=en")
-				if r := v.get(e.signIn(t, v, "/staff", "u-ze")); !strings.Contains(r.body, "does not belong to any active member") {
+				r := v.get(e.signIn(t, v, "/staff", "u-ze"))
+				if !strings.Contains(r.body, "does not belong to any active member") {
 					t.Fatalf("English refusal: %d\n%s", r.code, r.body)
+				}
+				// The language switch of a refusal leads to the sign-in page, not to the used answer.
+				if !strings.Contains(r.body, `href="/staff/login?lang=pt-PT"`) {
+					t.Fatalf("the refusal's language switch:\n%s", r.body)
 				}
 			})
 		})

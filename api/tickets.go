@@ -141,6 +141,7 @@ func (s *Server) submitTicket(ctx context.Context, nt storage.NewTicket) (storag
 	if !res.Replayed {
 		metrics.TicketsCreated.Inc()
 		s.enqueue(ctx, jobs.NewTicketCreateTask(res.TicketID))
+		s.scheduleDestruction(ctx, nt.Attach)
 	}
 	return res, nil
 }
@@ -308,6 +309,7 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 	if err != nil {
 		return ticketJSON{}, err
 	}
+	atts = storage.AttachmentsAsAt(atts, s.now())
 	v := s.ticketJSON(t, msgs, atts, lang, staffView)
 	if !staffView {
 		views, err := s.store.PasswordViews(r.Context(), t.ID)

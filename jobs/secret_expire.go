@@ -79,7 +79,23 @@ func (d *Deps) HandleSecretExpire(ctx context.Context, t *asynq.Task) error {
 		metrics.SecretsPurged.WithLabelValues("task").Add(float64(n))
 		d.Log.Info("passwords destroyed", "count", n)
 	}
-	return nil
+	return d.destroyConfidentialFiles(ctx, at)
+}
+
+// destroyConfidentialFiles destroys the confidential attachments due by at, key and object, at
+// the same moment as the passwords (their tasks are the same).
+func (d *Deps) destroyConfidentialFiles(ctx context.Context, at time.Time) error {
+	n, err := d.Store.DestroyConfidential(ctx, at)
+	if err != nil {
+		return fmt.Errorf("secret:expire: %w", err)
+	}
+	if n > 0 {
+		d.Log.Info("confidential attachments destroyed", "count", n)
+	}
+	if d.Objects == nil {
+		return nil // the sweep of a worker with the store deletes the objects
+	}
+	return d.DeleteRemovedObjects(ctx, 0)
 }
 
 // expireOne runs a task of an earlier version, which named one ticket.

@@ -53,6 +53,28 @@ type Attachment struct {
 // one): views show it as removed and nothing serves it.
 func (a Attachment) Removed() bool { return a.RemovedAt != nil }
 
+// AsAt is the attachment as a view at a time shows it: a confidential file past its deadline is
+// removed, whether or not the sweep has destroyed it yet (the rule holds at read time, as the
+// password's does).
+func (a Attachment) AsAt(at time.Time) Attachment {
+	if a.RemovedAt == nil && a.ExpiresAt != nil && !at.Before(*a.ExpiresAt) {
+		e := *a.ExpiresAt
+		a.RemovedAt = &e
+	}
+	return a
+}
+
+// AttachmentsAsAt applies AsAt to every file of a thread.
+func AttachmentsAsAt(files map[int64][]Attachment, at time.Time) map[int64][]Attachment {
+	for id, as := range files {
+		for i := range as {
+			as[i] = as[i].AsAt(at)
+		}
+		files[id] = as
+	}
+	return files
+}
+
 const attachmentColumns = `a.id, a.owner_kind, a.owner_id, a.ticket_id, a.message_id, a.name, a.size, a.content_type, a.sha256,
 	a.scan, a.scan_signature, a.object_key, a.confidential, a.data_key_sealed, a.expires_at, a.created_at, a.removed_at`
 
@@ -115,6 +137,20 @@ func (s *Store) UnusableUploads(ctx context.Context, ownerKind, ownerID string, 
 		}
 	}
 	return bad, nil
+}
+
+// AnyConfidential reports whether any of the uploads is confidential.
+func (s *Store) AnyConfidential(ctx context.Context, ids []string) (bool, error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	q, args, err := sqlx.In(`SELECT COUNT(*) FROM attachments WHERE id IN (?) AND confidential`, ids)
+	if err != nil {
+		return false, err
+	}
+	var n int
+	err = s.db.GetContext(ctx, &n, s.q(q), args...)
+	return n > 0, wrapConn(err)
 }
 
 // AttachTx attaches uploads to a message in the transaction that stores the message: every

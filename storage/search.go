@@ -328,11 +328,10 @@ func (s *Store) searchTextPostgres(ctx context.Context, query string, sq SearchQ
 // documents match, newest first (see searchGlance).
 func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Reach) ([]int64, error) {
 	walk := func(docs int) ([]int64, error) {
-		cond, args := reach.clause("x.department_id")
+		newest, args := newestDocuments(reach, docs)
 		var ids []int64
-		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT w.ticket_id FROM (
-				SELECT x.ticket_id, x.document FROM ticket_search x WHERE `+cond+` ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(docs)+`) w
-			WHERE w.document @@ to_tsquery('assistd_search', ?) LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT w.ticket_id FROM (`+newest+`) n JOIN ticket_search w ON w.ticket_id = n.ticket_id
+			WHERE w.document @@ to_tsquery('assistd_search', ?) ORDER BY w.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
 		return ids, err
 	}
 	ids, err := walk(searchGlance)
@@ -365,6 +364,27 @@ func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Re
 	}
 	slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
 	return ids[:min(len(ids), searchWindow)], nil
+}
+
+// newestDocuments selects the ids of the newest documents within reach, newest first: each
+// department's from its own index (department_id, ticket_id) alone, merged, where a walk of the
+// primary key filtered by department would read every other department's documents too;
+// every department's from the primary key for ReachAll.
+func newestDocuments(reach Reach, docs int) (string, []any) {
+	cond, reachArgs := reach.clause("x.department_id")
+	limit := ` ORDER BY x.ticket_id DESC LIMIT ` + strconv.Itoa(docs)
+	if reach.All || len(reach.Departments) == 0 {
+		return `SELECT x.ticket_id FROM ticket_search x WHERE ` + cond + limit, reachArgs
+	}
+	var (
+		parts []string
+		args  []any
+	)
+	for _, d := range reach.Departments {
+		parts = append(parts, `(SELECT x.ticket_id FROM ticket_search x WHERE x.department_id = ? AND `+cond+limit+`)`)
+		args = append(append(args, d), reachArgs...)
+	}
+	return `SELECT x.ticket_id FROM (` + strings.Join(parts, ` UNION ALL `) + `) x` + limit, args
 }
 
 // searchTextSQLite does as searchTextPostgres with FTS5 and an FTS5 query. bm25 ranks (lower

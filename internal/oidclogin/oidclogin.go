@@ -74,9 +74,15 @@ type RelyingParty struct {
 	cfg Config
 	key []byte
 
-	mu       sync.Mutex
-	provider *oidc.Provider
+	mu          sync.Mutex
+	provider    *oidc.Provider
+	failed      error     // the last discovery's failure,
+	failedUntil time.Time // answered again until then rather than asking a provider that is away
 }
+
+// rediscoverAfter is how long a failed discovery is answered from memory: while the provider is
+// away, sign-ins fail at once instead of each waiting for the provider in turn.
+const rediscoverAfter = 5 * time.Second
 
 // New checks cfg and returns a relying party.
 func New(cfg Config) (*RelyingParty, error) {
@@ -132,9 +138,14 @@ func (rp *RelyingParty) discover(ctx context.Context) (*oidc.Provider, error) {
 	if rp.provider != nil {
 		return rp.provider, nil
 	}
+	now := rp.cfg.Now()
+	if now.Before(rp.failedUntil) {
+		return nil, rp.failed
+	}
 	p, err := oidc.NewProvider(rp.ctx(ctx), rp.cfg.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("%w: discovery: %v", ErrUnavailable, err)
+		rp.failed, rp.failedUntil = fmt.Errorf("%w: discovery: %v", ErrUnavailable, err), now.Add(rediscoverAfter)
+		return nil, rp.failed
 	}
 	rp.provider = p
 	return p, nil

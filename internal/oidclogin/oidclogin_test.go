@@ -309,16 +309,29 @@ func TestSignIn(t *testing.T) {
 	})
 }
 
+// A provider away at the first sign-in: the sign-in fails as unavailable, for a few seconds
+// without asking the provider again, and works once it is back.
 func TestProviderAway(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	srv.Close() // nothing answers at this address any more
-	rp, err := oidclogin.New(oidclogin.Config{Issuer: srv.URL, ClientID: "c", ClientSecret: "s", RedirectURL: "http://127.0.0.1/cb",
-		CookieName: cookieName, Once: func(context.Context, string, time.Time) (bool, error) { return true, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = rp.Begin(context.Background(), httptest.NewRecorder(), "/staff")
-	wantErr(t, err, oidclogin.ErrUnavailable)
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		s := newSite(t, st)
+		s.idp.AddUser(oidctest.User{Email: "rita@example.pt", EmailVerified: true})
+		s.idp.SetFaults(oidctest.Faults{Down: true})
+		rp := s.rp()
+		for range 3 {
+			_, err := rp.Begin(context.Background(), httptest.NewRecorder(), "/staff")
+			wantErr(t, err, oidclogin.ErrUnavailable)
+		}
+		if n := s.idp.Requests(); n != 1 {
+			t.Fatalf("the provider was asked %d times within seconds of its failure", n)
+		}
+		s.idp.SetFaults(oidctest.Faults{})
+		s.skew.Store(int64(time.Minute))
+		defer s.skew.Store(0)
+		b := s.browser()
+		if who, err := s.finish(b, s.begin(b, "rita@example.pt")); err != nil || who.Email != "rita@example.pt" {
+			t.Fatalf("after the provider came back: %+v %v", who, err)
+		}
+	})
 }
 
 func TestCheckIssuer(t *testing.T) {

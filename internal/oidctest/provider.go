@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ type Faults struct {
 	UnpublishedKey bool // the ID token is signed with a key the provider does not publish
 	ExpiredIDToken bool // the ID token expired before it was issued
 	ReusableCodes  bool // a code can be exchanged again after its first use
+	Down           bool // every endpoint answers 503, as a provider in maintenance
 	// UserinfoOnly keeps the email out of the ID token: the client must ask the userinfo
 	// endpoint for it, as with many providers.
 	UserinfoOnly bool
@@ -51,6 +53,7 @@ type Provider struct {
 	ClientSecret string
 	store        *store
 	srv          *http.Server
+	requests     atomic.Int64
 }
 
 // Start starts a provider whose client may be sent back to redirectURL (more with AllowRedirect).
@@ -84,7 +87,15 @@ func Start(t testing.TB, redirectURL string) *Provider {
 	login := &loginPage{store: p.store, callback: op.AuthCallbackURL(provider)}
 	mux.Handle("/login", op.NewIssuerInterceptor(provider.IssuerFromRequest).Handler(login))
 	mux.Handle("/", provider)
-	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		if c.faults().Down {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	p.srv = &http.Server{Handler: counted, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -93,6 +104,9 @@ func Start(t testing.TB, redirectURL string) *Provider {
 	})
 	return p
 }
+
+// Requests is how many requests the provider received.
+func (p *Provider) Requests() int { return int(p.requests.Load()) }
 
 // AddUser lets a user sign in.
 func (p *Provider) AddUser(u User) {
