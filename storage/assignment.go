@@ -181,7 +181,17 @@ func (s *Store) AutoAssign(ctx context.Context, ticketID int64) (Ticket, bool, e
 		out      Ticket
 		assigned bool
 	)
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	// Most departments assign by hand: one read, outside a transaction, says so, and keeps the
+	// lock off the path of every new ticket.
+	var mode string
+	err := s.db.GetContext(ctx, &mode, s.q(`SELECT ds.auto_assign FROM tickets t JOIN department_settings ds ON ds.department_id = t.department_id
+		WHERE t.id = ? AND t.assignee IS NULL`), ticketID)
+	if err = notFound(err); errors.Is(err, ErrNotFound) || (err == nil && mode == AutoAssignOff) {
+		return Ticket{}, false, nil
+	} else if err != nil {
+		return Ticket{}, false, err
+	}
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		var dept string
 		if err := tx.GetContext(ctx, &dept, s.q(`SELECT department_id FROM tickets WHERE id = ?`), ticketID); err != nil {
 			return notFound(err)
