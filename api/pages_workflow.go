@@ -141,7 +141,7 @@ func (s *Server) staffNoteForm(q *request) {
 	key := messageProblem(text)
 	if key == "" {
 		key = "staff.note.invalid"
-		_, err = s.AddNote(q.ctx(), s.reach(q.r), t.Number, q.staff, text)
+		_, err = s.AddNote(q.ctx(), s.reach(q.r), t.Number, q.staff, text, nil)
 	}
 	s.workflowFormDone(q, t, err, &text, key, "/staff/tickets/"+t.Number+"?done=note#thread-heading")
 }

@@ -21,18 +21,23 @@ func mayLead(role string) bool { return role == storage.RoleAdmin || role == sto
 // errNotPermitted is an operation the caller's role in the ticket's department does not allow.
 var errNotPermitted = errors.New("api: not permitted by the caller's role")
 
-// AddNote adds an internal note to a ticket within reach: nothing is emailed, and the status, the
-// last activity and the service-level clocks stay as they were.
-func (s *Server) AddNote(ctx context.Context, reach storage.Reach, number, staff, text string) (storage.Ticket, error) {
-	staff, body, err := checkStaffMessage(staff, text)
+// AddNote adds an internal note, with the member's uploads, to a ticket within reach: nothing is
+// emailed, and the status, the last activity and the service-level clocks stay as they were.
+func (s *Server) AddNote(ctx context.Context, reach storage.Reach, number, staff, text string, uploads []string) (storage.Ticket, error) {
+	staff, body, err := s.checkStaffPost(ctx, staff, text, uploads)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
 	}
-	t, _, err := s.store.AddNote(ctx, reach, number, staff, body)
-	return t, err
+	att := s.attach(storage.OwnerStaff, staff, uploads)
+	t, _, err := s.store.AddNoteWith(ctx, reach, number, staff, body, att)
+	if err != nil {
+		return storage.Ticket{}, attachmentProblem(err)
+	}
+	s.scheduleDestruction(ctx, att)
+	return t, nil
 }
 
 // SetPriority sets the priority of a ticket within reach.
@@ -109,13 +114,14 @@ func (s *Server) workflowError(w http.ResponseWriter, r *http.Request, err error
 func (s *Server) postNote(w http.ResponseWriter, r *http.Request) {
 	number := r.PathValue("number")
 	var in struct {
-		Staff   string `json:"staff"`
-		Message string `json:"message"`
+		Staff       string   `json:"staff"`
+		Message     string   `json:"message"`
+		Attachments []string `json:"attachments"`
 	}
 	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
-	t, err := s.AddNote(r.Context(), s.reach(r), number, s.member(r).ID, in.Message)
+	t, err := s.AddNote(r.Context(), s.reach(r), number, s.member(r).ID, in.Message, in.Attachments)
 	if err != nil {
 		s.workflowError(w, r, err, number)
 		return

@@ -244,7 +244,8 @@ func (s *Store) Attachment(ctx context.Context, id string) (Attachment, error) {
 func (s *Store) CustomerAttachment(ctx context.Context, customerID, number, id string) (Attachment, Ticket, error) {
 	var a Attachment
 	err := s.db.GetContext(ctx, &a, s.q(`SELECT `+attachmentColumns+` FROM attachments a JOIN tickets t ON t.id = a.ticket_id
-		WHERE t.customer_id = ? AND t.number = ? AND a.id = ? AND a.message_id IS NOT NULL`), customerID, number, id)
+		WHERE t.customer_id = ? AND t.number = ? AND a.id = ? AND a.message_id IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id AND m.internal)`), customerID, number, id)
 	if err != nil {
 		return a, Ticket{}, notFound(err)
 	}

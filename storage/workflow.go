@@ -32,6 +32,12 @@ func (s *Store) lockedWithin(ctx context.Context, q sqlx.QueryerContext, reach R
 // A note is never emailed, never shown to the customer and never counts as an answer: the
 // ticket's status, last activity and service-level clocks stay as they were.
 func (s *Store) AddNote(ctx context.Context, reach Reach, number, member, body string) (Ticket, Message, error) {
+	return s.AddNoteWith(ctx, reach, number, member, body, Attach{})
+}
+
+// AddNoteWith is AddNote with uploads attached to the note (AttachTx): staff download them as any
+// file of the thread; no customer route serves them.
+func (s *Store) AddNoteWith(ctx context.Context, reach Reach, number, member, body string, att Attach) (Ticket, Message, error) {
 	var (
 		t Ticket
 		m Message
@@ -47,7 +53,7 @@ func (s *Store) AddNote(ctx context.Context, reach Reach, number, member, body s
 		if err != nil {
 			return fmt.Errorf("storage: insert note: %w", wrapConn(err))
 		}
-		return nil
+		return s.AttachTx(ctx, tx, att, t.ID, m.ID, m.CreatedAt)
 	})
 	if err != nil {
 		return Ticket{}, Message{}, err
