@@ -209,3 +209,46 @@ func TestConfidentialAttachmentDestroyedAtItsSecond(t *testing.T) {
 		}
 	})
 }
+
+// A note carries files like an answer; they are staff's: no customer view lists them and the
+// customer's download does not reach them. Another department's member reaches no file of the
+// ticket.
+func TestNoteFilesAndDepartmentsReach(t *testing.T) {
+	eachStore(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "ana", "pt-PT")
+		s.PutMember(t, "rita", false, map[string]string{"faturacao": "agent"})
+		s.PutMember(t, "rui", false, map[string]string{"email": "agent"})
+		_, shot := upload(t, s, "/api/v1/customers/ana/uploads", systemtest.APIToken, "erro.png", pngFile(3000), false)
+		number := createTicket(t, s, "ana", map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "x", "attachments": []string{shot.ID}})
+		note := []byte("registo interno do servidor\n")
+		_, up := upload(t, s, "/api/v1/staff/uploads", systemtest.StaffToken, "servidor.log", note, false, "Assistd-Staff-Member", "rui")
+		if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/notes", systemtest.StaffToken,
+			map[string]any{"message": "Ver o registo.", "attachments": []string{up.ID}}, nil, "Assistd-Staff-Member", "rui"); code != http.StatusCreated {
+			t.Fatalf("note with a file: %d", code)
+		}
+		var staffView, customerView threadView
+		s.Do(t, "GET", "/api/v1/staff/tickets/"+number, systemtest.StaffToken, nil, &staffView, "Assistd-Staff-Member", "rui")
+		s.Do(t, "GET", "/api/v1/customers/ana/tickets/"+number, systemtest.APIToken, nil, &customerView)
+		if n := len(staffView.Messages); n != 2 || len(staffView.Messages[1].Attachments) != 1 || staffView.Messages[1].Attachments[0].ID != up.ID {
+			t.Fatalf("staff view: %+v", staffView)
+		}
+		for _, m := range customerView.Messages {
+			for _, a := range m.Attachments {
+				if a.ID == up.ID {
+					t.Fatal("the customer's view lists a note's file")
+				}
+			}
+		}
+		if code, _, _ := download(t, s, "/api/v1/customers/ana/tickets/"+number+"/attachments/"+up.ID, systemtest.APIToken); code != http.StatusNotFound {
+			t.Fatalf("the customer downloading a note's file: %d", code)
+		}
+		if code, _, got := download(t, s, "/api/v1/staff/tickets/"+number+"/attachments/"+up.ID, systemtest.StaffToken, "Assistd-Staff-Member", "rui"); (code != 200 && code != http.StatusFound) || !bytes.Equal(got, note) {
+			t.Fatalf("staff downloading the note's file: %d", code)
+		}
+		for _, id := range []string{up.ID, shot.ID} {
+			if code, _, _ := download(t, s, "/api/v1/staff/tickets/"+number+"/attachments/"+id, systemtest.StaffToken, "Assistd-Staff-Member", "rita"); code != http.StatusNotFound {
+				t.Fatalf("another department's member downloading %s: %d", id, code)
+			}
+		}
+	})
+}

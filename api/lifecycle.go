@@ -222,7 +222,7 @@ func checkStaffMessage(staff, text string) (string, string, error) {
 	return staff, body, nil
 }
 
-// checkStaffPost checks what a member posts to a thread (an answer, a note): the member's name,
+// checkStaffPost checks what a member posts to a thread as an answer: the member's name,
 // the message and the member's uploads. It returns the name and the message cleaned, a
 // *ValidationError naming what is wrong by field, or a storage error.
 func (s *Server) checkStaffPost(ctx context.Context, staff, text string, uploads []string) (string, string, error) {

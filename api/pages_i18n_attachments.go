@@ -15,6 +15,7 @@ var attachmentMessages = map[string][2]string{
 	"attachment.quarantined":         {"Este ficheiro foi colocado em quarentena pela verificação antivírus e não pode ser aberto.", "The virus check quarantined this file; it cannot be opened."},
 	"attachment.not_scanned":         {"Este ficheiro ainda está a ser verificado. Tente de novo dentro de momentos.", "This file is still being checked. Please try again in a moment."},
 	"attachment.confidential":        {"Este ficheiro é confidencial: só a equipa do departamento o pode abrir.", "This file is confidential: only the department's staff can open it."},
+	"attachment.too_large.form":      {"Um dos ficheiros é maior do que o permitido.", "One of the files is larger than allowed."},
 	"attachment.withheld.title":      {"Ficheiro indisponível", "File unavailable"},
 	"attachment.back":                {"Voltar ao pedido", "Back to the request"},
 	"attachment.field":               {"Anexos", "Attachments"},

@@ -136,12 +136,21 @@ func (s *Server) staffNoteForm(q *request) {
 		return
 	}
 	text := q.r.PostFormValue("note")
-	// An empty or overlong note is refused as the answer form refuses one, in the same words.
-	var err error = &ValidationError{}
+	ids, _, fileProblem, err := s.formAttachments(q)
+	if err != nil {
+		s.pageError(q, err)
+		return
+	}
+	// An empty or overlong note is refused as the answer form refuses one, in the same words; a
+	// refused file, in its own (the files received are kept as uploads, swept if never used).
+	err = &ValidationError{}
 	key := messageProblem(text)
+	if key == "" && fileProblem != "" {
+		key = fileProblem
+	}
 	if key == "" {
 		key = "staff.note.invalid"
-		_, err = s.AddNote(q.ctx(), s.reach(q.r), t.Number, q.staff, text, nil)
+		_, err = s.AddNoteWith(q.ctx(), s.reach(q.r), t.Number, q.staff, text, ids)
 	}
 	s.workflowFormDone(q, t, err, &text, key, "/staff/tickets/"+t.Number+"?done=note#thread-heading")
 }

@@ -21,15 +21,25 @@ func mayLead(role string) bool { return role == storage.RoleAdmin || role == sto
 // errNotPermitted is an operation the caller's role in the ticket's department does not allow.
 var errNotPermitted = errors.New("api: not permitted by the caller's role")
 
-// AddNote adds an internal note, with the member's uploads, to a ticket within reach: nothing is
-// emailed, and the status, the last activity and the service-level clocks stay as they were.
-func (s *Server) AddNote(ctx context.Context, reach storage.Reach, number, staff, text string, uploads []string) (storage.Ticket, error) {
-	staff, body, err := s.checkStaffPost(ctx, staff, text, uploads)
+// AddNote adds an internal note to a ticket within reach: nothing is emailed, and the status, the
+// last activity and the service-level clocks stay as they were.
+func (s *Server) AddNote(ctx context.Context, reach storage.Reach, number, staff, text string) (storage.Ticket, error) {
+	return s.AddNoteWith(ctx, reach, number, staff, text, nil)
+}
+
+// AddNoteWith is AddNote with the member's uploads attached to the note.
+func (s *Server) AddNoteWith(ctx context.Context, reach storage.Reach, number, staff, text string, uploads []string) (storage.Ticket, error) {
+	staff, body, err := checkStaffMessage(staff, text)
 	if err != nil {
 		return storage.Ticket{}, err
 	}
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
+	}
+	if key, err := s.checkAttachments(ctx, storage.OwnerStaff, staff, uploads); err != nil {
+		return storage.Ticket{}, err
+	} else if key != "" {
+		return storage.Ticket{}, attachmentsInvalid(key)
 	}
 	att := s.attach(storage.OwnerStaff, staff, uploads)
 	t, _, err := s.store.AddNoteWith(ctx, reach, number, staff, body, att)
@@ -121,7 +131,7 @@ func (s *Server) postNote(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &in) || !s.actAs(w, r, in.Staff) {
 		return
 	}
-	t, err := s.AddNote(r.Context(), s.reach(r), number, s.member(r).ID, in.Message, in.Attachments)
+	t, err := s.AddNoteWith(r.Context(), s.reach(r), number, s.member(r).ID, in.Message, in.Attachments)
 	if err != nil {
 		s.workflowError(w, r, err, number)
 		return

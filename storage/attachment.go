@@ -243,9 +243,10 @@ func (s *Store) Attachment(ctx context.Context, id string) (Attachment, error) {
 // customer id is in the WHERE clause, as for every customer read.
 func (s *Store) CustomerAttachment(ctx context.Context, customerID, number, id string) (Attachment, Ticket, error) {
 	var a Attachment
+	// A file of an internal note is staff's: the customer's thread does not show it, nor does this.
 	err := s.db.GetContext(ctx, &a, s.q(`SELECT `+attachmentColumns+` FROM attachments a JOIN tickets t ON t.id = a.ticket_id
-		WHERE t.customer_id = ? AND t.number = ? AND a.id = ? AND a.message_id IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id AND m.internal)`), customerID, number, id)
+		JOIN messages m ON m.id = a.message_id
+		WHERE t.customer_id = ? AND t.number = ? AND a.id = ? AND NOT m.internal`), customerID, number, id)
 	if err != nil {
 		return a, Ticket{}, notFound(err)
 	}

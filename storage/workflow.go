@@ -35,8 +35,7 @@ func (s *Store) AddNote(ctx context.Context, reach Reach, number, member, body s
 	return s.AddNoteWith(ctx, reach, number, member, body, Attach{})
 }
 
-// AddNoteWith is AddNote with uploads attached to the note (AttachTx): staff download them as any
-// file of the thread; no customer route serves them.
+// AddNoteWith is AddNote with the member's uploads attached to the note (AttachTx).
 func (s *Store) AddNoteWith(ctx context.Context, reach Reach, number, member, body string, att Attach) (Ticket, Message, error) {
 	var (
 		t Ticket
