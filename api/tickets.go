@@ -310,6 +310,8 @@ type ticketJSON struct {
 	SLA *slaJSON `json:"sla,omitempty"`
 	// Priority is in staff views only.
 	Priority string `json:"priority,omitempty"`
+	// Assignee is the member who owns the ticket, null for nobody, in staff views only.
+	Assignee json.RawMessage `json:"assignee,omitempty"`
 	// PasswordViews is when staff revealed the password, in customer views only: times, no names.
 	PasswordViews *[]time.Time `json:"password_views,omitempty"`
 }
@@ -353,6 +355,7 @@ func (s *Server) ticketJSON(t storage.Ticket, msgs []storage.Message, atts map[i
 	if staffView {
 		v.SLA = slaView(t, s.now())
 		v.Priority = string(t.Priority())
+		v.Assignee, _ = json.Marshal(t.AssigneeID)
 	}
 	for _, m := range msgs {
 		if m.Internal && !staffView {
