@@ -251,6 +251,12 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	// Two members of different departments: Rita of Email, Bruno of Faturação.
 	env.PutMember(t, "rita", false, map[string]string{"email": "agent"})
 	env.PutMember(t, "bruno", false, map[string]string{"faturacao": "agent"})
+	// Teresa leads Email; its saved reply fills in the customer's name and the request's number.
+	env.PutMember(t, "teresa", false, map[string]string{"email": "lead"})
+	if code := env.Do(t, "PUT", "/api/v1/staff/departments/email/replies/smtp", systemtest.StaffToken, map[string]string{"title": "Autenticação SMTP",
+		"body": "Olá {customer_name}, sobre o pedido #{ticket_number}:"}, nil); code != 200 {
+		t.Fatalf("the Email department's saved reply: %d", code)
+	}
 	const password = "Outl00k!segredo"
 	// The Email department answers within 4 business hours, Monday to Friday in Lisbon.
 	if code := env.Do(t, "PUT", "/api/v1/staff/departments/email/sla", systemtest.StaffToken, map[string]any{"first_response": "4h", "next_response": "8h",
@@ -412,7 +418,25 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	if strings.Contains(b.text("main"), password) || b.eval(`!!document.querySelector('[data-testid=password]')`) {
 		t.Fatal("the password stays on the ticket page after the reveal")
 	}
-	b.do("write the answer", chromedp.SendKeys(chromedp.CSS(`#answer-message`), "Obrigado. Ative a autenticação SMTP nas definições da conta."))
+	// Rita takes the request, writes a note for her colleagues, and starts her answer from the
+	// department's saved reply, which the chooser puts into the answer box, filled in.
+	b.follow("take the request", chromedp.Click(chromedp.CSS(`[data-testid=take]`)))
+	if who := b.text(`[data-testid=assignee]`); who != "rita" {
+		t.Fatalf("after taking it the request's assignee is %q", who)
+	}
+	b.do("write a note", chromedp.SendKeys(chromedp.CSS(`#note-text`), "Confirmado por telefone: o erro só aparece no envio."))
+	b.follow("save the note", chromedp.Click(chromedp.CSS(`[data-testid=add-note]`)))
+	if note := b.text(`[data-testid=note]`); !strings.Contains(note, "Nota interna") || !strings.Contains(note, "só aparece no envio") {
+		t.Fatalf("the thread shows the note as %q", note)
+	}
+	b.page("staff-note")
+	b.do("insert the saved reply", chromedp.Click(chromedp.CSS(`[data-testid=insert-reply]`)))
+	filled := "Olá Ana Silva, sobre o pedido #" + number + ":"
+	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#answer-message`))); v != filled {
+		t.Fatalf("the answer box holds %q after inserting the saved reply, want %q", v, filled)
+	}
+	b.do("edit the answer", chromedp.SendKeys(chromedp.CSS(`#answer-message`), " obrigado. Ative a autenticação SMTP nas definições da conta."))
+
 	b.follow("send the answer", chromedp.Click(chromedp.CSS(`[data-testid=answer]`)))
 	if st := b.text(`[data-testid=status]`); st != "Respondido" {
 		t.Fatalf("after the answer the staff page shows %q", st)
@@ -426,6 +450,14 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	b.page("staff-service-levels")
 	b.open("/staff/reports")
 	b.page("staff-response-times")
+	// Rita finds the request by a word of its thread, typed without its accent, from the search
+	// box every console page has; the word is marked in the snippet.
+	b.do("type a search", chromedp.SendKeys(chromedp.CSS(`#staff-search`), "autenticacao"))
+	b.follow("search", chromedp.Submit(chromedp.CSS(`#staff-search`)))
+	if !strings.Contains(b.text(`[data-testid=results]`), "#"+number) || b.text(`[data-testid=snippet] mark`) != "autenticação" {
+		t.Errorf("Rita's search lists %q with %q marked; want #%s with its word marked", b.text(`[data-testid=results]`), b.text(`[data-testid=snippet] mark`), number)
+	}
+	b.page("staff-search")
 
 	// Bruno, of Faturação, sees only his department: Rita's request is not found for him.
 	b.follow("open Bruno's sign-in link", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, systemtest.StaffLinkSecret, "bruno", 5*time.Minute)))
@@ -438,9 +470,35 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 		t.Errorf("Bruno opening an Email request: %d, want 404", status)
 	}
 	b.page("staff-request-out-of-reach")
+	b.open("/staff/search?q=autenticacao")
+	if b.eval(`!!document.querySelector('[data-testid=results]')`) || !b.eval(`!!document.querySelector('[data-testid=search-empty]')`) {
+		t.Error("Bruno's search finds a request of another department")
+	}
+	b.page("staff-search-out-of-reach")
 	if status := b.follow("Bruno opens the Email queue", chromedp.Navigate(env.Web.URL+"/staff/departments/email")); status != 404 {
 		t.Errorf("Bruno opening the Email queue: %d, want 404", status)
 	}
+	// Teresa, who leads Email, moves it to Faturação: Rita (of Email only) no longer owns it,
+	// Faturação is told, and Bruno now finds it, its history kept.
+	b.follow("open Teresa's sign-in link", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, systemtest.StaffLinkSecret, "teresa", 5*time.Minute)))
+	b.follow("Teresa signs in", chromedp.Click(chromedp.CSS(`main form[action="/staff/login"] button`)))
+	b.open("/staff/tickets/" + number)
+	b.do("choose Faturação", chromedp.SetValue(chromedp.CSS(`#transfer-to`), "faturacao"))
+	b.follow("transfer the request", chromedp.Click(chromedp.CSS(`[data-testid=transfer]`)))
+	if p := b.path(); !strings.HasPrefix(p, "/staff/departments/email") {
+		t.Errorf("after moving the request out of her department Teresa is at %s", p)
+	}
+	systemtest.Eventually(t, 20*time.Second, "the transfer's email to Faturação", func() bool { return mailsTo(env, "faturacao@suporte.example.pt", number) >= 1 })
+	b.follow("Bruno signs in again", chromedp.Navigate(api.StaffLoginURL(env.Web.URL, systemtest.StaffLinkSecret, "bruno", 5*time.Minute)))
+	b.follow("Bruno signs in", chromedp.Click(chromedp.CSS(`main form[action="/staff/login"] button`)))
+	if status := b.follow("Bruno opens the moved request", chromedp.Navigate(env.Web.URL+"/staff/tickets/"+number)); status != 200 {
+		t.Fatalf("Bruno opening the request moved to Faturação: %d", status)
+	}
+	if d, who := b.text(`[data-testid=department]`), b.text(`[data-testid=assignee]`); d != "Faturação" || who != "Ninguém" ||
+		!strings.Contains(b.text("main"), "Departamento: Email → Faturação") || !strings.Contains(b.text("main"), "só aparece no envio") {
+		t.Errorf("the moved request shows department %q, assignee %q, or lacks its history and note", d, who)
+	}
+	b.page("staff-request-transferred")
 	systemtest.Eventually(t, 20*time.Second, "the update email to the customer", func() bool { return mailsTo(env, "ana@example.pt", number) >= 2 })
 
 	// The customer sees the answer, closes the request, and goes on with a new one referring to it.
@@ -450,6 +508,9 @@ func TestACustomerAndTheStaffCarryARequestThroughInARealBrowser(t *testing.T) {
 	}
 	if b.eval(`!!document.querySelector('[data-testid="sla.reply_expected"]')`) {
 		t.Error("an answered request still tells the customer to expect a reply")
+	}
+	if strings.Contains(b.text("main"), "só aparece no envio") || strings.Contains(b.text("main"), "Nota interna") {
+		t.Error("the customer's page shows the internal note")
 	}
 	if !b.eval(`!!document.querySelector('[data-testid=password-views] + ul time')`) || strings.Contains(b.text("main"), "Rita") ||
 		strings.Contains(b.text("main"), "Outlook com o cliente") {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -104,4 +105,42 @@ func TestAFormEditedAfterAFailureIsANewRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Files are part of the request an Idempotency-Key is kept with: the same key with other files is
+// another request, refused; with the same files, in any order, it answers the first ticket.
+func TestAnIdempotencyKeyReusedWithOtherFilesIsRefused(t *testing.T) {
+	systemtest.Each(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "ana", "pt-PT")
+		var ids []string
+		for i := range 3 {
+			code, up := upload(t, s, "/api/v1/customers/ana/uploads", systemtest.APIToken, fmt.Sprintf("erro-%d.png", i), pngFile(1000+i), false)
+			if code != http.StatusCreated {
+				t.Fatalf("upload %d: %d", i, code)
+			}
+			ids = append(ids, up.ID)
+		}
+		request := func(files ...string) map[string]any {
+			return map[string]any{"subject_id": "email-account-setup", "domain": nil, "message": "Vejam os ecrãs.", "attachments": files}
+		}
+		var first created
+		if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken, request(ids[0], ids[1]), &first, "Idempotency-Key", "f-1"); code != http.StatusAccepted {
+			t.Fatalf("first: %d", code)
+		}
+		var again created
+		if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken, request(ids[1], ids[0]), &again, "Idempotency-Key", "f-1"); code != http.StatusAccepted || again.Number != first.Number {
+			t.Fatalf("the same files in another order: %d %s, want 202 %s", code, again.Number, first.Number)
+		}
+		for name, files := range map[string][]string{"another file": {ids[0], ids[2]}, "one file fewer": {ids[0]}, "no files": nil} {
+			var e errorReply
+			if code := s.Do(t, "POST", "/api/v1/customers/ana/tickets", systemtest.APIToken, request(files...), &e, "Idempotency-Key", "f-1"); code != http.StatusConflict || e.Error.Code != "idempotency_key_reused" {
+				t.Fatalf("%s: %d %+v, want 409 idempotency_key_reused", name, code, e)
+			}
+		}
+		var history struct{ Total int }
+		s.Do(t, "GET", "/api/v1/customers/ana/tickets", systemtest.APIToken, nil, &history)
+		if history.Total != 1 {
+			t.Fatalf("%d tickets, want 1", history.Total)
+		}
+	})
 }

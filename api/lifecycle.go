@@ -88,23 +88,9 @@ func (s *Server) StaffAnswer(ctx context.Context, reach storage.Reach, number, s
 
 // StaffAnswerWith is StaffAnswer with the member's uploads attached.
 func (s *Server) StaffAnswerWith(ctx context.Context, reach storage.Reach, number, staff, text string, status tickets.Status, uploads []string) (storage.Ticket, error) {
-	fields := map[string]string{}
-	staff, body, err := checkStaffMessage(staff, text)
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		fields = ve.Fields
-	}
-	if _, badStaff := fields["staff"]; !badStaff {
-		key, err := s.checkAttachments(ctx, storage.OwnerStaff, staff, uploads)
-		if err != nil {
-			return storage.Ticket{}, err
-		}
-		if key != "" {
-			fields["attachments"] = translate("en", key)
-		}
-	}
-	if len(fields) > 0 {
-		return storage.Ticket{}, &ValidationError{Fields: fields}
+	staff, body, err := s.checkStaffPost(ctx, staff, text, uploads)
+	if err != nil {
+		return storage.Ticket{}, err
 	}
 	if !storable(number) {
 		return storage.Ticket{}, storage.ErrNotFound
@@ -229,6 +215,31 @@ func checkStaffMessage(staff, text string) (string, string, error) {
 	var ve *ValidationError
 	if errors.As(err, &ve) {
 		fields["message"] = ve.Fields["message"]
+	}
+	if len(fields) > 0 {
+		return "", "", &ValidationError{Fields: fields}
+	}
+	return staff, body, nil
+}
+
+// checkStaffPost checks what a member posts to a thread as an answer: the member's name,
+// the message and the member's uploads. It returns the name and the message cleaned, a
+// *ValidationError naming what is wrong by field, or a storage error.
+func (s *Server) checkStaffPost(ctx context.Context, staff, text string, uploads []string) (string, string, error) {
+	fields := map[string]string{}
+	staff, body, err := checkStaffMessage(staff, text)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		fields = ve.Fields
+	}
+	if _, badStaff := fields["staff"]; !badStaff {
+		key, err := s.checkAttachments(ctx, storage.OwnerStaff, staff, uploads)
+		if err != nil {
+			return "", "", err
+		}
+		if key != "" {
+			fields["attachments"] = translate("en", key)
+		}
 	}
 	if len(fields) > 0 {
 		return "", "", &ValidationError{Fields: fields}
@@ -388,6 +399,7 @@ func (s *Server) writeTicket(w http.ResponseWriter, r *http.Request, code int, t
 type queueTicketJSON struct {
 	ticketSummaryJSON
 	Priority   string   `json:"priority"`
+	Assignee   *string  `json:"assignee"`
 	CustomerID string   `json:"customer_id"`
 	Domain     *string  `json:"domain"`
 	URL        string   `json:"url"`
@@ -435,14 +447,19 @@ func (s *Server) departmentQueue(w http.ResponseWriter, r *http.Request) {
 		validationFailed(w, fields)
 		return
 	}
-	page, err := s.queuePage(ctx, storage.QueueQuery{Reach: s.reach(r), DepartmentID: r.PathValue("dept"), Status: status, Limit: limit, After: after, Order: order})
+	qq := storage.QueueQuery{Reach: s.reach(r), DepartmentID: r.PathValue("dept"), Status: status, Limit: limit, After: after, Order: order}
+	if problem := s.assigneeFilter(r, &qq); problem != "" {
+		validationFailed(w, map[string]string{"assignee": problem})
+		return
+	}
+	page, err := s.queuePage(ctx, qq)
 	if !s.found(w, r, err, "department_not_found", "No such department.") {
 		return
 	}
 	list, counts := page.tickets, page.counts
 	out := make([]queueTicketJSON, 0, len(list))
 	for _, t := range list {
-		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), Priority: string(t.Priority()), CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number),
+		out = append(out, queueTicketJSON{ticketSummaryJSON: summaryView(t, "pt-PT"), Priority: string(t.Priority()), Assignee: t.AssigneeID, CustomerID: t.CustomerID, Domain: t.Domain, URL: s.ticketURL(t.Number),
 			SLA: slaView(t, s.now())})
 	}
 	byStatus := make([]statusCountJSON, 0, len(counts))

@@ -266,7 +266,7 @@ func (s *Server) newView(q *request, title string, page any) *view {
 		v.Notice = v.T("notice.answer")
 	case "status":
 		v.Notice = v.T("notice.status")
-	case "note", "priority", "transfer", "saved_reply", "saved_reply_deleted":
+	case "note", "priority", "transfer", "assignee", "saved_reply", "saved_reply_deleted":
 		v.Notice = v.T("notice." + q.r.URL.Query().Get("done"))
 	}
 	return v

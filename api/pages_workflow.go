@@ -25,7 +25,12 @@ type workflowControls struct {
 	DepartmentNames map[string]string
 	Note            string
 	NoteError       string
-	WorkError       string // a refused priority or transfer
+	WorkError       string // a refused priority, transfer or assignment
+	// Me is the member looking; CanAssign whether they may assign others (a lead or admin of
+	// the ticket's department), Members whom to (the department's active members).
+	Me        string
+	CanAssign bool
+	Members   []storage.StaffMember
 }
 
 // loadWorkflow fills a ticket page's workflow controls for the member of staff asking.
@@ -41,6 +46,18 @@ func (s *Server) loadWorkflow(q *request, p *staffTicketPage) error {
 		return err
 	}
 	p.CanTransfer = mayLead(s.staffRole(q.r, p.Ticket.DepartmentID))
+	p.Me, p.CanAssign = q.staff, p.CanTransfer
+	if p.CanAssign {
+		all, err := s.store.StaffMembers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			if _, ok := m.Departments[p.Ticket.DepartmentID]; ok && m.Active {
+				p.Members = append(p.Members, m)
+			}
+		}
+	}
 	p.DepartmentNames = make(map[string]string, len(depts))
 	for _, d := range depts {
 		p.DepartmentNames[d.ID] = departmentName(d, q.lang)
@@ -60,6 +77,14 @@ func departmentName(d storage.Department, lang string) string {
 
 // PriorityLabel names a priority in the page's language.
 func (v *view) PriorityLabel(p tickets.Priority) string { return p.Label(v.Lang) }
+
+// AssigneeOf is the member who owns a ticket, "" for nobody.
+func (v *view) AssigneeOf(t storage.Ticket) string {
+	if t.AssigneeID == nil {
+		return ""
+	}
+	return *t.AssigneeID
+}
 
 // DepartmentName names a department in the page's language.
 func (v *view) DepartmentName(d storage.Department) string { return departmentName(d, v.Lang) }
@@ -152,6 +177,36 @@ func (s *Server) staffTransferForm(q *request) {
 		next = "/staff/departments/" + url.PathEscape(t.DepartmentID) + "?done=transfer"
 	}
 	s.workflowFormDone(q, t, err, nil, "staff.transfer.invalid", next)
+}
+
+// staffAssignForm takes (member = me), releases (member empty) or assigns a ticket.
+func (s *Server) staffAssignForm(q *request) {
+	t, ok := s.staffTicketOf(q)
+	if !ok {
+		return
+	}
+	var member *string
+	if m := q.r.PostFormValue("member"); m != "" {
+		member = &m
+	}
+	role := func(dept string) string { return s.staffRole(q.r, dept) }
+	_, err := s.Assign(q.ctx(), s.reach(q.r), role, t.Number, q.staff, member)
+	s.workflowFormDone(q, t, err, nil, "staff.assign.refused", "/staff/tickets/"+t.Number+"?done=assignee")
+}
+
+// staffMinePage is "Os meus pedidos": the tickets not closed assigned to the member.
+type staffMinePage struct {
+	Tickets []storage.Ticket
+	Limit   int
+}
+
+func (s *Server) staffMine(q *request) {
+	list, err := s.store.AssignedTo(q.ctx(), s.reach(q.r), q.staff, staffQueueLimit)
+	if err != nil {
+		s.pageError(q, err)
+		return
+	}
+	s.render(q.w, q.r, http.StatusOK, "staff_mine", s.newView(q, "staff.mine.title", staffMinePage{Tickets: list, Limit: staffQueueLimit}))
 }
 
 // staffRepliesPage lists a department's saved replies, with a form to write one (or to edit

@@ -121,3 +121,41 @@ func TestStaffSearchRefusesBadInputClearlyAndTakesSyntaxAsWords(t *testing.T) {
 		}
 	})
 }
+
+func TestAMemberSearchesOnlyTheirDepartments(t *testing.T) {
+	systemtest.Each(t, systemtest.Options{NoWorker: true}, func(t *testing.T, s *systemtest.System) {
+		s.PutCustomer(t, "ana", "pt-PT")
+		mail := createTicket(t, s, "ana", map[string]any{"subject_id": "email-delivery", "domain": nil, "message": "O tucano voltou ao servidor."})
+		bill := createTicket(t, s, "ana", map[string]any{"subject_id": "billing-invoice", "domain": nil, "message": "O tucano está na fatura."})
+		s.PutMember(t, "rita", false, map[string]string{"faturacao": "agent"})
+		rita := s.MemberToken(t, "rita")
+		for q, want := range map[string]string{
+			"q=tucano": bill, "q=" + mail: "", "q=" + url.QueryEscape("#"+mail): "", "q=" + bill: bill, "q=ana%40example.pt": bill,
+		} {
+			var p searchPageJSON
+			if code := s.Do(t, "GET", "/api/v1/staff/search?"+q, rita, nil, &p); code != http.StatusOK {
+				t.Fatalf("%s: %d", q, code)
+			}
+			for _, r := range p.Results {
+				if r.Number == mail {
+					t.Errorf("%s: a member of billing found the email department's %s", q, mail)
+				}
+			}
+			if want != "" && (len(p.Results) != 1 || p.Results[0].Number != want) {
+				t.Errorf("%s found %+v, want %s", q, p.Results, want)
+			}
+		}
+		// A note is found by its words, by the members who may read it.
+		if code := s.Do(t, "POST", "/api/v1/staff/tickets/"+bill+"/notes", systemtest.StaffToken, map[string]string{"message": "Cliente pediu desconto ornitorrinco."}, nil, systemtest.AsJoao...); code != http.StatusCreated {
+			t.Fatalf("note: %d", code)
+		}
+		var p searchPageJSON
+		if s.Do(t, "GET", "/api/v1/staff/search?q=ornitorrinco", rita, nil, &p); len(p.Results) != 1 || p.Results[0].Number != bill || !strings.Contains(p.Results[0].Snippet, "ornitorrinco") {
+			t.Errorf("a note's word found %+v, want %s with the note in the snippet", p.Results, bill)
+		}
+		// The service token naming nobody searches nothing.
+		if code := s.Do(t, "GET", "/api/v1/staff/search?q=tucano", systemtest.StaffToken, nil, nil); code != http.StatusForbidden {
+			t.Errorf("the service token alone: %d, want 403", code)
+		}
+	})
+}

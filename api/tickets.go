@@ -89,10 +89,12 @@ func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ti
 		}
 		related = &n
 	}
-	if key, err := s.checkAttachments(ctx, storage.OwnerCustomer, cust.ID, in.Attachments); err != nil {
+	filesProblem, err := s.checkAttachments(ctx, storage.OwnerCustomer, cust.ID, in.Attachments)
+	if err != nil {
 		return storage.NewTicket{}, nil, err
-	} else if key != "" {
-		problems["attachments"] = key
+	}
+	if filesProblem != "" && (key == "" || len(problems) > 0) {
+		problems["attachments"] = filesProblem
 	}
 	if len(problems) > 0 {
 		return storage.NewTicket{}, problems, nil
@@ -108,6 +110,19 @@ func (s *Server) prepareTicket(ctx context.Context, cust storage.Customer, in ti
 		nt.PasswordExpiresAt = &expires
 		nt.Seal = func(id int64) (secret.Sealed, error) { return s.keys.Seal(password, storage.PasswordBinding(id)) }
 	}
+	if filesProblem != "" {
+		// A request sent again under its key names the files its first sending attached: whether it
+		// is the same request is for the key's digest to say (CreateTicket answers the first ticket,
+		// or ErrIdempotencyMismatch). With no ticket under the key, the files are refused.
+		c, err := s.store.Replay(ctx, nt)
+		switch {
+		case errors.Is(err, storage.ErrIdempotencyMismatch), err == nil && c.Replayed:
+		case err != nil:
+			return storage.NewTicket{}, nil, err
+		default:
+			return storage.NewTicket{}, map[string]string{"attachments": filesProblem}, nil
+		}
+	}
 	return nt, nil, nil
 }
 
@@ -121,13 +136,18 @@ func canonicalRequest(nt storage.NewTicket, password secret.Password) []byte {
 		p := password.Reveal()
 		pw = &p
 	}
+	// The files are a set: their order does not make another request. Without files the form is
+	// what it was before attachments existed, so keys kept then still match.
+	files := append([]string(nil), nt.Attach.IDs...)
+	slices.Sort(files)
 	b, _ := json.Marshal(struct {
-		Subject  string  `json:"subject_id"`
-		Domain   *string `json:"domain"`
-		Message  string  `json:"message"`
-		Password *string `json:"password"`
-		Related  *string `json:"related_ticket"`
-	}{nt.SubjectID, nt.Domain, nt.Message, pw, nt.RelatedTicket})
+		Subject  string   `json:"subject_id"`
+		Domain   *string  `json:"domain"`
+		Message  string   `json:"message"`
+		Password *string  `json:"password"`
+		Related  *string  `json:"related_ticket"`
+		Files    []string `json:"attachments,omitempty"`
+	}{nt.SubjectID, nt.Domain, nt.Message, pw, nt.RelatedTicket, files})
 	return b
 }
 
@@ -290,6 +310,8 @@ type ticketJSON struct {
 	SLA *slaJSON `json:"sla,omitempty"`
 	// Priority is in staff views only.
 	Priority string `json:"priority,omitempty"`
+	// Assignee is the member who owns the ticket, null for nobody, in staff views only.
+	Assignee json.RawMessage `json:"assignee,omitempty"`
 	// PasswordViews is when staff revealed the password, in customer views only: times, no names.
 	PasswordViews *[]time.Time `json:"password_views,omitempty"`
 }
@@ -333,6 +355,7 @@ func (s *Server) ticketJSON(t storage.Ticket, msgs []storage.Message, atts map[i
 	if staffView {
 		v.SLA = slaView(t, s.now())
 		v.Priority = string(t.Priority())
+		v.Assignee, _ = json.Marshal(t.AssigneeID)
 	}
 	for _, m := range msgs {
 		if m.Internal && !staffView {

@@ -387,3 +387,38 @@ func TestASavedReplyIsFilledForTheTicketInsertedIntoTheAnswerBoxAndStillEdited(t
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
 }
+
+func TestANotesFilesAreServedToStaffOnly(t *testing.T) {
+	workflowEach(t, func(t *testing.T, env *webEnv, number string) {
+		log := []byte(strings.Repeat("2026-12-07 10:00:01 imap: login failed for a@example.pt\n", 50))
+		code, up := upload(t, env.System, "/api/v1/staff/uploads", systemtest.StaffToken, "imap.log", log, false, asMember("rita")...)
+		if code != http.StatusCreated {
+			t.Fatalf("staff upload: %d", code)
+		}
+		var noted struct {
+			Messages []struct {
+				Internal    *bool `json:"internal"`
+				Attachments []struct{ ID, Name string }
+			} `json:"messages"`
+		}
+		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/notes", systemtest.StaffToken,
+			map[string]any{"message": "Registo do servidor IMAP em anexo.", "attachments": []string{up.ID}}, &noted, asMember("rita")...); code != http.StatusCreated {
+			t.Fatalf("note with a file: %d", code)
+		}
+		last := noted.Messages[len(noted.Messages)-1]
+		if last.Internal == nil || !*last.Internal || len(last.Attachments) != 1 || last.Attachments[0].ID != up.ID {
+			t.Fatalf("the note lists %+v", last)
+		}
+		if code, _, got := download(t, env.System, "/api/v1/staff/tickets/"+number+"/attachments/"+up.ID, systemtest.StaffToken, asMember("pedro")...); code != http.StatusOK || string(got) != string(log) {
+			t.Fatalf("a member of the department downloads the note's file: %d", code)
+		}
+		if code, _, _ := download(t, env.System, "/api/v1/customers/ana/tickets/"+number+"/attachments/"+up.ID, systemtest.APIToken); code != http.StatusNotFound {
+			t.Fatalf("the customer downloads the note's file: %d, want 404", code)
+		}
+		_, view := systemtest.Request(systemtest.APIToken, "GET", env.HTTP.URL+"/api/v1/customers/ana/tickets/"+number, nil)
+		_, export := systemtest.Request(systemtest.APIToken, "GET", env.HTTP.URL+"/api/v1/customers/ana/export", nil)
+		if strings.Contains(string(view), up.ID) || strings.Contains(string(export), up.ID) || strings.Contains(string(export), "imap.log") {
+			t.Fatal("the customer's view or export names the note's file")
+		}
+	})
+}

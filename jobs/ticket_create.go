@@ -50,6 +50,10 @@ func ticketCreateTaskID(ticketID int64) string { return "ticket:" + strconv.Form
 // ticket processed hands to email:send whatever emails are still pending. The statement runs on
 // the Deliveries pool: the ticket's creation is already durable, and a commit lost in a database
 // crash only means the ticket is processed again, the same way.
+//
+// Once processed, the ticket is given an assignee when its department assigns automatically
+// (storage.AutoAssign: its own transaction, under the department's lock, a no-op for a ticket
+// assigned already); a failure there is retried with the task, which finds the ticket processed.
 func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	var p TicketCreatePayload
 	if err := decode(t, &p); err != nil {
@@ -61,6 +65,9 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("ticket:create %d: %w", p.TicketID, err)
 	}
 	if processed {
+		if err := d.autoAssign(ctx, p.TicketID); err != nil {
+			return err
+		}
 		return d.handPending(ctx, p.TicketID)
 	}
 	emails, unsendable, err := d.emails().NewTicket(m)
@@ -74,6 +81,9 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	}
 	if !claimed {
 		// Another run of this task processed the ticket meanwhile.
+		if err := d.autoAssign(ctx, p.TicketID); err != nil {
+			return err
+		}
 		return d.handPending(ctx, p.TicketID)
 	}
 	if err := d.recordUnsendable(ctx, m, unsendable); err != nil {
@@ -92,6 +102,14 @@ func (d *Deps) HandleTicketCreate(ctx context.Context, t *asynq.Task) error {
 	}
 	if err := d.Enqueuer.EnqueueEmails(ctx, later); err != nil {
 		d.Log.Warn("emails left to the outbox relay", "ticket_id", p.TicketID, "err", err)
+	}
+	return d.autoAssign(ctx, p.TicketID)
+}
+
+// autoAssign gives a processed ticket its assignee when its department assigns automatically.
+func (d *Deps) autoAssign(ctx context.Context, ticketID int64) error {
+	if _, _, err := d.Store.AutoAssign(ctx, ticketID); err != nil {
+		return fmt.Errorf("ticket:create %d: automatic assignment: %w", ticketID, err)
 	}
 	return nil
 }

@@ -2,14 +2,14 @@
 //
 //	change                                  emails (outbox kind → recipient, language)
 //	a new request, routed (ticket:create)   confirmation → customer, theirs; department → department, pt-PT
-//	a customer's reply (API or page)        customer_reply → department, pt-PT
+//	a customer's reply (API or page)        customer_reply → the assignee, else the department, pt-PT
 //	a staff answer, a staff status change   update → customer, theirs
 //	an internal note, a priority            none
-//	a transfer to another department        transfer → the new department, pt-PT
+//	a transfer to another department        transfer → the assignee (kept only if a member there), else the new department, pt-PT
 //	an answered ticket closed for silence   autoclose → customer, theirs
 //	a customer closes their ticket          none
 //	a person's email reply (mail/inbound)   auto_answer → the reply's return path, the ticket's customer's
-//	a service level's warning, its breach   sla_warning, sla_breach → department, pt-PT (jobs' sla:moment)
+//	a service level's warning, its breach   sla_warning, sla_breach → the assignee, theirs, else the department, pt-PT (jobs' sla:moment)
 //
 // Staff mail is in Portuguese whatever the customer's language; customers read theirs. The
 // functions run inside the transaction that makes the change (storage.Compose), so a change and
@@ -77,11 +77,12 @@ func (e Emails) NewTicket(m storage.NewTicketMail) (emails, unsendable []storage
 	return emails, unsendable, nil
 }
 
-// CustomerReply tells the ticket's department what the customer added.
+// CustomerReply tells the ticket's assignee, or its department when it has none, what the
+// customer added.
 func (e Emails) CustomerReply(m storage.ChangeMail) ([]storage.Email, error) {
 	tm := forStaff(TicketMail(m.Ticket, m.Customer, m.Message), m.Ticket)
 	tm.Attachments = attached(m.Attachments)
-	o, err := e.Composer.CustomerReplyNotification(tm, m.Ticket.DepartmentEmail)
+	o, err := e.Composer.CustomerReplyNotification(tm, staffAddress(m.Ticket, m.Assignee))
 	if e.unusable(err, KindCustomerReply, m.Ticket.ID) {
 		return nil, nil
 	}
@@ -106,11 +107,11 @@ func (e Emails) Update(m storage.ChangeMail) ([]storage.Email, error) {
 	return []storage.Email{outboxEmail(KindUpdate, &m.Ticket.ID, o)}, nil
 }
 
-// Transferred tells the department a ticket was moved to (m.Ticket's), naming the department it
-// came from and the member who moved it.
+// Transferred tells the department a ticket was moved to (m.Ticket's), or its assignee when one
+// stayed, naming the department it came from and the member who moved it.
 func (e Emails) Transferred(m storage.ChangeMail) ([]storage.Email, error) {
 	tm := forStaff(TicketMail(m.Ticket, m.Customer, ""), m.Ticket)
-	o, err := e.Composer.Transfer(tm, m.FromDepartment.Name, m.Staff, m.Ticket.DepartmentEmail)
+	o, err := e.Composer.Transfer(tm, m.FromDepartment.Name, m.Staff, staffAddress(m.Ticket, m.Assignee))
 	if e.unusable(err, KindTransfer, m.Ticket.ID) {
 		return nil, nil
 	}
@@ -153,15 +154,20 @@ func (e Emails) AutoAnswer(a mail.AutoAnswer, ticketID *int64) (storage.Email, e
 	return outboxEmail(KindAutoAnswer, ticketID, o), nil
 }
 
-// Alert is a service level's warning or breach, to the ticket's department (the assignee once
-// tickets have one), in Portuguese, its due time shown in the policy's time zone. Its Message-ID
-// is derived from the ticket and the moment, so rendering it again gives the same message.
+// Alert is a service level's warning or breach, to the ticket's assignee in their language, or
+// to its department in Portuguese when it has none, its due time shown in the policy's time
+// zone. Its Message-ID is derived from the ticket and the moment, so rendering it again gives the
+// same message.
 func (e Emails) Alert(a storage.Alert) ([]storage.Email, error) {
 	t := a.Ticket
+	lang := mail.LangPT
+	if a.Assignee != nil && a.Assignee.Language == mail.LangEN {
+		lang = mail.LangEN
+	}
 	o, err := e.Composer.ServiceLevelAlert(mail.ServiceLevelAlert{
-		Number: t.Number, SubjectName: t.SubjectLabel(mail.LangPT), DepartmentName: t.DepartmentLabel(mail.LangPT),
+		Number: t.Number, SubjectName: t.SubjectLabel(lang), DepartmentName: t.DepartmentLabel(lang),
 		Target: a.Moment.Target, Kind: a.Moment.Kind, Due: a.Moment.Due, Location: a.Policy.Location(),
-		Language: mail.LangPT, To: t.DepartmentEmail, MessageID: e.Composer.StableID(t.Number, "sla-"+a.Moment.Key()),
+		Language: lang, To: staffAddress(t, a.Assignee), MessageID: e.Composer.StableID(t.Number, "sla-"+a.Moment.Key()),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("compose service-level %s: %w", a.Moment.Kind, err)
@@ -171,6 +177,14 @@ func (e Emails) Alert(a storage.Alert) ([]storage.Email, error) {
 		kind = KindSLABreach
 	}
 	return []storage.Email{outboxEmail(kind, &t.ID, o)}, nil
+}
+
+// staffAddress is where staff mail about a ticket goes: its assignee, else its department.
+func staffAddress(t storage.Ticket, a *storage.Assignee) string {
+	if a != nil {
+		return a.Email
+	}
+	return t.DepartmentEmail
 }
 
 // TicketMail gathers what the composer shows of a ticket, in the customer's language.

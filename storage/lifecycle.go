@@ -52,6 +52,9 @@ type ChangeMail struct {
 	FromDepartment Department
 	// Attachments are the files the message carries: emails list them, never attach them.
 	Attachments []AttachmentRef
+	// Assignee is the ticket's assignee as the change left it, nil for none: staff mail goes to
+	// them rather than to the department.
+	Assignee *Assignee
 }
 
 // Compose renders the emails of a change inside the transaction that makes it, so that the change
@@ -229,6 +232,10 @@ func (s *Store) composeEmails(ctx context.Context, tx *sqlx.Tx, m ChangeMail, co
 	if err := tx.GetContext(ctx, &m.Customer, s.q(`SELECT id, name, email, language, email_undeliverable_at, created_at, updated_at FROM customers WHERE id = ?`),
 		m.Ticket.CustomerID); err != nil {
 		return nil, notFound(err)
+	}
+	var err error
+	if m.Assignee, err = s.assigneeOf(ctx, tx, m.Ticket.AssigneeID); err != nil {
+		return nil, err
 	}
 	emails, err := compose(m)
 	if err != nil {

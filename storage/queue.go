@@ -19,6 +19,9 @@ type QueueQuery struct {
 	Status tickets.Status
 	Limit  int
 	Order  QueueOrder
+	// Assignee keeps the tickets of one member; Unassigned those of nobody.
+	Assignee   string
+	Unassigned bool
 	// After continues from the last ticket of the previous page.
 	After *QueueCursor
 }
@@ -105,6 +108,12 @@ func (s *Store) Queue(ctx context.Context, qq QueueQuery) ([]Ticket, error) {
 	where, args := ` WHERE t.department_id = ? AND t.status <> 'closed'`, []any{qq.DepartmentID}
 	if qq.Status != "" {
 		where, args = ` WHERE t.department_id = ? AND t.status = ?`, append(args, qq.Status)
+	}
+	switch {
+	case qq.Unassigned:
+		where += ` AND t.assignee IS NULL`
+	case qq.Assignee != "":
+		where, args = where+` AND t.assignee = ?`, append(args, qq.Assignee)
 	}
 	// Tickets without a running clock hold NoDue, so one ascending index walk (department_id,
 	// sla_due, id) serves the queue by due time as (department_id, updated_at, id) serves it by

@@ -330,8 +330,13 @@ func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Re
 	walk := func(docs int) ([]int64, error) {
 		newest, args := newestDocuments(reach, docs)
 		var ids []int64
-		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT w.ticket_id FROM (`+newest+`) n JOIN ticket_search w ON w.ticket_id = n.ticket_id
-			WHERE w.document @@ to_tsquery('assistd_search', ?) ORDER BY w.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+		// Each document is read by its key, newest first, until the window is full: the lateral
+		// subquery (kept apart by OFFSET 0) leaves the planner no other way, where a join would
+		// let it gather every match from the GIN index when it thinks the words rare.
+		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT m.ticket_id FROM (`+newest+`) n,
+			LATERAL (SELECT w.ticket_id FROM ticket_search w WHERE w.ticket_id = n.ticket_id
+				AND w.document @@ to_tsquery('assistd_search', ?) OFFSET 0) m
+			ORDER BY n.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
 		return ids, err
 	}
 	ids, err := walk(searchGlance)

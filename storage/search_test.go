@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
@@ -264,13 +263,15 @@ func TestSearchFindsStaffMessagesAndNotes(t *testing.T) {
 				t.Errorf("%q found %v, want %s", q, got, tk.Number)
 			}
 		}
-		// Notes are messages of the thread that only staff see: the document holds every row.
-		if _, err := st.DB().Exec(st.DB().Rebind(`INSERT INTO messages (ticket_id, author, staff, body, created_at) VALUES (?, 'staff', 'joao', ?, ?)`),
-			tk.ID, "Nota: o cliente tem o disco quase cheio.", time.Now().UTC()); err != nil {
+		// Notes are messages of the thread that only staff see: the document holds them too.
+		if _, _, err := st.AddNote(ctx, storage.ReachAll(), tk.Number, "joao", "Nota: o cliente tem o disco quase cheio."); err != nil {
 			t.Fatal(err)
 		}
-		if got := found(search(t, st, "disco cheio", storage.ReachOnly("servidores"))); len(got) != 1 {
-			t.Errorf("a note's words found %v", got)
+		if got := found(search(t, st, "disco cheio", storage.ReachOnly("servidores"))); len(got) != 1 || got[0] != tk.Number {
+			t.Errorf("a note's words found %v, want %s", got, tk.Number)
+		}
+		if got := found(search(t, st, "disco cheio", storage.ReachOnly("email"))); len(got) != 0 {
+			t.Errorf("a note out of reach found %v", got)
 		}
 	})
 }

@@ -302,6 +302,8 @@ type Alert struct {
 	Ticket Ticket
 	Moment sla.Moment
 	Policy sla.Policy
+	// Assignee gets the alert when the ticket has one; the department otherwise.
+	Assignee *Assignee
 }
 
 // ComposeAlert renders the emails of an alert inside the transaction that records it.
@@ -336,6 +338,10 @@ func (s *Store) FireDue(ctx context.Context, ticketID int64, at time.Time, compo
 			return err
 		}
 		c := row.Clocks()
+		assignee, err := s.assigneeOf(ctx, tx, out.AssigneeID)
+		if err != nil {
+			return err
+		}
 		for _, m := range c.Moments(p) {
 			if m.At.After(at) {
 				break
@@ -344,7 +350,7 @@ func (s *Store) FireDue(ctx context.Context, ticketID int64, at time.Time, compo
 				continue
 			}
 			fired = append(fired, m)
-			emails, err := compose(Alert{Ticket: out, Moment: m, Policy: *p})
+			emails, err := compose(Alert{Ticket: out, Moment: m, Policy: *p, Assignee: assignee})
 			if err != nil {
 				return err
 			}

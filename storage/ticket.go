@@ -36,6 +36,8 @@ type Ticket struct {
 	PasswordPurgedAt  *time.Time     `db:"password_purged_at"`
 	// PriorityRank is the priority as stored (tickets.Priority.Rank); Priority names it.
 	PriorityRank int `db:"priority"`
+	// AssigneeID is the member of staff who owns the ticket, nil for nobody.
+	AssigneeID *string `db:"assignee"`
 	ClockColumns
 }
 
@@ -82,7 +84,7 @@ func (t Ticket) DepartmentLabel(lang string) string {
 const ticketColumns = `t.id, t.number, t.customer_id, t.subject_id, s.name AS subject_name, s.name_en AS subject_name_en,
 	d.id AS department_id, d.name AS department_name, d.name_en AS department_name_en, d.email AS department_email,
 	t.domain, t.status, t.related_ticket, t.created_at, t.updated_at, t.processed_at,
-	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at, t.priority` + clockColumns
+	p.expires_at AS password_expires_at, p.purged_at AS password_purged_at, t.priority, t.assignee` + clockColumns
 
 const ticketFrom = ` FROM tickets t
 	JOIN subjects s ON s.id = t.subject_id
@@ -378,6 +380,16 @@ func (s *Store) intakeStatement(ctx context.Context, rows []intakeRow) ([]bool, 
 		out[i] = inserted[r.id]
 	}
 	return out, nil
+}
+
+// Replay finds the ticket a customer created earlier under nt's Idempotency-Key: Created with
+// Replayed set when nt is the same request, ErrIdempotencyMismatch when it is another one, and a
+// zero Created when no ticket has that key.
+func (s *Store) Replay(ctx context.Context, nt NewTicket) (Created, error) {
+	if nt.IdempotencyKey == "" {
+		return Created{}, nil
+	}
+	return s.replay(ctx, s.db, nt)
 }
 
 func (s *Store) replay(ctx context.Context, q sqlx.QueryerContext, nt NewTicket) (Created, error) {

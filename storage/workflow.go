@@ -84,8 +84,8 @@ func (s *Store) SetPriority(ctx context.Context, reach Reach, number string, p t
 // its department: from is the reach of that permission (the departments the member leads, or
 // all), and a ticket outside it is ErrNotFound. The ticket keeps its number, status, messages and
 // history; the move is an entry of its status history; its service-level clocks take the new
-// department's policy; and compose renders, in the same transaction, the emails that tell the
-// new department. A transfer to the department the ticket is in changes nothing and sends
+// department's policy; its assignee stays only if a member there; and compose renders, in the
+// same transaction, the emails that tell the assignee, or else the new department. A transfer to the department the ticket is in changes nothing and sends
 // nothing; an unknown department is ErrUnknownDepartment. It returns the ticket as it is after
 // and the outbox ids of the emails.
 func (s *Store) Transfer(ctx context.Context, from Reach, number, member, to string, compose Compose) (Ticket, []int64, error) {
@@ -110,7 +110,18 @@ func (s *Store) Transfer(ctx context.Context, from Reach, number, member, to str
 			return nil
 		}
 		at := now()
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = ? WHERE id = ?`), dest.ID, cur.ID); err != nil {
+		// The assignee stays only if they may own the new department's tickets.
+		assignee := cur.AssigneeID
+		if assignee != nil {
+			ok, err := s.eligible(ctx, tx, *assignee, dest.ID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				assignee = nil
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET department_id = ?, assignee = ? WHERE id = ?`), dest.ID, assignee, cur.ID); err != nil {
 			return fmt.Errorf("storage: transfer: %w", wrapConn(err))
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO status_changes (ticket_id, from_status, to_status, actor, from_department, to_department, created_at)

@@ -13,7 +13,8 @@ import (
 
 // Dump returns everything a database holds as text, for tests that look for what must be gone:
 // on Postgres the output of pg_dump when it is installed, and on both databases every row of
-// every table (bytes as text).
+// every table (bytes as text): the search documents too, and on SQLite the FTS5 index's own
+// tables (ticket_search_data, _idx, _content, _docsize), which are tables of the file.
 func Dump(t testing.TB, st *storage.Store) string {
 	t.Helper()
 	var b strings.Builder
