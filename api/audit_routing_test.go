@@ -87,3 +87,30 @@ func TestASearchFollowsATicketToItsNewDepartment(t *testing.T) {
 		}
 	})
 }
+
+// TestAnAssigneeMovedOutOfTheDepartmentGetsNoMoreOfItsTicketsMail: a member who took a ticket and
+// then left its department (their departments changed) no longer has its customer's replies
+// emailed to them; the department has them.
+func TestAnAssigneeMovedOutOfTheDepartmentGetsNoMoreOfItsTicketsMail(t *testing.T) {
+	workflowEach(t, func(t *testing.T, env *webEnv, number string) {
+		st := systemtest.StaffToken
+		if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/assignee", st, map[string]any{"member": "pedro"}, nil, asMember("pedro")...); code != 200 {
+			t.Fatalf("pedro takes the ticket: %d", code)
+		}
+		env.PutMember(t, "pedro", false, map[string]string{"faturacao": "agent"})
+		if code := env.Do(t, "GET", "/api/v1/staff/tickets/"+number, st, nil, nil, asMember("pedro")...); code != 404 {
+			t.Fatalf("pedro still reads the ticket: %d", code)
+		}
+		const word = "capivaraconfidencial"
+		if code := env.Do(t, "POST", "/api/v1/customers/ana/tickets/"+number+"/messages", systemtest.APIToken, map[string]any{"message": "Mais uma coisa: " + word}, nil); code != 201 {
+			t.Fatalf("customer reply: %d", code)
+		}
+		dept := mustTicket(t, env.System, number).DepartmentEmail
+		waitMail(t, env.System, dept, "#"+number, word, 15*time.Second)
+		for _, m := range env.Sink.Mails() {
+			if m.To[0] == "pedro@suporte.example.pt" && strings.Contains(string(m.Data), word) {
+				t.Errorf("the customer's reply was emailed to pedro, who left the department")
+			}
+		}
+	})
+}

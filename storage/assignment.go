@@ -46,7 +46,10 @@ type Assignee struct {
 // eligibleClause holds for an active member of a department (a row of staff_departments) or an
 // active admin: who may own that department's tickets. Its arguments are the member, then the
 // department.
-const eligibleClause = `SELECT COUNT(*) FROM staff_members m WHERE m.id = ? AND m.active
+const eligibleClause = `SELECT COUNT(*) FROM staff_members m WHERE ` + eligibleWhere
+
+// eligibleWhere is eligibleClause's condition on a row m of staff_members.
+const eligibleWhere = `m.id = ? AND m.active
 	AND (m.admin OR EXISTS (SELECT 1 FROM staff_departments sd WHERE sd.member_id = m.id AND sd.department_id = ?))`
 
 func (s *Store) eligible(ctx context.Context, q sqlx.QueryerContext, member, department string) (bool, error) {
@@ -94,13 +97,15 @@ func (s *Store) Assign(ctx context.Context, reach Reach, number string, member *
 	return out, err
 }
 
-// assigneeOf reads a ticket's assignee for their emails; nil for none (or one no longer active).
-func (s *Store) assigneeOf(ctx context.Context, q sqlx.QueryerContext, id *string) (*Assignee, error) {
+// assigneeOf reads a ticket's assignee for their emails; nil for none, or for one who may no
+// longer own the tickets of department, the ticket's (disabled, or moved out of it since): their
+// emails then go to the department.
+func (s *Store) assigneeOf(ctx context.Context, q sqlx.QueryerContext, id *string, department string) (*Assignee, error) {
 	if id == nil {
 		return nil, nil
 	}
 	var a Assignee
-	err := sqlx.GetContext(ctx, q, &a, s.q(`SELECT id, name, email, language FROM staff_members WHERE id = ? AND active`), *id)
+	err := sqlx.GetContext(ctx, q, &a, s.q(`SELECT m.id, m.name, m.email, m.language FROM staff_members m WHERE `+eligibleWhere), *id, department)
 	if err = notFound(err); errors.Is(err, ErrNotFound) {
 		return nil, nil
 	} else if err != nil {

@@ -234,7 +234,7 @@ func (s *Store) composeEmails(ctx context.Context, tx *sqlx.Tx, m ChangeMail, co
 		return nil, notFound(err)
 	}
 	var err error
-	if m.Assignee, err = s.assigneeOf(ctx, tx, m.Ticket.AssigneeID); err != nil {
+	if m.Assignee, err = s.assigneeOf(ctx, tx, m.Ticket.AssigneeID, m.Ticket.DepartmentID); err != nil {
 		return nil, err
 	}
 	emails, err := compose(m)

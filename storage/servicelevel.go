@@ -338,7 +338,7 @@ func (s *Store) FireDue(ctx context.Context, ticketID int64, at time.Time, compo
 			return err
 		}
 		c := row.Clocks()
-		assignee, err := s.assigneeOf(ctx, tx, out.AssigneeID)
+		assignee, err := s.assigneeOf(ctx, tx, out.AssigneeID, out.DepartmentID)
 		if err != nil {
 			return err
 		}
