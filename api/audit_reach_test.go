@@ -42,6 +42,8 @@ func TestAnotherDepartmentsMemberFindsNothingOfTheTicketOnAnyRoute(t *testing.T)
 			{"POST", "/api/v1/staff/tickets/%s/notes", map[string]any{"message": "x"}, 404, "ticket_not_found"},
 			{"POST", "/api/v1/staff/tickets/%s/priority", map[string]any{"priority": "high"}, 404, "ticket_not_found"},
 			{"POST", "/api/v1/staff/tickets/%s/department", map[string]any{"department": "faturacao"}, 404, "ticket_not_found"},
+			{"POST", "/api/v1/staff/tickets/%s/assignee", map[string]any{"member": "sofia"}, 404, "ticket_not_found"},
+			{"POST", "/api/v1/staff/tickets/%s/assignee", map[string]any{"member": nil}, 404, "ticket_not_found"},
 			{"POST", "/api/v1/staff/tickets/%s/status", map[string]any{"status": "on_hold"}, 404, "ticket_not_found"},
 			{"POST", "/api/v1/staff/tickets/%s/messages", map[string]any{"message": "x"}, 404, "ticket_not_found"},
 			{"POST", "/api/v1/staff/tickets/%s/password/reveal", map[string]any{}, 404, "ticket_not_found"},
@@ -131,6 +133,7 @@ func TestAnotherDepartmentsMemberFindsNothingOfTheTicketOnAnyRoute(t *testing.T)
 			{"/staff/tickets/%s/notes", url.Values{"message": {"x"}}},
 			{"/staff/tickets/%s/priority", url.Values{"priority": {"high"}}},
 			{"/staff/tickets/%s/department", url.Values{"department": {"faturacao"}}},
+			{"/staff/tickets/%s/assignee", url.Values{"member": {"sofia"}}},
 			{"/staff/tickets/%s/answer", url.Values{"message": {"x"}, "status": {"answered"}}},
 			{"/staff/tickets/%s/status", url.Values{"status": {"on_hold"}}},
 			{"/staff/tickets/%s/password/reveal", url.Values{"reason": {"x"}}},
@@ -164,9 +167,25 @@ func TestAnotherDepartmentsMemberFindsNothingOfTheTicketOnAnyRoute(t *testing.T)
 				t.Errorf("console %s: %d shows Email's ticket\n%s", p, r.code, r.body)
 			}
 		}
+		// A lead of Email assigns no one outside it, nor a disabled member; her "mine" lists nothing
+		// of Email.
+		env.PutMember(t, "ze", false, map[string]string{"email": "agent"})
+		if code := env.Do(t, "PUT", "/api/v1/staff/members/ze", st, map[string]any{"name": "Zé", "email": "ze@example.pt", "language": "pt-PT",
+			"departments": map[string]string{"email": "agent"}, "active": false}, nil); code != 200 {
+			t.Fatalf("disable ze: %d", code)
+		}
+		for _, who := range []string{"sofia", "ze", "ninguem"} {
+			var e errorReply
+			if code := env.Do(t, "POST", "/api/v1/staff/tickets/"+number+"/assignee", st, map[string]any{"member": who}, &e, asMember("rita")...); code != 400 || e.Error.Fields["member"] == "" {
+				t.Errorf("rita assigns %s: %d %+v", who, code, e)
+			}
+		}
+		if r := v.get("/staff/mine"); r.code != 200 || strings.Contains(r.body, "/staff/tickets/"+number) {
+			t.Errorf("sofia's own tickets: %d", r.code)
+		}
 		// Nothing was changed by her.
 		tk := mustTicket(t, env.System, number)
-		if tk.DepartmentID != "email" || string(tk.Priority()) != "normal" {
+		if tk.DepartmentID != "email" || string(tk.Priority()) != "normal" || tk.AssigneeID != nil {
 			t.Errorf("the ticket changed: %+v", tk)
 		}
 		var list struct {
