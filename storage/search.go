@@ -1,8 +1,8 @@
 package storage
 
 import (
-	"cmp"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -36,15 +36,14 @@ var searchWindow = 200
 // hundred thousand from the index for a page of twenty):
 //   - the newest searchGlance documents within reach are read: a query matching a fifth of them
 //     fills its window there;
-//   - one matching at least searchDense of them (one in fifty) finds its window among the newest
-//     searchWalk documents, read newest first;
-//   - a rarer one is looked up in the GIN index, at most searchCommon matches: when that is
-//     all of them, the newest are the window, and otherwise the walk finds it.
+//   - one matching fewer, but some, asks the GIN index for its matches among as many of the
+//     newest documents within reach as should hold the window one and a half times over (at
+//     most searchSpan), going by the glance;
+//   - one matching none there, or not filling its window in that span, asks the GIN index for
+//     its matches among all the documents within reach.
 var (
 	searchGlance = 1000
-	searchDense  = 20
-	searchCommon = 2000
-	searchWalk   = 20000
+	searchSpan   = 200000
 )
 
 // searchMaxTerms bounds how many words of a query are searched.
@@ -327,48 +326,75 @@ func (s *Store) searchTextPostgres(ctx context.Context, query string, sq SearchQ
 // searchWindowPostgres returns the ids of the newest searchWindow tickets within reach whose
 // documents match, newest first (see searchGlance).
 func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Reach) ([]int64, error) {
-	walk := func(docs int) ([]int64, error) {
-		newest, args := newestDocuments(reach, docs)
-		var ids []int64
-		// Each document is read by its key, newest first, until the window is full: the lateral
-		// subquery (kept apart by OFFSET 0) leaves the planner no other way, where a join would
-		// let it gather every match from the GIN index when it thinks the words rare.
-		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT m.ticket_id FROM (`+newest+`) n,
-			LATERAL (SELECT w.ticket_id FROM ticket_search w WHERE w.ticket_id = n.ticket_id
-				AND w.document @@ to_tsquery('assistd_search', ?) OFFSET 0) m
-			ORDER BY n.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
-		return ids, err
-	}
-	ids, err := walk(searchGlance)
+	newest, args := newestDocuments(reach, searchGlance)
+	var ids []int64
+	// Each document is read by its key, newest first, until the window is full: the lateral
+	// subquery (kept apart by OFFSET 0) leaves the planner no other way, where a join would
+	// let it gather every match from the GIN index when it thinks the words rare.
+	err := s.db.SelectContext(ctx, &ids, s.q(`SELECT m.ticket_id FROM (`+newest+`) n,
+		LATERAL (SELECT w.ticket_id FROM ticket_search w WHERE w.ticket_id = n.ticket_id
+			AND w.document @@ to_tsquery('assistd_search', ?) OFFSET 0) m
+		ORDER BY n.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
 	if err != nil || len(ids) == searchWindow {
 		return ids, err
 	}
-	if len(ids) >= searchDense {
-		return walk(searchWalk)
+	if len(ids) > 0 {
+		// As many of the newest documents as should hold the window one and a half times over,
+		// going by the glance.
+		docs := min(searchWindow*searchGlance*3/(2*len(ids)), searchSpan)
+		ids, whole, err := s.searchMatches(ctx, query, reach, docs)
+		if err != nil || len(ids) == searchWindow || whole {
+			return ids, err
+		}
 	}
-	// The department's own index is kept out (department_id || ''): ANDed with the words'
-	// matches, it would make the index read every ticket of the department.
-	cond, args := reach.clause("(x.department_id || '')")
-	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		// Only the GIN index may answer: no walk of a whole index or table.
+	ids, _, err = s.searchMatches(ctx, query, reach, 0)
+	return ids, err
+}
+
+// searchMatches returns the ids of the newest searchWindow documents within reach that match,
+// among the newest docs documents within reach (all of them when docs is 0), newest first, and
+// whether those were all the documents within reach. The matches come from the GIN index ANDed
+// with the reach's and the span's from a btree index (department_id, ticket_id) or the primary
+// key, so that only documents that are within both are read from the table: reading every
+// match of two everyday words (one document in fifty, scattered over a table far larger than
+// the server's buffers) to keep those of one department took ten times as long.
+func (s *Store) searchMatches(ctx context.Context, query string, reach Reach, docs int) ([]int64, bool, error) {
+	cond, args := reach.clause("x.department_id")
+	args = append([]any{query}, args...)
+	var (
+		ids   []int64
+		whole = docs == 0
+	)
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		if docs > 0 {
+			newest, nargs := newestDocuments(reach, docs)
+			var span struct {
+				First sql.NullInt64 `db:"first"`
+				Count int           `db:"count"`
+			}
+			if err := tx.GetContext(ctx, &span, s.q(`SELECT min(n.ticket_id) AS first, count(*) AS count FROM (`+newest+`) n`),
+				s.planned(nargs)...); err != nil {
+				return err
+			}
+			if !span.First.Valid {
+				whole = true
+				return nil
+			}
+			whole = span.Count < docs
+			cond += ` AND x.ticket_id >= ?`
+			args = append(args, span.First.Int64)
+		}
+		// Only bitmaps of indexes may answer: no walk of a whole index or table.
 		for _, set := range []string{`SET LOCAL enable_seqscan = off`, `SET LOCAL enable_indexscan = off`, `SET LOCAL work_mem = '16MB'`} {
 			if _, err := tx.ExecContext(ctx, set); err != nil {
 				return err
 			}
 		}
-		ids = ids[:0]
 		return tx.SelectContext(ctx, &ids, s.q(`SELECT x.ticket_id FROM ticket_search x
-			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+` LIMIT `+strconv.Itoa(searchCommon+1)),
-			s.planned(append([]any{query}, args...))...)
+			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+`
+			ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(args)...)
 	})
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) > searchCommon {
-		return walk(searchWalk)
-	}
-	slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
-	return ids[:min(len(ids), searchWindow)], nil
+	return ids, whole, err
 }
 
 // newestDocuments selects the ids of the newest documents within reach, newest first: each
