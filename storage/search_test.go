@@ -373,19 +373,18 @@ func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
 		}
 		// The email department's documents, oldest first: a match twice, five others, a match,
 		// three others. One match in a glance of the newest four: the index is asked among the
-		// newest six (3 × 4 × 3/2 matches' worth, at most Span), where there is one, then among
-		// all of them.
-		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 4, Span: 6})
+		// newest documents the glance calls for (3 × 4 × 3/2 matches' worth, within Span), or
+		// among all of them.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 4, Span: 100})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 3 || !sameSet(got, matches) {
 			t.Errorf("found %v, want the three matches %v", got, matches)
 		}
-		// The newest ten hold two: the window is filled there.
+		// Two wanted, and a span too small for the guess: among all of them.
 		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 4, Span: 10})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 2 || containsString(got, matches[0]) {
 			t.Errorf("found %v, want the newest two matches, not %s", got, matches[0])
 		}
-		// Within two departments, the newest seven hold one match: among all of them, the newest
-		// two are the billing ticket and the last.
+		// Within two departments: the newest two are the billing ticket and the last.
 		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 5, Span: 7})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email", "faturacao"))); len(got) != 2 || containsString(got, matches[0]) || containsString(got, matches[1]) {
 			t.Errorf("found %v, want the newest two matches", got)
