@@ -17,13 +17,13 @@ var GroupedStatements = map[string]string{
 func (s *Store) GroupedDB() *sqlx.DB { return s.grouped }
 
 // SearchLimits are the search's window and how it looks for it (see searchGlance).
-type SearchLimits struct{ Window, Glance, Dense, Common, Walk int }
+type SearchLimits struct{ Window, Glance, Span int }
 
 // SetSearchLimits changes the search's limits until the test ends.
 func SetSearchLimits(t interface{ Cleanup(func()) }, l SearchLimits) {
-	was := SearchLimits{searchWindow, searchGlance, searchDense, searchCommon, searchWalk}
+	was := SearchLimits{searchWindow, searchGlance, searchSpan}
 	set := func(l SearchLimits) {
-		searchWindow, searchGlance, searchDense, searchCommon, searchWalk = l.Window, l.Glance, l.Dense, l.Common, l.Walk
+		searchWindow, searchGlance, searchSpan = l.Window, l.Glance, l.Span
 	}
 	set(l)
 	t.Cleanup(func() { set(was) })

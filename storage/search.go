@@ -1,8 +1,8 @@
 package storage
 
 import (
-	"cmp"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -36,15 +36,14 @@ var searchWindow = 200
 // hundred thousand from the index for a page of twenty):
 //   - the newest searchGlance documents within reach are read: a query matching a fifth of them
 //     fills its window there;
-//   - one matching at least searchDense of them (one in fifty) finds its window among the newest
-//     searchWalk documents, read newest first;
-//   - a rarer one is looked up in the GIN index, at most searchCommon matches: when that is
-//     all of them, the newest are the window, and otherwise the walk finds it.
+//   - one matching fewer, but some, asks the GIN index for its matches among as many of the
+//     newest documents within reach as should hold the window one and a half times over, then
+//     four times as many, up to searchSpan, going by the glance;
+//   - one matching none there, or not filling its window in that span, asks the GIN index for
+//     its matches among all the documents within reach.
 var (
 	searchGlance = 1000
-	searchDense  = 20
-	searchCommon = 2000
-	searchWalk   = 20000
+	searchSpan   = 200000
 )
 
 // searchMaxTerms bounds how many words of a query are searched.
@@ -327,48 +326,76 @@ func (s *Store) searchTextPostgres(ctx context.Context, query string, sq SearchQ
 // searchWindowPostgres returns the ids of the newest searchWindow tickets within reach whose
 // documents match, newest first (see searchGlance).
 func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Reach) ([]int64, error) {
-	walk := func(docs int) ([]int64, error) {
-		newest, args := newestDocuments(reach, docs)
-		var ids []int64
-		// Each document is read by its key, newest first, until the window is full: the lateral
-		// subquery (kept apart by OFFSET 0) leaves the planner no other way, where a join would
-		// let it gather every match from the GIN index when it thinks the words rare.
-		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT m.ticket_id FROM (`+newest+`) n,
-			LATERAL (SELECT w.ticket_id FROM ticket_search w WHERE w.ticket_id = n.ticket_id
-				AND w.document @@ to_tsquery('assistd_search', ?) OFFSET 0) m
-			ORDER BY n.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+	newest, args := newestDocuments(reach, searchGlance)
+	var glance struct {
+		First sql.NullInt64 `db:"first"`
+		Last  sql.NullInt64 `db:"last"`
+		Count int           `db:"count"`
+	}
+	err := s.db.GetContext(ctx, &glance, s.q(`SELECT min(n.ticket_id) AS first, max(n.ticket_id) AS last, count(*) AS count
+		FROM (`+newest+`) n`), s.planned(args)...)
+	if err != nil || !glance.First.Valid {
+		return nil, err
+	}
+	var ids []int64
+	// Each document is read by its key, newest first, until the window is full: the lateral
+	// subquery (kept apart by OFFSET 0) leaves the planner no other way, where a join would
+	// let it gather every match from the GIN index when it thinks the words rare.
+	err = s.db.SelectContext(ctx, &ids, s.q(`SELECT m.ticket_id FROM (`+newest+`) n,
+		LATERAL (SELECT w.ticket_id FROM ticket_search w WHERE w.ticket_id = n.ticket_id
+			AND w.document @@ to_tsquery('assistd_search', ?) OFFSET 0) m
+		ORDER BY n.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+	if err != nil || len(ids) == searchWindow || glance.Count < searchGlance {
+		// The window is full, or the glance read every document within reach.
 		return ids, err
 	}
-	ids, err := walk(searchGlance)
-	if err != nil || len(ids) == searchWindow {
-		return ids, err
+	if len(ids) > 0 {
+		// As many of the newest documents as should hold the window one and a half times over,
+		// going by the glance, then four times as many while the window is not full; the ids
+		// they begin at are guessed from the glance's, tickets within reach being spread evenly
+		// enough among the others.
+		perDoc := float64(glance.Last.Int64-glance.First.Int64+1) / float64(glance.Count)
+		for docs := searchWindow * searchGlance * 3 / (2 * len(ids)); docs <= searchSpan; docs *= 4 {
+			from := glance.Last.Int64 - int64(perDoc*float64(docs))
+			if from <= 0 {
+				break
+			}
+			ids, err := s.searchMatches(ctx, query, reach, from)
+			if err != nil || len(ids) == searchWindow {
+				return ids, err
+			}
+		}
 	}
-	if len(ids) >= searchDense {
-		return walk(searchWalk)
+	return s.searchMatches(ctx, query, reach, 0)
+}
+
+// searchMatches returns the ids of the newest searchWindow documents within reach that match,
+// among those from ticket id from on (all of them when from is 0), newest first. The matches
+// come from the GIN index ANDed with the reach's and the span's from a btree index
+// (department_id, ticket_id) or the primary key, so that only documents that are within both
+// are read from the table: reading every match of two everyday words (one document in fifty,
+// scattered over a table far larger than the server's buffers) to keep those of one department
+// took ten times as long.
+func (s *Store) searchMatches(ctx context.Context, query string, reach Reach, from int64) ([]int64, error) {
+	cond, args := reach.clause("x.department_id")
+	args = append([]any{query}, args...)
+	if from > 0 {
+		cond += ` AND x.ticket_id >= ?`
+		args = append(args, from)
 	}
-	// The department's own index is kept out (department_id || ''): ANDed with the words'
-	// matches, it would make the index read every ticket of the department.
-	cond, args := reach.clause("(x.department_id || '')")
-	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		// Only the GIN index may answer: no walk of a whole index or table.
+	var ids []int64
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		// Only bitmaps of indexes may answer: no walk of a whole index or table.
 		for _, set := range []string{`SET LOCAL enable_seqscan = off`, `SET LOCAL enable_indexscan = off`, `SET LOCAL work_mem = '16MB'`} {
 			if _, err := tx.ExecContext(ctx, set); err != nil {
 				return err
 			}
 		}
-		ids = ids[:0]
 		return tx.SelectContext(ctx, &ids, s.q(`SELECT x.ticket_id FROM ticket_search x
-			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+` LIMIT `+strconv.Itoa(searchCommon+1)),
-			s.planned(append([]any{query}, args...))...)
+			WHERE x.document @@ to_tsquery('assistd_search', ?) AND `+cond+`
+			ORDER BY x.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(args)...)
 	})
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) > searchCommon {
-		return walk(searchWalk)
-	}
-	slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
-	return ids[:min(len(ids), searchWindow)], nil
+	return ids, err
 }
 
 // newestDocuments selects the ids of the newest documents within reach, newest first: each

@@ -341,8 +341,8 @@ func TestAnErasureLeavesNoSearchableTraceOfTheCustomersWords(t *testing.T) {
 func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		// A window of 3 matches, a glance at the newest 2 documents within reach, then the
-		// index when there are at most 100 matches.
-		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Dense: 2, Common: 100, Walk: 4})
+		// index among the newest documents the glance calls for, or among all of them.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Span: 100})
 		putCustomer(t, st, "ana")
 		var matches []string
 		file := func(subject, message string, match bool) {
@@ -371,17 +371,21 @@ func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
 		if len(got) != 3 || containsString(got, matches[0]) {
 			t.Errorf("found %v, want the newest three of four matches, not %s", got, matches[0])
 		}
-		if !st.Postgres() {
-			return
+		// The email department's documents, oldest first: a match twice, five others, a match,
+		// three others. One match in a glance of the newest four: the index is asked among the
+		// newest documents the glance calls for (3 × 4 × 3/2 matches' worth, within Span), or
+		// among all of them.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 4, Span: 100})
+		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 3 || !sameSet(got, matches) {
+			t.Errorf("found %v, want the three matches %v", got, matches)
 		}
-		// More matches than the index is asked for: the newest documents are read, here the
-		// newest four of the department, which hold one match.
-		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Dense: 2, Common: 1, Walk: 4})
-		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 1 || got[0] != matches[2] {
-			t.Errorf("found %v, want %s alone", got, matches[2])
+		// Two wanted, and a span too small for the guess: among all of them.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 4, Span: 10})
+		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 2 || containsString(got, matches[0]) {
+			t.Errorf("found %v, want the newest two matches, not %s", got, matches[0])
 		}
-		// Dense in the glance (one in two): the walk finds the window.
-		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 4, Dense: 1, Common: 1000, Walk: 20})
+		// Within two departments: the newest two are the billing ticket and the last.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 5, Span: 7})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email", "faturacao"))); len(got) != 2 || containsString(got, matches[0]) || containsString(got, matches[1]) {
 			t.Errorf("found %v, want the newest two matches", got)
 		}
