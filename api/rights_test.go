@@ -3,7 +3,9 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/assistd/assistd/storage"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +133,9 @@ func TestACustomersExportHoldsTheirDataAndNoOneElses(t *testing.T) {
 		for _, m := range first.Emails {
 			if m.To != nil {
 				kinds[m.Kind] = *m.To
+			}
+			if slices.Contains(storage.StaffEmailKinds, m.Kind) || m.To == nil || *m.To != erased.email {
+				t.Errorf("the export lists an email to someone else: %s to %v", m.Kind, m.To)
 			}
 		}
 		if kinds["confirmation"] != erased.email || kinds["update"] != erased.email {

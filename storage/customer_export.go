@@ -112,7 +112,10 @@ func (s *Store) exportDetails(ctx context.Context, page []Ticket) ([]ExportedTic
 		// Internal notes and transfers between departments are staff's own records, not the customer's.
 		{&msgs, `SELECT id, ticket_id, author, staff, member, internal, body, created_at FROM messages WHERE ticket_id IN (?) AND NOT internal ORDER BY id`, nil},
 		{&statuses, statusChangeColumns + ` WHERE ticket_id IN (?) AND to_department IS NULL ORDER BY id`, nil},
-		{&emails, `SELECT ticket_id, kind, recipient, state, created_at, done_at FROM outbox WHERE task = ? AND ticket_id IN (?) ORDER BY id`, []any{TaskEmailSend}},
+		// The emails sent to the customer; those to staff about their tickets (a department's
+		// notice, an alert, a transfer) went to someone else and are staff's records.
+		{&emails, `SELECT ticket_id, kind, recipient, state, created_at, done_at FROM outbox WHERE task = ? AND kind NOT IN (?) AND ticket_id IN (?) ORDER BY id`,
+			[]any{TaskEmailSend, StaffEmailKinds}},
 		{&replies, exportedReplyColumns + ` WHERE m.ticket_id IN (?) ORDER BY m.id`, nil},
 		{&views, `SELECT ticket_id, created_at FROM password_reveals WHERE outcome = ? AND ticket_id IN (?) ORDER BY id`, []any{RevealGranted}},
 	}
@@ -158,6 +161,10 @@ func (s *Store) exportDetails(ctx context.Context, page []Ticket) ([]ExportedTic
 	}
 	return out, nil
 }
+
+// StaffEmailKinds are the outbox kinds of the emails sent to staff about a ticket (package notify
+// names them): never a customer's, so never in their export.
+var StaffEmailKinds = []string{"department", "customer_reply", "sla_warning", "sla_breach", "transfer"}
 
 const exportedReplyColumns = `SELECT m.ticket_id, m.from_addr, m.subject, m.outcome, m.created_at, o.done_at AS answered_at, o.recipient AS answer_to
 	FROM inbound_messages m LEFT JOIN outbox o ON o.id = m.outbox_id AND m.outcome LIKE 'answered%'`
