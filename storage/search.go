@@ -370,12 +370,11 @@ func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Re
 }
 
 // searchMatches returns the ids of the newest searchWindow documents within reach that match,
-// among those from ticket id from on (all of them when from is 0), newest first. The matches
-// come from the GIN index ANDed with the reach's and the span's from a btree index
-// (department_id, ticket_id) or the primary key, so that only documents that are within both
-// are read from the table: reading every match of two everyday words (one document in fifty,
-// scattered over a table far larger than the server's buffers) to keep those of one department
-// took ten times as long.
+// among those from ticket id from on (all of them when from is 0), newest first. The GIN index
+// on (department_id, document) gives the matches within reach, ANDed with a btree's for the
+// span, so that only documents within both are read from the table: reading every match of two
+// everyday words (one document in fifty, scattered over a table far larger than the server's
+// buffers) to keep those of one department took ten times as long.
 func (s *Store) searchMatches(ctx context.Context, query string, reach Reach, from int64) ([]int64, error) {
 	cond, args := reach.clause("x.department_id")
 	args = append([]any{query}, args...)
