@@ -17,13 +17,13 @@ var GroupedStatements = map[string]string{
 func (s *Store) GroupedDB() *sqlx.DB { return s.grouped }
 
 // SearchLimits are the search's window and how it looks for it (see searchGlance).
-type SearchLimits struct{ Window, Glance, Span int }
+type SearchLimits struct{ Window, Glance, Walk, Span int }
 
 // SetSearchLimits changes the search's limits until the test ends.
 func SetSearchLimits(t interface{ Cleanup(func()) }, l SearchLimits) {
-	was := SearchLimits{searchWindow, searchGlance, searchSpan}
+	was := SearchLimits{searchWindow, searchGlance, searchWalk, searchSpan}
 	set := func(l SearchLimits) {
-		searchWindow, searchGlance, searchSpan = l.Window, l.Glance, l.Span
+		searchWindow, searchGlance, searchWalk, searchSpan = l.Window, l.Glance, l.Walk, l.Span
 	}
 	set(l)
 	t.Cleanup(func() { set(was) })

@@ -36,13 +36,16 @@ var searchWindow = 200
 // hundred thousand from the index for a page of twenty):
 //   - the newest searchGlance documents within reach are read: a query matching a fifth of them
 //     fills its window there;
-//   - one matching fewer, but some, asks the GIN index for its matches among as many of the
-//     newest documents within reach as should hold the window one and a half times over, then
-//     four times as many, up to searchSpan, going by the glance;
+//   - one matching fewer, but some, looks among as many of the newest documents within reach as
+//     should hold the window one and a half times over, going by the glance, then four times as
+//     many, up to searchSpan: up to searchWalk documents are read newest first by key, more
+//     are asked of the GIN index (a common word's hundreds of thousands of entries would take
+//     longer to gather than a few thousand documents to read);
 //   - one matching none there, or not filling its window in that span, asks the GIN index for
 //     its matches among all the documents within reach.
 var (
 	searchGlance = 1000
+	searchWalk   = 5000
 	searchSpan   = 200000
 )
 
@@ -337,25 +340,38 @@ func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Re
 	if err != nil || !glance.First.Valid {
 		return nil, err
 	}
-	var ids []int64
-	// Each document is read by its key, newest first, until the window is full: the lateral
-	// subquery (kept apart by OFFSET 0) leaves the planner no other way, where a join would
-	// let it gather every match from the GIN index when it thinks the words rare.
-	err = s.db.SelectContext(ctx, &ids, s.q(`SELECT m.ticket_id FROM (`+newest+`) n,
-		LATERAL (SELECT w.ticket_id FROM ticket_search w WHERE w.ticket_id = n.ticket_id
-			AND w.document @@ to_tsquery('assistd_search', ?) OFFSET 0) m
-		ORDER BY n.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+	walk := func(docs int) ([]int64, error) {
+		newest, args := newestDocuments(reach, docs)
+		var ids []int64
+		// Each document is read by its key, newest first, until the window is full: the lateral
+		// subquery (kept apart by OFFSET 0) leaves the planner no other way, where a join would
+		// let it gather every match from the GIN index when it thinks the words rare.
+		err := s.db.SelectContext(ctx, &ids, s.q(`SELECT m.ticket_id FROM (`+newest+`) n,
+			LATERAL (SELECT w.ticket_id FROM ticket_search w WHERE w.ticket_id = n.ticket_id
+				AND w.document @@ to_tsquery('assistd_search', ?) OFFSET 0) m
+			ORDER BY n.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(args, query))...)
+		return ids, err
+	}
+	ids, err := walk(searchGlance)
 	if err != nil || len(ids) == searchWindow || glance.Count < searchGlance {
 		// The window is full, or the glance read every document within reach.
 		return ids, err
 	}
 	if len(ids) > 0 {
 		// As many of the newest documents as should hold the window one and a half times over,
-		// going by the glance, then four times as many while the window is not full; the ids
-		// they begin at are guessed from the glance's, tickets within reach being spread evenly
-		// enough among the others.
+		// going by the glance, then four times as many while the window is not full.
+		docs := searchWindow * searchGlance * 3 / (2 * len(ids))
+		if docs <= searchWalk {
+			ids, err := walk(docs)
+			if err != nil || len(ids) == searchWindow {
+				return ids, err
+			}
+			docs *= 4
+		}
+		// The ids they begin at are guessed from the glance's, tickets within reach being spread
+		// evenly enough among the others.
 		perDoc := float64(glance.Last.Int64-glance.First.Int64+1) / float64(glance.Count)
-		for docs := searchWindow * searchGlance * 3 / (2 * len(ids)); docs <= searchSpan; docs *= 4 {
+		for ; docs <= searchSpan; docs *= 4 {
 			from := glance.Last.Int64 - int64(perDoc*float64(docs))
 			if from <= 0 {
 				break
@@ -370,12 +386,11 @@ func (s *Store) searchWindowPostgres(ctx context.Context, query string, reach Re
 }
 
 // searchMatches returns the ids of the newest searchWindow documents within reach that match,
-// among those from ticket id from on (all of them when from is 0), newest first. The matches
-// come from the GIN index ANDed with the reach's and the span's from a btree index
-// (department_id, ticket_id) or the primary key, so that only documents that are within both
-// are read from the table: reading every match of two everyday words (one document in fifty,
-// scattered over a table far larger than the server's buffers) to keep those of one department
-// took ten times as long.
+// among those from ticket id from on (all of them when from is 0), newest first. The GIN index
+// on (department_id, document) gives the matches within reach, ANDed with a btree's for the
+// span, so that only documents within both are read from the table: reading every match of two
+// everyday words (one document in fifty, scattered over a table far larger than the server's
+// buffers) to keep those of one department took ten times as long.
 func (s *Store) searchMatches(ctx context.Context, query string, reach Reach, from int64) ([]int64, error) {
 	cond, args := reach.clause("x.department_id")
 	args = append([]any{query}, args...)

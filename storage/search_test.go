@@ -342,7 +342,7 @@ func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		// A window of 3 matches, a glance at the newest 2 documents within reach, then the
 		// index among the newest documents the glance calls for, or among all of them.
-		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Span: 100})
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 2, Walk: 4, Span: 100})
 		putCustomer(t, st, "ana")
 		var matches []string
 		file := func(subject, message string, match bool) {
@@ -375,17 +375,22 @@ func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
 		// three others. One match in a glance of the newest four: the index is asked among the
 		// newest documents the glance calls for (3 × 4 × 3/2 matches' worth, within Span), or
 		// among all of them.
-		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 4, Span: 100})
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 3, Glance: 4, Walk: 1, Span: 100})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 3 || !sameSet(got, matches) {
 			t.Errorf("found %v, want the three matches %v", got, matches)
 		}
 		// Two wanted, and a span too small for the guess: among all of them.
-		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 4, Span: 10})
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 4, Walk: 1, Span: 10})
+		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 2 || containsString(got, matches[0]) {
+			t.Errorf("found %v, want the newest two matches, not %s", got, matches[0])
+		}
+		// The same read by key among the newest twelve (within Walk), which hold both.
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 4, Walk: 20, Span: 100})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email"))); len(got) != 2 || containsString(got, matches[0]) {
 			t.Errorf("found %v, want the newest two matches, not %s", got, matches[0])
 		}
 		// Within two departments: the newest two are the billing ticket and the last.
-		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 5, Span: 7})
+		storage.SetSearchLimits(t, storage.SearchLimits{Window: 2, Glance: 5, Walk: 1, Span: 7})
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email", "faturacao"))); len(got) != 2 || containsString(got, matches[0]) || containsString(got, matches[1]) {
 			t.Errorf("found %v, want the newest two matches", got)
 		}
