@@ -145,7 +145,8 @@ func (s *Server) revealTicketPassword(ctx context.Context, reach storage.Reach, 
 		metrics.PasswordReveals.WithLabelValues(outcome).Inc()
 	}
 	if errors.Is(err, secret.ErrOpen) {
-		s.log.Error("stored password cannot be opened", "ticket", t.Number, "member", by.MemberID, "err", err)
+		// ErrOpen carries no key or plaintext; the log names only the ticket and the member.
+		s.log.Error("stored password cannot be opened", "ticket", t.Number, "member", by.MemberID)
 	}
 	rv := revealed{Outcome: outcome, ExpiresAt: p.ExpiresAt}
 	if err == nil && outcome == storage.RevealGranted {

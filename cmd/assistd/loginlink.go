@@ -76,7 +76,9 @@ func loginLink(args []string) error {
 		fmt.Println(api.CustomerLoginURL(cfg.PublicURL, cfg.PortalSecret, customer, ttl))
 	}
 	if staff != "" {
-		// The link names the member; the console signs in only an active member.
+		// The link is this command's output, for the operator who asked for it: it names the
+		// member and carries an HMAC made with ASSISTD_STAFF_LINK_SECRET, never the secret itself.
+		// The console signs in only an active member.
 		fmt.Println(api.StaffLoginURL(cfg.PublicURL, cfg.StaffLinkSecret, staff, ttl))
 	}
 	return nil
