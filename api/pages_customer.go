@@ -377,7 +377,7 @@ func (s *Server) showCustomerTicket(q *request, code int, p customerTicketPage) 
 		s.pageError(q, err)
 		return
 	}
-	if p.PasswordViews, err = s.store.PasswordViews(q.ctx(), p.Ticket.ID); err != nil {
+	if p.PasswordViews, err = s.passwordViews(q.ctx(), p.Ticket); err != nil {
 		s.pageError(q, err)
 		return
 	}

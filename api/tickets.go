@@ -332,7 +332,7 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 	atts = storage.AttachmentsAsAt(atts, s.now())
 	v := s.ticketJSON(t, msgs, atts, lang, staffView)
 	if !staffView {
-		views, err := s.store.PasswordViews(r.Context(), t.ID)
+		views, err := s.passwordViews(r.Context(), t)
 		if err != nil {
 			return ticketJSON{}, err
 		}
@@ -412,4 +412,13 @@ func (s *Server) ticketByNumber(ctx context.Context, reach storage.Reach, number
 		return storage.Ticket{}, storage.ErrNotFound
 	}
 	return s.store.TicketByNumber(ctx, reach, number)
+}
+
+// passwordViews lists when staff revealed a ticket's password; a ticket given no password has
+// none, and costs no query.
+func (s *Server) passwordViews(ctx context.Context, t storage.Ticket) ([]time.Time, error) {
+	if t.PasswordExpiresAt == nil {
+		return nil, nil
+	}
+	return s.store.PasswordViews(ctx, t.ID)
 }
