@@ -165,13 +165,10 @@ func (s *Server) queuePage(ctx context.Context, qq storage.QueueQuery) (queue, e
 		page queue
 		err  error
 	)
-	if page.department, err = s.store.StaffDepartment(ctx, qq.Reach, departmentID); err != nil {
+	if page.department, page.counts, err = s.store.QueueDepartment(ctx, qq.Reach, departmentID); err != nil {
 		return queue{}, err
 	}
 	if page.tickets, err = s.store.Queue(ctx, qq); err != nil {
-		return queue{}, err
-	}
-	if page.counts, err = s.store.QueueCounts(ctx, qq.Reach, departmentID); err != nil {
 		return queue{}, err
 	}
 	return page, nil

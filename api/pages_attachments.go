@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -192,8 +193,12 @@ func (s *Server) problemText(v *view, key string) string {
 	return v.T(key)
 }
 
-// attachmentFiles reads the files of a ticket's messages for a page.
-func (s *Server) attachmentFiles(q *request, ticketID int64) (map[int64][]storage.Attachment, error) {
-	files, err := s.store.MessageAttachments(q.ctx(), ticketID)
+// threadFiles reads the files of a ticket's messages, as they stand now; a thread without any
+// costs no query.
+func (s *Server) threadFiles(ctx context.Context, ticketID int64, msgs []storage.Message) (map[int64][]storage.Attachment, error) {
+	if !storage.ThreadHasFiles(msgs) {
+		return nil, nil
+	}
+	files, err := s.store.MessageAttachments(ctx, ticketID)
 	return storage.AttachmentsAsAt(files, s.now()), err
 }

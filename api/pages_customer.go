@@ -373,7 +373,7 @@ func (s *Server) showCustomerTicket(q *request, code int, p customerTicketPage) 
 		return
 	}
 	p.Messages = msgs
-	if p.Files, err = s.attachmentFiles(q, p.Ticket.ID); err != nil {
+	if p.Files, err = s.threadFiles(q.ctx(), p.Ticket.ID, msgs); err != nil {
 		s.pageError(q, err)
 		return
 	}

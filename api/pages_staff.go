@@ -271,7 +271,7 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 		s.pageError(q, err)
 		return
 	}
-	if p.Files, err = s.attachmentFiles(q, p.Ticket.ID); err != nil {
+	if p.Files, err = s.threadFiles(ctx, p.Ticket.ID, p.Messages); err != nil {
 		s.pageError(q, err)
 		return
 	}
@@ -279,7 +279,7 @@ func (s *Server) showStaffTicket(q *request, code int, p staffTicketPage) {
 		s.pageError(q, err)
 		return
 	}
-	if p.Reveals, err = s.store.Reveals(ctx, p.Ticket.ID); err != nil {
+	if p.Reveals, err = s.reveals(ctx, p.Ticket); err != nil {
 		s.pageError(q, err)
 		return
 	}

@@ -42,7 +42,7 @@ func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	reveals, err := s.store.Reveals(ctx, t.ID)
+	reveals, err := s.reveals(ctx, t)
 	if err != nil {
 		s.storeError(w, r, err)
 		return

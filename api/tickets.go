@@ -325,11 +325,10 @@ func (s *Server) ticketView(r *http.Request, t storage.Ticket, lang string, staf
 	if err != nil {
 		return ticketJSON{}, err
 	}
-	atts, err := s.store.MessageAttachments(r.Context(), t.ID)
+	atts, err := s.threadFiles(r.Context(), t.ID, msgs)
 	if err != nil {
 		return ticketJSON{}, err
 	}
-	atts = storage.AttachmentsAsAt(atts, s.now())
 	v := s.ticketJSON(t, msgs, atts, lang, staffView)
 	if !staffView {
 		views, err := s.passwordViews(r.Context(), t)
@@ -421,4 +420,12 @@ func (s *Server) passwordViews(ctx context.Context, t storage.Ticket) ([]time.Ti
 		return nil, nil
 	}
 	return s.store.PasswordViews(ctx, t.ID)
+}
+
+// reveals is a ticket's reveal audit; a ticket given no password has none, and costs no query.
+func (s *Server) reveals(ctx context.Context, t storage.Ticket) ([]storage.Reveal, error) {
+	if t.PasswordExpiresAt == nil {
+		return nil, nil
+	}
+	return s.store.Reveals(ctx, t.ID)
 }

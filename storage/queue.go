@@ -150,15 +150,22 @@ func (s *Store) Queue(ctx context.Context, qq QueueQuery) ([]Ticket, error) {
 // of reach counts none). Closed tickets are not counted: they only ever grow, and a queue is
 // about the work left.
 func (s *Store) QueueCounts(ctx context.Context, reach Reach, departmentID string) (map[tickets.Status]int, error) {
-	var rows []struct {
-		Status tickets.Status `db:"status"`
-		N      int            `db:"n"`
-	}
+	var rows []statusCount
 	in, args := reach.clause("department_id")
 	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT status, COUNT(*) AS n FROM tickets WHERE department_id = ? AND status <> 'closed' AND `+in+` GROUP BY status`),
 		append([]any{departmentID}, args...)...); err != nil {
 		return nil, wrapConn(err)
 	}
+	return statusCounts(rows), nil
+}
+
+type statusCount struct {
+	Status *tickets.Status `db:"status"`
+	N      int             `db:"n"`
+}
+
+// statusCounts is every status but closed, with its count (0 for those not in rows).
+func statusCounts(rows []statusCount) map[tickets.Status]int {
 	counts := make(map[tickets.Status]int, len(tickets.Statuses))
 	for _, st := range tickets.Statuses {
 		if st != tickets.Closed {
@@ -166,7 +173,34 @@ func (s *Store) QueueCounts(ctx context.Context, reach Reach, departmentID strin
 		}
 	}
 	for _, r := range rows {
-		counts[r.Status] = r.N
+		if r.Status != nil {
+			counts[*r.Status] = r.N
+		}
 	}
-	return counts, nil
+	return counts
+}
+
+// QueueDepartment returns a department within reach, with its QueueCounts, in one statement;
+// ErrNotFound for a department out of reach, exactly like one that does not exist.
+func (s *Store) QueueDepartment(ctx context.Context, reach Reach, departmentID string) (Department, map[tickets.Status]int, error) {
+	var rows []struct {
+		Department
+		statusCount
+	}
+	in, args := reach.clause("d.id")
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT d.id, d.name, d.name_en, d.email, c.status, COALESCE(c.n, 0) AS n
+		FROM departments d
+		LEFT JOIN (SELECT status, COUNT(*) AS n FROM tickets WHERE department_id = ? AND status <> 'closed' GROUP BY status) c ON 1 = 1
+		WHERE d.id = ? AND `+in), append([]any{departmentID, departmentID}, args...)...)
+	if err != nil {
+		return Department{}, nil, wrapConn(err)
+	}
+	if len(rows) == 0 {
+		return Department{}, nil, ErrNotFound
+	}
+	counts := make([]statusCount, len(rows))
+	for i, r := range rows {
+		counts[i] = r.statusCount
+	}
+	return rows[0].Department, statusCounts(counts), nil
 }

@@ -66,6 +66,12 @@ func TestAMemberReachesOnlyTheirDepartmentsInEveryStaffQuery(t *testing.T) {
 			if _, err := st.StaffDepartment(ctx, r, c.theirs.DepartmentID); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("%s: another department: %v, want not found", c.who.ID, err)
 			}
+			if _, n, err := st.QueueDepartment(ctx, r, c.theirs.DepartmentID); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: another department's queue heading: %v, %v, want not found", c.who.ID, n, err)
+			}
+			if d, n, err := st.QueueDepartment(ctx, r, c.mine.DepartmentID); err != nil || d.ID != c.mine.DepartmentID || n[tickets.Open] != 1 || len(n) != len(tickets.Statuses)-1 {
+				t.Fatalf("%s: own queue heading: %+v, %v, %v", c.who.ID, d, n, err)
+			}
 			by := storage.Revealer{MemberID: c.who.ID, Via: storage.ViaToken}
 			if _, _, err := st.RevealPassword(ctx, r, c.theirs.ID, by, time.Now(), open); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("%s: reveal out of reach: %v, want not found", c.who.ID, err)

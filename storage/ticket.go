@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -484,9 +485,18 @@ type Message struct {
 	Internal  bool      `db:"internal"`
 	Body      string    `db:"body"`
 	CreatedAt time.Time `db:"created_at"`
+	// Files tells whether files are attached to the message: a thread without any costs no read
+	// of attachments.
+	Files bool `db:"files"`
 }
 
-const messageColumns = `SELECT id, author, staff, member, internal, body, created_at FROM messages`
+const messageColumns = `SELECT id, author, staff, member, internal, body, created_at,
+	EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = messages.id) AS files FROM messages`
+
+// ThreadHasFiles tells whether any message of a thread has files attached.
+func ThreadHasFiles(ms []Message) bool {
+	return slices.ContainsFunc(ms, func(m Message) bool { return m.Files })
+}
 
 // Messages returns a ticket's thread as its customer sees it, oldest first: internal notes are
 // not part of it.
