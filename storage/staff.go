@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sort"
@@ -136,40 +137,53 @@ func (s *Store) ActiveStaffMember(ctx context.Context, id string) (StaffMember, 
 	return m, err
 }
 
-// memberRow is a member with one of their departments (none: NULLs), and, when looked up by
-// token, the token's id and last use.
-type memberRow struct {
-	StaffMember
-	Department *string    `db:"department_id"`
-	Role       *string    `db:"role"`
-	TokenID    string     `db:"token_id"`
-	LastUsed   *time.Time `db:"last_used_at"`
-}
-
 // memberWith reads one member (m) and their departments in one statement, where a condition
-// holds; byToken joins the member's tokens (t) too, and returns the token's id and last use.
+// holds; byToken joins the member's tokens (t) too, and returns the token's id and last use. Every
+// staff request pays for it, so its rows are scanned by hand: one per department of the member
+// (none: NULLs).
 func (s *Store) memberWith(ctx context.Context, byToken bool, where string, args ...any) (StaffMember, string, *time.Time, error) {
 	cols, from := `'' AS token_id, NULL AS last_used_at`, ` FROM staff_members m`
 	if byToken {
 		cols, from = `t.id AS token_id, t.last_used_at`, ` FROM staff_tokens t JOIN staff_members m ON m.id = t.member_id`
 	}
-	var rows []memberRow
-	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT m.id, m.name, m.email, m.language, m.active, m.admin, m.away, m.created_at, m.updated_at,
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT m.id, m.name, m.email, m.language, m.active, m.admin, m.away, m.created_at, m.updated_at,
 		sd.department_id, sd.role, `+cols+from+` LEFT JOIN staff_departments sd ON sd.member_id = m.id WHERE `+where), args...)
 	if err != nil {
 		return StaffMember{}, "", nil, wrapConn(err)
 	}
-	if len(rows) == 0 {
-		return StaffMember{}, "", nil, ErrNotFound
-	}
-	m := rows[0].StaffMember
-	m.Departments = make(map[string]string, len(rows))
-	for _, r := range rows {
-		if r.Department != nil && r.Role != nil {
-			m.Departments[*r.Department] = *r.Role
+	defer rows.Close()
+	var (
+		m        StaffMember
+		tokenID  string
+		lastUsed *time.Time
+		found    bool
+	)
+	for rows.Next() {
+		var (
+			department, role sql.NullString
+			used             sql.NullTime
+		)
+		if err := rows.Scan(&m.ID, &m.Name, &m.Email, &m.Language, &m.Active, &m.Admin, &m.Away, &m.CreatedAt, &m.UpdatedAt,
+			&department, &role, &tokenID, &used); err != nil {
+			return StaffMember{}, "", nil, wrapConn(err)
+		}
+		if !found {
+			found, m.Departments = true, map[string]string{}
+			if used.Valid {
+				lastUsed = &used.Time
+			}
+		}
+		if department.Valid && role.Valid {
+			m.Departments[department.String] = role.String
 		}
 	}
-	return m, rows[0].TokenID, rows[0].LastUsed, nil
+	if err := rows.Err(); err != nil {
+		return StaffMember{}, "", nil, wrapConn(err)
+	}
+	if !found {
+		return StaffMember{}, "", nil, ErrNotFound
+	}
+	return m, tokenID, lastUsed, nil
 }
 
 // ActiveStaffMemberByEmail returns the active member with an email (compared without case), or
