@@ -85,6 +85,49 @@ func TestSearchIgnoresAccentsAndCaseAndMarksTheMatchInTheOriginalText(t *testing
 	})
 }
 
+// A compound is searched as itself: a ticket with the words apart is not found, and the
+// compound's mark covers it in the snippet.
+func TestSearchFindsACompoundAsItselfAndNotItsPartsApart(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		putCustomer(t, st, "ana")
+		tk := searchTicket(t, st, "ana", "email-delivery", "Esqueci a palavra-passe da caixa de correio.")
+		searchTicket(t, st, "ana", "email-delivery", "A palavra que escrevi não deixa passe a mensagem.")
+		searchTicket(t, st, "ana", "email-delivery", "Passe a palavra: o correio falha.")
+		for _, q := range []string{"palavra-passe", "PALAVRA-PASSE caixa", "palavra-passe correio"} {
+			p := search(t, st, q, storage.ReachAll())
+			if len(p.Hits) != 1 || p.Hits[0].Number != tk.Number {
+				t.Fatalf("%q found %v, want only %s", q, found(p), tk.Number)
+			}
+			if got := marked(p.Hits[0]); !strings.Contains(got, "palavra") || !strings.Contains(got, "[") {
+				t.Errorf("%q: snippet %q marks nothing", q, got)
+			}
+		}
+		if p := search(t, st, "palavra passe", storage.ReachAll()); len(p.Hits) != 3 {
+			t.Errorf("the two words apart found %v, want all three tickets", found(p))
+		}
+	})
+}
+
+// A word typed in part beside a whole one: the whole word's tickets are those looked at.
+func TestSearchFindsAWordTypedInPartBesideAWholeOne(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		putCustomer(t, st, "ana")
+		tk := searchTicket(t, st, "ana", "email-delivery", "O domínio exemplo-9.pt deixou de resolver: configuração errada.")
+		searchTicket(t, st, "ana", "email-delivery", "O domínio exemplo-8.pt deixou de resolver: configuração errada.")
+		searchTicket(t, st, "ana", "email-delivery", "O domínio exemplo-9.pt deixou de resolver.")
+		p := search(t, st, "exemplo-9.pt configura", storage.ReachAll())
+		if len(p.Hits) != 1 || p.Hits[0].Number != tk.Number {
+			t.Fatalf("found %v, want only %s", found(p), tk.Number)
+		}
+		if p := search(t, st, "exemplo-9.pt configurax", storage.ReachAll()); len(p.Hits) != 0 {
+			t.Errorf("a prefix of no word found %v", found(p))
+		}
+		if p := search(t, st, "exemplo-9.pt configura", storage.ReachOnly("faturacao")); len(p.Hits) != 0 {
+			t.Errorf("out of reach, found %v", found(p))
+		}
+	})
+}
+
 func TestSearchRanksTheSubjectAndMoreMentionsFirst(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
 		putCustomer(t, st, "ana")
