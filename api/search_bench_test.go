@@ -126,7 +126,7 @@ func BenchmarkSearchAtScale(b *testing.B) {
 		reportPercentiles(b, took)
 	})
 	var index, table string
-	if err := st.DB().GetContext(ctx, &index, `SELECT pg_size_pretty(pg_relation_size('ticket_search_department_document'))`); err != nil {
+	if err := st.DB().GetContext(ctx, &index, `SELECT pg_size_pretty(pg_relation_size('ticket_search_recent_document'))`); err != nil {
 		b.Fatal(err)
 	}
 	if err := st.DB().GetContext(ctx, &table, `SELECT pg_size_pretty(pg_total_relation_size('ticket_search'))`); err != nil {

@@ -437,6 +437,21 @@ func TestSearchRanksTheNewestMatchesWhereverTheyAre(t *testing.T) {
 		if got := found(search(t, st, "pinguim", storage.ReachOnly("email", "faturacao"))); len(got) != 2 || containsString(got, matches[0]) || containsString(got, matches[1]) {
 			t.Errorf("found %v, want the newest two matches", got)
 		}
+		// Buckets of two and four ticket ids, newest first: the window fills from the buckets of
+		// the newest matches, stops there, and takes the newest of its last bucket.
+		// A glance of one document finds no match (coarse buckets); one of four finds one, which
+		// calls for fine buckets when a coarse one is of eight ids.
+		for _, shifts := range [][2]int{{1, 2}, {1, 3}, {2, 3}} {
+			for _, glance := range []int{1, 4} {
+				for _, window := range []int{2, 3} {
+					storage.SetSearchLimits(t, storage.SearchLimits{Window: window, Glance: glance, Walk: 1, Span: 100, FineBucket: shifts[0], CoarseBucket: shifts[1]})
+					got := found(search(t, st, "pinguim", storage.ReachOnly("email")))
+					if want := matches[len(matches)-window:]; !sameSet(got, want) {
+						t.Errorf("buckets %v, glance %d, window %d: found %v, want the newest matches %v", shifts, glance, window, got, want)
+					}
+				}
+			}
+		}
 	})
 }
 
