@@ -225,22 +225,35 @@ func (s *Store) searchNumber(ctx context.Context, number string, reach Reach) ([
 }
 
 func (s *Store) searchEmail(ctx context.Context, email string, sq SearchQuery, after *searchCursor) (SearchPage, error) {
-	cond, args := sq.Reach.clause("t.department_id")
-	args = append([]any{strings.ToLower(email)}, args...)
+	// The customers are found first, so that their tickets are planned for who they are: a
+	// reseller with twenty thousand tickets read newest first down its history index until the
+	// page is full, where a plan for a customer of average size gathered all twenty thousand
+	// from the table to sort them (420 ms when they are not in the server's buffers).
+	var customers []string
+	if err := s.db.SelectContext(ctx, &customers, s.q(`SELECT id FROM customers WHERE lower(email) = ?`), strings.ToLower(email)); err != nil {
+		return SearchPage{}, fmt.Errorf("storage: search: %w", wrapConn(err))
+	}
+	if len(customers) == 0 {
+		return SearchPage{}, nil
+	}
+	cond, reachArgs := sq.Reach.clause("t.department_id")
+	args := make([]any, 0, len(customers)+len(reachArgs)+4)
+	for _, id := range customers {
+		args = append(args, id)
+	}
+	args = append(args, reachArgs...)
 	if after != nil {
 		cond += ` AND (t.created_at < ? OR (t.created_at = ? AND t.id < ?))`
 		args = append(args, after.at, after.at, after.id)
 	}
 	var hits []SearchHit
-	// The page is chosen first and only its tickets' first messages read: the snippet among the
-	// columns of the ordered query had every ticket of a customer with twenty thousand read
-	// before the sort kept twenty (94 ms).
+	// The page is chosen first and only its tickets' first messages read.
 	err := s.db.SelectContext(ctx, &hits, s.q(`SELECT `+searchHitColumns+`, 0 AS rank, `+firstMessage+` AS snippet
 		FROM (SELECT t.id FROM tickets t
-			WHERE t.customer_id IN (SELECT c.id FROM customers c WHERE lower(c.email) = ?) AND t.erasure_id IS NULL AND `+cond+`
+			WHERE t.customer_id IN (?`+strings.Repeat(`, ?`, len(customers)-1)+`) AND t.erasure_id IS NULL AND `+cond+`
 			ORDER BY t.created_at DESC, t.id DESC LIMIT ?) p
 		JOIN tickets t ON t.id = p.id JOIN subjects s ON s.id = t.subject_id
-		ORDER BY t.created_at DESC, t.id DESC`), append(args, sq.Limit+1)...)
+		ORDER BY t.created_at DESC, t.id DESC`), s.planned(append(args, sq.Limit+1))...)
 	if err != nil {
 		return SearchPage{}, fmt.Errorf("storage: search: %w", wrapConn(err))
 	}
