@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/assistd/assistd/jobs"
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/tickets"
@@ -165,10 +167,15 @@ func (s *Server) queuePage(ctx context.Context, qq storage.QueueQuery) (queue, e
 		page queue
 		err  error
 	)
-	if page.department, page.counts, err = s.store.QueueDepartment(ctx, qq.Reach, departmentID); err != nil {
-		return queue{}, err
-	}
-	if page.tickets, err = s.store.Queue(ctx, qq); err != nil {
+	// The department (with its counts) and the page are read side by side; a department out of
+	// reach has an empty page, and is answered as unknown.
+	var g errgroup.Group // no cancelling on a first error: a cancelled statement costs its connection
+	g.Go(func() (err error) {
+		page.department, page.counts, err = s.store.QueueDepartment(ctx, qq.Reach, departmentID)
+		return err
+	})
+	g.Go(func() (err error) { page.tickets, err = s.store.Queue(ctx, qq); return err })
+	if err = g.Wait(); err != nil {
 		return queue{}, err
 	}
 	return page, nil
