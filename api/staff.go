@@ -9,8 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/assistd/assistd/metrics"
 	"github.com/assistd/assistd/secret"
 	"github.com/assistd/assistd/storage"
@@ -34,20 +32,23 @@ func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
-	// The ticket's parts are read side by side: the request waits for the slowest read, not for
-	// the sum of them.
-	var (
-		cust    storage.Customer
-		v       ticketJSON
-		reveals []storage.Reveal
-		history []statusChangeJSON
-	)
-	var g errgroup.Group // no cancelling on a first error: a cancelled statement costs its connection
-	g.Go(func() (err error) { cust, err = s.store.Customer(ctx, t.CustomerID); return err })
-	g.Go(func() (err error) { v, err = s.ticketView(r, t, "pt-PT", true); return err })
-	g.Go(func() (err error) { reveals, err = s.reveals(ctx, t); return err })
-	g.Go(func() (err error) { history, err = s.statusHistoryView(ctx, t.ID); return err })
-	if err := g.Wait(); err != nil {
+	cust, err := s.store.Customer(ctx, t.CustomerID)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	v, err := s.ticketView(r, t, "pt-PT", true)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	reveals, err := s.reveals(ctx, t)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	history, err := s.statusHistoryView(ctx, t.ID)
+	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
