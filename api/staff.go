@@ -28,13 +28,12 @@ type revealJSON struct {
 
 func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	t, err := s.ticketByNumber(ctx, s.reach(r), r.PathValue("number"))
-	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
-		return
+	number := r.PathValue("number")
+	if !storable(number) {
+		number = ""
 	}
-	cust, err := s.store.Customer(ctx, t.CustomerID)
-	if err != nil {
-		s.storeError(w, r, err)
+	t, cust, err := s.store.TicketWithCustomer(ctx, s.reach(r), number)
+	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}
 	v, err := s.ticketView(r, t, "pt-PT", true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,6 +48,12 @@ func TestAMemberReachesOnlyTheirDepartmentsInEveryStaffQuery(t *testing.T) {
 			}
 			if _, err := st.TicketByNumber(ctx, r, c.theirs.Number); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("%s: another department's ticket: %v, want not found", c.who.ID, err)
+			}
+			if _, _, err := st.TicketWithCustomer(ctx, r, c.theirs.Number); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: another department's ticket with its customer: %v, want not found", c.who.ID, err)
+			}
+			if tk, cust, err := st.TicketWithCustomer(ctx, r, c.mine.Number); err != nil || tk.ID != c.mine.ID || cust.ID != c.mine.CustomerID || cust.Email == "" {
+				t.Fatalf("%s: own ticket with its customer: %+v, %+v, %v", c.who.ID, tk, cust, err)
 			}
 			if q, err := st.Queue(ctx, storage.QueueQuery{Reach: r, DepartmentID: c.theirs.DepartmentID, Limit: 10}); err != nil || len(q) != 0 {
 				t.Fatalf("%s: another department's queue: %d tickets, %v", c.who.ID, len(q), err)
@@ -213,4 +220,26 @@ func migrationProvider(t *testing.T, st *storage.Store) *goose.Provider {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A ticket read with its customer has the customer as the customer's own read has it.
+func TestATicketWithItsCustomerReadsTheCustomerAsTheirOwnReadDoes(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		for _, domains := range [][]string{nil, {"exemplo.pt", "aaa.pt", "zz.com"}} {
+			c, err := st.PutCustomer(ctx, storage.Customer{ID: "ana", Name: "Ana Sá", Email: "ana@example.pt", Language: "en", Domains: domains})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk := createTicket(t, st, "ana")
+			got, cust, err := st.TicketWithCustomer(ctx, storage.ReachAll(), tk.Number)
+			if err != nil || got.ID != tk.ID || got.Number != tk.Number || got.DepartmentID != tk.DepartmentID {
+				t.Fatalf("ticket %+v, %v; want %+v", got, err, tk)
+			}
+			if cust.ID != c.ID || cust.Name != c.Name || cust.Email != c.Email || cust.Language != c.Language ||
+				!cust.CreatedAt.Equal(c.CreatedAt) || !cust.UpdatedAt.Equal(c.UpdatedAt) || !slices.Equal(cust.Domains, c.Domains) {
+				t.Fatalf("customer %+v, want %+v", cust, c)
+			}
+		}
+	})
 }
