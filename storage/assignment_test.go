@@ -10,6 +10,7 @@ import (
 
 	"github.com/assistd/assistd/storage"
 	"github.com/assistd/assistd/storage/storagetest"
+	"github.com/assistd/assistd/tickets"
 )
 
 func ptr(s string) *string { return &s }
@@ -103,6 +104,67 @@ func TestATransferKeepsTheAssigneeOnlyIfTheyAreAMemberThere(t *testing.T) {
 			if got := to[0].Assignee != nil; got != c.kept || (got && to[0].Assignee.Email != c.assignee+"@suporte.example.pt") {
 				t.Fatalf("the transfer's mail for %s goes to the assignee: %v (%+v)", c.assignee, got, to[0].Assignee)
 			}
+		}
+	})
+}
+
+// A member disabled, or taken out of a department, leaves its open tickets unassigned in their
+// queue; their closed tickets keep the name, and an admin's tickets stay theirs.
+func TestAMemberWhoMayNoLongerOwnTheirOpenTicketsLeavesThemUnassigned(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, st *storage.Store) {
+		ctx := context.Background()
+		putCustomer(t, st, "ana")
+		rui := putMember(t, st, "rui", false, map[string]string{"email": "agent", "faturacao": "agent"})
+		putMember(t, st, "joao", true, nil)
+		assign := func(member, subject string) storage.Ticket {
+			nt := newTicket("ana", "")
+			nt.SubjectID = subject
+			c, err := st.CreateTicket(ctx, nt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk, err := st.TicketByID(ctx, c.TicketID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Assign(ctx, storage.ReachAll(), tk.Number, &member, storage.AssignRule{Caller: "x", Others: true}); err != nil {
+				t.Fatal(err)
+			}
+			return tk
+		}
+		assignee := func(tk storage.Ticket) string {
+			got, err := st.TicketByID(ctx, tk.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.AssigneeID == nil {
+				return ""
+			}
+			return *got.AssigneeID
+		}
+		email, billing, closed := assign("rui", "email-delivery"), assign("rui", "billing-invoice"), assign("rui", "email-delivery")
+		admins := assign("joao", "email-delivery")
+		if _, _, err := st.SetStatus(ctx, storage.ReachAll(), closed.Number, "joao", tickets.Closed, func(storage.ChangeMail) ([]storage.Email, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+		// Out of billing: its billing ticket goes back to the queue, the email ones stay.
+		rui.Departments = map[string]string{"email": "agent"}
+		if _, err := st.PutStaffMember(ctx, rui); err != nil {
+			t.Fatal(err)
+		}
+		if assignee(billing) != "" || assignee(email) != "rui" {
+			t.Fatalf("out of billing: billing ticket %q, email ticket %q", assignee(billing), assignee(email))
+		}
+		// Disabled: every open ticket of theirs; the closed one keeps their name.
+		rui.Active = false
+		if _, err := st.PutStaffMember(ctx, rui); err != nil {
+			t.Fatal(err)
+		}
+		if assignee(email) != "" || assignee(closed) != "rui" || assignee(admins) != "joao" {
+			t.Fatalf("disabled: open %q, closed %q, the admin's %q", assignee(email), assignee(closed), assignee(admins))
+		}
+		if mine, err := st.AssignedTo(ctx, storage.ReachAll(), "rui", 10); err != nil || len(mine) != 0 {
+			t.Fatalf("a disabled member still owns %d tickets (%v)", len(mine), err)
 		}
 	})
 }

@@ -64,7 +64,8 @@ var ErrEmailTaken = errors.New("storage: email belongs to another member")
 
 // PutStaffMember creates or replaces a member and their departments. Making a member inactive
 // revokes every token of theirs and refuses every console session begun before now, in the same
-// transaction: nothing they held works afterwards, even if they are made active again.
+// transaction: nothing they held works afterwards, even if they are made active again. Their
+// open tickets, and those of a department they leave, are unassigned in it too.
 func (s *Store) PutStaffMember(ctx context.Context, m StaffMember) (StaffMember, error) {
 	at := now()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
@@ -102,6 +103,14 @@ func (s *Store) PutStaffMember(ctx context.Context, m StaffMember) (StaffMember,
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO staff_departments (member_id, department_id, role) VALUES (?, ?, ?)`), m.ID, d, role); err != nil {
 				return fmt.Errorf("storage: put staff department: %w", wrapConn(err))
 			}
+		}
+		// Tickets still open that the member may no longer own (disabled, or out of the ticket's
+		// department now) go back to their department's queue, unassigned.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE tickets SET assignee = NULL WHERE assignee = ? AND status <> 'closed'
+			AND NOT EXISTS (SELECT 1 FROM staff_members m WHERE m.id = tickets.assignee AND m.active
+				AND (m.admin OR EXISTS (SELECT 1 FROM staff_departments sd WHERE sd.member_id = m.id AND sd.department_id = tickets.department_id)))`),
+			m.ID); err != nil {
+			return fmt.Errorf("storage: release tickets: %w", wrapConn(err))
 		}
 		if m.Active {
 			return nil
