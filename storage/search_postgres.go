@@ -86,7 +86,8 @@ func (s *Store) searchWindowPostgres(ctx context.Context, terms searchTerms, rea
 		// The window is full, or the glance read every document within reach.
 		return ids, err
 	}
-	// Tickets within reach per ticket id, going by the glance.
+	// Ticket ids per document within reach, going by the glance; the density of matches is per
+	// ticket id.
 	perDoc := float64(glance.Last.Int64-glance.First.Int64+1) / float64(glance.Count)
 	if !terms.prefix {
 		return s.searchBuckets(ctx, query, reach, glance.Last.Int64, float64(len(ids))/float64(glance.Count)/perDoc)
