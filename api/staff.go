@@ -28,11 +28,7 @@ type revealJSON struct {
 
 func (s *Server) staffTicket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	number := r.PathValue("number")
-	if !storable(number) {
-		number = ""
-	}
-	t, cust, err := s.store.TicketWithCustomer(ctx, s.reach(r), number)
+	t, cust, err := s.ticketWithCustomer(ctx, s.reach(r), r.PathValue("number"))
 	if !s.found(w, r, err, "ticket_not_found", "No such ticket.") {
 		return
 	}

@@ -413,6 +413,14 @@ func (s *Server) ticketByNumber(ctx context.Context, reach storage.Reach, number
 	return s.store.TicketByNumber(ctx, reach, number)
 }
 
+// ticketWithCustomer is ticketByNumber with the ticket's customer, in one statement.
+func (s *Server) ticketWithCustomer(ctx context.Context, reach storage.Reach, number string) (storage.Ticket, storage.Customer, error) {
+	if !storable(number) {
+		return storage.Ticket{}, storage.Customer{}, storage.ErrNotFound
+	}
+	return s.store.TicketWithCustomer(ctx, reach, number)
+}
+
 // passwordViews lists when staff revealed a ticket's password; a ticket given no password has
 // none, and costs no query.
 func (s *Server) passwordViews(ctx context.Context, t storage.Ticket) ([]time.Time, error) {

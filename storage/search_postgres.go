@@ -92,6 +92,17 @@ func (s *Store) searchWindowPostgres(ctx context.Context, terms searchTerms, rea
 	if !terms.prefix {
 		return s.searchBuckets(ctx, query, reach, glance.Last.Int64, float64(len(ids))/float64(glance.Count)/perDoc)
 	}
+	if terms.whole != "" {
+		// Whether the whole words' documents are few enough to read is asked once, within reach:
+		// within any span of it they are fewer still.
+		few, err := s.fewMatch(ctx, terms.whole, reach)
+		if err != nil {
+			return nil, err
+		}
+		if !few {
+			terms.whole = ""
+		}
+	}
 	if len(ids) > 0 {
 		// As many of the newest documents as should hold the window one and a half times over,
 		// going by the glance, then four times as many while the window is not full.
@@ -180,19 +191,13 @@ func (s *Store) searchMatches(ctx context.Context, terms searchTerms, reach Reac
 		args = append(args, from)
 	}
 	if terms.whole != "" {
-		few, err := s.fewMatch(ctx, terms.whole, cond+span, args)
-		if err != nil {
-			return nil, err
-		}
-		if few {
-			// The documents holding the whole words are read, and those holding the rest kept.
-			var ids []int64
-			err := s.db.SelectContext(ctx, &ids, s.q(`WITH c AS MATERIALIZED (SELECT x.ticket_id, x.document FROM ticket_search x
-					WHERE x.document @@ `+tsQueryArg+` AND `+cond+span+`)
-				SELECT c.ticket_id FROM c WHERE c.document @@ `+tsQueryArg+`
-				ORDER BY c.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(append([]any{terms.whole}, args...), terms.query))...)
-			return ids, err
-		}
+		// The documents holding the whole words are read, and those holding the rest kept.
+		var ids []int64
+		err := s.db.SelectContext(ctx, &ids, s.q(`WITH c AS MATERIALIZED (SELECT x.ticket_id, x.document FROM ticket_search x
+				WHERE x.document @@ `+tsQueryArg+` AND `+cond+span+`)
+			SELECT c.ticket_id FROM c WHERE c.document @@ `+tsQueryArg+`
+			ORDER BY c.ticket_id DESC LIMIT `+strconv.Itoa(searchWindow)), s.planned(append(append([]any{terms.whole}, args...), terms.query))...)
+		return ids, err
 	}
 	cond += span
 	args = append([]any{terms.query}, args...)
@@ -209,7 +214,8 @@ func (s *Store) searchMatches(ctx context.Context, terms searchTerms, reach Reac
 }
 
 // searchTerms is a query as to_tsquery texts: the whole of it, and, when some of its words are
-// prefixes and others not, the whole words alone ("" otherwise).
+// prefixes and others not, the whole words alone ("" otherwise, and once their documents are
+// known to be too many to read: see fewMatch).
 type searchTerms struct {
 	query  string
 	whole  string
@@ -238,13 +244,14 @@ func wholeWords(words []searchWord, prefix bool) string {
 // prefixes.
 const searchFew = 2000
 
-// fewMatch tells whether the planner expects at most searchFew documents within a condition to
-// hold a query's whole words. A prefix of an everyday word has the GIN index gather every
+// fewMatch tells whether the planner expects at most searchFew documents within reach to hold a
+// query's whole words. A prefix of an everyday word has the GIN index gather every
 // document with a word it begins (184,000 for "seguranca:*", 57 ms) even when the query's other
 // word is in a hundred; the documents holding the whole words are then fewer to read. The
 // planner's statistics count whole words well (its guesses go wrong for prefixes and for words
 // it has not seen, which are rare).
-func (s *Store) fewMatch(ctx context.Context, whole, cond string, args []any) (bool, error) {
+func (s *Store) fewMatch(ctx context.Context, whole string, reach Reach) (bool, error) {
+	cond, args := reach.clause("x.department_id")
 	var plan []byte
 	if err := s.db.GetContext(ctx, &plan, s.q(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ticket_search x WHERE x.document @@ `+tsQueryArg+` AND `+cond),
 		s.planned(append([]any{whole}, args...))...); err != nil {

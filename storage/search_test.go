@@ -115,15 +115,21 @@ func TestSearchFindsAWordTypedInPartBesideAWholeOne(t *testing.T) {
 		tk := searchTicket(t, st, "ana", "email-delivery", "O domínio exemplo-9.pt deixou de resolver: configuração errada.")
 		searchTicket(t, st, "ana", "email-delivery", "O domínio exemplo-8.pt deixou de resolver: configuração errada.")
 		searchTicket(t, st, "ana", "email-delivery", "O domínio exemplo-9.pt deixou de resolver.")
-		p := search(t, st, "exemplo-9.pt configura", storage.ReachAll())
-		if len(p.Hits) != 1 || p.Hits[0].Number != tk.Number {
-			t.Fatalf("found %v, want only %s", found(p), tk.Number)
-		}
-		if p := search(t, st, "exemplo-9.pt configurax", storage.ReachAll()); len(p.Hits) != 0 {
-			t.Errorf("a prefix of no word found %v", found(p))
-		}
-		if p := search(t, st, "exemplo-9.pt configura", storage.ReachOnly("faturacao")); len(p.Hits) != 0 {
-			t.Errorf("out of reach, found %v", found(p))
+		for i, limits := range []*storage.SearchLimits{nil, {Window: 3, Glance: 1, Walk: 1, Span: 100}} {
+			// The second time, a glance at one document: the index is asked, for the whole word.
+			if limits != nil {
+				storage.SetSearchLimits(t, *limits)
+			}
+			p := search(t, st, "exemplo-9.pt configura", storage.ReachAll())
+			if len(p.Hits) != 1 || p.Hits[0].Number != tk.Number {
+				t.Fatalf("%d: found %v, want only %s", i, found(p), tk.Number)
+			}
+			if p := search(t, st, "exemplo-9.pt configurax", storage.ReachAll()); len(p.Hits) != 0 {
+				t.Errorf("%d: a prefix of no word found %v", i, found(p))
+			}
+			if p := search(t, st, "exemplo-9.pt configura", storage.ReachOnly("faturacao")); len(p.Hits) != 0 {
+				t.Errorf("%d: out of reach, found %v", i, found(p))
+			}
 		}
 	})
 }

@@ -440,16 +440,12 @@ func (s *Store) TicketWithCustomer(ctx context.Context, reach Reach, number stri
 	in, args := reach.clause("t.department_id")
 	var rows []struct {
 		Ticket
-		Name          string     `db:"c_name"`
-		Email         string     `db:"c_email"`
-		Language      string     `db:"c_language"`
-		Undeliverable *time.Time `db:"c_email_undeliverable_at"`
-		CreatedAt     time.Time  `db:"c_created_at"`
-		UpdatedAt     time.Time  `db:"c_updated_at"`
-		Domain        *string    `db:"c_domain"`
+		Customer Customer `db:"c"`
+		Domain   *string  `db:"c_domain"`
 	}
-	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+ticketColumns+`, c.name AS c_name, c.email AS c_email, c.language AS c_language,
-		c.email_undeliverable_at AS c_email_undeliverable_at, c.created_at AS c_created_at, c.updated_at AS c_updated_at, cd.domain AS c_domain`+
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+ticketColumns+`, c.id AS "c.id", c.name AS "c.name", c.email AS "c.email",
+		c.language AS "c.language", c.email_undeliverable_at AS "c.email_undeliverable_at", c.created_at AS "c.created_at",
+		c.updated_at AS "c.updated_at", cd.domain AS c_domain`+
 		ticketFrom+` JOIN customers c ON c.id = t.customer_id LEFT JOIN customer_domains cd ON cd.customer_id = c.id
 		WHERE t.number = ? AND t.erasure_id IS NULL AND `+in+` ORDER BY cd.domain`), append([]any{number}, args...)...)
 	if err != nil {
@@ -458,15 +454,13 @@ func (s *Store) TicketWithCustomer(ctx context.Context, reach Reach, number stri
 	if len(rows) == 0 {
 		return Ticket{}, Customer{}, ErrNotFound
 	}
-	r := rows[0]
-	c := Customer{ID: r.CustomerID, Name: r.Name, Email: r.Email, Language: r.Language, EmailUndeliverableAt: r.Undeliverable,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	c := rows[0].Customer
 	for _, r := range rows {
 		if r.Domain != nil {
 			c.Domains = append(c.Domains, *r.Domain)
 		}
 	}
-	return r.Ticket, c, nil
+	return rows[0].Ticket, c, nil
 }
 
 // TicketByID returns a ticket by its internal id.
